@@ -1,0 +1,41 @@
+# visiontrain — `make demo` runs the main job end to end, `make test` runs the suite.
+# Both set up everything they need (a virtual environment in .venv) on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+export VISIONTRAIN_HOME ?= $(CURDIR)/.visiontrain
+export RAY_USAGE_STATS_ENABLED = 0
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: venv test test-fast demo up down bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[train,serve,dev]'
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q tests -m "not ray"
+
+demo: venv
+	$(VENV)/bin/visiontrain demo
+
+up: venv
+	$(VENV)/bin/visiontrain up
+
+down: venv
+	$(VENV)/bin/visiontrain down
+
+bench: venv
+	$(PY) bench/train_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,15 @@
+"""Model sources behind one interface, registered by name (``list_adapters``, ``get_adapter``)."""
+from adapters._base import AdapterError, ModelAdapter, ModelInfo, UnknownModelError, UnsupportedTaskError
+from adapters._registry import get_adapter, list_adapters, register_adapter
+from adapters import timm_adapter as _timm_adapter  # noqa: F401  (registers "timm")
+
+__all__ = [
+    "AdapterError",
+    "ModelAdapter",
+    "ModelInfo",
+    "UnknownModelError",
+    "UnsupportedTaskError",
+    "get_adapter",
+    "list_adapters",
+    "register_adapter",
+]

@@ -1,0 +1,86 @@
+"""The ModelAdapter interface: one per model source, registered by name."""
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Optional
+
+__all__ = ["AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError"]
+
+
+class AdapterError(ValueError):
+    """A model request an adapter cannot satisfy."""
+
+
+class UnknownModelError(AdapterError):
+    def __init__(self, source: str, name: str, suggestions: list[str]):
+        self.source, self.name, self.suggestions = source, name, suggestions
+        hint = f" Closest names: {', '.join(suggestions)}." if suggestions else ""
+        super().__init__(f"{source} has no model {name!r}.{hint} List models with `visiontrain models {source}`.")
+
+
+class UnsupportedTaskError(AdapterError):
+    def __init__(self, source: str, name: str, task: str, supported: list[str]):
+        self.supported = supported
+        super().__init__(
+            f"{source} model {name!r} does not do {task}; it supports: {', '.join(supported)}. "
+            "Pick a model for that task, or change the task."
+        )
+
+
+@dataclass
+class ModelInfo:
+    source: str
+    name: str
+    tasks: list[str]
+    params: Optional[int] = None
+    default_image_size: Optional[int] = None
+    pretrained_offline: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ModelAdapter(ABC):
+    """Builds, and knows how to export, the models of one source for the platform's tasks."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def model_names(self, task: Optional[str] = None) -> list[str]:
+        """Canonical names this source can build (for ``task`` when given)."""
+
+    @abstractmethod
+    def describe(self, model_name: str) -> ModelInfo: ...
+
+    @abstractmethod
+    def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
+              weights: Optional[str] = None) -> Any:
+        """A torch module for ``task`` with ``num_classes`` outputs."""
+
+    def export_onnx(self, model: Any, sample: Any, path: str) -> None:
+        """Write ``model`` as ONNX (input ``images``, batch dimension dynamic)."""
+        import torch
+
+        model.eval()
+        torch.onnx.export(
+            model, (sample,), path, input_names=["images"], output_names=["outputs"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True, verbose=False,
+        )
+
+    def list_models(self, pattern: str = "*", task: Optional[str] = None) -> list[str]:
+        import fnmatch
+
+        return [n for n in self.model_names(task) if fnmatch.fnmatch(n, pattern)]
+
+    def check(self, model_name: str, task: str) -> None:
+        """Raise a helpful error unless this source has ``model_name`` for ``task``."""
+        names = self.model_names()
+        if model_name not in names:
+            raise UnknownModelError(self.name, model_name, difflib.get_close_matches(model_name, names, n=5, cutoff=0.5))
+        supported = self.describe(model_name).tasks
+        if task not in supported:
+            raise UnsupportedTaskError(self.name, model_name, task, supported)

@@ -1,0 +1,51 @@
+"""timm: image classification from any ``timm.list_models()`` name, from scratch or local weights."""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Optional
+
+from adapters._base import AdapterError, ModelAdapter, ModelInfo
+from adapters._registry import register_adapter
+
+__all__ = ["TimmAdapter"]
+
+
+@register_adapter
+class TimmAdapter(ModelAdapter):
+    name = "timm"
+    tasks = ("classification",)
+
+    @functools.lru_cache(maxsize=None)
+    def model_names(self, task: Optional[str] = None) -> list[str]:
+        import timm
+
+        return timm.list_models() if task in (None, "classification") else []
+
+    def describe(self, model_name: str) -> ModelInfo:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(model_name)
+        size = cfg.input_size[-1] if cfg and cfg.input_size else None
+        return ModelInfo(
+            source=self.name, name=model_name, tasks=list(self.tasks),
+            default_image_size=size, pretrained_offline=False,
+            extra={"architecture": model_name.split(".")[0]},
+        )
+
+    def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
+              weights: Optional[str] = None):
+        import timm
+
+        self.check(model_name, task)
+        kwargs = {}
+        if pretrained:
+            if not weights:
+                raise AdapterError(
+                    f"pretrained {model_name!r} needs a local weights file here (no downloads): set "
+                    "model.weights to its path, or set model.pretrained: false to train from scratch"
+                )
+            if not os.path.isfile(weights):
+                raise AdapterError(f"weights file {weights!r} does not exist")
+            kwargs["pretrained_cfg_overlay"] = {"file": weights}
+        return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)

@@ -1,0 +1,119 @@
+"""Platform overhead: the same model, data and steps as (a) a plain PyTorch loop in this process
+and (b) a Ray Job running the platform's driver with Ray Train (1 worker with all CPUs).
+
+Prints JSON lines; the last is the summary with plain_images_per_s, platform_images_per_s,
+ratio (platform / plain, steady state: epochs after the first) and startup_s (submit to the
+first training step). The plain loop runs before and after the platform run; its figure is
+the mean of both.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from train_jobs.config import config_from_dict  # noqa: E402
+from train_jobs.data import scan_imagefolder  # noqa: E402
+from train_jobs.data.synth import make_classification  # noqa: E402
+from train_jobs.tasks.classification import ImageDataset, build_model, make_optimizer, train_one_epoch  # noqa: E402
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def plain(cfg, epochs: int) -> dict:
+    torch.manual_seed(cfg.hyperparameters.seed)
+    torch.set_num_threads(int(cfg.resources.cpus_per_worker))
+    hp = cfg.hyperparameters
+    index = scan_imagefolder(cfg.dataset.uri, None, cfg.dataset.val_fraction, cfg.dataset.split_seed)
+    model = build_model(cfg, len(index.class_names))
+    optimizer, _ = make_optimizer(cfg, model)
+    ds = ImageDataset(index.train, hp.image_size)
+    loader = DataLoader(ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(ds) > hp.batch_size)
+    per_epoch = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        _, _, n = train_one_epoch(model, loader, optimizer, lambda x: x, contextlib.nullcontext)
+        per_epoch.append((n, time.perf_counter() - t0))
+    steady = per_epoch[1:]
+    return {"images_per_s": sum(n for n, _ in steady) / sum(t for _, t in steady),
+            "epoch_images_per_s": [round(n / t, 1) for n, t in per_epoch]}
+
+
+def platform_run(cfg, home: str) -> dict:
+    from serve_app.jobs import JobService
+    from serve_app.local import LocalRay, ray_client_env
+    from serve_app.records import Records
+    from train_jobs.state import JobFolder
+    from train_jobs.store import open_store
+
+    os.environ.update(ray_client_env(home))
+    ray = LocalRay(home, gcs_port=6390, dashboard_port=8275).start()
+    try:
+        service = JobService(Records(f"sqlite:///{home}/records.db"), ray.dashboard_url)
+        t_submit = time.time()
+        service.submit(cfg)
+        record = service.wait(cfg.job_id, timeout_s=1800)
+        if record["state"] != "succeeded":
+            raise RuntimeError(f"platform run {record['state']}: {record['message']}")
+        events = JobFolder(open_store(cfg.storage.uri), cfg.job_id).events()
+    finally:
+        ray.stop()
+    first_step = min(e["time"] for e in events if e["kind"] == "progress")
+    epochs = [e for e in events if e["kind"] == "metrics"]
+    steady = epochs[1:]
+    return {"images_per_s": sum(e["train_images"] for e in steady) / sum(e["train_s"] for e in steady),
+            "epoch_images_per_s": [e["images_per_s"] for e in epochs],
+            "startup_s": first_step - t_submit, "wall_s": time.time() - t_submit}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--per-class", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=4)
+    args = ap.parse_args()
+    cpus = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="vt-bench-") as d:
+        data = os.path.join(d, "data")
+        make_classification(data, 3, args.per_class, args.image_size, seed=0)
+        cfg = config_from_dict({
+            "job_id": f"bench-{int(time.time())}", "task": "classification",
+            "model": {"name": args.model}, "dataset": {"uri": data},
+            "hyperparameters": {"epochs": args.epochs, "batch_size": args.batch_size, "image_size": args.image_size},
+            "augmentation": {"horizontal_flip": False},
+            "resources": {"num_workers": 1, "cpus_per_worker": cpus},
+            "storage": {"uri": os.path.join(d, "artifacts")},
+        })
+        before = plain(cfg, args.epochs)
+        emit({"bench": "train_overhead", "phase": "plain_before", **before})
+        plat = platform_run(cfg, os.path.join(d, "home"))
+        emit({"bench": "train_overhead", "phase": "platform", **plat})
+        after = plain(cfg, args.epochs)
+        emit({"bench": "train_overhead", "phase": "plain_after", **after})
+    plain_ips = (before["images_per_s"] + after["images_per_s"]) / 2
+    emit({
+        "bench": "train_overhead", "model": args.model, "image_size": args.image_size,
+        "batch_size": args.batch_size, "epochs": args.epochs, "train_images_per_epoch": int(args.per_class * 3 * 0.8),
+        "plain_images_per_s": round(plain_ips, 2), "platform_images_per_s": round(plat["images_per_s"], 2),
+        "ratio": round(plat["images_per_s"] / plain_ips, 4), "startup_s": round(plat["startup_s"], 2),
+        "machine": {"cpus": cpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                    "python": platform.python_version(), "torch": torch.__version__},
+    })
+
+
+if __name__ == "__main__":
+    main()

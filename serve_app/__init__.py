@@ -1,0 +1,1 @@
+"""The platform side: records, the job service, the CLI (and, next, the Serve app)."""

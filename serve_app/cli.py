@@ -1,0 +1,201 @@
+"""``visiontrain``: the command line of the local platform."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+from serve_app.local import LocalRay, home_dir, ray_client_env
+
+__all__ = ["main"]
+
+
+def _service(args):
+    from serve_app.jobs import JobService
+    from serve_app.records import Records
+
+    home = home_dir()
+    os.environ.update(ray_client_env(home))
+    url = args.ray_dashboard or os.environ.get("VISIONTRAIN_RAY_DASHBOARD")
+    if not url:
+        ray = LocalRay.load(home)
+        if ray is None:
+            sys.exit("error: no local Ray is running. Start one with `visiontrain up` (or `make up`), "
+                     "or pass --ray-dashboard http://HOST:8265")
+        url = ray.dashboard_url
+    return JobService(Records(), url)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    filled = int(width * done / max(1, total))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def print_event(ev: dict, t0: float) -> None:
+    at = f"{ev['time'] - t0:6.1f}s"
+    if ev["kind"] == "state":
+        print(f"{at}  {ev['state']:<11} {ev.get('message', '')}", flush=True)
+    elif ev["kind"] == "metrics":
+        shown = {k: ev[k] for k in ("train_loss", "val_loss", "val_accuracy", "images_per_s") if k in ev}
+        print(f"{at}  epoch {ev['epoch']:>3}/{ev['epochs']} {_bar(ev['epoch'], ev['epochs'])} "
+              + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+    elif ev["kind"] == "progress":
+        print(f"{at}    epoch {ev['epoch']} step {ev['step']}/{ev['steps']} loss {ev['loss']}", flush=True)
+    elif ev["kind"] in ("resumed", "early_stopped"):
+        print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
+
+
+def follow(service, job_id: str) -> dict:
+    t0 = None
+    for ev in service.events(job_id):
+        t0 = t0 or ev["time"]
+        print_event(ev, t0)
+    return service.get(job_id)
+
+
+def print_result(service, record: dict) -> None:
+    folder = service.folder(record)
+    print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
+    if record["state"] == "succeeded":
+        metrics = folder.store.read_json(folder.key("metrics.json"))
+        print(f"validation accuracy: {metrics['accuracy']:.4f}  (macro F1 {metrics['macro_f1']:.4f}, "
+              f"{metrics['num_images']} images)")
+        for key in ("weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml"):
+            print(f"  {key:<18} {folder.uri(key)}")
+
+
+def cmd_synth(args) -> int:
+    from train_jobs.data.synth import make_classification
+
+    info = make_classification(args.out, args.classes, args.per_class, args.image_size, args.seed, args.val_fraction)
+    print(json.dumps(info, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_up(args) -> int:
+    home = home_dir()
+    ray = LocalRay.load(home)
+    if ray and ray.is_up():
+        print(f"Ray is already up: dashboard {ray.dashboard_url}")
+        return 0
+    ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus).start()
+    print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token)")
+    return 0
+
+
+def cmd_down(args) -> int:
+    ray = LocalRay.load(home_dir())
+    if ray is None:
+        print("nothing to stop")
+        return 0
+    ray.stop()
+    print("Ray stopped")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from train_jobs.run import load_config
+
+    cfg = load_config(args.config)
+    service = _service(args)
+    record = service.submit(cfg)
+    print(f"submitted job {record['job_id']} (Ray job {record['ray_job_id']})")
+    if args.follow:
+        record = follow(service, record["job_id"])
+        print_result(service, record)
+        return 0 if record["state"] == "succeeded" else 1
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    for j in _service(args).list():
+        print(f"{j['job_id']:<28} {j['state']:<11} {j['model']:<24} {j['message'][:60]}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    print(json.dumps(_service(args).get(args.job_id), indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def cmd_logs(args) -> int:
+    service = _service(args)
+    if args.follow:
+        follow(service, args.job_id)
+    else:
+        print(service.logs(args.job_id))
+    return 0
+
+
+def cmd_stop(args) -> int:
+    record = _service(args).stop(args.job_id)
+    print(f"stop requested for {record['job_id']} (was {record['state']})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from serve_app.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="visiontrain", description="Train vision models on Ray.")
+    p.add_argument("--ray-dashboard", help="Ray dashboard URL (default: the local cluster from `visiontrain up`)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ds = sub.add_parser("datasets", help="dataset tools").add_subparsers(dest="datasets_command", required=True)
+    s = ds.add_parser("synth", help="write a learnable synthetic dataset")
+    s.add_argument("--task", choices=["classification"], default="classification")
+    s.add_argument("--out", required=True)
+    s.add_argument("--classes", type=int, default=3)
+    s.add_argument("--per-class", type=int, default=100)
+    s.add_argument("--image-size", type=int, default=64)
+    s.add_argument("--val-fraction", type=float, default=0.0, help="> 0 writes train/ and val/ splits")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_synth)
+
+    up = sub.add_parser("up", help="start the local Ray head")
+    up.add_argument("--port", type=int, default=6380)
+    up.add_argument("--dashboard-port", type=int, default=8265)
+    up.add_argument("--num-cpus", type=int)
+    up.set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
+
+    sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")
+    sm.add_argument("config")
+    sm.add_argument("--follow", action="store_true", help="show progress until the job ends")
+    sm.set_defaults(fn=cmd_submit)
+    sub.add_parser("jobs", help="list jobs").set_defaults(fn=cmd_jobs)
+    for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
+                               ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job")):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("job_id")
+        if name == "logs":
+            c.add_argument("--follow", action="store_true")
+        c.set_defaults(fn=fn)
+
+    d = sub.add_parser("demo", help="the main job end to end on the local default")
+    d.add_argument("--epochs", type=int, default=8)
+    d.add_argument("--per-class", type=int, default=300)
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from train_jobs.config import ConfigError
+    from train_jobs.store import StoreError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ConfigError, StoreError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

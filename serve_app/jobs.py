@@ -1,0 +1,125 @@
+"""The job service: submits training configs as Ray Jobs and keeps the records up to date.
+
+The entrypoint is always the fixed template ``python -m train_jobs.run --config <uri>``, where
+the URI is the config this service stored in the job's folder, never text a user wrote.
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Iterator, Optional
+
+import adapters
+import train_jobs
+from serve_app.records import Records
+from train_jobs.config import TrainingConfig
+from train_jobs.state import TERMINAL, JobFolder
+from train_jobs.store import open_store
+
+__all__ = ["JobService", "JobNotFound"]
+
+ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
+_RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+class JobNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no job {self.args[0]!r}"
+
+
+class JobService:
+    def __init__(self, records: Records, ray_dashboard_url: str):
+        from ray.job_submission import JobSubmissionClient
+
+        self.records = records
+        self.client = JobSubmissionClient(ray_dashboard_url)
+
+    def folder(self, job: dict) -> JobFolder:
+        root = job["folder_uri"].rsplit("/jobs/", 1)[0]
+        return JobFolder(open_store(root), job["job_id"])
+
+    def submit(self, cfg: TrainingConfig) -> dict:
+        """Store the config, record the job, submit it. Submitting an existing job id resumes it."""
+        job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+        record = self.records.get_job(cfg.job_id)
+        if record and record["state"] not in TERMINAL and record["submissions"] > 0:
+            raise ValueError(f"job {cfg.job_id} is already {record['state']}; stop it before submitting it again")
+        job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
+        if record is None:
+            record = self.records.add_job(
+                job_id=cfg.job_id, owner=cfg.owner, task=cfg.task, model=f"{cfg.model.source}/{cfg.model.name}",
+                config_uri=job.uri("config.yaml"), folder_uri=job.uri(),
+            )
+        attempt = record["submissions"] + 1
+        r = cfg.resources
+        ray_job_id = self.client.submit_job(
+            entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
+            submission_id=f"vt-{cfg.job_id}-{attempt}-{int(time.time())}",
+            runtime_env={"py_modules": [train_jobs, adapters]},
+            metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
+            entrypoint_num_cpus=0,
+            entrypoint_resources=None,
+        )
+        return self.records.update_job(cfg.job_id, ray_job_id=ray_job_id, submissions=attempt,
+                                       state="pending", message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)")
+
+    def get(self, job_id: str) -> dict:
+        """The job's record, brought up to date from its folder and Ray's job table."""
+        record = self.records.get_job(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        state = self.folder(record).state() or {}
+        fields = {k: state[k] for k in ("state", "message", "result") if k in state}
+        ray_status = self._ray_status(record["ray_job_id"])
+        if ray_status in _RAY_TERMINAL and fields.get("state", "pending") not in TERMINAL:
+            # The driver ended without recording an end: it was killed or crashed.
+            fields.update(state="stopped" if ray_status == "STOPPED" else "failed",
+                          message=f"the job's driver ended ({ray_status}) during {fields.get('state', 'pending')}")
+        if fields and any(record.get(k) != v for k, v in fields.items()):
+            record = self.records.update_job(job_id, **fields)
+        return {**record, "ray_status": ray_status, "history": state.get("history", [])}
+
+    def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
+        if not ray_job_id:
+            return None
+        try:
+            return str(self.client.get_job_status(ray_job_id).value)
+        except RuntimeError:
+            return None
+
+    def list(self, owner: Optional[str] = None) -> list[dict]:
+        return [self.get(j["job_id"]) for j in self.records.list_jobs(owner)]
+
+    def stop(self, job_id: str) -> dict:
+        record = self.get(job_id)
+        if record["ray_job_id"] and record["ray_status"] not in _RAY_TERMINAL:
+            self.client.stop_job(record["ray_job_id"])
+        return record
+
+    def logs(self, job_id: str) -> str:
+        record = self.get(job_id)
+        return self.client.get_job_logs(record["ray_job_id"]) if record["ray_job_id"] else ""
+
+    def events(self, job_id: str, poll_s: float = 1.0, timeout_s: Optional[float] = None) -> Iterator[dict]:
+        """The job's events as they are written, until it ends (or ``timeout_s`` passes)."""
+        record = self.get(job_id)
+        folder, seen, deadline = self.folder(record), 0, time.time() + (timeout_s or 1e12)
+        while True:
+            events = folder.events()
+            yield from events[seen:]
+            seen = len(events)
+            record = self.get(job_id)
+            if record["state"] in TERMINAL or time.time() > deadline:
+                yield from folder.events()[seen:]
+                return
+            time.sleep(poll_s)
+
+    def wait(self, job_id: str, timeout_s: float = 600, poll_s: float = 1.0) -> dict:
+        deadline = time.time() + timeout_s
+        while True:
+            record = self.get(job_id)
+            if record["state"] in TERMINAL:
+                return record
+            if time.time() > deadline:
+                raise TimeoutError(f"job {job_id} still {record['state']} after {timeout_s:.0f}s")
+            time.sleep(poll_s)

@@ -1,0 +1,123 @@
+"""The local platform's Ray head: started in its own process group, stopped by killing only that group.
+
+(``ray stop`` would kill every Ray process on the machine, other people's included.)
+State lives in ``$VISIONTRAIN_HOME/cluster.json``; token authentication is on, with the token
+kept in ``$VISIONTRAIN_HOME/ray_auth_token``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import httpx
+
+__all__ = ["LocalRay", "home_dir", "ray_client_env"]
+
+
+def home_dir() -> str:
+    home = os.path.abspath(os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain"))
+    os.makedirs(home, exist_ok=True)
+    return home
+
+
+def ray_client_env(home: str) -> dict[str, str]:
+    """Environment every process that talks to this cluster needs (token auth on, same token)."""
+    token_path = os.path.join(home, "ray_auth_token")
+    if not os.path.exists(token_path):
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_path, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@dataclass
+class LocalRay:
+    home: str
+    gcs_port: int = 6380
+    dashboard_port: int = 8265
+    num_cpus: Optional[int] = None
+    pgid: Optional[int] = None
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.home, "cluster.json")
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def gcs_address(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @classmethod
+    def load(cls, home: str) -> Optional["LocalRay"]:
+        path = os.path.join(home, "cluster.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return cls(**json.load(f))
+
+    def is_up(self) -> bool:
+        try:
+            return httpx.get(f"{self.dashboard_url}/api/version", timeout=2).status_code in (200, 401)
+        except httpx.HTTPError:
+            return False
+
+    def start(self, timeout_s: float = 120) -> "LocalRay":
+        # Job entrypoints say `python`: make it this environment's interpreter.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        env = {**os.environ, **ray_client_env(self.home), "PATH": path}
+        temp_dir = os.path.join("/tmp", f"vt-ray-{self.gcs_port}")
+        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+               f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
+               "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--temp-dir={temp_dir}",
+               "--disable-usage-stats"]
+        if self.num_cpus is not None:
+            cmd.append(f"--num-cpus={self.num_cpus}")
+        log = open(os.path.join(self.home, f"ray-head-{self.gcs_port}.log"), "ab")
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pgid = proc.pid
+        deadline = time.time() + timeout_s
+        while not self.is_up():
+            if proc.poll() is not None:
+                raise RuntimeError(f"ray start exited with {proc.returncode}; see {log.name}")
+            if time.time() > deadline:
+                self.stop()
+                raise RuntimeError(f"Ray's dashboard did not come up within {timeout_s:.0f}s; see {log.name}")
+            time.sleep(0.5)
+        with open(self.state_file, "w") as f:
+            json.dump(asdict(self), f)
+        return self
+
+    def stop(self) -> None:
+        if self.pgid is not None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.pgid, sig)
+                except ProcessLookupError:
+                    break
+                deadline = time.time() + 10
+                while time.time() < deadline and _group_alive(self.pgid):
+                    time.sleep(0.2)
+        if os.path.exists(self.state_file):
+            os.unlink(self.state_file)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.waitpid(pgid, os.WNOHANG)  # reap the group leader if it is our own child
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

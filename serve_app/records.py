@@ -1,0 +1,75 @@
+"""The records database: the platform's index of jobs (SQLite file by default, any SQLAlchemy URL).
+
+A job's folder in the artifact store is the source of truth for its run; this index says who
+owns which job, which Ray job runs it, and its last known state, and is brought up to date
+from the folders and Ray's job table.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
+
+__all__ = ["Records", "default_database_url"]
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False, index=True),
+    Column("task", String(32), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("config_uri", Text, nullable=False),
+    Column("folder_uri", Text, nullable=False),
+    Column("ray_job_id", String(128)),
+    Column("submissions", Integer, nullable=False, default=0),
+    Column("result", JSON),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
+def default_database_url() -> str:
+    url = os.environ.get("VISIONTRAIN_DATABASE_URL")
+    if url:
+        return url
+    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
+    os.makedirs(home, exist_ok=True)
+    return f"sqlite:///{os.path.abspath(home)}/records.db"
+
+
+class Records:
+    def __init__(self, url: Optional[str] = None):
+        self.url = url or default_database_url()
+        self.engine = create_engine(self.url)
+        metadata.create_all(self.engine)
+
+    def add_job(self, **fields: Any) -> dict:
+        now = time.time()
+        row = {"state": "pending", "message": "", "submissions": 0, "created_at": now, "updated_at": now, **fields}
+        with self.engine.begin() as conn:
+            conn.execute(insert(jobs).values(**row))
+        return self.get_job(row["job_id"])
+
+    def update_job(self, job_id: str, **fields: Any) -> dict:
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(updated_at=time.time(), **fields))
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def list_jobs(self, owner: Optional[str] = None) -> list[dict]:
+        query = select(jobs).order_by(jobs.c.created_at.desc())
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,103 @@
+"""Shared fixtures: one local Ray cluster per session (only its own processes are stopped),
+a real S3-compatible HTTP server on loopback (moto's server mode), and small synthetic data."""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+import pytest
+
+from serve_app.local import LocalRay, ray_client_env
+from train_jobs.data.synth import make_classification
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def session_dir():
+    with tempfile.TemporaryDirectory(prefix="vt-tests-") as d:
+        yield d
+
+
+@pytest.fixture(scope="session")
+def s3_server(session_dir):
+    """A real S3-compatible server over HTTP on 127.0.0.1; the AWS variables point at it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env["AWS_ENDPOINT_URL"]
+    server.stop()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request):
+    import boto3
+
+    name = "vt-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(session_dir, s3_server):
+    """A local Ray head (token auth on) on free ports, started for this session and stopped after it.
+    It is started with the S3 variables set, as a production cluster gets them from its Secrets."""
+    home = os.path.join(session_dir, "home")
+    os.makedirs(home)
+    os.environ.update(ray_client_env(home))
+    cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def job_service(ray_cluster, tmp_path):
+    from serve_app.jobs import JobService
+    from serve_app.records import Records
+
+    return JobService(Records(f"sqlite:///{tmp_path}/records.db"), ray_cluster.dashboard_url)
+
+
+@pytest.fixture(scope="session")
+def shapes(session_dir) -> str:
+    """A small 3-class ImageFolder dataset (no val split: the driver makes one)."""
+    path = os.path.join(session_dir, "shapes")
+    make_classification(path, num_classes=3, per_class=24, image_size=32, seed=0)
+    return path
+
+
+def tiny_config(dataset: str, storage: str, **overrides) -> dict:
+    cfg = {
+        "task": "classification",
+        "model": {"source": "timm", "name": "test_resnet"},
+        "dataset": {"uri": dataset},
+        "hyperparameters": {"epochs": 2, "batch_size": 16, "image_size": 32, "learning_rate": 0.003},
+        "resources": {"num_workers": 1},
+        "storage": {"uri": storage},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            cfg[key] = {**cfg.get(key, {}), **value}
+        else:
+            cfg[key] = value
+    return cfg

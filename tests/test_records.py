@@ -1,0 +1,26 @@
+from serve_app.records import Records
+
+
+def _job(job_id, owner="alice"):
+    return dict(job_id=job_id, owner=owner, task="classification", model="timm/resnet18",
+                config_uri=f"/a/jobs/{job_id}/config.yaml", folder_uri=f"/a/jobs/{job_id}")
+
+
+def test_jobs_survive_a_new_connection(tmp_path):
+    url = f"sqlite:///{tmp_path}/records.db"
+    r = Records(url)
+    r.add_job(**_job("j1"))
+    r.add_job(**_job("j2", owner="bob"))
+    r.update_job("j1", state="succeeded", result={"accuracy": 0.97}, ray_job_id="raysubmit_1")
+    again = Records(url)  # as after a restart
+    j1 = again.get_job("j1")
+    assert j1["state"] == "succeeded" and j1["result"] == {"accuracy": 0.97} and j1["ray_job_id"] == "raysubmit_1"
+    assert [j["job_id"] for j in again.list_jobs(owner="bob")] == ["j2"]
+    assert {j["job_id"] for j in again.list_jobs()} == {"j1", "j2"}
+    assert again.get_job("nope") is None
+
+
+def test_url_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIONTRAIN_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
+    Records().add_job(**_job("j3"))
+    assert (tmp_path / "other.db").exists()

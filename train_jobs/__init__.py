@@ -1,0 +1,1 @@
+"""What runs inside a Ray Job: the workflow driver (``run``), task trainers, data, store."""

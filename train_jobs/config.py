@@ -1,0 +1,192 @@
+"""TrainingConfig: the one schema for a training run (YAML, REST and CLI all use it)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "TASKS",
+    "ConfigError",
+    "TrainingConfig",
+    "config_from_yaml",
+    "config_from_dict",
+    "default_storage_uri",
+]
+
+TASKS = ("classification", "detection", "segmentation", "anomaly_detection")
+DATASET_FORMATS = ("imagefolder", "yolo", "coco", "voc", "mask", "mvtec")
+_JOB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names each bad field and what is allowed."""
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelRef(_Schema):
+    source: str = "timm"
+    name: str
+    pretrained: bool = False
+    weights: Optional[str] = Field(None, description="local path or store URI of a weights file")
+
+
+def _absolute_location(v: str, field: str) -> str:
+    if v.startswith("s3://") or os.path.isabs(os.path.expanduser(v)):
+        return v if v.startswith("s3://") else os.path.expanduser(v)
+    raise ValueError(
+        f"{field} must be an absolute folder or s3://bucket/prefix, because the job runs in "
+        "another working folder; write the absolute path, or give an s3:// URI"
+    )
+
+
+def default_storage_uri() -> str:
+    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
+    return os.path.join(os.path.abspath(home), "artifacts")
+
+
+class DatasetRef(_Schema):
+    uri: str = Field(description="absolute local folder or s3://bucket/prefix")
+    format: Optional[Literal[DATASET_FORMATS]] = None
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="used when the dataset has no val split")
+    split_seed: int = 0
+
+    @field_validator("uri")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        return _absolute_location(v, "the dataset location")
+
+
+class Hyperparameters(_Schema):
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    image_size: int = Field(224, ge=16, le=2048)
+    seed: int = 0
+
+
+class Augmentation(_Schema):
+    horizontal_flip: bool = True
+    random_resized_crop: bool = False
+    color_jitter: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class Resources(_Schema):
+    num_workers: int = Field(1, ge=1, le=256)
+    use_gpu: bool = False
+    gpus_per_worker: float = Field(1.0, gt=0.0, le=8.0)
+    cpus_per_worker: float = Field(1.0, gt=0.0, le=128.0)
+    max_failures: int = Field(0, ge=0, le=100, description="worker-group restarts from the last checkpoint")
+
+
+class EarlyStopping(_Schema):
+    patience: Optional[int] = Field(None, ge=1, description="epochs without improvement before stopping; null = off")
+    metric: str = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class Storage(_Schema):
+    uri: str = Field(default_factory=default_storage_uri, description="absolute folder or s3://bucket/prefix")
+
+    @field_validator("uri")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        return _absolute_location(v.rstrip("/"), "the storage location")
+
+
+class TrainingConfig(_Schema):
+    job_id: Optional[str] = Field(None, description="names the run's folder; rerunning an id resumes it")
+    owner: str = "local"
+    task: Literal[TASKS]
+    model: ModelRef
+    dataset: DatasetRef
+    class_names: Optional[list[str]] = None
+    hyperparameters: Hyperparameters = Hyperparameters()
+    augmentation: Augmentation = Augmentation()
+    resources: Resources = Resources()
+    early_stopping: EarlyStopping = EarlyStopping()
+    storage: Storage = Field(default_factory=Storage)
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _JOB_ID.match(v):
+            raise ValueError("use 3-63 lowercase letters, digits and '-', starting with a letter or digit")
+        return v
+
+    @field_validator("class_names")
+    @classmethod
+    def _unique_classes(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        if v is not None:
+            if len(v) < 2:
+                raise ValueError("give at least two class names")
+            if len(set(v)) != len(v):
+                raise ValueError(f"class names repeat: {sorted({c for c in v if v.count(c) > 1})}")
+        return v
+
+    @model_validator(mode="after")
+    def _default_job_id(self) -> "TrainingConfig":
+        if self.job_id is None:
+            body = self.model_dump(mode="json", exclude={"job_id"})
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+            self.job_id = f"{self.task.replace('_', '-')}-{digest}"
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _describe(err: dict) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _field_owner(err["loc"][:-1])
+        allowed = ", ".join(parent.model_fields) if parent else "see TrainingConfig"
+        return f"{where}: unknown field. Allowed here: {allowed}"
+    if err["type"] == "missing":
+        return f"{where}: required field is missing"
+    got = json.dumps(err.get("input"), default=str, ensure_ascii=False)
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg} (got {got})"
+
+
+def _field_owner(loc: tuple) -> Optional[type[BaseModel]]:
+    model: type[BaseModel] = TrainingConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def config_from_dict(data: object, source: str = "config") -> TrainingConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ConfigError(
+            f"{source} is not a valid TrainingConfig ({exc.error_count()} problem(s)):\n{lines}\n"
+            "Fix the fields above in the file, or leave a field out to use its default."
+        ) from None
+
+
+def config_from_yaml(text: str, source: str = "config") -> TrainingConfig:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+    return config_from_dict(data, source)

@@ -1,0 +1,5 @@
+"""Datasets: locating, checking and loading what a job trains on."""
+from train_jobs.data.imagefolder import DatasetError, ImageFolderIndex, load_rgb, scan_imagefolder
+from train_jobs.data.fetch import local_dataset_path
+
+__all__ = ["DatasetError", "ImageFolderIndex", "load_rgb", "local_dataset_path", "scan_imagefolder"]

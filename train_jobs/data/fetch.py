@@ -1,0 +1,39 @@
+"""Make a dataset URI readable on this node: local folders as they are, s3:// copied to a node cache."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+from filelock import FileLock
+
+from train_jobs.data.imagefolder import DatasetError
+from train_jobs.store import open_store
+
+__all__ = ["local_dataset_path"]
+
+
+def _cache_root() -> str:
+    return os.environ.get("VISIONTRAIN_DATA_CACHE") or os.path.join(tempfile.gettempdir(), "visiontrain-data")
+
+
+def local_dataset_path(uri: str) -> str:
+    """A local folder holding the dataset at ``uri``; S3 prefixes are downloaded once per node."""
+    if not uri.startswith("s3://"):
+        return uri
+    target = os.path.join(_cache_root(), hashlib.sha256(uri.encode()).hexdigest()[:16])
+    os.makedirs(_cache_root(), exist_ok=True)
+    with FileLock(target + ".lock"):
+        done = os.path.join(target, ".complete")
+        if os.path.exists(done):
+            return target
+        store = open_store(uri)
+        keys = store.list()
+        if not keys:
+            raise DatasetError(f"no objects under {uri!r}; check the bucket and prefix")
+        for key in keys:
+            path = os.path.join(target, *key.split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            store.download_file(key, path)
+        open(done, "w").close()
+    return target

@@ -1,0 +1,135 @@
+"""Learnable synthetic datasets, generated locally so that demos and tests need nothing from outside.
+
+Classification: one class per shape (and fill pattern when more classes are asked for than
+there are shapes), drawn at a random place, size, rotation and colour on a noisy background,
+so that a model must learn the shape rather than a colour or a position.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = ["SHAPES", "PATTERNS", "class_names_for", "make_classification"]
+
+SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon")
+PATTERNS = ("solid", "striped", "dotted")
+
+
+def class_names_for(num_classes: int) -> list[str]:
+    limit = len(SHAPES) * len(PATTERNS)
+    if not 2 <= num_classes <= limit:
+        raise ValueError(f"synthetic classification makes 2 to {limit} classes, not {num_classes}")
+    if num_classes <= len(SHAPES):
+        return list(SHAPES[:num_classes])
+    return [f"{s}-{p}" for p in PATTERNS for s in SHAPES][:num_classes]
+
+
+def _polygon(cx: float, cy: float, r: float, n: int, rot: float, inner: Optional[float] = None):
+    pts = []
+    steps = n * 2 if inner else n
+    for i in range(steps):
+        rad = r if (inner is None or i % 2 == 0) else r * inner
+        a = rot + 2 * math.pi * i / steps
+        pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+    return pts
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx, cy, r, rot, color) -> None:
+    if shape == "circle":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
+    elif shape == "ring":
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=color, width=max(2, int(r * 0.35)))
+    elif shape == "square":
+        draw.polygon(_polygon(cx, cy, r * 1.2, 4, math.pi / 4), fill=color)
+    elif shape == "diamond":
+        draw.polygon([(cx, cy - r * 1.3), (cx + r * 0.7, cy), (cx, cy + r * 1.3), (cx - r * 0.7, cy)], fill=color)
+    elif shape == "triangle":
+        draw.polygon(_polygon(cx, cy, r * 1.25, 3, rot), fill=color)
+    elif shape == "hexagon":
+        draw.polygon(_polygon(cx, cy, r * 1.1, 6, rot), fill=color)
+    elif shape == "star":
+        draw.polygon(_polygon(cx, cy, r * 1.3, 5, rot, inner=0.45), fill=color)
+    elif shape == "cross":
+        w = r * 0.38
+        for a in (rot, rot + math.pi / 2):
+            dx, dy = math.cos(a), math.sin(a)
+            px, py = -dy * w, dx * w
+            draw.polygon([(cx - dx * r + px, cy - dy * r + py), (cx + dx * r + px, cy + dy * r + py),
+                          (cx + dx * r - px, cy + dy * r - py), (cx - dx * r - px, cy - dy * r - py)], fill=color)
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+
+
+def _pattern_holes(size: int, pattern: str, rng: np.random.Generator) -> np.ndarray:
+    """Where a striped or dotted fill leaves the background showing (True = hole)."""
+    holes = Image.new("L", (size, size), 0)
+    d = ImageDraw.Draw(holes)
+    step = max(4, size // 8)
+    if pattern == "striped":
+        for x in range(-size, 2 * size, step):
+            d.line([(x, 0), (x + size, size)], fill=255, width=max(1, step // 3))
+    elif pattern == "dotted":
+        off = int(rng.integers(0, step))
+        for y in range(off, size, step):
+            for x in range(off, size, step):
+                d.ellipse([x - step / 4, y - step / 4, x + step / 4, y + step / 4], fill=255)
+    return np.asarray(holes) > 0
+
+
+@dataclass
+class _Sample:
+    shape: str
+    pattern: str
+
+
+def _render(sample: _Sample, size: int, rng: np.random.Generator) -> Image.Image:
+    bg = rng.integers(0, 256, 3)
+    noise = rng.normal(0, 12, (size, size, 3))
+    base = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
+    background = Image.fromarray(base)
+    fg = rng.integers(0, 256, 3)
+    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
+        fg = rng.integers(0, 256, 3)
+    r = size * rng.uniform(0.22, 0.36)
+    cx, cy = rng.uniform(r * 1.2, size - r * 1.2, 2)
+    mask = Image.new("L", (size, size), 0)
+    _draw_shape(ImageDraw.Draw(mask), sample.shape, cx, cy, r, rng.uniform(0, 2 * math.pi), 255)
+    if sample.pattern != "solid":
+        keep = np.where(_pattern_holes(size, sample.pattern, rng), 0, np.asarray(mask))
+        mask = Image.fromarray(keep.astype(np.uint8))
+    shape_layer = Image.new("RGB", (size, size), tuple(int(c) for c in fg))
+    return Image.composite(shape_layer, background, mask)
+
+
+def make_classification(
+    out: str,
+    num_classes: int = 3,
+    per_class: int = 100,
+    image_size: int = 64,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    image_format: str = "png",
+) -> dict:
+    """Write an ImageFolder dataset; with ``val_fraction`` > 0 it has ``train/`` and ``val/`` splits."""
+    if per_class < 1 or image_size < 16:
+        raise ValueError("per_class must be at least 1 and image_size at least 16")
+    names = class_names_for(num_classes)
+    rng = np.random.default_rng(seed)
+    n_val = int(round(per_class * val_fraction))
+    counts: dict[str, dict[str, int]] = {}
+    for name in names:
+        shape, _, pattern = name.partition("-")
+        sample = _Sample(shape, pattern or "solid")
+        for i in range(per_class):
+            split = "val" if i < n_val else "train"
+            folder = os.path.join(out, split, name) if val_fraction > 0 else os.path.join(out, name)
+            os.makedirs(folder, exist_ok=True)
+            _render(sample, image_size, rng).save(os.path.join(folder, f"{name}_{i:05d}.{image_format}"))
+            counts.setdefault(split if val_fraction > 0 else "all", {}).setdefault(name, 0)
+            counts[split if val_fraction > 0 else "all"][name] += 1
+    return {"task": "classification", "path": os.path.abspath(out), "class_names": names, "counts": counts}

@@ -1,0 +1,52 @@
+"""ONNX export, checked against PyTorch in onnxruntime before it counts."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+from adapters import ModelAdapter
+from train_jobs.state import JobFolder
+
+__all__ = ["ExportError", "export_onnx_checked"]
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: torch.Tensor,
+                        job: JobFolder, tolerance: float = 1e-3) -> dict:
+    """Export to ``export/model.onnx`` in the job folder, after onnxruntime agrees with PyTorch."""
+    import onnxruntime as ort
+
+    model = model.eval().float()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.onnx")
+        adapter.export_onnx(model, sample, path)
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        check = torch.cat([sample, sample.flip(0)])  # another batch size than the one exported with
+        got = session.run(None, {session.get_inputs()[0].name: check.numpy()})[0]
+        with torch.no_grad():
+            want = model(check)
+        want = want[0] if isinstance(want, (tuple, list)) else want
+        diff = float(np.max(np.abs(got - want.numpy())))
+        if not np.isfinite(diff) or diff > tolerance:
+            raise ExportError(f"ONNX output differs from PyTorch by {diff:.2e} (> {tolerance:.0e}); export not kept")
+        opset = _opset(path)
+        for name in sorted(os.listdir(d)):
+            job.store.upload_file(job.key(f"export/{name}"), os.path.join(d, name))
+    info = {"format": "onnx", "file": job.uri("export/model.onnx"), "max_abs_diff": diff,
+            "checked_batch": list(check.shape), "input": "float32 RGB in [0, 1], NCHW",
+            "opset": opset}
+    job.store.write_json(job.key("export/export.json"), info)
+    return info
+
+
+def _opset(path: str) -> int | None:
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)

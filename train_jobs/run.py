@@ -1,0 +1,184 @@
+"""The workflow driver of one training job: ``python -m train_jobs.run --config <path or s3 uri>``.
+
+validate dataset -> prepare model -> train (Ray Train) -> evaluate -> export, each step
+recorded in the job's folder. Rerunning the same job resumes from its latest checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import posixpath
+import signal
+import sys
+import tempfile
+import traceback
+from typing import Optional
+
+from adapters import AdapterError, get_adapter
+from train_jobs.config import ConfigError, TrainingConfig, config_from_yaml
+from train_jobs.data import DatasetError, local_dataset_path
+from train_jobs.state import JobFolder
+from train_jobs.store import StoreError, open_store
+
+__all__ = ["JobStopped", "load_config", "main", "run_job"]
+
+EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError)
+
+
+class JobStopped(Exception):
+    """The job was asked to stop (SIGTERM from ``ray job stop``, or Ctrl-C)."""
+
+
+def load_config(ref: str) -> TrainingConfig:
+    if ref.startswith("s3://"):
+        parent, name = posixpath.split(ref.rstrip("/"))
+        text = open_store(parent).read_text(name)
+    else:
+        try:
+            with open(ref, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {ref!r}: {exc.strerror}") from None
+    return config_from_yaml(text, source=ref)
+
+
+def _train_loop(loop_config: dict) -> None:
+    from train_jobs.tasks import get_task
+
+    get_task(loop_config["config"]["task"]).train_loop(loop_config)
+
+
+def _fit(cfg: TrainingConfig, job: JobFolder) -> None:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    r = cfg.resources
+    per_worker = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
+    fs = job.store.pyarrow_filesystem()
+    storage = job.uri()
+    trainer = TorchTrainer(
+        _train_loop,
+        train_loop_config={"config": cfg.model_dump(mode="json")},
+        scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker),
+        run_config=RunConfig(
+            name="train",
+            storage_path=storage.removeprefix("s3://") if fs is not None else storage,
+            storage_filesystem=fs,
+            failure_config=FailureConfig(max_failures=r.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    trainer.fit()
+
+
+def _finish(cfg_json: dict, class_names: list[str]) -> dict:
+    """Evaluate the best weights on the validation split, then export and check ONNX (a Ray task)."""
+    import torch
+
+    from train_jobs.export import export_onnx_checked
+    from train_jobs.tasks import get_task
+
+    cfg = TrainingConfig.model_validate(cfg_json)
+    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    trainer = get_task(cfg.task)
+    model = trainer.build_model(cfg, len(class_names))
+    with tempfile.NamedTemporaryFile(suffix=".pt") as f:
+        job.store.download_file(job.key("weights/model.pt"), f.name)
+        model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
+    model.eval()
+    metrics = trainer.evaluate(cfg, model, local_dataset_path(cfg.dataset.uri), class_names)
+    job.store.write_json(job.key("metrics.json"), metrics)
+    job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
+    export = export_onnx_checked(get_adapter(cfg.model.source), model, trainer.sample_input(cfg), job)
+    return {"metrics": metrics, "export": export}
+
+
+def _raise_stop(signum, frame):
+    raise JobStopped(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def run_job(cfg: TrainingConfig) -> int:
+    """Run the whole workflow for ``cfg``; returns the process exit code."""
+    import ray
+
+    from train_jobs.tasks import get_task
+
+    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    previous = job.state()
+    if previous and previous["state"] == "succeeded":
+        print(f"job {cfg.job_id} already succeeded; artifacts in {job.uri()}")
+        return 0
+    job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
+    attempt = (previous or {}).get("attempt", 0) + 1
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        job.transition("validating", f"checking the dataset at {cfg.dataset.uri}", attempt=attempt)
+        trainer = get_task(cfg.task)
+        summary = trainer.check_dataset(cfg, local_dataset_path(cfg.dataset.uri))
+        job.store.write_json(job.key("dataset.json"), summary)
+
+        job.transition("preparing", f"building {cfg.model.source}/{cfg.model.name} for {cfg.task}")
+        get_adapter(cfg.model.source).check(cfg.model.name, cfg.task)
+
+        job.transition("training", f"{cfg.resources.num_workers} worker(s), "
+                                   f"{'GPU' if cfg.resources.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs")
+        _fit(cfg, job)
+        history = [e for e in job.events() if e["kind"] == "metrics"]
+        job.store.write_json(job.key("history.json"), history)
+
+        job.transition("evaluating", "evaluating the best weights on the validation split")
+        r = cfg.resources
+        finish = ray.remote(num_cpus=r.cpus_per_worker, num_gpus=r.gpus_per_worker if r.use_gpu else 0)(_finish)
+        out = ray.get(finish.remote(cfg.model_dump(mode="json"), summary["class_names"]))
+        headline = {k: v for k, v in out["metrics"].items() if isinstance(v, (int, float))}
+        job.transition("succeeded", ", ".join(f"{k} {v}" for k, v in headline.items()), result=headline)
+        print(f"job {cfg.job_id} succeeded: {headline}; artifacts in {job.uri()}")
+        return 0
+    except JobStopped as exc:
+        job.transition("stopped", str(exc))
+        print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
+        return 143
+    except EXPECTED as exc:
+        job.transition("failed", str(exc))
+        print(f"job {cfg.job_id} failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything else: keep the reason in the record, the traceback in the log
+        traceback.print_exc()
+        job.transition("failed", f"{type(exc).__name__}: {_root_cause(exc)}")
+        return 1
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train_jobs.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="TrainingConfig YAML: a local path or s3:// URI")
+    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                        help="Ray cluster address (default: $RAY_ADDRESS, set by `ray job submit`); "
+                             "'local' starts a throwaway in-process cluster")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except (ConfigError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.address:
+        print("error: no Ray cluster given. Run this under `ray job submit`, set RAY_ADDRESS, "
+              "or pass --address (for example --address local)", file=sys.stderr)
+        return 2
+    import ray
+
+    ray.init(address=args.address, log_to_driver=True)
+    try:
+        return run_job(cfg)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""A job's lifecycle as kept in its folder: ``state.json`` (now) and ``events.jsonl`` (history)."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Optional
+
+from train_jobs.store import ArtifactStore
+
+__all__ = ["STATES", "TERMINAL", "JobFolder"]
+
+STATES = (
+    "pending", "validating", "preparing", "training", "evaluating", "exporting",
+    "succeeded", "failed", "stopped",
+)
+TERMINAL = ("succeeded", "failed", "stopped")
+
+
+class JobFolder:
+    """Keys of one job's folder in the artifact store, and its state/event writers."""
+
+    def __init__(self, store: ArtifactStore, job_id: str):
+        self.store, self.job_id = store, job_id
+        self.prefix = f"jobs/{job_id}"
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    def uri(self, name: str = "") -> str:
+        return self.store.child_uri(self.key(name) if name else self.prefix)
+
+    def state(self) -> Optional[dict]:
+        key = self.key("state.json")
+        return self.store.read_json(key) if self.store.exists(key) else None
+
+    def events(self) -> list[dict]:
+        return self.store.read_jsonl(self.key("events.jsonl"))
+
+    def event(self, kind: str, **fields: Any) -> dict:
+        ev = {"time": time.time(), "kind": kind, **fields}
+        self.store.append_line(self.key("events.jsonl"), json.dumps(ev, ensure_ascii=False, default=str))
+        return ev
+
+    def transition(self, state: str, message: str = "", **extra: Any) -> dict:
+        if state not in STATES:
+            raise ValueError(f"unknown job state {state!r}; one of {STATES}")
+        now = time.time()
+        current = self.state() or {"job_id": self.job_id, "history": [], "attempt": 0}
+        current["history"].append({"state": state, "time": now, "message": message})
+        current.update(state=state, message=message, updated_at=now, **extra)
+        self.store.write_json(self.key("state.json"), current)
+        self.event("state", state=state, message=message)
+        return current

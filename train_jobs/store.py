@@ -1,0 +1,292 @@
+"""The artifact store: a job's folder is the source of truth for its run.
+
+Two back ends behind one small interface: a local folder (the default) and S3 or any
+S3-compatible server through boto3 (endpoint and keys from the usual AWS variables).
+Keys are relative POSIX paths such as ``jobs/<id>/state.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from typing import Any, Optional
+
+__all__ = [
+    "ArtifactStore",
+    "LocalStore",
+    "S3Store",
+    "StoreError",
+    "StoreNotFound",
+    "StoreUnreachable",
+    "open_store",
+]
+
+
+class StoreError(RuntimeError):
+    """The artifact store could not do what was asked."""
+
+
+class StoreNotFound(StoreError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StoreUnreachable(StoreError):
+    """The store's server did not answer (after retries)."""
+
+
+def _clean_key(key: str) -> str:
+    norm = posixpath.normpath(key.replace("\\", "/")).lstrip("/")
+    if norm in ("", ".") or norm.startswith(".."):
+        raise StoreError(f"artifact key {key!r} points outside the store")
+    return norm
+
+
+class ArtifactStore(ABC):
+    uri: str
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write a whole object; readers see the old object or the new one, never a part."""
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix`` (recursively), sorted."""
+
+    @abstractmethod
+    def delete(self, prefix: str) -> None:
+        """Delete one key or everything under a prefix."""
+
+    @abstractmethod
+    def append_line(self, key: str, line: str) -> None: ...
+
+    @abstractmethod
+    def upload_file(self, key: str, path: str) -> None: ...
+
+    @abstractmethod
+    def download_file(self, key: str, path: str) -> None: ...
+
+    @abstractmethod
+    def child_uri(self, key: str) -> str:
+        """The full URI of a key (a local path, or s3://bucket/prefix/key)."""
+
+    def pyarrow_filesystem(self) -> Any:
+        """A pyarrow filesystem for Ray Train's ``storage_filesystem``; None means 'from the URI'."""
+        return None
+
+    def write_text(self, key: str, text: str) -> None:
+        self.write_bytes(key, text.encode("utf-8"))
+
+    def read_text(self, key: str) -> str:
+        return self.read_bytes(key).decode("utf-8")
+
+    def write_json(self, key: str, obj: Any) -> None:
+        self.write_text(key, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_text(key))
+
+    def read_jsonl(self, key: str) -> list[dict]:
+        if not self.exists(key):
+            return []
+        return [json.loads(line) for line in self.read_text(key).splitlines() if line.strip()]
+
+
+class LocalStore(ArtifactStore):
+    def __init__(self, root: str):
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.uri = self.root
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *_clean_key(key).split("/"))
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError):
+            raise StoreNotFound(f"no artifact {key!r} in {self.uri}") from None
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self._path(key))
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if os.path.isfile(base):
+            return [_clean_key(prefix)]
+        out = []
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                if not name.startswith(".tmp-"):
+                    out.append(os.path.relpath(os.path.join(dirpath, name), self.root).replace(os.sep, "/"))
+        return sorted(out)
+
+    def delete(self, prefix: str) -> None:
+        path = self._path(prefix)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    def append_line(self, key: str, line: str) -> None:
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line.rstrip("\n") + "\n")
+
+    def upload_file(self, key: str, path: str) -> None:
+        with open(path, "rb") as f:
+            self.write_bytes(key, f.read())
+
+    def download_file(self, key: str, path: str) -> None:
+        if not self.exists(key):
+            raise StoreNotFound(f"no artifact {key!r} in {self.uri}")
+        shutil.copyfile(self._path(key), path)
+
+    def child_uri(self, key: str) -> str:
+        return self._path(key)
+
+
+def _s3_endpoint() -> Optional[str]:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+class S3Store(ArtifactStore):
+    """S3 or any S3-compatible server. Retries follow boto3's ``standard`` mode."""
+
+    def __init__(self, uri: str, max_attempts: int = 5, connect_timeout: float = 5.0):
+        import boto3
+        from botocore.config import Config
+
+        bucket, _, prefix = uri[len("s3://"):].partition("/")
+        if not bucket:
+            raise StoreError(f"{uri!r} names no bucket; write s3://bucket/prefix")
+        self.bucket, self.prefix, self.uri = bucket, prefix.strip("/"), uri.rstrip("/")
+        self.endpoint = _s3_endpoint()
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": max_attempts},
+                connect_timeout=connect_timeout,
+                read_timeout=60,
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        key = _clean_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, fn, *args, **kwargs):
+        from botocore.exceptions import ClientError, EndpointConnectionError, ConnectTimeoutError, NoCredentialsError
+
+        try:
+            return fn(*args, **kwargs)
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            raise StoreUnreachable(
+                f"cannot reach the S3 endpoint {self.endpoint or 'of AWS'} for {self.uri}: {exc}. "
+                "Check AWS_ENDPOINT_URL and that the server is up, or use a local folder as storage."
+            ) from None
+        except NoCredentialsError:
+            raise StoreError(
+                f"no S3 credentials for {self.uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or a profile), or use a local folder as storage"
+            ) from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise StoreNotFound(f"no artifact at {self.uri}: {exc}") from None
+            if code == "NoSuchBucket":
+                raise StoreError(f"bucket {self.bucket!r} does not exist; create it or fix the storage URI") from None
+            raise StoreError(f"S3 refused the request for {self.uri}: {code} {exc}") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._call(self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def read_bytes(self, key: str) -> bytes:
+        resp = self._call(self.client.get_object, Bucket=self.bucket, Key=self._key(key))
+        return resp["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call(self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+            return True
+        except StoreNotFound:
+            return False
+
+    def _iter_keys(self, prefix: str):
+        full = self._key(prefix) if prefix else self.prefix
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call(lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full)))
+        for page in pages:
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+    def list(self, prefix: str = "") -> list[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = [k[strip:] for k in self._iter_keys(prefix)]
+        if prefix:
+            p = _clean_key(prefix)
+            keys = [k for k in keys if k == p or k.startswith(p + "/")]
+        return sorted(keys)
+
+    def delete(self, prefix: str) -> None:
+        keys = [self._key(k) for k in self.list(prefix)]
+        for i in range(0, len(keys), 1000):
+            objs = [{"Key": k} for k in keys[i : i + 1000]]
+            self._call(self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": objs})
+
+    def append_line(self, key: str, line: str) -> None:
+        old = self.read_bytes(key) if self.exists(key) else b""
+        self.write_bytes(key, old + line.rstrip("\n").encode("utf-8") + b"\n")
+
+    def upload_file(self, key: str, path: str) -> None:
+        self._call(self.client.upload_file, path, self.bucket, self._key(key))
+
+    def download_file(self, key: str, path: str) -> None:
+        self._call(self.client.download_file, self.bucket, self._key(key), path)
+
+    def child_uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def pyarrow_filesystem(self) -> Any:
+        from pyarrow import fs
+
+        kwargs = {"endpoint_override": self.endpoint} if self.endpoint else {}
+        if self.endpoint and self.endpoint.startswith("http://"):
+            kwargs["scheme"] = "http"
+        region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+        if region:
+            kwargs["region"] = region
+        return fs.S3FileSystem(**kwargs)
+
+
+def open_store(uri: str) -> ArtifactStore:
+    """The store for a location: ``s3://bucket/prefix`` or a local folder."""
+    if uri.startswith("s3://"):
+        return S3Store(uri)
+    if "://" in uri:
+        raise StoreError(f"unsupported storage URI {uri!r}: use a local folder or s3://bucket/prefix")
+    return LocalStore(uri)

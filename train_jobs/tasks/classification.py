@@ -1,0 +1,237 @@
+"""Image classification on ImageFolder data, over N Ray Train workers."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from adapters import get_adapter
+from train_jobs.config import TrainingConfig
+from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
+from train_jobs.tasks._base import TaskTrainer, register_task
+from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
+
+__all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "classification_report", "train_one_epoch"]
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CACHE_LIMIT_BYTES = 1 << 30
+
+
+class Normalize(torch.nn.Module):
+    """Float RGB in [0, 1] -> ImageNet-normalized; part of the model so exports take plain pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class ImageDataset(Dataset):
+    """(uint8 CHW tensor, label) pairs; decoded images are kept in memory when they fit."""
+
+    def __init__(self, items: list[tuple[str, int]], size: int, augment: Optional[Any] = None):
+        self.items, self.size, self.augment = items, size, augment
+        fits = len(items) * 3 * size * size <= CACHE_LIMIT_BYTES
+        self.cache: Optional[list] = [None] * len(items) if fits else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _decode(self, i: int) -> torch.Tensor:
+        if self.cache is not None and self.cache[i] is not None:
+            return self.cache[i]
+        arr = np.asarray(load_rgb(self.items[i][0], self.size))
+        t = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+        if self.cache is not None:
+            self.cache[i] = t
+        return t
+
+    def __getitem__(self, i: int):
+        x = self._decode(i)
+        return (self.augment(x) if self.augment else x), self.items[i][1]
+
+
+def _augmentation(cfg: TrainingConfig):
+    from torchvision.transforms import v2
+
+    aug, size = cfg.augmentation, cfg.hyperparameters.image_size
+    steps = []
+    if aug.random_resized_crop:
+        steps.append(v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True))
+    if aug.horizontal_flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if aug.color_jitter > 0:
+        c = aug.color_jitter
+        steps.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c))
+    return v2.Compose(steps) if steps else None
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0)
+
+
+def train_one_epoch(model, loader, optimizer, to_device: Callable, autocast: Callable,
+                    on_step: Optional[Callable] = None) -> tuple[float, float, int]:
+    """One pass over ``loader``: returns (loss sum, correct, images). Shared by the platform and the bench."""
+    model.train()
+    loss_sum = correct = torch.zeros(())
+    seen = 0
+    for step, (x, y) in enumerate(loader):
+        x = to_device(x)
+        y = y.to(x.device)
+        with autocast():
+            logits = model(to_float(x))
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += y.shape[0]
+        loss_sum = loss_sum.to(x.device) + loss.detach() * y.shape[0]
+        correct = correct.to(x.device) + (logits.argmax(1) == y).sum()
+        if on_step:
+            on_step(step + 1, len(loader), loss)
+    return float(loss_sum), float(correct), seen
+
+
+@torch.no_grad()
+def predict(model, loader, to_device: Callable, autocast: Callable) -> tuple[np.ndarray, np.ndarray, float]:
+    model.eval()
+    preds, labels, loss_sum = [], [], 0.0
+    for x, y in loader:
+        x = to_device(x)
+        y = y.to(x.device)
+        with autocast():
+            logits = model(to_float(x)).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        preds.append(logits.argmax(1).cpu().numpy())
+        labels.append(y.cpu().numpy())
+    return np.concatenate(preds), np.concatenate(labels), loss_sum
+
+
+def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[str]) -> dict:
+    k = len(class_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (true, pred), 1)
+    tp = np.diag(cm).astype(float)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros(k), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros(k), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    per_class = {
+        name: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
+               "f1": round(float(f1[i]), 4), "support": int(cm[i].sum())}
+        for i, name in enumerate(class_names)
+    }
+    return {
+        "accuracy": round(float(tp.sum() / max(1, cm.sum())), 4),
+        "macro_f1": round(float(f1.mean()), 4),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "class_names": class_names,
+        "num_images": int(cm.sum()),
+    }
+
+
+def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
+    m = cfg.model
+    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, m.weights)
+    return torch.nn.Sequential(Normalize(), net)
+
+
+def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):
+    hp = cfg.hyperparameters
+    if hp.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=hp.learning_rate, momentum=0.9, weight_decay=hp.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.epochs)
+
+
+@register_task
+class ClassificationTrainer(TaskTrainer):
+    task = "classification"
+
+    def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
+        index = scan_imagefolder(path, cfg.class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
+        return {"format": "imagefolder", "class_names": index.class_names, "counts": index.counts(),
+                "split_given": index.split_given}
+
+    def train_loop(self, loop_config: dict) -> None:
+        import ray.train.torch
+
+        cfg = TrainingConfig.model_validate(loop_config["config"])
+        hp = cfg.hyperparameters
+        session = WorkerSession(cfg)
+        index = scan_imagefolder(local_dataset_path(cfg.dataset.uri), cfg.class_names,
+                                 cfg.dataset.val_fraction, cfg.dataset.split_seed)
+        model = build_model(cfg, len(index.class_names))
+        state = session.restore()
+        if state:
+            model.load_state_dict(state["model"])
+        model = session.prepare_model(model)
+        optimizer, scheduler = make_optimizer(cfg, model)
+        if state:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        train_ds = ImageDataset(index.train, hp.image_size, _augmentation(cfg))
+        val_ds = ImageDataset(index.val, hp.image_size)
+        train_loader = ray.train.torch.prepare_data_loader(
+            DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
+        val_loader = ray.train.torch.prepare_data_loader(DataLoader(val_ds, batch_size=hp.batch_size))
+        stopper = EarlyStopper(cfg, *(state["early_stopping"] if state else (None, 0)))
+        history = state["history"] if state else []
+
+        for epoch in range(state["epoch"] if state else 0, hp.epochs):
+            sampler = getattr(train_loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            t0 = time.perf_counter()
+            tr_loss, tr_correct, tr_n = train_one_epoch(
+                model, train_loader, optimizer, session.to_device, session.autocast,
+                lambda step, steps, loss: session.progress(epoch, step, steps, float(loss)))
+            train_s = time.perf_counter() - t0
+            scheduler.step()
+            pred, true, va_loss = predict(model, val_loader, session.to_device, session.autocast)
+            tr_loss, tr_correct, tr_n, va_loss, va_correct, va_n = session.all_reduce_sum(
+                [tr_loss, tr_correct, tr_n, va_loss, float((pred == true).sum()), float(len(true))])
+            metrics = {
+                "epoch": epoch + 1, "epochs": hp.epochs,
+                "train_loss": round(tr_loss / max(1, tr_n), 5), "train_accuracy": round(tr_correct / max(1, tr_n), 4),
+                "val_loss": round(va_loss / max(1, va_n), 5), "val_accuracy": round(va_correct / max(1, va_n), 4),
+                "learning_rate": optimizer.param_groups[0]["lr"],
+                "images_per_s": round(tr_n / train_s, 2), "train_images": int(tr_n),
+                "train_s": round(train_s, 4), "epoch_s": round(time.perf_counter() - t0, 3),
+            }
+            improved = stopper.improved(metrics)
+            history.append(metrics)
+            new_state = {
+                "epoch": epoch + 1, "model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "history": history,
+                "early_stopping": (stopper.best, stopper.bad_epochs),
+            }
+            best = {"model": new_state["model"], "class_names": index.class_names, "epoch": epoch + 1,
+                    "metric": {cfg.early_stopping.metric: stopper.best}} if improved else None
+            session.report(metrics, new_state, best_weights=best)
+            if stopper.should_stop:
+                if session.is_chief:
+                    session.job.event("early_stopped", epoch=epoch + 1, best=stopper.best)
+                break
+
+    def evaluate(self, cfg: TrainingConfig, model: Any, path: str, class_names: list[str]) -> dict:
+        index = scan_imagefolder(path, class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
+        loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size), batch_size=64)
+        pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
+        return {"task": self.task, **classification_report(pred, true, index.class_names)}
+
+    def sample_input(self, cfg: TrainingConfig, batch: int = 2) -> torch.Tensor:
+        size = cfg.hyperparameters.image_size
+        return torch.rand(batch, 3, size, size)
+
+    def build_model(self, cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
+        return build_model(cfg, num_classes)

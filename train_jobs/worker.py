@@ -1,0 +1,153 @@
+"""What every task's loop does inside a Ray Train worker: devices, checkpoints, metrics, early stop."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from typing import Any, Optional
+
+import torch
+
+from train_jobs.config import TrainingConfig
+from train_jobs.state import JobFolder
+from train_jobs.store import open_store
+
+__all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "unwrap"]
+
+STATE_FILE, MANIFEST = "state.pt", "manifest.json"
+
+
+class CheckpointCorrupt(RuntimeError):
+    pass
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class EarlyStopper:
+    def __init__(self, cfg: TrainingConfig, best: Optional[float] = None, bad_epochs: int = 0):
+        self.es, self.best, self.bad_epochs = cfg.early_stopping, best, bad_epochs
+
+    def improved(self, metrics: dict) -> bool:
+        value = metrics.get(self.es.metric)
+        if value is None:
+            raise KeyError(f"early_stopping.metric {self.es.metric!r} is not among the metrics {sorted(metrics)}")
+        sign = 1 if self.es.mode == "max" else -1
+        if self.best is None or sign * (value - self.best) > self.es.min_delta:
+            self.best, self.bad_epochs = value, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.es.patience is not None and self.bad_epochs >= self.es.patience
+
+
+class WorkerSession:
+    """One Ray Train worker's view of its job: rank, device, reporting and checkpoints."""
+
+    def __init__(self, cfg: TrainingConfig):
+        import ray.train
+        import ray.train.torch
+
+        self.cfg = cfg
+        ctx = ray.train.get_context()
+        self.rank, self.world_size = ctx.get_world_rank(), ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+        self.cuda = self.device.type == "cuda"
+        torch.set_num_threads(max(1, int(cfg.resources.cpus_per_worker)))
+        torch.manual_seed(cfg.hyperparameters.seed + self.rank)
+        self.job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+        self._last_progress = 0.0
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self):
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if self.cuda else images
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        import ray.train.torch
+
+        if self.cuda:
+            model = model.to(memory_format=torch.channels_last)
+        return ray.train.torch.prepare_model(model)
+
+    def all_reduce_sum(self, values: list[float]) -> list[float]:
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world_size > 1:
+            torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def progress(self, epoch: int, step: int, steps: int, loss: float, every_s: float = 5.0) -> None:
+        now = time.time()
+        if self.is_chief and now - self._last_progress >= every_s:
+            self._last_progress = now
+            self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=round(loss, 5))
+
+    def restore(self) -> Optional[dict]:
+        """The state saved with the latest checkpoint of this run, or None on a fresh start."""
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            return None
+        with ckpt.as_directory() as d:
+            manifest_path = os.path.join(d, MANIFEST)
+            if not os.path.exists(manifest_path):
+                raise CheckpointCorrupt(f"checkpoint {ckpt.path} has no {MANIFEST}: it was not completed")
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+            if _sha256(os.path.join(d, STATE_FILE)) != manifest["sha256"]:
+                raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
+            state = torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=False)
+        if self.is_chief:
+            self.job.event("resumed", from_epoch=state["epoch"], checkpoint=ckpt.path)
+        return state
+
+    def report(self, metrics: dict, state: dict, best_weights: Optional[dict] = None) -> None:
+        """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
+        import ray.train
+
+        if not self.is_chief:
+            ray.train.report(metrics, checkpoint=None)
+            return
+        self.job.event("metrics", **metrics)
+        print("epoch {epoch}/{epochs}  ".format(**metrics)
+              + "  ".join(f"{k} {v}" for k, v in metrics.items() if k not in ("epoch", "epochs")), flush=True)
+        if best_weights is not None:
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "model.pt")
+                torch.save(best_weights, path)
+                self.job.store.upload_file(self.job.key("weights/model.pt"), path)
+        with tempfile.TemporaryDirectory() as d:
+            state_path = os.path.join(d, STATE_FILE)
+            torch.save(state, state_path)
+            with open(os.path.join(d, MANIFEST), "w") as f:
+                json.dump({"epoch": state["epoch"], "sha256": _sha256(state_path)}, f)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        self.job.event("checkpoint", epoch=state["epoch"])
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, Any]:
+    return {k: v.detach().to("cpu").clone() for k, v in unwrap(model).state_dict().items()}
