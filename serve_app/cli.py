@@ -179,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.set_defaults(fn=fn)
 
     d = sub.add_parser("demo", help="the main job end to end on the local default")
-    d.add_argument("--epochs", type=int, default=8)
-    d.add_argument("--per-class", type=int, default=300)
+    d.add_argument("--epochs", type=int, default=12)
+    d.add_argument("--per-class", type=int, default=500)
     d.set_defaults(fn=cmd_demo)
     return p
 

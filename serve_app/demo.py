@@ -18,9 +18,9 @@ def demo_config(dataset: str, epochs: int, job_id: str, cpus: int) -> dict:
     return {
         "job_id": job_id,
         "task": "classification",
-        "model": {"source": "timm", "name": "resnet18"},
+        "model": {"source": "timm", "name": "test_resnet"},  # timm's 0.37M-parameter ResNet
         "dataset": {"uri": dataset, "format": "imagefolder", "val_fraction": 0.2},
-        "hyperparameters": {"epochs": epochs, "batch_size": 32, "learning_rate": 0.002, "image_size": 64},
+        "hyperparameters": {"epochs": epochs, "batch_size": 16, "learning_rate": 0.003, "image_size": 32},
         "augmentation": {"horizontal_flip": True},
         "resources": {"num_workers": 1, "cpus_per_worker": cpus, "use_gpu": False},
     }
@@ -45,8 +45,8 @@ def run_demo(args) -> int:
 
     dataset = os.path.join(home, "datasets", f"shapes-3x{args.per_class}")
     if not os.path.exists(os.path.join(dataset, ".complete")):
-        print(f"[2/4] generating a 3-class shapes dataset ({args.per_class} images per class, 64 px) ...", flush=True)
-        make_classification(dataset, num_classes=3, per_class=args.per_class, image_size=64, seed=0)
+        print(f"[2/4] generating a 3-class shapes dataset ({args.per_class} images per class, 32 px) ...", flush=True)
+        make_classification(dataset, num_classes=3, per_class=args.per_class, image_size=32, seed=0)
         open(os.path.join(dataset, ".complete"), "w").close()
     else:
         print(f"[2/4] reusing the dataset at {dataset}")

@@ -5,6 +5,7 @@ the URI is the config this service stored in the job's folder, never text a user
 """
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from typing import Iterator, Optional
@@ -55,7 +56,7 @@ class JobService:
         ray_job_id = self.client.submit_job(
             entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
             submission_id=f"vt-{cfg.job_id}-{attempt}-{int(time.time())}",
-            runtime_env={"py_modules": [train_jobs, adapters]},
+            runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
             metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
             entrypoint_num_cpus=0,
             entrypoint_resources=None,

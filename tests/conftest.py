@@ -3,6 +3,7 @@ a real S3-compatible HTTP server on loopback (moto's server mode), and small syn
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 
@@ -53,7 +54,7 @@ def s3_server(session_dir):
 def s3_bucket(s3_server, request):
     import boto3
 
-    name = "vt-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+    name = ("vt-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()))[:60].strip("-")
     boto3.client("s3").create_bucket(Bucket=name)
     return name
 

@@ -92,7 +92,7 @@ def test_stopped_job_resumes_from_its_checkpoint(job_service, shapes, tmp_path):
     assert final["state"] == "succeeded", job_service.logs(cfg.job_id)[-3000:]
     events = folder.events()
     resumed = [e for e in events if e["kind"] == "resumed"]
-    assert len(resumed) == 1 and resumed[0]["from_epoch"] >= done_before
+    assert len(resumed) == 1 and 1 <= resumed[0]["from_epoch"] <= done_before
     after = [e["epoch"] for e in events[events.index(resumed[0]):] if e["kind"] == "metrics"]
     assert after == list(range(resumed[0]["from_epoch"] + 1, 7))  # continued, not from epoch 1
     assert folder.state()["attempt"] == 2

@@ -29,7 +29,7 @@ def test_synthetic_classification_layout_and_determinism(tmp_path):
 def test_synthetic_splits_and_many_classes(tmp_path):
     info = make_classification(str(tmp_path), num_classes=10, per_class=10, image_size=32, val_fraction=0.3)
     assert set(os.listdir(tmp_path)) == {"train", "val"}
-    assert info["counts"]["val"]["circle"] == 3 and info["counts"]["train"]["circle"] == 7
+    assert info["counts"]["val"]["circle-solid"] == 3 and info["counts"]["train"]["circle-solid"] == 7
     assert "circle-striped" in info["class_names"]
     with pytest.raises(ValueError, match="2 to 24 classes"):
         class_names_for(25)

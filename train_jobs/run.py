@@ -25,8 +25,13 @@ __all__ = ["JobStopped", "load_config", "main", "run_job"]
 EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError)
 
 
-class JobStopped(Exception):
-    """The job was asked to stop (SIGTERM from ``ray job stop``, or Ctrl-C)."""
+class RayUnreachable(RuntimeError):
+    pass
+
+
+class JobStopped(BaseException):
+    """The job was asked to stop (SIGTERM from ``ray job stop``). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way turns it into a failure."""
 
 
 def load_config(ref: str) -> TrainingConfig:
@@ -97,8 +102,8 @@ def _raise_stop(signum, frame):
     raise JobStopped(f"stopped by signal {signal.Signals(signum).name}")
 
 
-def run_job(cfg: TrainingConfig) -> int:
-    """Run the whole workflow for ``cfg``; returns the process exit code."""
+def run_job(cfg: TrainingConfig, address: str) -> int:
+    """Run the whole workflow for ``cfg`` on the Ray cluster at ``address``; returns the exit code."""
     import ray
 
     from train_jobs.tasks import get_task
@@ -109,6 +114,10 @@ def run_job(cfg: TrainingConfig) -> int:
         print(f"job {cfg.job_id} already succeeded; artifacts in {job.uri()}")
         return 0
     job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
+    try:
+        ray.init(address=address, log_to_driver=True)
+    except ConnectionError as exc:
+        raise RayUnreachable(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     attempt = (previous or {}).get("attempt", 0) + 1
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
@@ -123,8 +132,8 @@ def run_job(cfg: TrainingConfig) -> int:
         job.transition("training", f"{cfg.resources.num_workers} worker(s), "
                                    f"{'GPU' if cfg.resources.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs")
         _fit(cfg, job)
-        history = [e for e in job.events() if e["kind"] == "metrics"]
-        job.store.write_json(job.key("history.json"), history)
+        by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
+        job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
 
         job.transition("evaluating", "evaluating the best weights on the validation split")
         r = cfg.resources
@@ -170,12 +179,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: no Ray cluster given. Run this under `ray job submit`, set RAY_ADDRESS, "
               "or pass --address (for example --address local)", file=sys.stderr)
         return 2
-    import ray
-
-    ray.init(address=args.address, log_to_driver=True)
     try:
-        return run_job(cfg)
-    except StoreError as exc:
+        return run_job(cfg, args.address)
+    except (StoreError, RayUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -39,9 +39,12 @@ class StoreUnreachable(StoreError):
 
 
 def _clean_key(key: str) -> str:
-    norm = posixpath.normpath(key.replace("\\", "/")).lstrip("/")
-    if norm in ("", ".") or norm.startswith(".."):
+    key = key.replace("\\", "/")
+    if key.startswith("/") or ".." in key.split("/"):
         raise StoreError(f"artifact key {key!r} points outside the store")
+    norm = posixpath.normpath(key)
+    if norm in ("", "."):
+        raise StoreError(f"artifact key {key!r} is empty")
     return norm
 
 

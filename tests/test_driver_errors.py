@@ -1,0 +1,73 @@
+"""Bad input to the driver: one clear error, nothing half-written."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import tiny_config
+from train_jobs.config import config_from_dict
+from train_jobs.state import JobFolder
+from train_jobs.store import open_store
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _driver(config_path, *extra, env=None):
+    return subprocess.run([sys.executable, "-m", "train_jobs.run", "--config", str(config_path), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_bad_config_is_refused_before_anything_is_written(tmp_path, shapes):
+    cfg = tiny_config(shapes, str(tmp_path / "artifacts"))
+    cfg["hyperparameters"]["epochs"] = 0
+    cfg["resources"]["num_gpus"] = 2
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = _driver(path, "--address", "127.0.0.1:1")
+    assert out.returncode == 2
+    assert "hyperparameters.epochs: Input should be greater than or equal to 1 (got 0)" in out.stderr
+    assert "resources.num_gpus: unknown field. Allowed here: num_workers, use_gpu, gpus_per_worker" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_missing_config_file(tmp_path):
+    out = _driver(tmp_path / "nope.yaml", "--address", "127.0.0.1:1")
+    assert out.returncode == 2 and "cannot read config" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_no_cluster_given_says_how_to_give_one(tmp_path, shapes):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(shapes, str(tmp_path / "a"))))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-m", "train_jobs.run", "--config", str(path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "ray job submit" in out.stderr and "--address" in out.stderr
+
+
+def test_unreachable_s3_storage_is_one_clear_error(tmp_path, shapes):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(shapes, "s3://bucket/runs")))
+    out = _driver(path, "--address", "127.0.0.1:1",
+                  env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert out.returncode == 1, out.stderr
+    assert "cannot reach the S3 endpoint http://127.0.0.1:9" in out.stderr
+    assert out.stderr.count("error:") == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.ray
+def test_missing_dataset_fails_the_job_with_the_reason(ray_cluster, tmp_path):
+    cfg = config_from_dict(tiny_config(str(tmp_path / "no-such-data"), str(tmp_path / "artifacts")))
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    out = _driver(path, "--address", ray_cluster.gcs_address)
+    assert out.returncode == 1
+    assert "does not exist on this node" in out.stderr
+    folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    state = folder.state()
+    assert state["state"] == "failed" and "no-such-data" in state["message"]
+    assert [h["state"] for h in state["history"]] == ["validating", "failed"]
+    # a record of the failure, and nothing else: no checkpoints, weights or exports
+    assert sorted(folder.store.list(folder.prefix)) == [folder.key(k) for k in ("config.yaml", "events.jsonl", "state.json")]
