@@ -64,7 +64,7 @@ def platform_run(cfg, home: str) -> dict:
         service = JobService(Records(f"sqlite:///{home}/records.db"), ray.dashboard_url)
         t_submit = time.time()
         service.submit(cfg)
-        record = service.wait(cfg.job_id, timeout_s=1800)
+        record = service.wait(cfg.job_id, timeout_s=1800, poll_s=5.0)
         if record["state"] != "succeeded":
             raise RuntimeError(f"platform run {record['state']}: {record['message']}")
         events = JobFolder(open_store(cfg.storage.uri), cfg.job_id).events()
@@ -82,9 +82,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--per-class", type=int, default=200)
+    ap.add_argument("--per-class", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=5)
     args = ap.parse_args()
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="vt-bench-") as d:

@@ -30,6 +30,7 @@ def home_dir() -> str:
 def ray_client_env(home: str) -> dict[str, str]:
     """Environment every process that talks to this cluster needs (token auth on, same token)."""
     token_path = os.path.join(home, "ray_auth_token")
+    os.makedirs(home, exist_ok=True)
     if not os.path.exists(token_path):
         fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
