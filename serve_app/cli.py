@@ -68,11 +68,35 @@ def print_result(service, record: dict) -> None:
 
 
 def cmd_synth(args) -> int:
-    from train_jobs.data.synth import make_classification
+    from train_jobs.data.synth import make_classification, make_detection
 
-    info = make_classification(args.out, args.classes, args.per_class, args.image_size, args.seed, args.val_fraction)
+    if args.task == "detection":
+        info = make_detection(args.out, args.classes, args.per_class * args.classes, args.image_size, args.seed,
+                              args.val_fraction or 0.25)
+    else:
+        info = make_classification(args.out, args.classes, args.per_class, args.image_size, args.seed, args.val_fraction)
     print(json.dumps(info, indent=2, ensure_ascii=False))
     return 0
+
+
+def cmd_add(args) -> int:
+    from train_jobs.config import default_storage_uri
+    from train_jobs.data.versions import add_dataset
+    from train_jobs.store import open_store
+
+    out = add_dataset(args.path, open_store(args.storage or default_storage_uri()), args.format, args.language)
+    print(out["report"]["summary"])
+    verb = "stored as" if out["created"] else "already stored as"
+    print(f"\n{verb} {out['dataset_id']} ({out['uri']}); use it as dataset.uri: {out['dataset_id']}")
+    return 0 if out["report"]["ok"] else 1
+
+
+def cmd_validate(args) -> int:
+    from train_jobs.data.validate import validate_dataset
+
+    report = validate_dataset(os.path.abspath(args.path), args.format, language=args.language)
+    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else report["summary"])
+    return 0 if report["ok"] else 1
 
 
 def cmd_up(args) -> int:
@@ -149,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="dataset tools").add_subparsers(dest="datasets_command", required=True)
     s = ds.add_parser("synth", help="write a learnable synthetic dataset")
-    s.add_argument("--task", choices=["classification"], default="classification")
+    s.add_argument("--task", choices=["classification", "detection"], default="classification")
     s.add_argument("--out", required=True)
     s.add_argument("--classes", type=int, default=3)
     s.add_argument("--per-class", type=int, default=100)
@@ -157,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val-fraction", type=float, default=0.0, help="> 0 writes train/ and val/ splits")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_synth)
+    for name, fn, helptext in (("add", cmd_add, "upload a folder or zip/tar as a stored dataset version"),
+                               ("validate", cmd_validate, "print a dataset's health report")):
+        c = ds.add_parser(name, help=helptext)
+        c.add_argument("path")
+        c.add_argument("--format", choices=["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"])
+        c.add_argument("--language", choices=["en", "ko"], default="en")
+        if name == "add":
+            c.add_argument("--storage", help="artifact store (default: $VISIONTRAIN_HOME/artifacts)")
+        else:
+            c.add_argument("--json", action="store_true", help="the whole report as JSON")
+        c.set_defaults(fn=fn)
 
     up = sub.add_parser("up", help="start the local Ray head")
     up.add_argument("--port", type=int, default=6380)

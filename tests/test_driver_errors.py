@@ -69,5 +69,24 @@ def test_missing_dataset_fails_the_job_with_the_reason(ray_cluster, tmp_path):
     state = folder.state()
     assert state["state"] == "failed" and "no-such-data" in state["message"]
     assert [h["state"] for h in state["history"]] == ["validating", "failed"]
-    # a record of the failure, and nothing else: no checkpoints, weights or exports
-    assert sorted(folder.store.list(folder.prefix)) == [folder.key(k) for k in ("config.yaml", "events.jsonl", "state.json")]
+    # a record of the failure and its health report, nothing else: no checkpoints, weights or exports
+    assert sorted(folder.store.list(folder.prefix)) == [
+        folder.key(k) for k in ("config.yaml", "dataset_report.json", "events.jsonl", "state.json")]
+    assert not folder.store.read_json(folder.key("dataset_report.json"))["ok"]
+
+
+@pytest.mark.ray
+def test_broken_dataset_stops_the_job_with_its_health_report(ray_cluster, tmp_path):
+    from train_jobs.data.synth import make_classification
+
+    data = tmp_path / "data"
+    make_classification(str(data), num_classes=3, per_class=6, image_size=32)
+    (data / "circle" / "broken.png").write_bytes(b"\x89PNG truncated")
+    cfg = config_from_dict(tiny_config(str(data), str(tmp_path / "artifacts")))
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    out = _driver(path, "--address", ray_cluster.gcs_address)
+    assert out.returncode == 1
+    state = JobFolder(open_store(cfg.storage.uri), cfg.job_id).state()
+    assert state["state"] == "failed"
+    assert "cannot train" in state["message"] and "circle/broken.png" in state["message"]

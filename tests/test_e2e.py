@@ -12,6 +12,7 @@ import yaml
 
 from conftest import tiny_config
 from train_jobs.config import config_from_dict
+from train_jobs.data.versions import add_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks import get_task
@@ -59,7 +60,11 @@ def _check_artifacts(folder: JobFolder, cfg, epochs: int):
 
 
 def test_job_trains_on_two_workers_and_stores_every_artifact(job_service, shapes, tmp_path):
-    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), resources={"num_workers": 2}))
+    """An uploaded dataset version (by id), two Ray Train workers, every artifact checked."""
+    storage = str(tmp_path / "artifacts")
+    added = add_dataset(shapes, open_store(storage))
+    assert added["report"]["ok"]
+    cfg = config_from_dict(tiny_config(added["dataset_id"], storage, resources={"num_workers": 2}))
     record = job_service.submit(cfg)
     assert record["ray_job_id"] and record["state"] == "pending"
     final = job_service.wait(cfg.job_id, timeout_s=300)

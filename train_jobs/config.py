@@ -39,6 +39,9 @@ class ModelRef(_Schema):
     weights: Optional[str] = Field(None, description="local path or store URI of a weights file")
 
 
+DATASET_ID = re.compile(r"^ds-[0-9a-f]{16}$")
+
+
 def _absolute_location(v: str, field: str) -> str:
     if v.startswith("s3://") or os.path.isabs(os.path.expanduser(v)):
         return v if v.startswith("s3://") else os.path.expanduser(v)
@@ -54,7 +57,7 @@ def default_storage_uri() -> str:
 
 
 class DatasetRef(_Schema):
-    uri: str = Field(description="absolute local folder or s3://bucket/prefix")
+    uri: str = Field(description="an uploaded dataset id (ds-...), an absolute folder or s3://bucket/prefix")
     format: Optional[Literal[DATASET_FORMATS]] = None
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="used when the dataset has no val split")
     split_seed: int = 0
@@ -62,7 +65,7 @@ class DatasetRef(_Schema):
     @field_validator("uri")
     @classmethod
     def _absolute(cls, v: str) -> str:
-        return _absolute_location(v, "the dataset location")
+        return v if DATASET_ID.match(v) else _absolute_location(v, "the dataset location")
 
 
 class Hyperparameters(_Schema):

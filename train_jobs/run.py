@@ -17,6 +17,7 @@ from typing import Optional
 from adapters import AdapterError, get_adapter
 from train_jobs.config import ConfigError, TrainingConfig, config_from_yaml
 from train_jobs.data import DatasetError, local_dataset_path
+from train_jobs.data.validate import validate_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
 
@@ -91,7 +92,7 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
         job.store.download_file(job.key("weights/model.pt"), f.name)
         model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
     model.eval()
-    metrics = trainer.evaluate(cfg, model, local_dataset_path(cfg.dataset.uri), class_names)
+    metrics = trainer.evaluate(cfg, model, local_dataset_path(cfg.dataset.uri, cfg.storage.uri), class_names)
     job.store.write_json(job.key("metrics.json"), metrics)
     job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
     export = export_onnx_checked(get_adapter(cfg.model.source), model, trainer.sample_input(cfg), job)
@@ -123,7 +124,13 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
     try:
         job.transition("validating", f"checking the dataset at {cfg.dataset.uri}", attempt=attempt)
         trainer = get_task(cfg.task)
-        summary = trainer.check_dataset(cfg, local_dataset_path(cfg.dataset.uri))
+        path = local_dataset_path(cfg.dataset.uri, cfg.storage.uri)
+        report = validate_dataset(path, cfg.dataset.format, cfg.class_names, cfg.task, use_ray=True)
+        job.store.write_json(job.key("dataset_report.json"), report)
+        job.event("dataset_report", ok=report["ok"], summary=report["summary"])
+        if not report["ok"]:
+            raise DatasetError(report["summary"])
+        summary = trainer.check_dataset(cfg, path)
         job.store.write_json(job.key("dataset.json"), summary)
 
         job.transition("preparing", f"building {cfg.model.source}/{cfg.model.name} for {cfg.task}")

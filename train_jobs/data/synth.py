@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["SHAPES", "PATTERNS", "class_names_for", "make_classification"]
+__all__ = ["SHAPES", "PATTERNS", "class_names_for", "make_classification", "make_detection"]
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon")
 PATTERNS = ("solid", "striped", "dotted")
@@ -133,3 +133,47 @@ def make_classification(
             counts.setdefault(split if val_fraction > 0 else "all", {}).setdefault(name, 0)
             counts[split if val_fraction > 0 else "all"][name] += 1
     return {"task": "classification", "path": os.path.abspath(out), "class_names": names, "counts": counts}
+
+
+def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size: int = 64, seed: int = 0,
+                   val_fraction: float = 0.25, max_objects: int = 3) -> dict:
+    """Write a YOLO detection dataset (``data.yaml``, ``images/{train,val}``, ``labels/{train,val}``)."""
+    names = class_names_for(num_classes)
+    rng = np.random.default_rng(seed)
+    n_val = int(round(images * val_fraction))
+    for i in range(images):
+        split = "val" if i < n_val else "train"
+        bg = rng.integers(0, 256, 3)
+        base = np.clip(bg[None, None, :] + rng.normal(0, 12, (image_size, image_size, 3)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(base)
+        lines = []
+        for _ in range(int(rng.integers(1, max_objects + 1))):
+            cls = int(rng.integers(0, num_classes))
+            shape, _, pattern = names[cls].partition("-")
+            r = image_size * rng.uniform(0.08, 0.16)
+            cx, cy = rng.uniform(r * 1.4, image_size - r * 1.4, 2)
+            mask = Image.new("L", img.size, 0)
+            _draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, rng.uniform(0, 2 * math.pi), 255)
+            m = np.asarray(mask) > 0
+            if pattern and pattern != "solid":
+                m &= ~_pattern_holes(image_size, pattern, rng)
+            ys, xs = np.nonzero(m)
+            if len(xs) == 0:
+                continue
+            fg = rng.integers(0, 256, 3)
+            while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
+                fg = rng.integers(0, 256, 3)
+            img = Image.composite(Image.new("RGB", img.size, tuple(int(c) for c in fg)), img, Image.fromarray(m.astype(np.uint8) * 255))
+            x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+            lines.append(f"{cls} {(x1 + x2) / 2 / image_size:.6f} {(y1 + y2) / 2 / image_size:.6f} "
+                         f"{(x2 - x1) / image_size:.6f} {(y2 - y1) / image_size:.6f}")
+        for sub in ("images", "labels"):
+            os.makedirs(os.path.join(out, sub, split), exist_ok=True)
+        img.save(os.path.join(out, "images", split, f"img_{i:05d}.png"))
+        with open(os.path.join(out, "labels", split, f"img_{i:05d}.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    import yaml
+
+    with open(os.path.join(out, "data.yaml"), "w") as f:
+        yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val", "nc": num_classes, "names": names}, f)
+    return {"task": "detection", "path": os.path.abspath(out), "class_names": names}

@@ -168,7 +168,7 @@ class ClassificationTrainer(TaskTrainer):
         cfg = TrainingConfig.model_validate(loop_config["config"])
         hp = cfg.hyperparameters
         session = WorkerSession(cfg)
-        index = scan_imagefolder(local_dataset_path(cfg.dataset.uri), cfg.class_names,
+        index = scan_imagefolder(local_dataset_path(cfg.dataset.uri, cfg.storage.uri), cfg.class_names,
                                  cfg.dataset.val_fraction, cfg.dataset.split_seed)
         model = build_model(cfg, len(index.class_names))
         state = session.restore()

@@ -1,0 +1,49 @@
+import json
+import os
+
+import yaml
+
+from serve_app.cli import main
+
+
+def test_synth_writes_a_dataset(tmp_path, capsys):
+    out = tmp_path / "shapes"
+    assert main(["datasets", "synth", "--out", str(out), "--classes", "3", "--per-class", "4", "--image-size", "32"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["class_names"] == ["circle", "square", "triangle"]
+    assert sorted(os.listdir(out)) == ["circle", "square", "triangle"]
+
+
+def test_submit_refuses_a_bad_config_with_the_reason(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"task": "classification", "model": {"name": "resnet18"},
+                                    "dataset": {"uri": "relative/path"}}))
+    assert main(["--ray-dashboard", "http://127.0.0.1:1", "submit", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "dataset.uri" in err and "absolute" in err
+
+
+def test_commands_without_a_cluster_say_how_to_start_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path))
+    monkeypatch.delenv("VISIONTRAIN_RAY_DASHBOARD", raising=False)
+    try:
+        main(["jobs"])
+    except SystemExit as exc:
+        assert "visiontrain up" in str(exc.code)
+    else:
+        raise AssertionError("expected an exit with instructions")
+
+
+def test_datasets_add_and_validate(tmp_path, capsys):
+    data = tmp_path / "d"
+    assert main(["datasets", "synth", "--out", str(data), "--per-class", "6", "--image-size", "32"]) == 0
+    capsys.readouterr()
+    assert main(["datasets", "validate", str(data), "--language", "ko"]) == 0
+    assert "학습할 수 있습니다" in capsys.readouterr().out
+    assert main(["datasets", "add", str(data), "--storage", str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out
+    ds_id = out.strip().split("use it as dataset.uri: ")[1]
+    assert ds_id.startswith("ds-") and (tmp_path / "store" / "datasets" / ds_id / ".complete").exists()
+    (data / "square" / "bad.png").write_bytes(b"nope")
+    assert main(["datasets", "validate", str(data)]) == 1
+    assert "square/bad.png" in capsys.readouterr().out

@@ -1,0 +1,26 @@
+"""Dataset formats: each module registers a reader (and writer) for one layout."""
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample
+from train_jobs.data.formats._registry import DatasetFormat, detect_format, get_format, list_formats, register_format
+
+# Most specific layouts first: detection tries them in this order.
+from train_jobs.data.formats import yolo as _yolo  # noqa: F401,E402
+from train_jobs.data.formats import voc as _voc  # noqa: F401,E402
+from train_jobs.data.formats import coco as _coco  # noqa: F401,E402
+from train_jobs.data.formats import mvtec as _mvtec  # noqa: F401,E402
+from train_jobs.data.formats import masks as _masks  # noqa: F401,E402
+from train_jobs.data.formats import imagefolder as _imagefolder  # noqa: F401,E402
+
+__all__ = ["Box", "DatasetFormat", "DatasetIndex", "FormatError", "Sample", "convert", "detect_format",
+           "get_format", "list_formats", "read_dataset", "register_format"]
+
+
+def read_dataset(root: str, fmt: str | None = None) -> DatasetIndex:
+    return (get_format(fmt) if fmt else detect_format(root)).read(root)
+
+
+def convert(index: DatasetIndex, fmt: str, out: str) -> None:
+    """Write ``index`` in another format (detection: yolo, coco, voc)."""
+    target = get_format(fmt)
+    if target.write is None or index.task not in target.tasks:
+        raise FormatError(f"cannot write {index.task} data as {fmt}")
+    target.write(index, out)

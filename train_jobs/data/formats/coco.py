@@ -1,0 +1,106 @@
+"""COCO detection JSON: ``images``, ``annotations`` (bbox = [x, y, w, h] in pixels), ``categories``."""
+from __future__ import annotations
+
+import json
+import os
+
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample
+from train_jobs.data.formats._registry import DatasetFormat, register_format
+
+SPLIT_WORDS = (("val", "val"), ("valid", "val"), ("test", "test"), ("train", "train"))
+
+
+def _json_files(root: str) -> list[str]:
+    found = []
+    for folder in (root, os.path.join(root, "annotations")):
+        if os.path.isdir(folder):
+            found += [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".json")]
+    return found
+
+
+def _is_coco(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return '"images"' in head or '"annotations"' in head or '"categories"' in head
+
+
+def _split_of(path: str) -> str:
+    name = os.path.basename(path).lower()
+    return next((split for word, split in SPLIT_WORDS if word in name), "train")
+
+
+def _image_root(root: str, split_file: str, file_name: str) -> str:
+    for base in (os.path.join(root, "images", _split_of(split_file)), os.path.join(root, "images"), root,
+                 os.path.join(root, _split_of(split_file))):
+        if os.path.isfile(os.path.join(base, file_name)):
+            return os.path.relpath(os.path.join(base, file_name), root)
+    return os.path.relpath(os.path.join(root, "images", file_name), root)
+
+
+def read(root: str) -> DatasetIndex:
+    files = [p for p in _json_files(root) if _is_coco(p)]
+    if not files:
+        raise FormatError(f"no COCO JSON in {root!r} or its annotations/ folder")
+    index: DatasetIndex | None = None
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FormatError(f"{os.path.relpath(path, root)} is not valid JSON: {exc}") from None
+        cats = sorted(data.get("categories", []), key=lambda c: c["id"])
+        names = [str(c["name"]) for c in cats]
+        if index is None:
+            index = DatasetIndex("coco", "detection", root, names)
+        elif names != index.class_names:
+            index.problem("class_names_differ_between_files", os.path.relpath(path, root), names=names)
+        cat_pos = {c["id"]: i for i, c in enumerate(cats)}
+        by_id = {}
+        for im in data.get("images", []):
+            sample = Sample(_image_root(root, path, im["file_name"]), _split_of(path),
+                            width=im.get("width"), height=im.get("height"), label_file=os.path.relpath(path, root))
+            by_id[im["id"]] = sample
+            index.samples.append(sample)
+        for ann in data.get("annotations", []):
+            sample = by_id.get(ann.get("image_id"))
+            if sample is None:
+                index.problem("annotation_without_image", f"annotation {ann.get('id')}")
+                continue
+            if ann.get("category_id") not in cat_pos:
+                index.problem("class_id_out_of_range", f"{sample.image}: category_id {ann.get('category_id')}")
+                continue
+            x, y, w, h = ann["bbox"]
+            poly = None
+            seg = ann.get("segmentation")
+            if isinstance(seg, list) and seg and isinstance(seg[0], list) and len(seg[0]) >= 6:
+                poly = list(zip(seg[0][0::2], seg[0][1::2]))
+            sample.boxes.append(Box(cat_pos[ann["category_id"]], x, y, x + w, y + h, poly))
+    return index
+
+
+def write(index: DatasetIndex, out: str) -> None:
+    os.makedirs(os.path.join(out, "annotations"), exist_ok=True)
+    for split in index.splits():
+        images, anns = [], []
+        for i, s in enumerate([s for s in index.samples if s.split == split], 1):
+            dst = os.path.join(out, "images", split, os.path.basename(s.image))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if not os.path.exists(dst):
+                os.link(index.path(s), dst)
+            images.append({"id": i, "file_name": os.path.basename(s.image), "width": s.width, "height": s.height})
+            for b in s.boxes:
+                ann = {"id": len(anns) + 1, "image_id": i, "category_id": b.class_id + 1, "iscrowd": 0,
+                       "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1], "area": (b.x2 - b.x1) * (b.y2 - b.y1)}
+                if b.polygon:
+                    ann["segmentation"] = [[v for p in b.polygon for v in p]]
+                anns.append(ann)
+        cats = [{"id": i + 1, "name": n} for i, n in enumerate(index.class_names)]
+        with open(os.path.join(out, "annotations", f"instances_{split}.json"), "w") as f:
+            json.dump({"images": images, "annotations": anns, "categories": cats}, f)
+
+
+register_format(DatasetFormat("coco", ("detection", "segmentation"),
+                              lambda root: any(_is_coco(p) for p in _json_files(root)), read, write))

@@ -1,0 +1,192 @@
+"""Dataset validation: a health report (JSON + a short summary) with errors that block training
+and warnings that explain. Image checks run as Ray tasks over shards when ``use_ray`` is set."""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter, defaultdict
+from typing import Optional
+
+from PIL import Image
+
+from train_jobs.data.findings import CATALOGUE, render_summary
+from train_jobs.data.formats import DatasetIndex, FormatError, read_dataset
+
+__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "check_images", "validate_dataset"]
+
+MAX_IMAGE_PIXELS = 64_000_000
+MAX_IMAGE_BYTES = 64 << 20
+MIN_IMAGES_PER_CLASS = 5
+EXAMPLES = 5
+TASK_OF_FORMAT = {"imagefolder": {"classification"}, "yolo": {"detection", "segmentation"},
+                  "coco": {"detection", "segmentation"}, "voc": {"detection"}, "mask": {"segmentation"},
+                  "mvtec": {"anomaly_detection"}}
+
+
+def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[dict]:
+    """Open, size-check, fully decode and hash each image. Sizes are read from the header first,
+    so a pixel bomb is refused before it is decoded."""
+    out = []
+    for path in paths:
+        rec = {"path": path}
+        try:
+            if os.path.getsize(path) > MAX_IMAGE_BYTES:
+                rec["error"] = "image_too_large"
+                out.append(rec)
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            rec["sha256"] = hashlib.sha256(data).hexdigest()
+            Image.MAX_IMAGE_PIXELS = None  # we check the header ourselves, below
+            with Image.open(path) as im:
+                rec["width"], rec["height"] = im.size
+                if im.size[0] * im.size[1] > max_pixels:
+                    rec["error"] = "image_too_large"
+                else:
+                    im.load()
+        except Exception as exc:  # any decoder failure means the same thing to the user
+            rec["error"] = "corrupt_image"
+            rec["detail"] = f"{type(exc).__name__}: {exc}"[:200]
+        out.append(rec)
+    return out
+
+
+def _check_all(paths: list[str], use_ray: bool, shard: int = 256) -> list[dict]:
+    if not use_ray or len(paths) <= shard:
+        return check_images(paths)
+    import ray
+
+    task = ray.remote(num_cpus=1)(check_images)
+    refs = [task.remote(paths[i : i + shard]) for i in range(0, len(paths), shard)]
+    return [r for part in ray.get(refs) for r in part]
+
+
+class _Report:
+    def __init__(self):
+        self.found: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, code: str, example: str) -> None:
+        self.found[code].append(example)
+
+    def findings(self) -> list[dict]:
+        out = []
+        for code, examples in self.found.items():
+            kind = CATALOGUE[code]
+            out.append({"code": code, "severity": kind.severity, "count": len(examples),
+                        "examples": examples[:EXAMPLES], "message": kind.en, "message_ko": kind.ko})
+        return sorted(out, key=lambda f: (f["severity"] != "error", f["code"]))
+
+
+def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _Report) -> None:
+    k = len(index.class_names)
+    for s in index.samples:
+        w, h = sizes.get(s.image, (s.width, s.height))
+        for b in s.boxes:
+            where = f"{s.label_file or s.image}"
+            if not 0 <= b.class_id < k:
+                rep.add("class_id_out_of_range", f"{where}: class {b.class_id} (classes 0..{k - 1})")
+            elif b.x2 - b.x1 <= 0 or b.y2 - b.y1 <= 0:
+                rep.add("degenerate_box", where)
+            elif w and h and (b.x1 < -1 or b.y1 < -1 or b.x2 > w + 1 or b.y2 > h + 1):
+                rep.add("box_out_of_range", where)
+        if index.task in ("detection", "segmentation") and index.format != "mask":
+            if s.label_file is None:
+                rep.add("images_without_labels", s.image)
+            elif s.label_file_empty:
+                rep.add("empty_label_file", s.label_file)
+        if index.format == "mask" and s.mask is None:
+            rep.add("missing_mask", s.image)
+
+
+def _counts(index: DatasetIndex) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for s in index.samples:
+        if s.label is not None and s.label < len(index.class_names):
+            counts[s.split][index.class_names[s.label]] += 1
+        for b in s.boxes:
+            if 0 <= b.class_id < len(index.class_names):
+                counts[s.split][index.class_names[b.class_id]] += 1
+        if s.label is None and not s.boxes:
+            counts[s.split]["(unlabelled)"] += 1
+    return {split: dict(c) for split, c in sorted(counts.items())}
+
+
+def validate_dataset(root: str, fmt: Optional[str] = None, class_names: Optional[list[str]] = None,
+                     task: Optional[str] = None, language: str = "en", use_ray: bool = False) -> dict:
+    """The health report of the dataset at ``root`` (a local folder)."""
+    rep = _Report()
+    if not os.path.isdir(root):
+        return _format_failure(root, fmt, f"dataset folder {root!r} does not exist on this node; check "
+                                          "dataset.uri, or upload the dataset and use its id", language)
+    try:
+        index = read_dataset(root, fmt)
+    except FormatError as exc:
+        return _format_failure(root, fmt, str(exc), language)
+    for p in index.problems:
+        rep.add(p["code"], p["example"])
+    if task and task not in TASK_OF_FORMAT.get(index.format, {index.task}):
+        rep.add("task_mismatch", f"{index.format} data holds {index.task}, the job asks for {task}")
+    # ImageFolder classes are folders (their order is the config's); elsewhere ids index the list.
+    same = (set(class_names or []) == set(index.class_names)) if index.format == "imagefolder" \
+        else list(class_names or []) == list(index.class_names)
+    if class_names is not None and not same and index.format != "mvtec":
+        rep.add("class_names_mismatch", f"config {list(class_names)} vs dataset {index.class_names}")
+    if not index.samples:
+        rep.add("no_images", root)
+
+    records = _check_all([index.path(s) for s in index.samples], use_ray)
+    sizes, by_hash = {}, defaultdict(list)
+    for s, r in zip(index.samples, records):
+        if "error" in r:
+            rep.add(r["error"], s.image)
+            continue
+        sizes[s.image] = (r["width"], r["height"])
+        by_hash[r["sha256"]].append(s)
+    _check_labels(index, sizes, rep)
+
+    for group in by_hash.values():
+        if len(group) > 1:
+            splits = {s.split for s in group}
+            if "train" in splits and len(splits) > 1:
+                rep.add("train_val_leakage", " = ".join(s.image for s in group[:3]))
+            else:
+                rep.add("duplicate_images", " = ".join(s.image for s in group[:3]))
+
+    counts = _counts(index)
+    train = counts.get("train", {})
+    if index.format in ("imagefolder", "yolo", "coco", "voc"):
+        for name in index.class_names:
+            n = train.get(name, 0)
+            if n == 0:
+                rep.add("class_without_images", name)
+            elif n < MIN_IMAGES_PER_CLASS:
+                rep.add("few_images_per_class", f"{name}: {n}")
+        present = [train.get(n, 0) for n in index.class_names if train.get(n, 0) > 0]
+        if len(present) > 1 and max(present) > 10 * min(present):
+            rep.add("class_imbalance", f"max {max(present)} vs min {min(present)}")
+    if index.samples and "val" not in index.splits():
+        rep.add("no_val_split", root)
+
+    widths = [w for w, _ in sizes.values()]
+    heights = [h for _, h in sizes.values()]
+    report = {
+        "dataset": root, "format": index.format, "task": index.task, "class_names": index.class_names,
+        "images": len(index.samples), "images_per_split": dict(Counter(s.split for s in index.samples)),
+        "counts": counts,
+        "image_size": ({"min": [min(widths), min(heights)], "max": [max(widths), max(heights)],
+                        "mean": [round(sum(widths) / len(widths), 1), round(sum(heights) / len(heights), 1)]}
+                       if widths else None),
+        "findings": rep.findings(),
+    }
+    report["ok"] = not any(f["severity"] == "error" for f in report["findings"])
+    report["summary"] = render_summary(report, language)
+    return report
+
+
+def _format_failure(root: str, fmt: Optional[str], message: str, language: str) -> dict:
+    finding = {"code": "unreadable_format", "severity": "error", "count": 1, "examples": [root],
+               "message": message, "message_ko": message}
+    report = {"dataset": root, "format": fmt or "unknown", "task": None, "class_names": [], "images": 0,
+              "images_per_split": {}, "counts": {}, "image_size": None, "findings": [finding], "ok": False}
+    report["summary"] = render_summary(report, language)
+    return report

@@ -1,0 +1,61 @@
+"""Dataset versions: an uploaded dataset is stored once under an id derived from its content.
+The same bytes give the same id; a stored version is never modified in place (its marker is
+written last, and an id that has a marker is only ever read)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from typing import Optional
+
+from train_jobs.data.ingest import IngestLimits, ingest
+from train_jobs.data.validate import validate_dataset
+from train_jobs.store import ArtifactStore
+
+__all__ = ["DATASET_ID", "add_dataset", "dataset_id"]
+
+DATASET_ID = r"^ds-[0-9a-f]{16}$"
+MARKER = ".complete"
+
+
+def dataset_id(folder: str) -> str:
+    """``ds-`` + 16 hex digits of a hash over every file's relative path and bytes."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, files in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(files):
+            path = os.path.join(dirpath, name)
+            h.update(os.path.relpath(path, folder).replace(os.sep, "/").encode() + b"\0")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            h.update(b"\0")
+    return "ds-" + h.hexdigest()[:16]
+
+
+def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, language: str = "en",
+                limits: Optional[IngestLimits] = None) -> dict:
+    """Ingest an archive or folder safely, validate it, and store it as a version (if new).
+    Returns ``{"dataset_id", "uri", "created", "report"}``; the report says whether it can train."""
+    with tempfile.TemporaryDirectory(prefix="vt-upload-") as tmp:
+        unpacked = os.path.join(tmp, "data")
+        ingest(source, unpacked, limits)
+        entries = [e for e in os.listdir(unpacked) if not e.startswith(".")]
+        root = os.path.join(unpacked, entries[0]) if len(entries) == 1 and os.path.isdir(
+            os.path.join(unpacked, entries[0])) else unpacked  # an archive of one top folder
+        ds_id = dataset_id(root)
+        prefix = f"datasets/{ds_id}"
+        report = validate_dataset(root, fmt, language=language)
+        created = not store.exists(f"{prefix}/{MARKER}")
+        if created:
+            store.delete(f"{prefix}/files")  # a half-written earlier attempt, never a complete version
+            for dirpath, _, files in os.walk(root):
+                for name in files:
+                    path = os.path.join(dirpath, name)
+                    store.upload_file(f"{prefix}/files/{os.path.relpath(path, root).replace(os.sep, '/')}", path)
+            store.write_json(f"{prefix}/report.json", {**report, "dataset": ds_id})
+            store.write_text(f"{prefix}/{MARKER}", ds_id)
+        shutil.rmtree(unpacked, ignore_errors=True)
+    return {"dataset_id": ds_id, "uri": store.child_uri(f"{prefix}/files"), "created": created,
+            "report": {**report, "dataset": ds_id}}
