@@ -8,10 +8,8 @@ from typing import Optional
 
 from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "DatasetError", "ImageFolderIndex", "scan_imagefolder", "load_rgb"]
+__all__ = ["DatasetError", "ImageFolderIndex", "scan_imagefolder", "load_rgb"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-VAL_NAMES = ("val", "valid", "validation")
 MAX_IMAGE_PIXELS = 64_000_000
 
 
@@ -37,58 +35,39 @@ class ImageFolderIndex:
         return out
 
 
-def _class_dirs(root: str) -> list[str]:
-    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-
-
-def _images(folder: str) -> list[str]:
-    files = []
-    for dirpath, _, names in os.walk(folder):
-        files += [os.path.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(files)
-
-
-def _split_folders(root: str) -> tuple[Optional[str], Optional[str]]:
-    subdirs = _class_dirs(root)
-    train = os.path.join(root, "train") if "train" in subdirs else None
-    val = next((os.path.join(root, v) for v in VAL_NAMES if v in subdirs), None)
-    return train, val
-
-
 def scan_imagefolder(root: str, class_names: Optional[list[str]] = None,
                      val_fraction: float = 0.2, seed: int = 0) -> ImageFolderIndex:
-    """Index an ImageFolder dataset; split it per class (reproducibly) when it has no val split."""
+    """(path, label) lists for training; split per class (reproducibly) when there is no val split.
+    Labels follow ``class_names`` when given (the config's order), else the folder names."""
+    from train_jobs.data.formats import FormatError, read_dataset
+
     if not os.path.isdir(root):
+        raise DatasetError(f"dataset folder {root!r} does not exist on this node; check dataset.uri, "
+                           "or upload the dataset and use its id")
+    try:
+        found = read_dataset(root, "imagefolder")
+    except FormatError as exc:
+        raise DatasetError(str(exc)) from None
+    if class_names is not None and set(class_names) != set(found.class_names):
+        missing, extra = sorted(set(class_names) - set(found.class_names)), sorted(set(found.class_names) - set(class_names))
         raise DatasetError(
-            f"dataset folder {root!r} does not exist on this node; check dataset.uri, "
-            "or upload the dataset and use its id"
-        )
-    train_dir, val_dir = _split_folders(root)
-    base = train_dir or root
-    found = _class_dirs(base)
-    if not found:
-        raise DatasetError(
-            f"no class folders in {base!r}: an ImageFolder dataset has one folder per class "
-            "(root/cat/*.jpg, root/dog/*.jpg), optionally under train/ and val/"
-        )
-    if class_names is not None and set(class_names) != set(found):
-        missing, extra = sorted(set(class_names) - set(found)), sorted(set(found) - set(class_names))
-        raise DatasetError(
-            f"class names in the config do not match the dataset folders in {base!r}: "
+            f"class names in the config do not match the dataset folders in {root!r}: "
             f"missing folders {missing}, folders not in the config {extra}; "
-            "fix class_names in the config, or leave it out to use the folder names"
-        )
-    names = list(class_names) if class_names is not None else found
-    index = ImageFolderIndex(root=root, class_names=names, split_given=bool(train_dir and val_dir))
+            "fix class_names in the config, or leave it out to use the folder names")
+    names = list(class_names) if class_names is not None else found.class_names
+    relabel = {i: names.index(n) for i, n in enumerate(found.class_names)}
+    per_class: dict[tuple[str, int], list[str]] = {}
+    for s in found.samples:
+        per_class.setdefault((s.split, relabel[s.label]), []).append(found.path(s))
+    index = ImageFolderIndex(root, names, split_given="val" in found.splits())
     rng = random.Random(seed)
     for label, name in enumerate(names):
-        files = _images(os.path.join(base, name))
+        files = sorted(per_class.get(("train", label), []))
         if not files:
-            raise DatasetError(f"class {name!r} has no images in {os.path.join(base, name)!r} ({', '.join(IMAGE_EXTENSIONS)})")
+            raise DatasetError(f"class {name!r} has no training images in {root!r}")
         if index.split_given:
             index.train += [(f, label) for f in files]
-            val_files = _images(os.path.join(val_dir, name)) if os.path.isdir(os.path.join(val_dir, name)) else []
-            index.val += [(f, label) for f in val_files]
+            index.val += [(f, label) for f in sorted(per_class.get(("val", label), []))]
         else:
             rng.shuffle(files)
             n_val = max(1, int(round(len(files) * val_fraction))) if len(files) > 1 else 0
