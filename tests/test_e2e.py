@@ -15,7 +15,7 @@ from train_jobs.config import config_from_dict
 from train_jobs.data.versions import add_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
-from train_jobs.tasks import get_task
+from train_jobs.tasks.classification import build_model
 
 pytestmark = pytest.mark.ray
 
@@ -50,7 +50,7 @@ def _check_artifacts(folder: JobFolder, cfg, epochs: int):
         store.download_file(folder.key("export/model.onnx"), f"{d}/model.onnx")
         for key in store.list(folder.key("export")):
             store.download_file(key, os.path.join(d, key.rsplit("/", 1)[1]))
-        model = get_task("classification").build_model(cfg, len(names))
+        model = build_model(cfg, len(names))
         model.load_state_dict(torch.load(f"{d}/model.pt", weights_only=False)["model"])
         model.eval()
         batch = torch.rand(5, 3, 32, 32)

@@ -10,7 +10,6 @@ import os
 import posixpath
 import signal
 import sys
-import tempfile
 import traceback
 from typing import Optional
 
@@ -48,55 +47,17 @@ def load_config(ref: str) -> TrainingConfig:
     return config_from_yaml(text, source=ref)
 
 
-def _train_loop(loop_config: dict) -> None:
-    from train_jobs.tasks import get_task
-
-    get_task(loop_config["config"]["task"]).train_loop(loop_config)
-
-
-def _fit(cfg: TrainingConfig, job: JobFolder) -> None:
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    r = cfg.resources
-    per_worker = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
-    fs = job.store.pyarrow_filesystem()
-    storage = job.uri()
-    trainer = TorchTrainer(
-        _train_loop,
-        train_loop_config={"config": cfg.model_dump(mode="json")},
-        scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker),
-        run_config=RunConfig(
-            name="train",
-            storage_path=storage.removeprefix("s3://") if fs is not None else storage,
-            storage_filesystem=fs,
-            failure_config=FailureConfig(max_failures=r.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    trainer.fit()
-
-
 def _finish(cfg_json: dict, class_names: list[str]) -> dict:
-    """Evaluate the best weights on the validation split, then export and check ONNX (a Ray task)."""
-    import torch
-
-    from train_jobs.export import export_onnx_checked
+    """Evaluate the trained weights, then export and check ONNX (runs as a Ray task)."""
     from train_jobs.tasks import get_task
 
     cfg = TrainingConfig.model_validate(cfg_json)
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     trainer = get_task(cfg.task)
-    model = trainer.build_model(cfg, len(class_names))
-    with tempfile.NamedTemporaryFile(suffix=".pt") as f:
-        job.store.download_file(job.key("weights/model.pt"), f.name)
-        model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
-    model.eval()
-    metrics = trainer.evaluate(cfg, model, local_dataset_path(cfg.dataset.uri, cfg.storage.uri), class_names)
+    metrics = trainer.evaluate(cfg, job, class_names, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     job.store.write_json(job.key("metrics.json"), metrics)
     job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
-    export = export_onnx_checked(get_adapter(cfg.model.source), model, trainer.sample_input(cfg), job)
-    return {"metrics": metrics, "export": export}
+    return {"metrics": metrics, "export": trainer.export(cfg, job, class_names)}
 
 
 def _raise_stop(signum, frame):
@@ -138,7 +99,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
 
         job.transition("training", f"{cfg.resources.num_workers} worker(s), "
                                    f"{'GPU' if cfg.resources.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs")
-        _fit(cfg, job)
+        trainer.fit(cfg, job)
         by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
         job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
 

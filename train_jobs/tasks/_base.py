@@ -1,12 +1,15 @@
-"""What a task trainer provides to the job driver."""
+"""What a task trainer provides to the job driver, and the Ray Train path most tasks share."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from train_jobs.config import TASKS, TrainingConfig
 
-__all__ = ["TaskTrainer", "get_task", "list_tasks", "register_task"]
+if TYPE_CHECKING:
+    from train_jobs.state import JobFolder
+
+__all__ = ["TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks", "register_task"]
 
 _TASKS: dict[str, "TaskTrainer"] = {}
 
@@ -16,24 +19,20 @@ class TaskTrainer(ABC):
 
     @abstractmethod
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
-        """Index and check the dataset at a local ``path``; returns a summary with ``class_names``.
-        Raises ``DatasetError`` when the job cannot train on it."""
+        """Index the (already validated) dataset at a local ``path``; returns at least ``class_names``."""
 
     @abstractmethod
-    def train_loop(self, loop_config: dict) -> None:
-        """The per-worker loop run by Ray Train (``loop_config`` holds the config as a dict)."""
+    def fit(self, cfg: TrainingConfig, job: "JobFolder") -> None:
+        """Train on the cluster: metric events and checkpoints go to ``job``; best weights to
+        ``weights/``. Called again for the same job, it resumes from the latest checkpoint."""
 
     @abstractmethod
-    def build_model(self, cfg: TrainingConfig, num_classes: int) -> Any:
-        """The model as trained and exported (preprocessing included)."""
+    def evaluate(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str], path: str) -> dict:
+        """Final metrics of the trained weights on the validation split (written to metrics.json)."""
 
     @abstractmethod
-    def evaluate(self, cfg: TrainingConfig, model: Any, path: str, class_names: list[str]) -> dict:
-        """Final metrics of a trained model on the validation split."""
-
-    @abstractmethod
-    def sample_input(self, cfg: TrainingConfig, batch: int = 2) -> Any:
-        """An input batch for export checks."""
+    def export(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str]) -> dict:
+        """Export to ``export/model.onnx``, checked in onnxruntime against PyTorch."""
 
 
 def register_task(cls: type[TaskTrainer]) -> type[TaskTrainer]:
@@ -51,3 +50,31 @@ def get_task(task: str) -> TaskTrainer:
     if task not in _TASKS:
         raise ValueError(f"no trainer for task {task!r} yet; trainers exist for: {', '.join(list_tasks())}")
     return _TASKS[task]
+
+
+def _train_loop(loop_config: dict) -> None:
+    get_task(loop_config["config"]["task"]).train_loop(loop_config)
+
+
+def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder") -> None:
+    """Run the task's ``train_loop`` on N Ray Train workers; checkpoints under the job's folder.
+    Rerunning with the same run name and storage resumes from the latest checkpoint."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    r = cfg.resources
+    per_worker = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
+    fs = job.store.pyarrow_filesystem()
+    storage = job.uri()
+    TorchTrainer(
+        _train_loop,
+        train_loop_config={"config": cfg.model_dump(mode="json")},
+        scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker),
+        run_config=RunConfig(
+            name="train",
+            storage_path=storage.removeprefix("s3://") if fs is not None else storage,
+            storage_filesystem=fs,
+            failure_config=FailureConfig(max_failures=r.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    ).fit()

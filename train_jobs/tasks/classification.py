@@ -1,6 +1,7 @@
 """Image classification on ImageFolder data, over N Ray Train workers."""
 from __future__ import annotations
 
+import tempfile
 import time
 from typing import Any, Callable, Optional
 
@@ -12,7 +13,9 @@ from torch.utils.data import DataLoader, Dataset
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
-from train_jobs.tasks._base import TaskTrainer, register_task
+from train_jobs.export import export_onnx_checked
+from train_jobs.state import JobFolder
+from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
 
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "classification_report", "train_one_epoch"]
@@ -223,15 +226,24 @@ class ClassificationTrainer(TaskTrainer):
                     session.job.event("early_stopped", epoch=epoch + 1, best=stopper.best)
                 break
 
-    def evaluate(self, cfg: TrainingConfig, model: Any, path: str, class_names: list[str]) -> dict:
+    def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
+        fit_with_ray_train(cfg, job)
+
+    def _trained_model(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> torch.nn.Module:
+        model = build_model(cfg, len(class_names))
+        with tempfile.NamedTemporaryFile(suffix=".pt") as f:
+            job.store.download_file(job.key("weights/model.pt"), f.name)
+            model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
+        return model.eval()
+
+    def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
+        model = self._trained_model(cfg, job, class_names)
         index = scan_imagefolder(path, class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
         loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size), batch_size=64)
         pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
         return {"task": self.task, **classification_report(pred, true, index.class_names)}
 
-    def sample_input(self, cfg: TrainingConfig, batch: int = 2) -> torch.Tensor:
+    def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
-        return torch.rand(batch, 3, size, size)
-
-    def build_model(self, cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
-        return build_model(cfg, num_classes)
+        model = self._trained_model(cfg, job, class_names)
+        return export_onnx_checked(get_adapter(cfg.model.source), model, torch.rand(2, 3, size, size), job)
