@@ -2,6 +2,7 @@
 from adapters._base import AdapterError, ModelAdapter, ModelInfo, UnknownModelError, UnsupportedTaskError
 from adapters._registry import get_adapter, list_adapters, register_adapter
 from adapters import timm_adapter as _timm_adapter  # noqa: F401  (registers "timm")
+from adapters import ultralytics_adapter as _ultralytics_adapter  # noqa: F401
 
 __all__ = [
     "AdapterError",

@@ -66,10 +66,16 @@ class ModelAdapter(ABC):
         import torch
 
         model.eval()
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
         torch.onnx.export(
             model, (sample,), path, input_names=["images"], output_names=["outputs"],
             dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), dynamo=True, verbose=False,
+            external_data=size > 1_800_000_000,  # one file unless protobuf's 2 GB limit forbids it
         )
+
+    def model_tasks(self, model_name: str) -> list[str]:
+        """The tasks ``model_name`` can be built for (cheap: no model is built)."""
+        return list(self.tasks)
 
     def list_models(self, pattern: str = "*", task: Optional[str] = None) -> list[str]:
         import fnmatch
@@ -81,6 +87,6 @@ class ModelAdapter(ABC):
         names = self.model_names()
         if model_name not in names:
             raise UnknownModelError(self.name, model_name, difflib.get_close_matches(model_name, names, n=5, cutoff=0.5))
-        supported = self.describe(model_name).tasks
+        supported = self.model_tasks(model_name)
         if task not in supported:
             raise UnsupportedTaskError(self.name, model_name, task, supported)

@@ -6,10 +6,34 @@ import torch
 
 from adapters import AdapterError, UnknownModelError, UnsupportedTaskError, get_adapter, list_adapters
 
-# A tiny model per (adapter, task) that the contract runs on. A new adapter fails
-# test_every_adapter_has_a_contract_case until it is added here.
+def classification_loss(model, x):
+    return torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 0]))
+
+
+def yolo_batch(x, masks=False):
+    batch = {"img": x, "cls": torch.tensor([[0.0], [1.0], [2.0]]), "batch_idx": torch.tensor([0.0, 1.0, 3.0]),
+             "bboxes": torch.tensor([[0.5, 0.5, 0.4, 0.4], [0.3, 0.3, 0.2, 0.3], [0.6, 0.4, 0.3, 0.2]])}
+    if masks:  # one mask per object, at 1/4 of the input size
+        m = torch.zeros(3, x.shape[2] // 4, x.shape[3] // 4)
+        m[0, 2:6, 2:6] = m[1, 1:3, 1:4] = m[2, 1:3, 4:7] = 1
+        batch["masks"] = m
+    return batch
+
+
+def yolo_loss(model, x, masks=False):
+    from ultralytics.cfg import get_cfg
+
+    model.args = get_cfg(overrides={"overlap_mask": False})  # default gains; one mask per object
+    loss, _ = model.loss(yolo_batch(x, masks))
+    return loss.sum()
+
+
+# A tiny model and a training step per (adapter, task) that the contract runs on. A new adapter
+# fails test_every_adapter_has_a_contract_case until it is added here.
 CASES = {
-    "timm": {"classification": "test_resnet"},
+    "timm": {"classification": ("test_resnet", classification_loss)},
+    "ultralytics": {"detection": ("yolov8n", yolo_loss),
+                    "segmentation": ("yolov8n-seg", lambda m, x: yolo_loss(m, x, masks=True))},
 }
 
 
@@ -19,21 +43,21 @@ def test_every_adapter_has_a_contract_case():
         assert set(get_adapter(name).tasks) == set(CASES[name])
 
 
-@pytest.mark.parametrize("source, task, model_name",
-                         [(s, t, m) for s, tasks in CASES.items() for t, m in tasks.items()])
-def test_build_train_step_export(source, task, model_name, tmp_path):
+@pytest.mark.parametrize("source, task, model_name, loss_fn",
+                         [(s, t, *case) for s, tasks in CASES.items() for t, case in tasks.items()])
+def test_build_train_step_export(source, task, model_name, loss_fn, tmp_path):
     adapter = get_adapter(source)
     assert model_name in adapter.list_models(task=task)
     info = adapter.describe(model_name)
     assert info.source == source and task in info.tasks
     torch.manual_seed(0)
     model = adapter.build(model_name, task, num_classes=3)
-    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x = torch.rand(4, 3, 32, 32)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     model.train()
     for _ in range(5):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model, x)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -45,7 +69,9 @@ def test_build_train_step_export(source, task, model_name, tmp_path):
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     batch = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
-        np.testing.assert_allclose(sess.run(None, {"images": batch.numpy()})[0], model(batch).numpy(), atol=1e-4)
+        want = model(batch)
+    want = want[0] if isinstance(want, (tuple, list)) else want
+    np.testing.assert_allclose(sess.run(None, {"images": batch.numpy()})[0], want.numpy(), atol=1e-3)
 
 
 def test_unknown_model_offers_closest_names():
@@ -60,8 +86,15 @@ def test_wrong_task_names_supported_tasks():
         get_adapter("timm").check("resnet18", "detection")
 
 
+def test_detection_model_asked_to_classify():
+    with pytest.raises(UnsupportedTaskError, match="does not do classification; it supports: detection"):
+        get_adapter("ultralytics").check("yolov8n", "classification")
+    with pytest.raises(UnknownModelError, match="yolov8n"):
+        get_adapter("ultralytics").check("yolov8-nano", "detection")
+
+
 def test_unknown_source_lists_sources():
-    with pytest.raises(AdapterError, match="available: timm"):
+    with pytest.raises(AdapterError, match="available: timm, ultralytics"):
         get_adapter("keras")
 
 

@@ -136,7 +136,7 @@ def make_classification(
 
 
 def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size: int = 64, seed: int = 0,
-                   val_fraction: float = 0.25, max_objects: int = 3) -> dict:
+                   val_fraction: float = 0.25, max_objects: int = 3, object_scale: tuple = (0.08, 0.16)) -> dict:
     """Write a YOLO detection dataset (``data.yaml``, ``images/{train,val}``, ``labels/{train,val}``)."""
     names = class_names_for(num_classes)
     rng = np.random.default_rng(seed)
@@ -150,7 +150,7 @@ def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size:
         for _ in range(int(rng.integers(1, max_objects + 1))):
             cls = int(rng.integers(0, num_classes))
             shape, _, pattern = names[cls].partition("-")
-            r = image_size * rng.uniform(0.08, 0.16)
+            r = image_size * rng.uniform(*object_scale)
             cx, cy = rng.uniform(r * 1.4, image_size - r * 1.4, 2)
             mask = Image.new("L", img.size, 0)
             _draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, rng.uniform(0, 2 * math.pi), 255)

@@ -1,0 +1,92 @@
+"""Ultralytics: YOLOv8 / YOLO11 detection and instance segmentation (n/s/m/l/x) from their yaml
+definitions; a ``.pt`` file is used as pretrained weights only when it exists locally."""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Optional
+
+from adapters._base import AdapterError, ModelAdapter, ModelInfo
+from adapters._registry import register_adapter
+
+__all__ = ["UltralyticsAdapter", "offline_env"]
+
+FAMILIES = ("yolov8", "yolo11")
+SIZES = "nsmlx"
+
+
+def offline_env() -> None:
+    """Keep Ultralytics from reaching the network or writing to the home folder."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "visiontrain-ultralytics"))
+
+
+def weights_dir() -> str:
+    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
+    return os.environ.get("VISIONTRAIN_WEIGHTS_DIR") or os.path.join(home, "weights")
+
+
+@register_adapter
+class UltralyticsAdapter(ModelAdapter):
+    name = "ultralytics"
+    tasks = ("detection", "segmentation")
+
+    def model_names(self, task: Optional[str] = None) -> list[str]:
+        det = [f"{f}{s}" for f in FAMILIES for s in SIZES]
+        return {"detection": det, "segmentation": [f"{n}-seg" for n in det], None: det + [f"{n}-seg" for n in det]}.get(task, [])
+
+    def model_tasks(self, model_name: str) -> list[str]:
+        return ["segmentation"] if model_name.endswith("-seg") else ["detection"]
+
+    @functools.lru_cache(maxsize=None)
+    def describe(self, model_name: str) -> ModelInfo:
+        seg = model_name.endswith("-seg")
+        return ModelInfo(
+            source=self.name, name=model_name, tasks=self.model_tasks(model_name),
+            params=sum(p.numel() for p in self.build(model_name, self.model_tasks(model_name)[0], 80).parameters()),
+            default_image_size=640, pretrained_offline=os.path.isfile(os.path.join(weights_dir(), f"{model_name}.pt")),
+            extra={"family": model_name.split("-")[0][:-1], "size": model_name.split("-")[0][-1],
+                   "segmentation": "instance" if seg else None},
+        )
+
+    def source_file(self, model_name: str, pretrained: bool = False, weights: Optional[str] = None) -> str:
+        """What to hand Ultralytics' own trainer: a local .pt when asked for and present, else the yaml."""
+        if weights:
+            if not os.path.isfile(weights):
+                raise AdapterError(f"weights file {weights!r} does not exist")
+            return weights
+        if pretrained:
+            local = os.path.join(weights_dir(), f"{model_name}.pt")
+            if not os.path.isfile(local):
+                raise AdapterError(f"pretrained {model_name} needs {local} here (no downloads): put the .pt file "
+                                   "there or set model.weights, or set model.pretrained: false to train from scratch")
+            return local
+        return f"{model_name}.yaml"
+
+    def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
+              weights: Optional[str] = None):
+        offline_env()
+        from ultralytics.nn.tasks import DetectionModel, SegmentationModel
+
+        self.check(model_name, task)
+        cls = SegmentationModel if model_name.endswith("-seg") else DetectionModel
+        model = cls(f"{model_name}.yaml", nc=num_classes, verbose=False)
+        src = self.source_file(model_name, pretrained, weights)
+        if src.endswith(".pt"):
+            import torch
+
+            ckpt = torch.load(src, map_location="cpu", weights_only=False)
+            state = (ckpt.get("ema") or ckpt["model"]).float().state_dict() if isinstance(ckpt, dict) else ckpt.state_dict()
+            own = model.state_dict()
+            model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+        return model
+
+    def export_onnx(self, model, sample, path: str) -> None:
+        for m in model.modules():  # heads return one tensor (boxes + scores [+ mask coefficients])
+            if hasattr(m, "export"):
+                m.export = True
+            if hasattr(m, "format"):
+                m.format = "onnx"
+        super().export_onnx(model, sample, path)

@@ -1,0 +1,207 @@
+"""Ultralytics' own trainer inside one Ray task with the job's CPUs/GPUs: metrics go to the job's
+event stream, each epoch's ``last.pt`` to the store (manifest written last), the best to ``weights/``.
+A rerun of the job resumes from the stored ``last.pt``."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+from adapters import get_adapter
+from adapters.ultralytics_adapter import offline_env
+from train_jobs.config import TrainingConfig
+from train_jobs.data import DatasetError, local_dataset_path
+from train_jobs.data.formats import convert, read_dataset
+from train_jobs.data.formats.yolo import read_data_yaml
+from train_jobs.state import JobFolder
+from train_jobs.store import open_store
+
+__all__ = ["evaluate", "fit", "prepare_yolo_data", "work_dir"]
+
+CKPT, MANIFEST = "checkpoints/last.pt", "checkpoints/last.json"
+
+
+def work_dir(cfg: TrainingConfig) -> str:
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), "visiontrain-work", cfg.job_id)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def prepare_yolo_data(cfg: TrainingConfig, path: str) -> tuple[str, list[str]]:
+    """A data.yaml written by the platform (absolute paths, names, splits; nothing else from the
+    user's file), converting COCO/VOC to YOLO on this node when needed."""
+    import yaml
+
+    index = read_dataset(path, cfg.dataset.format)
+    root = work_dir(cfg)
+    if index.format == "yolo":
+        data = read_data_yaml(next(os.path.join(path, n) for n in ("data.yaml", "dataset.yaml", "data.yml")
+                                   if os.path.isfile(os.path.join(path, n))))
+        base = os.path.join(path, str(data.get("path") or "."))
+        splits = {k: data[k] for k in ("train", "val") if data.get(k)}
+    else:
+        base = os.path.join(root, "yolo-data")
+        if not os.path.exists(os.path.join(base, "data.yaml")):
+            convert(index, "yolo", base)
+        splits = {s: f"images/{s}" for s in index.splits() if s in ("train", "val")}
+    if "val" not in splits:
+        raise DatasetError("detection data needs a val split (YOLO: val: images/val; COCO: instances_val.json)")
+    os.makedirs(root, exist_ok=True)
+    data_yaml = os.path.join(root, "data.yaml")
+    with open(data_yaml, "w") as f:
+        yaml.safe_dump({"path": os.path.abspath(base), **splits, "names": dict(enumerate(index.class_names))}, f)
+    return data_yaml, index.class_names
+
+
+def _train_args(cfg: TrainingConfig, data_yaml: str) -> dict:
+    hp, r = cfg.hyperparameters, cfg.resources
+    return dict(
+        data=data_yaml, epochs=hp.epochs, imgsz=hp.image_size, batch=hp.batch_size, lr0=hp.learning_rate,
+        optimizer="AdamW" if hp.optimizer == "adamw" else "SGD", weight_decay=hp.weight_decay, seed=hp.seed,
+        fliplr=0.5 if cfg.augmentation.horizontal_flip else 0.0, workers=0, plots=False, verbose=False,
+        device=0 if r.use_gpu else "cpu", amp=r.use_gpu, project=work_dir(cfg), name="run", exist_ok=True,
+        patience=cfg.early_stopping.patience or 100, val=True,
+    )
+
+
+def _metric_name(key: str) -> str:
+    return key.replace("metrics/", "val_").replace("(B)", "").replace("(M)", "_mask").replace("-", "_")
+
+
+def _fit_task(cfg_json: dict) -> None:
+    offline_env()
+    from ultralytics import YOLO
+
+    cfg = TrainingConfig.model_validate(cfg_json)
+    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    data_yaml, _ = prepare_yolo_data(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
+    last_local = os.path.join(work_dir(cfg), "run", "weights", "last.pt")
+    resume = job.store.exists(job.key(MANIFEST))
+    if resume:
+        manifest = job.store.read_json(job.key(MANIFEST))
+        os.makedirs(os.path.dirname(last_local), exist_ok=True)
+        job.store.download_file(job.key(CKPT), last_local)
+        if _sha256(last_local) != manifest["sha256"]:
+            raise RuntimeError("the stored checkpoint does not match its manifest; it was not completed")
+        job.event("resumed", from_epoch=manifest["epoch"], checkpoint=job.uri(CKPT))
+        model = YOLO(last_local)
+    else:
+        model = YOLO(get_adapter("ultralytics").source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights))
+    state = {"t0": time.time(), "last_progress": 0.0, "best": None}
+
+    def on_batch_end(trainer):
+        now = time.time()
+        if now - state["last_progress"] >= 5:
+            state["last_progress"] = now
+            steps = len(trainer.train_loader)
+            loss = sum(float(v) for v in (trainer.tloss or {}).values())
+            job.event("progress", epoch=trainer.epoch + 1, steps=steps, loss=round(loss, 5),
+                      step=min(steps, int(getattr(trainer, "batch_i", 0)) + 1))
+
+    def on_fit_epoch_end(trainer):
+        if trainer.epoch + 1 > trainer.epochs:  # Ultralytics' final validation, not an epoch
+            return
+        losses = {k: round(float(v), 5) for k, v in (trainer.tloss or {}).items()}
+        metrics = {"epoch": trainer.epoch + 1, "epochs": trainer.epochs, **{f"train_{k}": v for k, v in losses.items()},
+                   **{_metric_name(k): round(float(v), 5) for k, v in trainer.metrics.items() if k.startswith("metrics/")},
+                   "epoch_s": round(time.time() - state["t0"], 3)}
+        state["t0"] = time.time()
+        job.event("metrics", **metrics)
+        print("epoch {epoch}/{epochs}  ".format(**metrics) + "  ".join(f"{k} {v}" for k, v in metrics.items()
+                                                                      if k not in ("epoch", "epochs")), flush=True)
+
+    def on_model_save(trainer):
+        job.store.upload_file(job.key(CKPT), str(trainer.last))
+        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": _sha256(str(trainer.last))})
+        job.event("checkpoint", epoch=trainer.epoch + 1)
+        if trainer.best.exists() and state["best"] != trainer.best_fitness:
+            state["best"] = trainer.best_fitness
+            job.store.upload_file(job.key("weights/model.pt"), str(trainer.best))
+
+    model.add_callback("on_train_batch_end", on_batch_end)
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    model.add_callback("on_model_save", on_model_save)
+    if resume:
+        model.train(resume=True, workers=0, plots=False, verbose=False)
+    else:
+        model.train(**_train_args(cfg, data_yaml))
+
+
+def fit(cfg: TrainingConfig, job: JobFolder) -> None:
+    import ray
+
+    r = cfg.resources
+    cpus = r.cpus_per_worker * r.num_workers
+    task = ray.remote(num_cpus=cpus, num_gpus=r.gpus_per_worker if r.use_gpu else 0, max_retries=0)(_fit_task)
+    ray.get(task.remote(cfg.model_dump(mode="json")))
+
+
+def trained_yolo(cfg: TrainingConfig, job: JobFolder):
+    offline_env()
+    from ultralytics import YOLO
+
+    local = os.path.join(work_dir(cfg), "final", "model.pt")
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    job.store.download_file(job.key("weights/model.pt"), local)
+    return YOLO(local)
+
+
+def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str, masks: bool) -> dict:
+    data_yaml, _ = prepare_yolo_data(cfg, path)
+    model = trained_yolo(cfg, job)
+    res = model.val(data=data_yaml, split="val", imgsz=cfg.hyperparameters.image_size, batch=cfg.hyperparameters.batch_size,
+                    plots=False, verbose=False, device=0 if cfg.resources.use_gpu else "cpu", workers=0,
+                    project=work_dir(cfg), name="val", exist_ok=True)
+    part = res.seg if masks else res.box
+    per_class = {class_names[int(c)]: {"AP50": round(float(part.ap50[i]), 4), "AP50_95": round(float(part.ap[i]), 4)}
+                 for i, c in enumerate(part.ap_class_index)}
+    out = {"task": cfg.task, "mAP50": round(float(part.map50), 4), "mAP50_95": round(float(part.map), 4),
+           "precision": round(float(part.mp), 4), "recall": round(float(part.mr), 4), "per_class": per_class,
+           "class_names": class_names}
+    if masks:
+        out.update(box_mAP50=round(float(res.box.map50), 4), mask_mAP50=out["mAP50"])
+    out["samples"] = _draw_samples(cfg, job, model, data_yaml, class_names)
+    return out
+
+
+def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, class_names: list[str], n: int = 4) -> list[str]:
+    """Predictions drawn on a few validation images (PIL, no fonts fetched), stored under samples/."""
+    import yaml
+    from PIL import Image, ImageDraw
+
+    from train_jobs.data.formats._index import image_files
+
+    with open(data_yaml) as f:
+        data = yaml.safe_load(f)
+    images = image_files(os.path.join(data["path"], data["val"]))[:n]
+    keys = []
+    for i, result in enumerate(model.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False,
+                                             device=0 if cfg.resources.use_gpu else "cpu")):
+        img = Image.open(images[i]).convert("RGB")
+        draw = ImageDraw.Draw(img)
+        for (x1, y1, x2, y2), c, p in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist(), result.boxes.conf.tolist()):
+            draw.rectangle([x1, y1, x2, y2], outline=(255, 32, 32), width=2)
+            draw.text((x1 + 2, y1 + 1), f"{class_names[int(c)]} {p:.2f}", fill=(255, 255, 0))
+        local = os.path.join(work_dir(cfg), f"sample_{i}.png")
+        img.save(local)
+        key = f"samples/prediction_{i}.png"
+        job.store.upload_file(job.key(key), local)
+        keys.append(key)
+    return keys
+
+
+def export(cfg: TrainingConfig, job: JobFolder) -> dict:
+    import torch
+
+    from train_jobs.export import export_onnx_checked
+
+    net = trained_yolo(cfg, job).model.float().eval()
+    size = cfg.hyperparameters.image_size
+    return export_onnx_checked(get_adapter("ultralytics"), net, torch.rand(2, 3, size, size), job)
