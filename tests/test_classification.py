@@ -44,7 +44,7 @@ def test_early_stopping_off_by_default_and_unknown_metric_is_named():
 
 
 def test_task_registry():
-    assert "classification" in list_tasks()
+    assert {"classification", "detection", "segmentation"} <= set(list_tasks())
     assert get_task("classification").task == "classification"
-    with pytest.raises(ValueError, match="trainers exist for: classification"):
-        get_task("detection")
+    with pytest.raises(ValueError, match="trainers exist for: classification, detection, segmentation"):
+        get_task("anomaly_detection")

@@ -187,3 +187,16 @@ def test_versions_same_bytes_same_id_never_modified(tmp_path):
     changed = add_dataset(str(tmp_path / "d"), store)
     assert changed["dataset_id"] != first["dataset_id"] and changed["created"]
     assert sorted(os.listdir(store.root + "/datasets")) == sorted([first["dataset_id"], changed["dataset_id"]])
+
+
+def test_polygon_labels_read_as_instance_segmentation(tmp_path):
+    info = make_detection(str(tmp_path / "seg"), num_classes=2, images=8, image_size=64, polygons=True)
+    assert info["task"] == "segmentation"
+    idx = read_dataset(info["path"])
+    assert idx.task == "segmentation"
+    polys = [b.polygon for s in idx.samples for b in s.boxes]
+    assert polys and all(len(p) >= 3 for p in polys)
+    report = validate_dataset(info["path"], task="segmentation")
+    assert report["ok"], report["summary"]
+    # the boxes derived from the outlines sit inside the image
+    assert all(0 <= b.x1 < b.x2 <= 64 and 0 <= b.y1 < b.y2 <= 64 for s in idx.samples for b in s.boxes)

@@ -136,8 +136,10 @@ def make_classification(
 
 
 def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size: int = 64, seed: int = 0,
-                   val_fraction: float = 0.25, max_objects: int = 3, object_scale: tuple = (0.08, 0.16)) -> dict:
-    """Write a YOLO detection dataset (``data.yaml``, ``images/{train,val}``, ``labels/{train,val}``)."""
+                   val_fraction: float = 0.25, max_objects: int = 3, object_scale: tuple = (0.08, 0.16),
+                   polygons: bool = False) -> dict:
+    """Write a YOLO dataset (``data.yaml``, ``images/{train,val}``, ``labels/{train,val}``): boxes, or
+    with ``polygons`` each object's outline (YOLO segment labels, for instance segmentation)."""
     names = class_names_for(num_classes)
     rng = np.random.default_rng(seed)
     n_val = int(round(images * val_fraction))
@@ -164,6 +166,9 @@ def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size:
             while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
                 fg = rng.integers(0, 256, 3)
             img = Image.composite(Image.new("RGB", img.size, tuple(int(c) for c in fg)), img, Image.fromarray(m.astype(np.uint8) * 255))
+            if polygons:
+                lines.append(f"{cls} " + " ".join(f"{x / image_size:.6f} {y / image_size:.6f}" for x, y in _outline(m)))
+                continue
             x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
             lines.append(f"{cls} {(x1 + x2) / 2 / image_size:.6f} {(y1 + y2) / 2 / image_size:.6f} "
                          f"{(x2 - x1) / image_size:.6f} {(y2 - y1) / image_size:.6f}")
@@ -176,4 +181,16 @@ def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size:
 
     with open(os.path.join(out, "data.yaml"), "w") as f:
         yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val", "nc": num_classes, "names": names}, f)
-    return {"task": "detection", "path": os.path.abspath(out), "class_names": names}
+    return {"task": "segmentation" if polygons else "detection", "path": os.path.abspath(out), "class_names": names}
+
+
+def _outline(mask: np.ndarray) -> list[tuple[float, float]]:
+    """The largest outer contour of a binary mask, as pixel coordinates."""
+    import cv2
+
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    c = max(contours, key=cv2.contourArea).reshape(-1, 2)
+    if len(c) < 3:
+        x, y = c[0]
+        c = np.array([[x, y], [x + 1, y], [x + 1, y + 1]])
+    return [(float(x) + 0.5, float(y) + 0.5) for x, y in c]

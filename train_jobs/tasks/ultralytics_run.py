@@ -94,16 +94,19 @@ def _fit_task(cfg_json: dict) -> None:
         model = YOLO(last_local)
     else:
         model = YOLO(get_adapter("ultralytics").source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights))
-    state = {"t0": time.time(), "last_progress": 0.0, "best": None}
+    state = {"t0": time.time(), "last_progress": 0.0, "best": None, "step": 0}
+
+    def on_epoch_start(trainer):
+        state["step"] = 0
 
     def on_batch_end(trainer):
+        state["step"] += 1
         now = time.time()
         if now - state["last_progress"] >= 5:
             state["last_progress"] = now
             steps = len(trainer.train_loader)
             loss = sum(float(v) for v in (trainer.tloss or {}).values())
-            job.event("progress", epoch=trainer.epoch + 1, steps=steps, loss=round(loss, 5),
-                      step=min(steps, int(getattr(trainer, "batch_i", 0)) + 1))
+            job.event("progress", epoch=trainer.epoch + 1, step=state["step"], steps=steps, loss=round(loss, 5))
 
     def on_fit_epoch_end(trainer):
         if trainer.epoch + 1 > trainer.epochs:  # Ultralytics' final validation, not an epoch
@@ -125,6 +128,7 @@ def _fit_task(cfg_json: dict) -> None:
             state["best"] = trainer.best_fitness
             job.store.upload_file(job.key("weights/model.pt"), str(trainer.best))
 
+    model.add_callback("on_train_epoch_start", on_epoch_start)
     model.add_callback("on_train_batch_end", on_batch_end)
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     model.add_callback("on_model_save", on_model_save)
