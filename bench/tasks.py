@@ -39,6 +39,11 @@ def setups(d: str) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="each task's metric after a fixed budget, through the job driver")
+    ap.add_argument("--tasks", nargs="*", help="run only these tasks")
+    args = ap.parse_args()
     from serve_app.jobs import JobService
     from serve_app.local import LocalRay, ray_client_env
     from serve_app.records import Records
@@ -53,6 +58,8 @@ def main() -> None:
         try:
             service = JobService(Records(f"sqlite:///{home}/records.db"), ray.dashboard_url)
             for task, (spec, images) in setups(d).items():
+                if args.tasks and task not in args.tasks:
+                    continue
                 cfg = config_from_dict({"task": task, "job_id": f"bench-{task}-{int(time.time())}",
                                         "resources": {"num_workers": 1, "cpus_per_worker": os.cpu_count() or 1},
                                         "storage": {"uri": os.path.join(d, "artifacts")}, **spec})
@@ -67,7 +74,7 @@ def main() -> None:
                 line = {"bench": "tasks", "task": task, "model": cfg.model.name, "metric": metric, "value": value,
                         "target": target, "met": None if target is None else (value is not None and value >= target),
                         "images_per_s": round(images / train_s, 1) if train_s else None, "wall_s": round(wall, 1),
-                        "state": record["state"]}
+                        "state": record["state"], **({"message": record["message"]} if value is None else {})}
                 lines.append(line)
                 print(json.dumps(line), flush=True)
         finally:

@@ -30,8 +30,17 @@ def yolo_loss(model, x, masks=False):
 
 # A tiny model and a training step per (adapter, task) that the contract runs on. A new adapter
 # fails test_every_adapter_has_a_contract_case until it is added here.
+def pixel_loss(model, x):
+    target = torch.zeros(x.shape[0], x.shape[2], x.shape[3], dtype=torch.long)
+    target[:, 8:20, 8:20] = 1
+    target[:, 22:, 22:] = 2
+    return torch.nn.functional.cross_entropy(model(x), target)
+
+
 CASES = {
     "timm": {"classification": ("test_resnet", classification_loss)},
+    "huggingface": {"classification": ("microsoft/resnet-18", classification_loss),
+                    "segmentation": ("nvidia/mit-b0", pixel_loss)},
     "ultralytics": {"detection": ("yolov8n", yolo_loss),
                     "segmentation": ("yolov8n-seg", lambda m, x: yolo_loss(m, x, masks=True))},
 }
@@ -94,10 +103,44 @@ def test_detection_model_asked_to_classify():
 
 
 def test_unknown_source_lists_sources():
-    with pytest.raises(AdapterError, match="available: timm, ultralytics"):
+    with pytest.raises(AdapterError, match="available: huggingface, timm, ultralytics"):
         get_adapter("keras")
 
 
-def test_pretrained_without_local_weights_is_refused():
+@pytest.mark.parametrize("source, name, task", [("timm", "resnet18", "classification"),
+                                               ("ultralytics", "yolov8n", "detection"),
+                                               ("huggingface", "nvidia/mit-b0", "segmentation")])
+def test_pretrained_without_local_weights_is_refused(source, name, task, tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIONTRAIN_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(AdapterError, match="model.weights"):
-        get_adapter("timm").build("resnet18", "classification", 3, pretrained=True)
+        get_adapter(source).build(name, task, 3, pretrained=True)
+
+
+def test_export_check_refuses_an_onnx_that_disagrees(tmp_path):
+    from adapters.timm_adapter import TimmAdapter
+    from train_jobs.export import ExportError, export_onnx_checked
+    from train_jobs.state import JobFolder
+    from train_jobs.store import LocalStore
+
+    class Skewed(TimmAdapter):  # writes a model whose outputs are 1% off
+        def export_onnx(self, model, sample, path):
+            super().export_onnx(torch.nn.Sequential(model, _Scale(1.01)), sample, path)
+
+    job = JobFolder(LocalStore(str(tmp_path)), "j1")
+    model = get_adapter("timm").build("test_resnet", "classification", 3).eval()
+    sample = torch.rand(2, 3, 32, 32) * 50  # large outputs: a relative error
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_onnx_checked(Skewed(), model, sample, job)
+    assert not job.store.exists(job.key("export/model.onnx"))
+    info = export_onnx_checked(get_adapter("timm"), model, sample, job)
+    assert info["max_abs_diff"] < 1e-2 and job.store.exists(job.key("export/model.onnx"))
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x * self.k

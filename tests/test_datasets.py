@@ -200,3 +200,19 @@ def test_polygon_labels_read_as_instance_segmentation(tmp_path):
     assert report["ok"], report["summary"]
     # the boxes derived from the outlines sit inside the image
     assert all(0 <= b.x1 < b.x2 <= 64 and 0 <= b.y1 < b.y2 <= 64 for s in idx.samples for b in s.boxes)
+
+
+def test_mask_dataset_checks(tmp_path):
+    root = tmp_path / "seg"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    (root / "classes.txt").write_text("background\nshape\n")
+    for i in range(4):
+        Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(root / "images" / f"{i}.png")
+    Image.new("L", (32, 32), 1).save(root / "masks" / "0.png")           # fine
+    Image.new("L", (16, 16), 1).save(root / "masks" / "1.png")           # wrong size
+    Image.new("L", (32, 32), 7).save(root / "masks" / "2.png")           # class 7 of 2
+    report = validate_dataset(str(root), task="segmentation")             # 3.png has no mask
+    assert report["format"] == "mask"
+    assert {"mask_size_mismatch", "class_id_out_of_range", "missing_mask"} <= codes(report, "error")
+    assert finding(report, "missing_mask")["examples"] == ["images/3.png"]

@@ -18,7 +18,7 @@ class ExportError(RuntimeError):
 
 
 def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: torch.Tensor,
-                        job: JobFolder, tolerance: float = 1e-3) -> dict:
+                        job: JobFolder, atol: float = 1e-3, rtol: float = 1e-3) -> dict:
     """Export to ``export/model.onnx`` in the job folder, after onnxruntime agrees with PyTorch."""
     import onnxruntime as ort
 
@@ -32,13 +32,16 @@ def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: t
         with torch.no_grad():
             want = model(check)
         want = want[0] if isinstance(want, (tuple, list)) else want
-        diff = float(np.max(np.abs(got - want.numpy())))
-        if not np.isfinite(diff) or diff > tolerance:
-            raise ExportError(f"ONNX output differs from PyTorch by {diff:.2e} (> {tolerance:.0e}); export not kept")
+        want = want.numpy()
+        err = np.abs(got - want)
+        diff = float(err.max())
+        if got.shape != want.shape or not np.isfinite(err).all() or (err > atol + rtol * np.abs(want)).any():
+            raise ExportError(f"ONNX output differs from PyTorch by up to {diff:.2e} (allowed {atol:.0e} + "
+                              f"{rtol:.0e} x |value|); export not kept")
         opset = _opset(path)
         for name in sorted(os.listdir(d)):
             job.store.upload_file(job.key(f"export/{name}"), os.path.join(d, name))
-    info = {"format": "onnx", "file": job.uri("export/model.onnx"), "max_abs_diff": diff,
+    info = {"format": "onnx", "file": job.uri("export/model.onnx"), "max_abs_diff": diff, "rtol": rtol, "atol": atol,
             "checked_batch": list(check.shape), "input": "float32 RGB in [0, 1], NCHW",
             "opset": opset}
     job.store.write_json(job.key("export/export.json"), info)

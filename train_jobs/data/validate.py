@@ -94,8 +94,29 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
                 rep.add("images_without_labels", s.image)
             elif s.label_file_empty:
                 rep.add("empty_label_file", s.label_file)
-        if index.format == "mask" and s.mask is None:
-            rep.add("missing_mask", s.image)
+        if index.format == "mask":
+            _check_mask(index, s, sizes.get(s.image), rep)
+
+
+def _check_mask(index: DatasetIndex, s, size: Optional[tuple[int, int]], rep: _Report) -> None:
+    import numpy as np
+
+    if s.mask is None:
+        rep.add("missing_mask", s.image)
+        return
+    try:
+        with Image.open(os.path.join(index.root, s.mask)) as m:
+            if size and m.size != size:
+                rep.add("mask_size_mismatch", f"{s.mask}: {m.size[0]}x{m.size[1]} vs image {size[0]}x{size[1]}")
+                return
+            top = int(np.asarray(m).max()) if m.mode in ("L", "P", "I", "I;16") else None
+    except Exception:
+        rep.add("corrupt_image", s.mask)
+        return
+    if top is None:
+        rep.add("mask_not_class_ids", s.mask)
+    elif index.class_names and top >= len(index.class_names) and top != 255:  # 255: the usual 'ignore'
+        rep.add("class_id_out_of_range", f"{s.mask}: value {top} (classes 0..{len(index.class_names) - 1})")
 
 
 def _counts(index: DatasetIndex) -> dict[str, dict[str, int]]:

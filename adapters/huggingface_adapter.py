@@ -1,0 +1,107 @@
+"""Hugging Face transformers: image classification (ViT, ConvNeXt, ResNet) and semantic segmentation
+(SegFormer) built from their configs, so nothing downloads; weights are used when a local or
+cached copy exists (``local_files_only``), otherwise the model trains from scratch."""
+from __future__ import annotations
+
+from typing import Optional
+
+from adapters._base import AdapterError, ModelAdapter, ModelInfo
+from adapters._registry import register_adapter
+
+__all__ = ["HuggingFaceAdapter"]
+
+_SEGFORMER = {  # hidden sizes, depths per variant (the MiT encoders)
+    "b0": ([32, 64, 160, 256], [2, 2, 2, 2], 256), "b1": ([64, 128, 320, 512], [2, 2, 2, 2], 256),
+    "b2": ([64, 128, 320, 512], [3, 4, 6, 3], 768), "b3": ([64, 128, 320, 512], [3, 4, 18, 3], 768),
+    "b4": ([64, 128, 320, 512], [3, 8, 27, 3], 768), "b5": ([64, 128, 320, 512], [3, 6, 40, 3], 768),
+}
+CATALOGUE: dict[str, tuple[str, str, dict]] = {
+    "google/vit-base-patch16-224": ("classification", "ViTConfig", {}),
+    "google/vit-small-patch16-224": ("classification", "ViTConfig",
+                                     {"hidden_size": 384, "num_attention_heads": 6, "intermediate_size": 1536}),
+    "facebook/convnext-tiny-224": ("classification", "ConvNextConfig", {}),
+    "facebook/convnext-small-224": ("classification", "ConvNextConfig", {"depths": [3, 3, 27, 3]}),
+    "microsoft/resnet-18": ("classification", "ResNetConfig",
+                            {"layer_type": "basic", "depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512]}),
+    "microsoft/resnet-50": ("classification", "ResNetConfig", {}),
+    **{f"nvidia/mit-{v}": ("segmentation", "SegformerConfig",
+                           {"hidden_sizes": h, "depths": d, "decoder_hidden_size": dec})
+       for v, (h, d, dec) in _SEGFORMER.items()},
+}
+
+
+def _torch_module():
+    import torch
+
+    class Logits(torch.nn.Module):
+        """Plain tensor in, logits out (segmentation logits upsampled to the input size)."""
+
+        def __init__(self, model, segmentation: bool, vit: bool):
+            super().__init__()
+            self.model, self.segmentation, self.vit = model, segmentation, vit
+
+        def forward(self, x):
+            kwargs = {"interpolate_pos_encoding": True} if self.vit else {}
+            logits = self.model(pixel_values=x, **kwargs).logits
+            if self.segmentation:
+                logits = torch.nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return logits
+
+    return Logits
+
+
+@register_adapter
+class HuggingFaceAdapter(ModelAdapter):
+    name = "huggingface"
+    tasks = ("classification", "segmentation")
+
+    def model_names(self, task: Optional[str] = None) -> list[str]:
+        return [n for n, (t, _, _) in CATALOGUE.items() if task in (None, t)]
+
+    def model_tasks(self, model_name: str) -> list[str]:
+        return [CATALOGUE[model_name][0]] if model_name in CATALOGUE else []
+
+    def _config(self, model_name: str, num_classes: int):
+        import transformers
+
+        task, cls_name, kwargs = CATALOGUE[model_name]
+        labels = {"num_labels": num_classes, "id2label": {i: str(i) for i in range(num_classes)},
+                  "label2id": {str(i): i for i in range(num_classes)}}
+        return task, getattr(transformers, cls_name)(**kwargs, **labels)
+
+    def describe(self, model_name: str) -> ModelInfo:
+        task, config = self._config(model_name, 2)
+        return ModelInfo(source=self.name, name=model_name, tasks=[task],
+                         default_image_size=getattr(config, "image_size", 512 if task == "segmentation" else 224),
+                         pretrained_offline=self._cached(model_name),
+                         extra={"architecture": type(config).__name__.removesuffix("Config"),
+                                "segmentation": "semantic" if task == "segmentation" else None})
+
+    @staticmethod
+    def _cached(model_name: str) -> bool:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            return isinstance(try_to_load_from_cache(model_name, "config.json"), str)
+        except Exception:
+            return False
+
+    def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
+              weights: Optional[str] = None):
+        import transformers
+
+        self.check(model_name, task)
+        _, config = self._config(model_name, num_classes)
+        auto = (transformers.AutoModelForSemanticSegmentation if task == "segmentation"
+                else transformers.AutoModelForImageClassification)
+        source = weights or (model_name if pretrained else None)
+        if source:
+            try:
+                model = auto.from_pretrained(source, config=config, local_files_only=True, ignore_mismatched_sizes=True)
+            except OSError:
+                raise AdapterError(f"no local or cached weights for {source!r} (no downloads here): put them in the "
+                                   "Hugging Face cache or set model.weights to a local folder, or set "
+                                   "model.pretrained: false to train from scratch") from None
+        else:
+            model = auto.from_config(config)
+        return _torch_module()(model, task == "segmentation", type(config).__name__ == "ViTConfig")
