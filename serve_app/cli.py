@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Optional
 
 from serve_app.local import LocalRay, home_dir, ray_client_env

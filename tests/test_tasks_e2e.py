@@ -1,6 +1,5 @@
 """Each task trains through the job driver on the local cluster, from a YAML config, and its
 metric is clearly better than the same model's untrained (evaluated the same way, by the test)."""
-import os
 
 import pytest
 import torch

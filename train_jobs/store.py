@@ -6,6 +6,7 @@ Keys are relative POSIX paths such as ``jobs/<id>/state.json``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -21,6 +22,7 @@ __all__ = [
     "StoreError",
     "StoreNotFound",
     "StoreUnreachable",
+    "file_sha256",
     "open_store",
 ]
 
@@ -36,6 +38,15 @@ class StoreNotFound(StoreError, KeyError):
 
 class StoreUnreachable(StoreError):
     """The store's server did not answer (after retries)."""
+
+
+def file_sha256(path: str) -> str:
+    """The hex SHA-256 of a file, read in chunks (checkpoint manifests record it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _clean_key(key: str) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -13,7 +12,7 @@ import torch
 
 from train_jobs.config import TrainingConfig
 from train_jobs.state import JobFolder
-from train_jobs.store import open_store
+from train_jobs.store import file_sha256, open_store
 
 __all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "unwrap"]
 
@@ -23,13 +22,6 @@ STATE_FILE, MANIFEST = "state.pt", "manifest.json"
 class CheckpointCorrupt(RuntimeError):
     pass
 
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class EarlyStopper:
@@ -114,7 +106,7 @@ class WorkerSession:
                 raise CheckpointCorrupt(f"checkpoint {ckpt.path} has no {MANIFEST}: it was not completed")
             with open(manifest_path) as f:
                 manifest = json.load(f)
-            if _sha256(os.path.join(d, STATE_FILE)) != manifest["sha256"]:
+            if file_sha256(os.path.join(d, STATE_FILE)) != manifest["sha256"]:
                 raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
             state = torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=False)
         if self.is_chief:
@@ -140,7 +132,7 @@ class WorkerSession:
             state_path = os.path.join(d, STATE_FILE)
             torch.save(state, state_path)
             with open(os.path.join(d, MANIFEST), "w") as f:
-                json.dump({"epoch": state["epoch"], "sha256": _sha256(state_path)}, f)
+                json.dump({"epoch": state["epoch"], "sha256": file_sha256(state_path)}, f)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         self.job.event("checkpoint", epoch=state["epoch"])
 

@@ -3,8 +3,6 @@ event stream, each epoch's ``last.pt`` to the store (manifest written last), the
 A rerun of the job resumes from the stored ``last.pt``."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 
@@ -15,7 +13,7 @@ from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
 from train_jobs.data.formats.yolo import read_data_yaml
 from train_jobs.state import JobFolder
-from train_jobs.store import open_store
+from train_jobs.store import file_sha256, open_store
 
 __all__ = ["evaluate", "fit", "prepare_yolo_data", "work_dir"]
 
@@ -25,13 +23,6 @@ CKPT, MANIFEST = "checkpoints/last.pt", "checkpoints/last.json"
 def work_dir(cfg: TrainingConfig) -> str:
     return os.path.join(os.environ.get("TMPDIR", "/tmp"), "visiontrain-work", cfg.job_id)
 
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def prepare_yolo_data(cfg: TrainingConfig, path: str) -> tuple[str, list[str]]:
@@ -88,7 +79,7 @@ def _fit_task(cfg_json: dict) -> None:
         manifest = job.store.read_json(job.key(MANIFEST))
         os.makedirs(os.path.dirname(last_local), exist_ok=True)
         job.store.download_file(job.key(CKPT), last_local)
-        if _sha256(last_local) != manifest["sha256"]:
+        if file_sha256(last_local) != manifest["sha256"]:
             raise RuntimeError("the stored checkpoint does not match its manifest; it was not completed")
         job.event("resumed", from_epoch=manifest["epoch"], checkpoint=job.uri(CKPT))
         model = YOLO(last_local)
@@ -122,7 +113,7 @@ def _fit_task(cfg_json: dict) -> None:
 
     def on_model_save(trainer):
         job.store.upload_file(job.key(CKPT), str(trainer.last))
-        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": _sha256(str(trainer.last))})
+        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": file_sha256(str(trainer.last))})
         job.event("checkpoint", epoch=trainer.epoch + 1)
         if trainer.best.exists() and state["best"] != trainer.best_fitness:
             state["best"] = trainer.best_fitness
