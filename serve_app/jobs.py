@@ -59,7 +59,6 @@ class JobService:
             runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
             metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
             entrypoint_num_cpus=0,
-            entrypoint_resources=None,
         )
         return self.records.update_job(cfg.job_id, ray_job_id=ray_job_id, submissions=attempt,
                                        state="pending", message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)")

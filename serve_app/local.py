@@ -83,8 +83,8 @@ class LocalRay:
                "--disable-usage-stats"]
         if self.num_cpus is not None:
             cmd.append(f"--num-cpus={self.num_cpus}")
-        log = open(os.path.join(self.home, f"ray-head-{self.gcs_port}.log"), "ab")
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(os.path.join(self.home, f"ray-head-{self.gcs_port}.log"), "ab") as log:  # the child keeps its copy
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pgid = proc.pid
         deadline = time.time() + timeout_s
         while not self.is_up():

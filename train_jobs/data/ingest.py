@@ -68,20 +68,20 @@ class _Member:
 
 
 def _zip_members(path: str) -> Iterator[_Member]:
-    zf = zipfile.ZipFile(path)
-    for info in zf.infolist():
-        kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver stored no file type
-        yield _Member(info.filename, info.file_size, info.compress_size, info.is_dir(),
-                      kind == stat.S_IFLNK, kind not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK),
-                      lambda info=info: zf.open(info))
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver stored no file type
+            yield _Member(info.filename, info.file_size, info.compress_size, info.is_dir(),
+                          kind == stat.S_IFLNK, kind not in (0, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK),
+                          lambda info=info: zf.open(info))
 
 
 def _tar_members(path: str) -> Iterator[_Member]:
-    tf = tarfile.open(path)
-    for info in tf:
-        yield _Member(info.name, info.size, info.size, info.isdir(), info.issym() or info.islnk(),
-                      not (info.isfile() or info.isdir() or info.issym() or info.islnk()),
-                      lambda info=info: tf.extractfile(info))
+    with tarfile.open(path) as tf:
+        for info in tf:
+            yield _Member(info.name, info.size, info.size, info.isdir(), info.issym() or info.islnk(),
+                          not (info.isfile() or info.isdir() or info.issym() or info.islnk()),
+                          lambda info=info: tf.extractfile(info))
 
 
 def _folder_members(root: str) -> Iterator[_Member]:

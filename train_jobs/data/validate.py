@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections import Counter, defaultdict
 from typing import Optional
 
 from PIL import Image
 
 from train_jobs.data.findings import CATALOGUE, render_summary
+from train_jobs.data.imagefolder import MAX_IMAGE_PIXELS
 from train_jobs.data.formats import DatasetIndex, FormatError, read_dataset
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "check_images", "validate_dataset"]
 
-MAX_IMAGE_PIXELS = 64_000_000
 MAX_IMAGE_BYTES = 64 << 20
 MIN_IMAGES_PER_CLASS = 5
 EXAMPLES = 5
@@ -37,13 +38,16 @@ def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[d
             with open(path, "rb") as f:
                 data = f.read()
             rec["sha256"] = hashlib.sha256(data).hexdigest()
-            Image.MAX_IMAGE_PIXELS = None  # we check the header ourselves, below
-            with Image.open(path) as im:
-                rec["width"], rec["height"] = im.size
-                if im.size[0] * im.size[1] > max_pixels:
-                    rec["error"] = "image_too_large"
-                else:
-                    im.load()
+            with warnings.catch_warnings():  # sizes are checked here, from the header, before decoding
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    rec["width"], rec["height"] = im.size
+                    if im.size[0] * im.size[1] > max_pixels:
+                        rec["error"] = "image_too_large"
+                    else:
+                        im.load()
+        except Image.DecompressionBombError:  # PIL's own guard, met before our check
+            rec["error"] = "image_too_large"
         except Exception as exc:  # any decoder failure means the same thing to the user
             rec["error"] = "corrupt_image"
             rec["detail"] = f"{type(exc).__name__}: {exc}"[:200]
