@@ -60,10 +60,14 @@ def print_result(service, record: dict) -> None:
     print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
     if record["state"] == "succeeded":
         metrics = folder.store.read_json(folder.key("metrics.json"))
-        print(f"validation accuracy: {metrics['accuracy']:.4f}  (macro F1 {metrics['macro_f1']:.4f}, "
-              f"{metrics['num_images']} images)")
-        for key in ("weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml"):
-            print(f"  {key:<18} {folder.uri(key)}")
+        headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        if "accuracy" in headline:
+            print(f"validation accuracy: {headline['accuracy']:.4f}")
+        print("validation metrics: " + ", ".join(f"{k} {v}" for k, v in headline.items()))
+        keys = ["weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml",
+                *metrics.get("samples", [])]
+        for key in keys:
+            print(f"  {key:<22} {folder.uri(key)}")
 
 
 def cmd_synth(args) -> int:

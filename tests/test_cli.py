@@ -47,3 +47,29 @@ def test_datasets_add_and_validate(tmp_path, capsys):
     (data / "square" / "bad.png").write_bytes(b"nope")
     assert main(["datasets", "validate", str(data)]) == 1
     assert "square/bad.png" in capsys.readouterr().out
+
+
+class _FakeService:
+    """Stands in for JobService: only the job folder lookup print_result needs."""
+
+    def __init__(self, folder):
+        self._folder = folder
+
+    def folder(self, record):
+        return self._folder
+
+
+def test_result_printout_fits_every_task(tmp_path, capsys):
+    from serve_app.cli import print_result
+    from train_jobs.state import JobFolder
+    from train_jobs.store import LocalStore
+
+    folder = JobFolder(LocalStore(str(tmp_path)), "det-1")
+    folder.store.write_json(folder.key("metrics.json"), {"task": "detection", "mAP50": 0.94, "mAP50_95": 0.66,
+                                                         "samples": ["samples/prediction_0.png"]})
+    print_result(_FakeService(folder), {"job_id": "det-1", "state": "succeeded", "message": "mAP50 0.94"})
+    out = capsys.readouterr().out
+    assert "validation metrics: mAP50 0.94, mAP50_95 0.66" in out and "samples/prediction_0.png" in out
+    folder.store.write_json(folder.key("metrics.json"), {"task": "classification", "accuracy": 0.9933})
+    print_result(_FakeService(folder), {"job_id": "det-1", "state": "succeeded", "message": ""})
+    assert "validation accuracy: 0.9933" in capsys.readouterr().out
