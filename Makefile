@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[train,serve,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[train,serve,llm,dev]'
 	touch $(STAMP)
 
 test: venv
@@ -36,6 +36,7 @@ down: venv
 
 bench: venv
 	$(PY) bench/train_overhead.py
+	$(PY) bench/parse.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

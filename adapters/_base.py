@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Optional
 
-__all__ = ["AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError"]
+__all__ = ["AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError", "count_params"]
 
 
 class AdapterError(ValueError):
@@ -41,6 +41,17 @@ class ModelInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def count_params(build) -> Optional[int]:
+    """Parameters of the module ``build()`` makes, built on torch's meta device (no memory, no weights)."""
+    try:
+        import torch
+
+        with torch.device("meta"):
+            return sum(p.numel() for p in build().parameters())
+    except Exception:
+        return None
 
 
 class ModelAdapter(ABC):

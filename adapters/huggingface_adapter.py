@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from adapters._base import AdapterError, ModelAdapter, ModelInfo
+from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
 from adapters._registry import register_adapter
 
 __all__ = ["HuggingFaceAdapter"]
@@ -72,6 +72,7 @@ class HuggingFaceAdapter(ModelAdapter):
     def describe(self, model_name: str) -> ModelInfo:
         task, config = self._config(model_name, 2)
         return ModelInfo(source=self.name, name=model_name, tasks=[task],
+                         params=count_params(lambda: self.build(model_name, task, 2)),
                          default_image_size=getattr(config, "image_size", 512 if task == "segmentation" else 224),
                          pretrained_offline=self._cached(model_name),
                          extra={"architecture": type(config).__name__.removesuffix("Config"),

@@ -5,7 +5,7 @@ import functools
 import os
 from typing import Optional
 
-from adapters._base import AdapterError, ModelAdapter, ModelInfo
+from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
 from adapters._registry import register_adapter
 
 __all__ = ["TimmAdapter"]
@@ -29,6 +29,7 @@ class TimmAdapter(ModelAdapter):
         size = cfg.input_size[-1] if cfg and cfg.input_size else None
         return ModelInfo(
             source=self.name, name=model_name, tasks=list(self.tasks),
+            params=count_params(lambda: timm.create_model(model_name, pretrained=False)),
             default_image_size=size, pretrained_offline=False,
             extra={"architecture": model_name.split(".")[0]},
         )

@@ -107,9 +107,53 @@ def cmd_up(args) -> int:
     ray = LocalRay.load(home)
     if ray and ray.is_up():
         print(f"Ray is already up: dashboard {ray.dashboard_url}")
-        return 0
-    ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus).start()
-    print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token)")
+    else:
+        ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus).start()
+        print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token)")
+    if args.serve_port:
+        args.address = ray.gcs_address
+        return cmd_serve(args)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import ray
+
+    from serve_app.app import deploy
+
+    for key, value in ray_client_env(home_dir()).items():
+        os.environ.setdefault(key, value)  # a token already in the environment is the cluster's own
+    ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
+    try:
+        url = deploy(port=args.serve_port, host=args.host)
+    finally:
+        ray.shutdown()
+    print(f"API is up: {url} (docs {url}/docs)")
+    return 0
+
+
+def cmd_parse(args) -> int:
+    from serve_app.intent import parse
+
+    history: list = []
+    for message in args.message:
+        result = parse(message, history)
+        print(json.dumps(result.model_dump(), ensure_ascii=False, indent=None if args.compact else 2))
+        history.append(result.model_dump())
+    return 0 if result.status != "rejected" else 1
+
+
+def cmd_models(args) -> int:
+    from serve_app.registry import search_models
+
+    found = search_models(task=args.task, q=args.query, source=args.source, limit=args.limit)
+    for m in found["models"]:
+        params = f"{m['params'] / 1e6:.1f}M" if m.get("params") else "?"
+        print(f"{m['source']:<12} {m['name']:<40} {','.join(m['tasks']):<28} {params:>8}  "
+              f"{m.get('default_image_size') or '':>4}  {'local weights' if m['pretrained_offline'] else ''}")
+    print(f"({len(found['models'])} of {found['total']})")
+    if found["suggestions"]:
+        print("closest names: " + ", ".join(found["suggestions"]))
     return 0
 
 
@@ -200,7 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=6380)
     up.add_argument("--dashboard-port", type=int, default=8265)
     up.add_argument("--num-cpus", type=int)
+    up.add_argument("--serve-port", type=int, default=8000, help="the API's port; 0 starts Ray only")
+    up.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     up.set_defaults(fn=cmd_up)
+    sv = sub.add_parser("serve", help="deploy the API (Serve app) to a running Ray cluster")
+    sv.add_argument("--address", required=True, help="the cluster's GCS address, HOST:PORT")
+    sv.add_argument("--serve-port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.set_defaults(fn=cmd_serve)
+    pa = sub.add_parser("parse", help="what the intent parser makes of one or more messages (a conversation)")
+    pa.add_argument("message", nargs="+")
+    pa.add_argument("--compact", action="store_true")
+    pa.set_defaults(fn=cmd_parse)
+    mo = sub.add_parser("models", help="search the model registry")
+    mo.add_argument("source", nargs="?", help="timm, huggingface, ultralytics, ...")
+    mo.add_argument("-q", "--query")
+    mo.add_argument("--task", choices=("classification", "detection", "segmentation", "anomaly_detection"))
+    mo.add_argument("--limit", type=int, default=20)
+    mo.set_defaults(fn=cmd_models)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
 
     sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")

@@ -102,3 +102,15 @@ def tiny_config(dataset: str, storage: str, **overrides) -> dict:
         else:
             cfg[key] = value
     return cfg
+
+
+@pytest.fixture(scope="session")
+def api_url(ray_cluster):
+    """The Serve app deployed on the session cluster by the CLI (as `make up` does), on a free port."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", ray_cluster.gcs_address,
+                    "--serve-port", str(port)], check=True, timeout=300)
+    return f"http://127.0.0.1:{port}"

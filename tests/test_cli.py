@@ -73,3 +73,21 @@ def test_result_printout_fits_every_task(tmp_path, capsys):
     folder.store.write_json(folder.key("metrics.json"), {"task": "classification", "accuracy": 0.9933})
     print_result(_FakeService(folder), {"job_id": "det-1", "state": "succeeded", "message": ""})
     assert "validation accuracy: 0.9933" in capsys.readouterr().out
+
+
+def test_parse_a_conversation(capsys, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main(["parse", "--compact", "ResNet50으로 고양이 3종류 분류해줘", "데이터는 s3://bucket/cats.zip, 에폭 20"]) == 0
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first["missing"] == ["dataset"] and second["status"] == "complete"
+    assert second["intent"]["hyperparameters"]["epochs"] == 20 and second["intent"]["num_classes"] == 3
+    assert main(["parse", "write me a poem"]) == 1
+
+
+def test_models_search(capsys):
+    assert main(["models", "ultralytics", "--task", "segmentation", "-q", "yolo11"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in out[:-1]] == [f"yolo11{s}-seg" for s in "nsmlx"] and out[-1] == "(5 of 5)"
+    assert main(["models", "timm", "-q", "resnet-5O"]) == 0
+    out = capsys.readouterr().out
+    assert "(0 of 0)" in out and "closest names: resnet50" in out

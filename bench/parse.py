@@ -1,0 +1,121 @@
+"""Parser speed: ``parse`` called directly, and ``POST /v1/parse`` through Serve over real HTTP
+(ingress -> IntentParser handle) on a local Ray head this script starts and stops. Prints JSON
+lines; the last is the summary (direct_p50_ms, serve_p50_ms, serve_p99_ms, serve_requests_per_s)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import httpx  # noqa: E402
+
+from serve_app.intent import parse  # noqa: E402
+from serve_app.local import LocalRay, ray_client_env  # noqa: E402
+
+MESSAGES = [
+    "ResNet50으로 고양이 3종류 분류해줘", "train a YOLOv8n detector for helmets, 50 epochs",
+    "불량품 찾기, 데이터는 s3://factory/pcb", "classify cats, dogs and birds in /data/pets with lr 1e-3, batch 64",
+    "세그포머 b1으로 도로 영역 분할, 클래스 4개, 이미지 크기 512", "efficientnet b0, 에폭 30, 학습률 0.001, GPU 2개",
+    "anomaly detection on screws, MVTec format at /data/mvtec/screw", "write me a poem about the sea",
+]
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_direct(n: int) -> dict:
+    lat = []
+    for i in range(n):
+        t = time.perf_counter()
+        parse(MESSAGES[i % len(MESSAGES)])
+        lat.append((time.perf_counter() - t) * 1000)
+    return {"phase": "direct", "calls": n, "p50_ms": round(_percentile(lat, 0.5), 3),
+            "p99_ms": round(_percentile(lat, 0.99), 3), "calls_per_s": round(n / (sum(lat) / 1000), 1)}
+
+
+def bench_latency(url: str, n: int) -> dict:
+    lat = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(n):
+            t = time.perf_counter()
+            client.post("/v1/parse", json={"message": MESSAGES[i % len(MESSAGES)]}).raise_for_status()
+            lat.append((time.perf_counter() - t) * 1000)
+    return {"phase": "serve_sequential", "requests": n, "p50_ms": round(_percentile(lat, 0.5), 2),
+            "p99_ms": round(_percentile(lat, 0.99), 2)}
+
+
+async def _load(url: str, seconds: float, concurrency: int) -> dict:
+    done, errors, lat = 0, 0, []
+    stop = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, k: int) -> None:
+        nonlocal done, errors
+        i = k
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            r = await client.post("/v1/parse", json={"message": MESSAGES[i % len(MESSAGES)]})
+            lat.append((time.perf_counter() - t) * 1000)
+            done, errors, i = done + (r.status_code == 200), errors + (r.status_code != 200), i + 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client, k) for k in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return {"phase": "serve_load", "concurrency": concurrency, "seconds": round(wall, 1), "ok": done,
+            "errors": errors, "requests_per_s": round(done / wall, 1), "p50_ms": round(_percentile(lat, 0.5), 2),
+            "p99_ms": round(_percentile(lat, 0.99), 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--direct", type=int, default=2000)
+    ap.add_argument("--sequential", type=int, default=400)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--concurrency", type=int, default=8)
+    args = ap.parse_args()
+    parse(MESSAGES[0])  # imports and the model index, outside the timing
+    direct = bench_direct(args.direct)
+    print(json.dumps(direct), flush=True)
+    with tempfile.TemporaryDirectory(prefix="vt-bench-parse-") as home:
+        os.environ.update(ray_client_env(home))
+        cluster = LocalRay(home, gcs_port=_free_port(), dashboard_port=_free_port(), num_cpus=os.cpu_count()).start()
+        try:
+            port = _free_port()
+            subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", cluster.gcs_address,
+                            "--serve-port", str(port)], check=True, env=os.environ | {"VISIONTRAIN_HOME": home})
+            url = f"http://127.0.0.1:{port}"
+            bench_latency(url, 50)  # warm-up
+            seq = bench_latency(url, args.sequential)
+            print(json.dumps(seq), flush=True)
+            load = asyncio.run(_load(url, args.seconds, args.concurrency))
+            print(json.dumps(load), flush=True)
+        finally:
+            cluster.stop()
+    print(json.dumps({
+        "bench": "parse", "cpus": os.cpu_count(), "gpu": None,
+        "direct_p50_ms": direct["p50_ms"], "direct_p99_ms": direct["p99_ms"],
+        "serve_p50_ms": seq["p50_ms"], "serve_p99_ms": seq["p99_ms"],
+        "serve_requests_per_s": load["requests_per_s"], "serve_load_p50_ms": load["p50_ms"],
+        "serve_load_errors": load["errors"], "targets": {"serve_p50_ms": "< 20", "serve_requests_per_s": ">= 100"},
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

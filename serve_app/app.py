@@ -1,0 +1,116 @@
+"""The Serve application: an HTTP ingress (FastAPI) composed over the IntentParser and ModelRegistry
+deployments. Serve runs it by import path: ``serve_app.app:build_app``."""
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, Literal, Optional, Union
+
+from fastapi import FastAPI, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.intent import ParseResult, parse
+
+__all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
+
+log = logging.getLogger(__name__)
+TaskName = Literal["classification", "detection", "segmentation", "anomaly_detection"]
+# Replicas ask for no CPU by default, so the API keeps answering while training holds every core.
+_LIGHT = {"num_cpus": 0}
+
+
+class ParseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1, max_length=4000)
+    history: list[Union[str, dict[str, Any]]] = Field(default_factory=list, max_length=100)
+
+
+@serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=64, logging_config={"enable_access_log": False})
+class IntentParser:
+    def __init__(self):
+        parse("warm up: resnet50 classification")  # loads the model index before the first request
+
+    async def parse(self, message: str, history: Optional[list] = None) -> bytes:
+        """The ParseResult as JSON bytes, passed through the ingress untouched. The offline parser
+        takes well under a millisecond, so it runs on the event loop; a Claude call gets a thread."""
+        if os.environ.get("ANTHROPIC_API_KEY"):
+            return (await asyncio.to_thread(parse, message, history)).model_dump_json().encode()
+        return parse(message, history).model_dump_json().encode()
+
+    def check_health(self) -> None:
+        if parse("resnet50 classification on /data/x").status != "complete":
+            raise RuntimeError("the parser no longer parses a known request")
+
+
+@serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=16)
+class ModelRegistry:
+    """Answers ``{"error": message}`` for an unknown source or model, so no traceback crosses the wire."""
+
+    def search(self, task: Optional[str], q: Optional[str], source: Optional[str], limit: int, offset: int) -> dict:
+        from adapters import AdapterError
+        from serve_app.registry import search_models
+
+        try:
+            return search_models(task=task, q=q, source=source, limit=limit, offset=offset)
+        except AdapterError as exc:
+            return {"error": str(exc)}
+
+    def describe(self, source: str, name: str) -> dict:
+        from adapters import AdapterError
+        from serve_app.registry import describe_model
+
+        try:
+            return describe_model(source, name)
+        except AdapterError as exc:
+            return {"error": str(exc)}
+
+
+api = FastAPI(title="visiontrain", version="0.1.0",
+              description="Describe a vision model in Korean or English; get it trained on Ray.")
+
+
+def _found(answer: dict) -> dict:
+    if "error" in answer:
+        raise HTTPException(status_code=404, detail=answer["error"])
+    return answer
+
+
+@serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=128)
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle):
+        self.parser, self.registry = parser, registry
+        self.started = time.time()
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok", "uptime_s": round(time.time() - self.started, 1)}
+
+    @api.post("/v1/parse", response_model=ParseResult)
+    async def parse_message(self, body: ParseRequest) -> Response:
+        return Response(await self.parser.parse.remote(body.message, body.history), media_type="application/json")
+
+    @api.get("/v1/models")
+    async def models(self, task: Optional[TaskName] = None, q: Optional[str] = Query(None, max_length=200),
+                     source: Optional[str] = Query(None, max_length=50), limit: int = Query(20, ge=1, le=200),
+                     offset: int = Query(0, ge=0)) -> dict:
+        return _found(await self.registry.search.remote(task, q, source, limit, offset))
+
+    @api.get("/v1/models/{source}/{name:path}")
+    async def model(self, source: str, name: str) -> dict:
+        return _found(await self.registry.describe.remote(source, name))
+
+
+def build_app(args: Optional[dict] = None):
+    """The application graph: the ingress with the parser and the registry bound in."""
+    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind())
+
+
+def deploy(port: int = 8000, host: str = "127.0.0.1", name: str = "visiontrain") -> str:
+    """Deploy on the Ray cluster this process is connected to; returns the base URL."""
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(build_app(), name=name, route_prefix="/", blocking=False)
+    return f"http://{host}:{port}"

@@ -1,0 +1,103 @@
+"""Class names from lists as people write them: "cats, dogs and birds", "정상/불량", "고양이와 개"."""
+from __future__ import annotations
+
+import re
+
+from serve_app.intent._models import find_models
+
+__all__ = ["class_names"]
+
+STOP_EN = set("""
+a an the of for in on into between from with using use to and or vs versus my our your their this that these those
+classify classifying classification detect detecting detection find finding segment segmentation train training model
+models image images photo photos picture pictures pics data dataset sort distinguish recognize recognise tell apart
+kinds kind types type classes class categories category labels label species breeds different please want need i we
+me you can could would like make build let s it epoch epochs batch size lr learning rate gpu gpus worker workers
+cpu run runs trial trials best better one two three four five six seven eight nine ten yolo format folder coco voc
+whether if is are be which what where how many some all each other objects object things items them then also
+classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
+""".split())
+STOP_KO = set("""
+이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
+해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+""".split())
+_PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
+_PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
+_TRAILING = ("으로", "이랑", "를", "을", "로", "는", "은", "의", "까지")
+
+
+def _has_final(ch: str) -> bool:
+    return "가" <= ch <= "힣" and (ord(ch) - 0xAC00) % 28 != 0
+
+
+def _strip_particle(word: str) -> str:
+    for p in _TRAILING:
+        stem = word[:-len(p)]
+        if word.endswith(p) and stem:
+            if p in _PARTICLE_AFTER_VOWEL and _has_final(stem[-1]):
+                continue
+            if p in _PARTICLE_AFTER_CONSONANT and not _has_final(stem[-1]):
+                continue
+            return stem
+    return word
+
+
+def _split_joined(text: str) -> str:
+    """"고양이와 개" -> "고양이 , 개" where the particle is grammatical for the word before it."""
+    def repl(m: re.Match) -> str:
+        stem, particle = m.group(1), m.group(2)
+        ok = _has_final(stem[-1]) if particle in ("과", "이랑") else not _has_final(stem[-1]) if particle in ("와", "랑") else True
+        return f"{stem} , " if ok else m.group(0)
+
+    return re.sub(r"([가-힣]+?)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
+
+
+def _clean_en(item: str, first: bool, last: bool) -> str:
+    words = item.split()
+    if first:
+        while words and words[0].lower() in STOP_EN:
+            words.pop(0)
+    if last:
+        for i, w in enumerate(words):
+            if w.lower() in STOP_EN:
+                words = words[:i]
+                break
+    return " ".join(words)
+
+
+def _valid(item: str) -> bool:
+    words = item.lower().split()
+    if not words or len(item) > 40 or any(w in STOP_EN or w in STOP_KO for w in words):
+        return False
+    return not find_models(item.lower()) and not any(c.isdigit() for c in item)
+
+
+def _candidates(text: str) -> list[list[str]]:
+    lists = []
+    for m in re.finditer(r"(?<![\w/])[^\s/,.:;]+(?:\s*/\s*[^\s/,.:;]+)+", text):
+        items = [s.strip() for s in m.group().split("/")]
+        items[-1] = _strip_particle(items[-1])
+        lists.append(items)
+    item = r"[A-Za-z][A-Za-z'\-]*(?: [A-Za-z][A-Za-z'\-]*){0,2}"
+    sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
+    for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
+        parts = re.split(sep, m.group())
+        lists.append([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
+    ko_text = _split_joined(text)
+    for m in re.finditer(r"[가-힣A-Za-z]+(?:\s*(?:,|·|및|그리고)\s*[가-힣A-Za-z]+)+", ko_text):
+        parts = [p for p in re.split(r"\s*(?:,|·|및|그리고)\s*", m.group()) if p]
+        if any(re.search("[가-힣]", p) for p in parts):
+            lists.append([_strip_particle(p) for p in parts])
+    return lists
+
+
+def class_names(text: str, models: list[str] = ()) -> list[str] | None:
+    """The longest list of two or more names in ``text``, leaving out the ``models`` mentioned there."""
+    for model in models:
+        text = re.sub(re.escape(model), " ", text, flags=re.IGNORECASE)
+    best: list[str] = []
+    for items in _candidates(text):
+        kept = [i for i in items if _valid(i)]
+        if len(kept) >= 2 and len(kept) == len([i for i in items if i]) and len(kept) > len(best):
+            best = kept
+    return list(dict.fromkeys(best)) or None

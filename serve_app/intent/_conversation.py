@@ -1,0 +1,139 @@
+"""A conversation's intent: each message's reading merged over what was said before, range-checked,
+then the fields still missing and the questions that ask for them."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from serve_app.intent._models import ModelMatch, model_tasks, task_variant
+from serve_app.intent._offline import Reading, language_of, read_message
+from serve_app.intent._questions import say
+from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult
+
+__all__ = ["apply_reading", "finish", "history_state", "parse_offline"]
+
+_PROBLEM_FIELD = {"url_unsupported": "dataset", "path_unsafe": "dataset", "model_unknown": "model", "model_task": "model"}
+_DEFAULT_FOR = {"classification": ["resnet18", "efficientnet_b0"], "detection": ["yolov8n", "yolo11s"],
+                "segmentation": ["nvidia/mit-b0", "yolov8n-seg"], "anomaly_detection": ["resnet18", "wide_resnet50_2"]}
+
+
+def _in_range(name: str, value: float, problems: list) -> Optional[float]:
+    low, high = LIMITS[name]
+    integral = name != "learning_rate"
+    if integral and not float(value).is_integer():
+        problems.append(("not_whole", f"{name}={value:g}", ""))
+        return None
+    if not low <= value <= high:
+        problems.append(("out_of_range", f"{name}={value:g}", f"{low:g}–{high:g}"))
+        return None
+    return int(value) if integral else float(value)
+
+
+def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
+    """``base`` updated with what ``r`` states; problems are (code, detail, suggestions[, task])."""
+    intent = base.model_copy(deep=True)
+    problems: list[tuple] = [(code, detail, "") for code, detail in r.problems]
+    if r.task:
+        intent.task = r.task
+    if r.model is not None:
+        m: ModelMatch = r.model
+        if m.name is None:
+            problems.append(("model_unknown", m.text, m.suggestions))
+            intent.model = None
+        else:
+            intent.model = ModelMention(source=m.source, name=m.name)
+    if intent.model is not None:
+        source, name = intent.model.source, intent.model.name
+        tasks = model_tasks(source, name)
+        if intent.task is None:
+            intent.task = tasks[0] if len(tasks) == 1 else None
+        elif (variant := task_variant(source, name, intent.task)) is not None:
+            intent.model = ModelMention(source=source, name=variant)
+        elif r.model is not None and r.model.name and not r.task_explicit and len(tasks) == 1:
+            intent.task = tasks[0]  # "use yolo11s instead": the new model brings its task along
+        elif r.model is not None and r.model.name:
+            problems.append(("model_task", name, _DEFAULT_FOR.get(intent.task, []), intent.task))
+            intent.model = None
+        else:
+            intent.model = None  # the task changed and the earlier model cannot do it: the plan picks one
+    if r.class_names:
+        intent.class_names = [n[:40] for n in r.class_names[:1000]]
+        intent.num_classes = len(intent.class_names)
+    if r.num_classes is not None:
+        count = _in_range("num_classes", r.num_classes, problems)
+        if count is not None:
+            intent.num_classes = count
+            if intent.class_names and len(intent.class_names) != count and not r.class_names:
+                intent.class_names = None
+    if r.dataset_uri or r.dataset_format:
+        ds = intent.dataset or DatasetMention()
+        intent.dataset = DatasetMention(uri=r.dataset_uri or ds.uri, format=r.dataset_format or ds.format)
+    for name, value in r.hyper.items():
+        if (v := _in_range(name, value, problems)) is not None:
+            setattr(intent.hyperparameters, name, v)
+    if r.num_workers is not None and (v := _in_range("num_workers", r.num_workers, problems)) is not None:
+        intent.resources.num_workers = v
+    if r.use_gpu is not None:
+        intent.resources.use_gpu = r.use_gpu
+    return intent, problems
+
+
+def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
+    missing = []
+    if intent.task is None:
+        missing.append("task")
+    if intent.dataset is None or not intent.dataset.uri:
+        missing.append("dataset")
+    asked = set()
+    questions = []
+    for code, detail, suggestions, *task in problems:
+        questions.append(say(code, language, detail, suggestions, *(task or [""])))
+        asked.add(_PROBLEM_FIELD.get(code, detail.split("=")[0]))
+        if _PROBLEM_FIELD.get(code) == "model" and "model" not in missing:
+            missing.append("model")
+    questions += [say(f, language) for f in missing if f not in asked and f in ("task", "dataset")]
+    status = "complete" if not missing and not problems else "needs_clarification"
+    return ParseResult(status=status, language=language, intent=intent, missing=missing, questions=questions)
+
+
+def _text_of(item: Any) -> Optional[str]:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict) and item.get("role", "user") == "user" and isinstance(item.get("content"), str):
+        return item["content"]
+    return None
+
+
+def history_state(history: Optional[Iterable[Any]]) -> tuple[Intent, Optional[str]]:
+    """The intent so far and the last language used. Items: user messages (str or
+    ``{"role": "user", "content": ...}``; other roles are skipped) or earlier ParseResults (taken as they are)."""
+    intent, language = Intent(), None
+    for item in history or []:
+        if isinstance(item, ParseResult) or (isinstance(item, dict) and "intent" in item):
+            result = item if isinstance(item, ParseResult) else ParseResult.model_validate(item)
+            if result.status != "rejected":
+                intent, language = result.intent, result.language
+        elif (text := _text_of(item)) is not None:
+            reading = read_message(text)
+            if reading.vision_signal and not reading.off_topic:
+                intent, _ = apply_reading(intent, reading)
+            language = language_of(text) or language
+    return intent, language
+
+
+def rejection(reading: Reading, base: Intent, has_history: bool) -> Optional[str]:
+    if reading.off_topic and not (reading.model or reading.dataset_uri):
+        return "rejected"
+    if not reading.vision_signal and (reading.injection or not has_history):
+        return "rejected_injection" if reading.injection else "rejected"
+    return None
+
+
+def parse_offline(message: str, history: Optional[list] = None) -> ParseResult:
+    base, history_language = history_state(history)
+    reading = read_message(message)
+    language = reading.language if language_of(message) else history_language or "en"
+    has_history = base != Intent()
+    if (reason := rejection(reading, base, has_history)) is not None:
+        return ParseResult(status="rejected", language=language, intent=base, questions=[say(reason, language)])
+    intent, problems = apply_reading(base, reading)
+    return finish(intent, language, problems)

@@ -1,0 +1,69 @@
+"""Words the offline parser looks for, in Korean and English. Patterns only: no logic here."""
+from __future__ import annotations
+
+import re
+
+__all__ = ["FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "TASK_STRONG", "TASK_WEAK",
+           "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+
+# Korean spellings of model families, turned into the Latin names before matching.
+HANGUL_NAMES = {
+    "비전 트랜스포머": "vit", "비전트랜스포머": "vit", "레즈넷": "resnet", "레스넷": "resnet", "리스넷": "resnet",
+    "이피션트넷": "efficientnet", "에피션트넷": "efficientnet", "이피션트 넷": "efficientnet", "효율넷": "efficientnet",
+    "욜로": "yolo", "세그포머": "segformer", "모바일넷": "mobilenet", "컨브넥스트": "convnext", "콘브넥스트": "convnext",
+    "스윈": "swin", "덴스넷": "densenet", "나노": " nano", "스몰": " small", "미디엄": " medium", "라지": " large",
+    "타이니": " tiny", "베이스": " base",
+}
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "a couple of": 2, "a pair of": 2, "a dozen": 12, "twenty": 20,
+    "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8,
+    "아홉": 9, "열": 10,
+}
+
+# Explicit task names win over hints; hints decide only when nothing explicit was said.
+TASK_STRONG = {
+    "anomaly_detection": r"이상\s*(?:탐지|감지|검출|징후)|anomal(?:y|ies|ous)|outlier|novelty detection|out[- ]of[- ]distribution",
+    "segmentation": r"세그멘테이션|세그먼테이션|세그|분할|segment|segmentation|semantic|instance mask|픽셀\s*단위|pixel[- ]wise|per[- ]pixel",
+    "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
+    "classification": r"분류|classif|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)",
+}
+TASK_WEAK = {
+    "anomaly_detection": r"불량|결함|하자|defect|faulty|flaw|scratch|crack|damaged|이상\s*(?:있|한)|정상\s*/\s*불량|양품|ok\s*/\s*ng",
+    "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
+    "detection": r"찾|위치|어디|locat|find|spot|count|세기|개수|where",
+    "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|구별|vs\.?|versus",
+}
+
+VISION_WORDS = re.compile(
+    r"image|photo|picture|pic|camera|video|frame|x-?ray|ct scan|mri|satellite|drone|cctv|scan|visual|vision|"
+    r"이미지|사진|영상|카메라|그림|엑스레이|위성|드론|비전|컷|픽셀|pixel"
+)
+TRAIN_WORDS = re.compile(
+    r"train|fine-?tune|finetune|model|학습|훈련|파인\s*튜닝|모델|만들어|돌려|epoch|에폭|에포크|dataset|데이터"
+)
+OFF_TOPIC = re.compile(
+    r"\bpoem|poetry|weather|stock|price forecast|sales|translate|translation|recipe|joke|email|sentiment|review|tweet|"
+    r"spam|text classification|speech|audio|voice|time[- ]series|tabular|chatbot|language model|\bllm\b|"
+    r"시를|날씨|주식|주가|번역|레시피|농담|이메일|감정\s*분석|감성\s*분석|리뷰|텍스트|문장|음성|소리|시계열|매출|챗봇|언어\s*모델"
+)
+INJECTION = re.compile(
+    r"ignore (?:all |the |any )?(?:previous|prior|above|earlier)|disregard (?:all |the )?(?:previous|prior|above|instructions)|"
+    r"system prompt|you are now|new instructions|jailbreak|\brm\s+-rf|\bsudo\b|\bcurl\s|\bwget\s|/etc/passwd|`|\$\(|"
+    r"os\.system|subprocess|__import__|\beval\(|\bexec\(|"
+    r"이전\s*(?:지시|명령|지침).{0,10}(?:무시|잊)|시스템\s*프롬프트|명령(?:어)?(?:를|을)?\s*실행|쉘|셸"
+)
+UPLOADED = re.compile(
+    r"(?:dataset|data|images|files|zip|archive|folder)s?\s+(?:that\s+)?(?:i|we)(?:'ve| have)?\s+(?:just\s+)?"
+    r"(?:uploaded|sent|attached|shared|gave)|(?:my|the|last|latest)\s+(?:uploaded|upload)|uploaded\s+(?:dataset|data|images|files)|"
+    r"업로드\s*(?:한|된|했던)|올린|올려\s*(?:둔|놓은)|첨부\s*(?:한|된)|보낸\s*(?:데이터|파일|이미지)"
+)
+FORMAT_WORDS = {
+    "yolo": r"yolo\s*(?:format|형식|포맷|layout|labels?|annotations?|txt)|(?:format|형식|포맷)\s*(?:은|는|:)?\s*yolo",
+    "coco": r"\bcoco\b",
+    "voc": r"\bvoc\b|pascal",
+    "mvtec": r"mvtec",
+    "imagefolder": r"image\s*folder|imagefolder|class(?:-| )?folders?|folder per class|one folder per|폴더별|클래스별\s*폴더|폴더\s*구조",
+    "mask": r"mask\s*(?:format|png|images?|folders?|files?)|마스크\s*(?:이미지|파일|폴더|형식|png)",
+}

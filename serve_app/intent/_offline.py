@@ -1,0 +1,198 @@
+"""The offline parser: what one message says, read with patterns in Korean and English."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from serve_app.intent import _lexicon as lex
+from serve_app.intent._classes import class_names
+from serve_app.intent._models import ModelMatch, find_models
+
+__all__ = ["Reading", "read_message"]
+
+MAX_CHARS = 4000
+_WORDS = "|".join(sorted((re.escape(w) for w in lex.NUMBER_WORDS), key=len, reverse=True))
+NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])|(?<![a-z가-힣])(?:{_WORDS})(?![a-z]))"
+_SET = r"\s*(?:수|횟수)?\s*(?:은|는|을|를|이|가|=|:|to|of|at|as)?\s*"
+_KEYS = {
+    "epochs": r"epochs?|에폭|에포크|에퍽|\bep\b",
+    "batch_size": r"batch[\s_-]*size|batch|\bbs\b|미니\s*배치|배치\s*(?:사이즈|크기)?",
+    "learning_rate": r"learning[\s_-]*rate|\blr\b|학습\s*률|러닝\s*레이트|러닝레이트",
+    "image_size": r"image[\s_-]*size|img[\s_-]*size|imgsz|input[\s_-]*size|resolution|이미지\s*(?:크기|사이즈|해상도)|"
+                  r"입력\s*(?:크기|사이즈|해상도)|해상도|\bimg\b",
+}
+_ANY_KEY = "|".join(_KEYS.values()) + r"|gpus?|workers?|워커|classes|클래스"
+_NEXT_IS_KEY = rf"(?!\s*(?:{_ANY_KEY}))"
+HANGUL = re.compile(r"[가-힣]")
+
+
+@dataclass
+class Reading:
+    """What one message states. Unset fields are None; ``problems`` are (code, detail) for questions."""
+    language: str
+    task: Optional[str] = None
+    task_explicit: bool = False
+    model: Optional[ModelMatch] = None
+    num_classes: Optional[int] = None
+    class_names: Optional[list[str]] = None
+    dataset_uri: Optional[str] = None
+    dataset_format: Optional[str] = None
+    hyper: dict = field(default_factory=dict)
+    num_workers: Optional[int] = None
+    use_gpu: Optional[bool] = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    injection: bool = False
+    off_topic: bool = False
+    vision_signal: bool = False
+
+
+def language_of(text: str) -> Optional[str]:
+    ko = len(HANGUL.findall(text))
+    en = len(re.findall(r"[A-Za-z]", text))
+    if ko == 0 and en == 0:
+        return None
+    return "ko" if ko * 2.5 >= en * 0.5 else "en"
+
+
+def _number(s: str) -> float:
+    s = s.strip().lower()
+    return float(lex.NUMBER_WORDS[s]) if s in lex.NUMBER_WORDS else float(s)
+
+
+def _first(patterns: list[str], text: str) -> Optional[str]:
+    for p in patterns:
+        if m := re.search(p, text):
+            return m.group(1)
+    return None
+
+
+def _drop_injection(text: str, reading: Reading) -> str:
+    kept = []
+    for clause in re.split(r"(?<=[.;!?\n])|(?=\b(?:and then|then|그리고 나서|그 다음)\b)", text):
+        if lex.INJECTION.search(clause.lower()):
+            reading.injection = True
+        else:
+            kept.append(clause)
+    return "".join(kept)
+
+
+def _take_dataset(text: str, reading: Reading) -> str:
+    """Dataset references out of the text (so their digits and words are not read as anything else)."""
+    refs = [
+        (r"(?<![A-Za-z0-9])s3://[A-Za-z0-9][A-Za-z0-9.\-_]{1,62}(?:/[^\s'\"<>`|;,가-힣]*)?", "uri"),
+        (r"(?<![A-Za-z0-9])ds-[0-9a-f]{16}(?![0-9a-f])", "uri"),
+        (r"(?<![A-Za-z0-9])(?:https?|gs|hdfs|ftp)://[^\s'\"<>가-힣]+", "url"),
+        (r"(?<![\w:/.\-])(?:~|\.{1,2})?/[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*/?", "path"),
+    ]
+    for pattern, kind in refs:
+        for m in re.finditer(pattern, text):
+            value = m.group().rstrip(".,)!?")
+            if kind == "url":
+                reading.problems.append(("url_unsupported", value))
+            elif kind == "path" and ".." in value.split("/"):
+                reading.problems.append(("path_unsafe", value))
+            elif reading.dataset_uri is None:
+                reading.dataset_uri = value
+        text = re.sub(pattern, " ", text)
+    if reading.dataset_uri is None and lex.UPLOADED.search(text.lower()):
+        reading.dataset_uri = "uploaded:latest"
+    return text
+
+
+def _normalise(text: str) -> str:
+    low = text.lower()
+    for ko, en in lex.HANGUL_NAMES.items():
+        low = low.replace(ko, en)
+    low = re.sub(r"([가-힣])([a-z0-9])", r"\1 \2", low)
+    return re.sub(r"([a-z0-9%])([가-힣])", r"\1 \2", low)
+
+
+def _read_task(low: str, reading: Reading, model: Optional[ModelMatch]) -> None:
+    text = re.sub(r"(?:데이터|train|val|검증|학습)\s*(?:셋)?\s*분할|분할\s*비율", " ", low)
+    strong: list[tuple[int, str]] = []
+    for task, pattern in lex.TASK_STRONG.items():
+        for m in re.finditer(pattern, text):
+            strong.append((m.start(), task))
+        text = re.sub(pattern, " ", text)
+    weak = [task for task, pattern in lex.TASK_WEAK.items() if re.search(pattern, low)]
+    boxes = re.search(r"bounding|bbox|box|박스|위치|locat|yolo", low) is not None
+    if strong:
+        tasks = [t for _, t in sorted(strong)]
+        task = tasks[0]
+        if set(tasks) == {"detection"} and "anomaly_detection" in weak and not boxes:
+            task = "anomaly_detection"  # "불량 검출", "detect defects": inspection, not boxes
+        reading.task, reading.task_explicit = task, True
+    elif model is None and weak:
+        reading.task = weak[0]
+
+
+def _read_numbers(low: str, reading: Reading) -> None:
+    for name, key in _KEYS.items():
+        value = _first([rf"(?:{key}){_SET}{NUM}", rf"{NUM}\s*(?:회|번|개|짜리)?\s*(?:{key})"], low)
+        if value is not None:
+            reading.hyper[name] = _number(value)
+    if "epochs" not in reading.hyper and (v := _first([rf"{NUM}\s*(?:번|회)\s*(?:반복|학습|훈련|돌려)"], low)):
+        reading.hyper["epochs"] = _number(v)
+    if "image_size" not in reading.hyper:
+        if m := re.search(r"\b(\d{2,4})\s*[x×*]\s*(\d{2,4})\b", low):
+            reading.hyper["image_size"] = float(max(int(m[1]), int(m[2])))
+        elif v := _first([r"(\d{2,4})\s*(?:px|pixels?|픽셀)"], low):
+            reading.hyper["image_size"] = float(v)
+    gpus = _first([rf"{NUM}\s*(?:개의|장의|개|장|대|x)?\s*(?:gpus?|그래픽\s*카드)",
+                   rf"gpus?\s*(?:는|은|를|을|=|:|x)?\s*{NUM}\s*(?:개|장|대)?{_NEXT_IS_KEY}(?!\s*(?:epoch|에폭|배치))"], low)
+    workers = _first([rf"{NUM}\s*(?:개의|개|대의|대)?\s*(?:workers?|워커|노드|nodes?)",
+                      rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
+    if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를)?\s*없이|"
+                 r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)", low):
+        reading.use_gpu = False
+    elif gpus is not None:
+        reading.use_gpu = True
+        reading.num_workers = int(_number(gpus))
+    elif re.search(r"gpu", low):
+        reading.use_gpu = True
+    if workers is not None:
+        reading.num_workers = int(_number(workers))
+    count = _first([
+        rf"{NUM}\s*(?:개의|가지의?|종류의|개)?\s*(?:classes|class|클래스|카테고리|categories|labels|레이블|라벨)",
+        rf"(?:classes|class|클래스|카테고리|categories)\s*(?:는|은|수|개수|count)?\s*(?:=|:|of)?\s*{NUM}\s*(?:개|가지)?",
+        rf"{NUM}\s*(?:가지|종류|종)(?![a-z가-힣]*(?:gpu|워커))",
+        rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes)\b",
+        rf"{NUM}-class",
+    ], low)
+    if count is not None:
+        reading.num_classes = int(_number(count))
+
+
+def _read_format(low: str, reading: Reading) -> str:
+    for fmt, pattern in lex.FORMAT_WORDS.items():
+        if re.search(pattern, low):
+            reading.dataset_format = reading.dataset_format or fmt
+            low = re.sub(pattern, " ", low)
+    return low
+
+
+def read_message(message: str) -> Reading:
+    reading = Reading(language="en")
+    text = _drop_injection(message[:MAX_CHARS], reading)
+    text = _take_dataset(text, reading)
+    reading.language = language_of(text) or language_of(message) or "en"
+    low = _read_format(_normalise(text), reading)
+    models = find_models(low)
+    for m in models:
+        low = low[:m.start] + " " * (m.end - m.start) + low[m.end:]
+    reading.model = next((m for m in models if m.name), models[0] if models else None)
+    _read_task(low, reading, reading.model if reading.model and reading.model.name else None)
+    _read_numbers(low, reading)
+    names = class_names(text, [m.text for m in models])
+    if names:
+        reading.class_names = names
+        reading.num_classes = reading.num_classes or len(names)
+    reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
+    reading.vision_signal = bool(
+        reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
+        or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
+        or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
+        or (reading.task and lex.TRAIN_WORDS.search(low))
+    )
+    return reading
