@@ -1,4 +1,5 @@
-"""timm: image classification from any ``timm.list_models()`` name, from scratch or local weights."""
+"""timm: image classification from any ``timm.list_models()`` name, from scratch or local weights;
+for anomaly detection the same networks as feature backbones (``features_only``: one map per stage)."""
 from __future__ import annotations
 
 import functools
@@ -14,13 +15,13 @@ __all__ = ["TimmAdapter"]
 @register_adapter
 class TimmAdapter(ModelAdapter):
     name = "timm"
-    tasks = ("classification",)
+    tasks = ("classification", "anomaly_detection")
 
     @functools.lru_cache(maxsize=None)
     def model_names(self, task: Optional[str] = None) -> list[str]:
         import timm
 
-        return timm.list_models() if task in (None, "classification") else []
+        return timm.list_models() if task in (None, *self.tasks) else []
 
     def describe(self, model_name: str) -> ModelInfo:
         import timm
@@ -49,4 +50,6 @@ class TimmAdapter(ModelAdapter):
             if not os.path.isfile(weights):
                 raise AdapterError(f"weights file {weights!r} does not exist")
             kwargs["pretrained_cfg_overlay"] = {"file": weights}
+        if task == "anomaly_detection":
+            return timm.create_model(model_name, pretrained=pretrained, features_only=True, **kwargs)
         return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)

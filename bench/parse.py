@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import httpx  # noqa: E402
 
 from serve_app.intent import parse  # noqa: E402
-from serve_app.local import LocalRay, ray_client_env  # noqa: E402
+from serve_app.local import LocalRay, free_port, ray_client_env  # noqa: E402
 
 MESSAGES = [
     "ResNet50으로 고양이 3종류 분류해줘", "train a YOLOv8n detector for helmets, 50 epochs",
@@ -31,12 +30,6 @@ MESSAGES = [
 def _percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_direct(n: int) -> dict:
@@ -95,9 +88,9 @@ def main() -> None:
     print(json.dumps(direct), flush=True)
     with tempfile.TemporaryDirectory(prefix="vt-bench-parse-") as home:
         os.environ.update(ray_client_env(home))
-        cluster = LocalRay(home, gcs_port=_free_port(), dashboard_port=_free_port(), num_cpus=os.cpu_count()).start()
+        cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=os.cpu_count()).start()
         try:
-            port = _free_port()
+            port = free_port()
             subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", cluster.gcs_address,
                             "--serve-port", str(port)], check=True, env=os.environ | {"VISIONTRAIN_HOME": home})
             url = f"http://127.0.0.1:{port}"

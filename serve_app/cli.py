@@ -71,13 +71,20 @@ def print_result(service, record: dict) -> None:
 
 
 def cmd_synth(args) -> int:
-    from train_jobs.data.synth import make_classification, make_detection
+    from train_jobs.data import synth
 
-    if args.task == "detection":
-        info = make_detection(args.out, args.classes, args.per_class * args.classes, args.image_size, args.seed,
-                              args.val_fraction or 0.25)
+    images, val = args.per_class * args.classes, args.val_fraction or 0.25
+    if args.task in ("detection", "instance-segmentation"):
+        info = synth.make_detection(args.out, args.classes, images, args.image_size, args.seed, val,
+                                    polygons=args.task == "instance-segmentation")
+    elif args.task == "segmentation":
+        info = synth.make_segmentation(args.out, args.classes, images, args.image_size, args.seed, val)
+    elif args.task == "anomaly":
+        info = synth.make_anomaly(args.out, args.per_class, max(10, args.per_class // 5), max(10, args.per_class // 5),
+                                  args.image_size, args.seed)
     else:
-        info = make_classification(args.out, args.classes, args.per_class, args.image_size, args.seed, args.val_fraction)
+        info = synth.make_classification(args.out, args.classes, args.per_class, args.image_size, args.seed,
+                                         args.val_fraction)
     print(json.dumps(info, indent=2, ensure_ascii=False))
     return 0
 
@@ -220,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="dataset tools").add_subparsers(dest="datasets_command", required=True)
     s = ds.add_parser("synth", help="write a learnable synthetic dataset")
-    s.add_argument("--task", choices=["classification", "detection"], default="classification")
+    s.add_argument("--task", default="classification", help="for anomaly, --per-class is the normal training images",
+                   choices=["classification", "detection", "segmentation", "instance-segmentation", "anomaly"])
     s.add_argument("--out", required=True)
     s.add_argument("--classes", type=int, default=3)
     s.add_argument("--per-class", type=int, default=100)

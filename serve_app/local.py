@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import signal
 import subprocess
 import sys
@@ -18,7 +19,14 @@ from typing import Optional
 
 import httpx
 
-__all__ = ["LocalRay", "home_dir", "ray_client_env"]
+__all__ = ["LocalRay", "free_port", "home_dir", "ray_client_env"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def home_dir() -> str:
@@ -67,9 +75,16 @@ class LocalRay:
             return cls(**json.load(f))
 
     def is_up(self) -> bool:
+        """The dashboard answers, with this cluster's token, and its Jobs API is ready."""
         try:
-            return httpx.get(f"{self.dashboard_url}/api/version", timeout=2).status_code in (200, 401)
-        except httpx.HTTPError:
+            with open(os.path.join(self.home, "ray_auth_token")) as f:
+                headers = {"authorization": f"Bearer {f.read().strip()}"}
+            for route in ("/api/version", "/api/jobs/"):
+                r = httpx.get(f"{self.dashboard_url}{route}", headers=headers, timeout=2)
+                r.raise_for_status()
+                r.json()
+            return True
+        except (OSError, ValueError, httpx.HTTPError):
             return False
 
     def start(self, timeout_s: float = 120) -> "LocalRay":

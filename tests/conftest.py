@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import tempfile
 
 import pytest
 
-from serve_app.local import LocalRay, ray_client_env
+from serve_app.local import LocalRay, free_port, ray_client_env
 from train_jobs.data.synth import make_classification
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

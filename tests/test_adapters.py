@@ -37,8 +37,13 @@ def pixel_loss(model, x):
     return torch.nn.functional.cross_entropy(model(x), target)
 
 
+def feature_loss(model, x):  # a backbone's feature maps pulled towards zero
+    return sum(f.pow(2).mean() for f in model(x))
+
+
 CASES = {
-    "timm": {"classification": ("test_resnet", classification_loss)},
+    "timm": {"classification": ("test_resnet", classification_loss),
+             "anomaly_detection": ("test_resnet", feature_loss)},
     "huggingface": {"classification": ("microsoft/resnet-18", classification_loss),
                     "segmentation": ("nvidia/mit-b0", pixel_loss)},
     "ultralytics": {"detection": ("yolov8n", yolo_loss),

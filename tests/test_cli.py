@@ -91,3 +91,27 @@ def test_models_search(capsys):
     assert main(["models", "timm", "-q", "resnet-5O"]) == 0
     out = capsys.readouterr().out
     assert "(0 of 0)" in out and "closest names: resnet50" in out
+
+
+def test_synth_covers_every_task_and_its_data_validates(tmp_path, capsys):
+    import pytest
+
+    from train_jobs.data.validate import validate_dataset
+
+    expected = {"classification": ("imagefolder", 3), "detection": ("yolo", 3), "segmentation": ("mask", 4),
+                "instance-segmentation": ("yolo", 3), "anomaly": ("mvtec", 2)}
+    for task, (fmt, classes) in expected.items():
+        out = tmp_path / task
+        assert main(["datasets", "synth", "--task", task, "--out", str(out), "--per-class", "12", "--image-size", "48"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert len(info["class_names"]) == classes
+        report = validate_dataset(str(out), fmt)
+        assert report["ok"], (task, report["summary"])
+    from PIL import Image
+    import numpy as np
+
+    mask = np.asarray(Image.open(next((tmp_path / "segmentation" / "masks" / "train").iterdir())))
+    assert set(np.unique(mask)) <= {0, 1, 2, 3} and mask.any()
+    assert sorted(os.listdir(tmp_path / "anomaly" / "test")) == ["blot", "good", "scratch"]
+    with pytest.raises(SystemExit):
+        main(["datasets", "synth", "--task", "juggling", "--out", str(tmp_path / "x")])

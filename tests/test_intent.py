@@ -64,6 +64,12 @@ def test_model_names_as_people_write_them(message, source, name):
     assert (model.source, model.name) == (source, name)
 
 
+def test_a_timm_backbone_serves_anomaly_detection():
+    i = parse("anomaly detection using wide_resnet50_2 backbone on /data/carpet").intent
+    assert (i.task, i.model.source, i.model.name) == ("anomaly_detection", "timm", "wide_resnet50_2")
+    assert parse("resnet18으로 불량 검출, 데이터 /data/pcb").intent.task == "anomaly_detection"
+
+
 def test_segmentation_with_a_detector_name_takes_its_segmentation_variant():
     assert parse("yolov8n으로 인스턴스 분할").intent.model.name == "yolov8n-seg"
     assert parse("segment cars with yolo11s").intent.model.name == "yolo11s-seg"

@@ -6,7 +6,7 @@ import torch
 
 from conftest import tiny_config
 from train_jobs.config import config_from_dict, config_from_yaml
-from train_jobs.data.synth import make_classification, make_detection
+from train_jobs.data.synth import make_anomaly, make_classification, make_detection, make_segmentation
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks import get_task
@@ -18,10 +18,14 @@ def _untrained_metrics(cfg, class_names, dataset, tmp_path):
     """Evaluate an untrained model of the same config through the task's own evaluate()."""
     scratch = JobFolder(open_store(str(tmp_path / "untrained")), cfg.job_id)
     path = str(tmp_path / "untrained.pt")
-    if cfg.task == "classification":
-        from train_jobs.tasks.classification import build_model
+    torch.manual_seed(123)
+    if cfg.task == "anomaly_detection":
+        from train_jobs.tasks.anomaly import AutoEncoder, _backbone
 
-        torch.manual_seed(123)
+        torch.save({"model": AutoEncoder(_backbone(cfg)).state_dict()}, path)
+    elif cfg.model.source != "ultralytics":
+        from train_jobs.tasks._torch import build_model
+
         torch.save({"model": build_model(cfg, len(class_names)).state_dict()}, path)
     else:
         from adapters import get_adapter
@@ -33,43 +37,61 @@ def _untrained_metrics(cfg, class_names, dataset, tmp_path):
     return get_task(cfg.task).evaluate(cfg, scratch, class_names, dataset)
 
 
-CASES = {
-    "classification": ("accuracy", 0.25),
-    "detection": ("mAP50", 0.05),
-    "segmentation": ("mAP50", 0.03),  # instance: mask mAP50 with a YOLO -seg model
+CASES = {  # name: (task, metric, margin over the untrained model)
+    "classification": ("classification", "accuracy", 0.25),
+    "detection": ("detection", "mAP50", 0.05),
+    "instance_segmentation": ("segmentation", "mAP50", 0.03),  # YOLO -seg: mask mAP50
+    "semantic_segmentation": ("segmentation", "miou", 0.3),    # SegFormer on mask folders
+    "anomaly_detection": ("anomaly_detection", "auroc", 0.05),  # autoencoder on normal images only
 }
 
 
-@pytest.mark.parametrize("task", sorted(CASES))
-def test_task_trains_better_than_untrained(task, job_service, tmp_path):
-    metric, margin = CASES[task]
-    data = str(tmp_path / "data")
-    if task == "classification":
+def _config(name: str, data: str, tmp_path):
+    if name == "classification":
         make_classification(data, num_classes=3, per_class=150, image_size=32, seed=1)
-        cfg = config_from_dict(tiny_config(data, str(tmp_path / "artifacts"), resources={"cpus_per_worker": 2},
-                                           hyperparameters={"epochs": 12, "batch_size": 16}))
+        return config_from_dict(tiny_config(data, str(tmp_path / "artifacts"), resources={"cpus_per_worker": 2},
+                                            hyperparameters={"epochs": 12, "batch_size": 16}))
+    if name == "semantic_segmentation":
+        make_segmentation(data, num_classes=2, images=160, image_size=48, seed=0)
+        model, fmt, epochs = "{source: huggingface, name: nvidia/mit-b0}", "mask", 6
+    elif name == "anomaly_detection":
+        make_anomaly(data, train_images=100, test_good=20, test_defects=20, image_size=64, seed=0)
+        model, fmt, epochs = "{source: timm, name: resnet18}", "mvtec", 10
     else:
         make_detection(data, num_classes=2, images=160, image_size=64, seed=0, max_objects=2,
-                       object_scale=(0.14, 0.22), polygons=task == "segmentation")
-        model = "yolov8n-seg" if task == "segmentation" else "yolov8n"
-        cfg = config_from_yaml(f"""
-task: {task}
-model: {{source: ultralytics, name: {model}}}
-dataset: {{uri: {data}}}
-hyperparameters: {{epochs: 25, batch_size: 16, image_size: 64, learning_rate: 0.002}}
+                       object_scale=(0.14, 0.22), polygons=name == "instance_segmentation")
+        model = "{source: ultralytics, name: %s}" % ("yolov8n-seg" if name == "instance_segmentation" else "yolov8n")
+        fmt, epochs = "yolo", 25
+    return config_from_yaml(f"""
+task: {CASES[name][0]}
+model: {model}
+dataset: {{uri: {data}, format: {fmt}}}
+hyperparameters: {{epochs: {epochs}, batch_size: 16, image_size: {48 if fmt == 'mask' else 64}, learning_rate: 0.002}}
 resources: {{num_workers: 1, cpus_per_worker: 2}}
 storage: {{uri: {tmp_path / 'artifacts'}}}
 """)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_task_trains_better_than_untrained(name, job_service, tmp_path):
+    task, metric, margin = CASES[name]
+    data = str(tmp_path / "data")
+    cfg = _config(name, data, tmp_path)
     job_service.submit(cfg)
     final = job_service.wait(cfg.job_id, timeout_s=600)
     assert final["state"] == "succeeded", job_service.logs(cfg.job_id)[-3000:]
     folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     trained = folder.store.read_json(folder.key("metrics.json"))
     untrained = _untrained_metrics(cfg, trained["class_names"], data, tmp_path)
-    print(f"{task}: {metric} trained {trained[metric]} vs untrained {untrained[metric]}")
+    print(f"{name}: {metric} trained {trained[metric]} vs untrained {untrained[metric]}")
     assert trained[metric] >= untrained[metric] + margin
     assert folder.store.exists(folder.key("export/model.onnx"))
-    if task != "classification":
+    if name == "semantic_segmentation":
+        assert set(trained["per_class_iou"]) == {"background", "circle", "square"}
+        assert len(trained["samples"]) == 4 and all(folder.store.exists(folder.key(k)) for k in trained["samples"])
+    if name == "anomaly_detection":
+        assert trained["threshold"] > 0 and 0 <= trained["f1"] <= 1 and set(trained["per_defect"]) == {"scratch", "blot"}
+    if name in ("detection", "instance_segmentation"):
         assert set(trained["per_class"]) == {"circle", "square"}
         assert len(trained["samples"]) == 4 and all(folder.store.exists(folder.key(k)) for k in trained["samples"])
         assert [e["epoch"] for e in folder.events() if e["kind"] == "metrics"] == list(range(1, 26))

@@ -94,9 +94,17 @@ class Resources(_Schema):
 
 class EarlyStopping(_Schema):
     patience: Optional[int] = Field(None, ge=1, description="epochs without improvement before stopping; null = off")
-    metric: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
+    metric: Optional[str] = Field(None, description="null = the task's headline metric (val_accuracy, val_miou, ...)")
+    mode: Optional[Literal["max", "min"]] = Field(None, description="null = the metric's natural direction")
     min_delta: float = Field(0.0, ge=0.0)
+
+
+class AnomalyOptions(_Schema):
+    """How anomaly detection learns "normal": ``autoencoder`` trains from scratch on normal images
+    (reconstruction error); ``patchcore`` keeps a memory bank of the backbone's patch features
+    (best with pretrained weights, see model.weights)."""
+    method: Literal["autoencoder", "patchcore"] = "autoencoder"
+    memory_bank_size: int = Field(2000, ge=100, le=200_000, description="patchcore: patch features kept")
 
 
 class Storage(_Schema):
@@ -119,6 +127,7 @@ class TrainingConfig(_Schema):
     augmentation: Augmentation = Augmentation()
     resources: Resources = Resources()
     early_stopping: EarlyStopping = EarlyStopping()
+    anomaly: AnomalyOptions = AnomalyOptions()
     storage: Storage = Field(default_factory=Storage)
 
     @field_validator("job_id")

@@ -25,14 +25,20 @@ class CheckpointCorrupt(RuntimeError):
 
 
 class EarlyStopper:
-    def __init__(self, cfg: TrainingConfig, best: Optional[float] = None, bad_epochs: int = 0):
+    """Tracks the metric that picks the best weights (and stops early when patience is set); the
+    task's own headline metric unless the config names one."""
+
+    def __init__(self, cfg: TrainingConfig, best: Optional[float] = None, bad_epochs: int = 0,
+                 default: tuple[str, str] = ("val_accuracy", "max")):
         self.es, self.best, self.bad_epochs = cfg.early_stopping, best, bad_epochs
+        self.metric = self.es.metric or default[0]
+        self.mode = self.es.mode or (default[1] if self.es.metric in (None, default[0]) else "max")
 
     def improved(self, metrics: dict) -> bool:
-        value = metrics.get(self.es.metric)
+        value = metrics.get(self.metric)
         if value is None:
-            raise KeyError(f"early_stopping.metric {self.es.metric!r} is not among the metrics {sorted(metrics)}")
-        sign = 1 if self.es.mode == "max" else -1
+            raise KeyError(f"early_stopping.metric {self.metric!r} is not among the metrics {sorted(metrics)}")
+        sign = 1 if self.mode == "max" else -1
         if self.best is None or sign * (value - self.best) > self.es.min_delta:
             self.best, self.bad_epochs = value, 0
             return True

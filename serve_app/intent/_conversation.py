@@ -45,10 +45,10 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
         source, name = intent.model.source, intent.model.name
         tasks = model_tasks(source, name)
         if intent.task is None:
-            intent.task = tasks[0] if len(tasks) == 1 else None
+            intent.task = tasks[0] if tasks else None  # an adapter lists a model's main task first
         elif (variant := task_variant(source, name, intent.task)) is not None:
             intent.model = ModelMention(source=source, name=variant)
-        elif r.model is not None and r.model.name and not r.task_explicit and len(tasks) == 1:
+        elif r.model is not None and r.model.name and not r.task_explicit and tasks:
             intent.task = tasks[0]  # "use yolo11s instead": the new model brings its task along
         elif r.model is not None and r.model.name:
             problems.append(("model_task", name, _DEFAULT_FOR.get(intent.task, []), intent.task))

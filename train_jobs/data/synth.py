@@ -14,7 +14,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["SHAPES", "PATTERNS", "class_names_for", "make_classification", "make_detection"]
+__all__ = ["SHAPES", "PATTERNS", "class_names_for", "make_anomaly", "make_classification", "make_detection",
+           "make_segmentation"]
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon")
 PATTERNS = ("solid", "striped", "dotted")
@@ -88,13 +89,8 @@ class _Sample:
 
 
 def _render(sample: _Sample, size: int, rng: np.random.Generator) -> Image.Image:
-    bg = rng.integers(0, 256, 3)
-    noise = rng.normal(0, 12, (size, size, 3))
-    base = np.clip(bg[None, None, :] + noise, 0, 255).astype(np.uint8)
-    background = Image.fromarray(base)
-    fg = rng.integers(0, 256, 3)
-    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
-        fg = rng.integers(0, 256, 3)
+    bg, background = _background(rng, size)
+    fg = _contrasting(rng, bg)
     r = size * rng.uniform(0.22, 0.36)
     cx, cy = rng.uniform(r * 1.2, size - r * 1.2, 2)
     mask = Image.new("L", (size, size), 0)
@@ -102,8 +98,7 @@ def _render(sample: _Sample, size: int, rng: np.random.Generator) -> Image.Image
     if sample.pattern != "solid":
         keep = np.where(_pattern_holes(size, sample.pattern, rng), 0, np.asarray(mask))
         mask = Image.fromarray(keep.astype(np.uint8))
-    shape_layer = Image.new("RGB", (size, size), tuple(int(c) for c in fg))
-    return Image.composite(shape_layer, background, mask)
+    return Image.composite(Image.new("RGB", (size, size), fg), background, mask)
 
 
 def make_classification(
@@ -135,6 +130,54 @@ def make_classification(
     return {"task": "classification", "path": os.path.abspath(out), "class_names": names, "counts": counts}
 
 
+def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, Image.Image]:
+    bg = rng.integers(0, 256, 3)
+    base = np.clip(bg[None, None, :] + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
+    return bg, Image.fromarray(base)
+
+
+def _contrasting(rng: np.random.Generator, bg: np.ndarray) -> tuple[int, ...]:
+    fg = rng.integers(0, 256, 3)
+    while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
+        fg = rng.integers(0, 256, 3)
+    return tuple(int(c) for c in fg)
+
+
+CLASS_COLOURS = ((225, 60, 60), (60, 200, 70), (70, 90, 235), (235, 205, 40), (205, 70, 225), (50, 215, 215),
+                 (245, 145, 40), (235, 235, 235))
+
+
+def _scene(rng: np.random.Generator, names: list[str], size: int, max_objects: int, object_scale: tuple,
+           colour_by_class: bool = False) -> tuple[Image.Image, list[tuple[int, np.ndarray]]]:
+    """A noisy background with 1..max_objects shapes; returns the image and each (class id, pixel mask),
+    in drawing order (a later shape covers an earlier one). With ``colour_by_class`` each class also
+    keeps its own hue (on a dark background), so a class shows in colour as well as in shape."""
+    if colour_by_class:
+        dark = rng.integers(0, 60, 3)
+        bg, img = dark, Image.fromarray(np.clip(dark + rng.normal(0, 8, (size, size, 3)), 0, 255).astype(np.uint8))
+    else:
+        bg, img = _background(rng, size)
+    objects = []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        cls = int(rng.integers(0, len(names)))
+        shape, _, pattern = names[cls].partition("-")
+        r = size * rng.uniform(*object_scale)
+        cx, cy = rng.uniform(r * 1.4, size - r * 1.4, 2)
+        mask = Image.new("L", img.size, 0)
+        _draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, rng.uniform(0, 2 * math.pi), 255)
+        m = np.asarray(mask) > 0
+        if pattern and pattern != "solid":
+            m &= ~_pattern_holes(size, pattern, rng)
+        if not m.any():
+            continue
+        colour = (tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in CLASS_COLOURS[cls % len(CLASS_COLOURS)])
+                  if colour_by_class else _contrasting(rng, bg))
+        img = Image.composite(Image.new("RGB", img.size, colour), img,
+                              Image.fromarray(m.astype(np.uint8) * 255))
+        objects.append((cls, m))
+    return img, objects
+
+
 def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size: int = 64, seed: int = 0,
                    val_fraction: float = 0.25, max_objects: int = 3, object_scale: tuple = (0.08, 0.16),
                    polygons: bool = False) -> dict:
@@ -145,30 +188,13 @@ def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size:
     n_val = int(round(images * val_fraction))
     for i in range(images):
         split = "val" if i < n_val else "train"
-        bg = rng.integers(0, 256, 3)
-        base = np.clip(bg[None, None, :] + rng.normal(0, 12, (image_size, image_size, 3)), 0, 255).astype(np.uint8)
-        img = Image.fromarray(base)
+        img, objects = _scene(rng, names, image_size, max_objects, object_scale)
         lines = []
-        for _ in range(int(rng.integers(1, max_objects + 1))):
-            cls = int(rng.integers(0, num_classes))
-            shape, _, pattern = names[cls].partition("-")
-            r = image_size * rng.uniform(*object_scale)
-            cx, cy = rng.uniform(r * 1.4, image_size - r * 1.4, 2)
-            mask = Image.new("L", img.size, 0)
-            _draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, rng.uniform(0, 2 * math.pi), 255)
-            m = np.asarray(mask) > 0
-            if pattern and pattern != "solid":
-                m &= ~_pattern_holes(image_size, pattern, rng)
-            ys, xs = np.nonzero(m)
-            if len(xs) == 0:
-                continue
-            fg = rng.integers(0, 256, 3)
-            while np.abs(fg.astype(int) - bg.astype(int)).sum() < 200:
-                fg = rng.integers(0, 256, 3)
-            img = Image.composite(Image.new("RGB", img.size, tuple(int(c) for c in fg)), img, Image.fromarray(m.astype(np.uint8) * 255))
+        for cls, m in objects:
             if polygons:
                 lines.append(f"{cls} " + " ".join(f"{x / image_size:.6f} {y / image_size:.6f}" for x, y in _outline(m)))
                 continue
+            ys, xs = np.nonzero(m)
             x1, x2, y1, y2 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
             lines.append(f"{cls} {(x1 + x2) / 2 / image_size:.6f} {(y1 + y2) / 2 / image_size:.6f} "
                          f"{(x2 - x1) / image_size:.6f} {(y2 - y1) / image_size:.6f}")
@@ -182,6 +208,88 @@ def make_detection(out: str, num_classes: int = 3, images: int = 60, image_size:
     with open(os.path.join(out, "data.yaml"), "w") as f:
         yaml.safe_dump({"path": ".", "train": "images/train", "val": "images/val", "nc": num_classes, "names": names}, f)
     return {"task": "segmentation" if polygons else "detection", "path": os.path.abspath(out), "class_names": names}
+
+
+def make_segmentation(out: str, num_classes: int = 3, images: int = 60, image_size: int = 64, seed: int = 0,
+                      val_fraction: float = 0.25, max_objects: int = 3, object_scale: tuple = (0.12, 0.22)) -> dict:
+    """Write a semantic segmentation dataset in the mask format: ``images/{train,val}/x.png``,
+    ``masks/{train,val}/x.png`` (0 = background, shape classes from 1) and ``classes.txt``.
+    Each class has its own shape and hue."""
+    names = class_names_for(num_classes)
+    rng = np.random.default_rng(seed)
+    n_val = int(round(images * val_fraction))
+    for i in range(images):
+        split = "val" if i < n_val else "train"
+        img, objects = _scene(rng, names, image_size, max_objects, object_scale, colour_by_class=True)
+        label = np.zeros((image_size, image_size), np.uint8)
+        for cls, m in objects:
+            label[m] = cls + 1
+        for sub in ("images", "masks"):
+            os.makedirs(os.path.join(out, sub, split), exist_ok=True)
+        img.save(os.path.join(out, "images", split, f"img_{i:05d}.png"))
+        Image.fromarray(label).save(os.path.join(out, "masks", split, f"img_{i:05d}.png"))
+    with open(os.path.join(out, "classes.txt"), "w") as f:
+        f.write("\n".join(["background", *names]) + "\n")
+    return {"task": "segmentation", "path": os.path.abspath(out), "class_names": ["background", *names]}
+
+
+DEFECTS = ("scratch", "blot")
+
+
+def _product(rng: np.random.Generator, size: int) -> Image.Image:
+    """One normal item: a ringed disc near the centre, with small changes of place, size and light."""
+    shade = float(rng.uniform(-12, 12))
+    base = np.clip(128 + shade + rng.normal(0, 4, (size, size, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(base)
+    d = ImageDraw.Draw(img)
+    cx, cy = size / 2 + rng.uniform(-2, 2, 2)
+    r = size * rng.uniform(0.30, 0.33)
+    body = tuple(int(c + shade) for c in (60, 100, 170))
+    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=body)
+    d.ellipse([cx - r * 0.45, cy - r * 0.45, cx + r * 0.45, cy + r * 0.45], fill=tuple(c + 50 for c in body))
+    return img, (cx, cy, r)
+
+
+def _defect(img: Image.Image, kind: str, where: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Draw a ``kind`` defect on the item in place, darker or lighter than the spot it lands on;
+    returns its pixel mask."""
+    cx, cy, r = where
+    x0, y0 = cx + rng.uniform(-0.6, 0.6) * r, cy + rng.uniform(-0.6, 0.6) * r
+    shift = rng.uniform(45, 80) * (1 if rng.random() < 0.5 else -1)
+    colour = tuple(int(np.clip(c + shift, 0, 255)) for c in img.getpixel((int(x0), int(y0))))
+    mask = Image.new("L", img.size, 0)
+    a, length = rng.uniform(0, math.pi), r * rng.uniform(0.9, 1.5)
+    br = r * rng.uniform(0.10, 0.18)
+    squash = rng.uniform(0.6, 1.0)
+    for layer, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(mask), 255)):
+        if kind == "scratch":
+            layer.line([(x0 - math.cos(a) * length / 2, y0 - math.sin(a) * length / 2),
+                        (x0 + math.cos(a) * length / 2, y0 + math.sin(a) * length / 2)], fill=fill, width=1)
+        else:
+            layer.ellipse([x0 - br, y0 - br * squash, x0 + br, y0 + br], fill=fill)
+    return np.asarray(mask) > 0
+
+
+def make_anomaly(out: str, train_images: int = 200, test_good: int = 40, test_defects: int = 40,
+                 image_size: int = 64, seed: int = 0) -> dict:
+    """Write an MVTec-style anomaly dataset: ``train/good`` (normal items only), ``test/good``,
+    ``test/<defect>`` for scratches and blots, and their masks in ``ground_truth/<defect>``."""
+    rng = np.random.default_rng(seed)
+    folders = {"train": [("good", train_images)], "test": [("good", test_good)] +
+               [(k, test_defects // len(DEFECTS) + (i < test_defects % len(DEFECTS))) for i, k in enumerate(DEFECTS)]}
+    for split, kinds in folders.items():
+        for kind, n in kinds:
+            os.makedirs(os.path.join(out, split, kind), exist_ok=True)
+            for i in range(n):
+                img, where = _product(rng, image_size)
+                if kind != "good":
+                    mask = _defect(img, kind, where, rng)
+                    os.makedirs(os.path.join(out, "ground_truth", kind), exist_ok=True)
+                    Image.fromarray(mask.astype(np.uint8) * 255).save(
+                        os.path.join(out, "ground_truth", kind, f"{i:03d}_mask.png"))
+                img.save(os.path.join(out, split, kind, f"{i:03d}.png"))
+    return {"task": "anomaly_detection", "path": os.path.abspath(out), "class_names": ["good", "anomalous"],
+            "defects": list(DEFECTS)}
 
 
 def _outline(mask: np.ndarray) -> list[tuple[float, float]]:

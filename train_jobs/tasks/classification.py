@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -16,24 +15,13 @@ from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
+from train_jobs.tasks._torch import Normalize, build_model, make_optimizer, run_epochs, to_float
+from train_jobs.worker import WorkerSession
 
-__all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "classification_report", "train_one_epoch"]
+__all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
+           "make_optimizer", "train_one_epoch"]
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CACHE_LIMIT_BYTES = 1 << 30
-
-
-class Normalize(torch.nn.Module):
-    """Float RGB in [0, 1] -> ImageNet-normalized; part of the model so exports take plain pixels."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 class ImageDataset(Dataset):
@@ -74,10 +62,6 @@ def _augmentation(cfg: TrainingConfig):
         c = aug.color_jitter
         steps.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c))
     return v2.Compose(steps) if steps else None
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255.0)
 
 
 def train_one_epoch(model, loader, optimizer, to_device: Callable, autocast: Callable,
@@ -141,21 +125,6 @@ def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[
     }
 
 
-def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
-    m = cfg.model
-    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, m.weights)
-    return torch.nn.Sequential(Normalize(), net)
-
-
-def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):
-    hp = cfg.hyperparameters
-    if hp.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=hp.learning_rate, momentum=0.9, weight_decay=hp.weight_decay)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.epochs)
-
-
 @register_task
 class ClassificationTrainer(TaskTrainer):
     task = "classification"
@@ -173,58 +142,28 @@ class ClassificationTrainer(TaskTrainer):
         session = WorkerSession(cfg)
         index = scan_imagefolder(local_dataset_path(cfg.dataset.uri, cfg.storage.uri), cfg.class_names,
                                  cfg.dataset.val_fraction, cfg.dataset.split_seed)
-        model = build_model(cfg, len(index.class_names))
-        state = session.restore()
-        if state:
-            model.load_state_dict(state["model"])
-        model = session.prepare_model(model)
-        optimizer, scheduler = make_optimizer(cfg, model)
-        if state:
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
         train_ds = ImageDataset(index.train, hp.image_size, _augmentation(cfg))
-        val_ds = ImageDataset(index.val, hp.image_size)
         train_loader = ray.train.torch.prepare_data_loader(
             DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-        val_loader = ray.train.torch.prepare_data_loader(DataLoader(val_ds, batch_size=hp.batch_size))
-        stopper = EarlyStopper(cfg, *(state["early_stopping"] if state else (None, 0)))
-        history = state["history"] if state else []
+        val_loader = ray.train.torch.prepare_data_loader(
+            DataLoader(ImageDataset(index.val, hp.image_size), batch_size=hp.batch_size))
 
-        for epoch in range(state["epoch"] if state else 0, hp.epochs):
-            sampler = getattr(train_loader, "sampler", None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            t0 = time.perf_counter()
-            tr_loss, tr_correct, tr_n = train_one_epoch(
-                model, train_loader, optimizer, session.to_device, session.autocast,
-                lambda step, steps, loss: session.progress(epoch, step, steps, float(loss)))
-            train_s = time.perf_counter() - t0
-            scheduler.step()
-            pred, true, va_loss = predict(model, val_loader, session.to_device, session.autocast)
-            tr_loss, tr_correct, tr_n, va_loss, va_correct, va_n = session.all_reduce_sum(
-                [tr_loss, tr_correct, tr_n, va_loss, float((pred == true).sum()), float(len(true))])
-            metrics = {
-                "epoch": epoch + 1, "epochs": hp.epochs,
-                "train_loss": round(tr_loss / max(1, tr_n), 5), "train_accuracy": round(tr_correct / max(1, tr_n), 4),
-                "val_loss": round(va_loss / max(1, va_n), 5), "val_accuracy": round(va_correct / max(1, va_n), 4),
-                "learning_rate": optimizer.param_groups[0]["lr"],
-                "images_per_s": round(tr_n / train_s, 2), "train_images": int(tr_n),
-                "train_s": round(train_s, 4), "epoch_s": round(time.perf_counter() - t0, 3),
-            }
-            improved = stopper.improved(metrics)
-            history.append(metrics)
-            new_state = {
-                "epoch": epoch + 1, "model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "history": history,
-                "early_stopping": (stopper.best, stopper.bad_epochs),
-            }
-            best = {"model": new_state["model"], "class_names": index.class_names, "epoch": epoch + 1,
-                    "metric": {cfg.early_stopping.metric: stopper.best}} if improved else None
-            session.report(metrics, new_state, best_weights=best)
-            if stopper.should_stop:
-                if session.is_chief:
-                    session.job.event("early_stopped", epoch=epoch + 1, best=stopper.best)
-                break
+        def train_epoch(model, loader, optimizer, on_step) -> dict:
+            loss, correct, seen = train_one_epoch(model, loader, optimizer, session.to_device, session.autocast, on_step)
+            return {"loss": loss, "correct": correct, "images": seen}
+
+        def validate(model, loader) -> dict:
+            pred, true, loss = predict(model, loader, session.to_device, session.autocast)
+            return {"loss": loss, "correct": float((pred == true).sum()), "images": float(len(true))}
+
+        def summarize(train: dict, val: dict) -> dict:
+            return {"train_loss": round(train["loss"] / max(1, train["images"]), 5),
+                    "train_accuracy": round(train["correct"] / max(1, train["images"]), 4),
+                    "val_loss": round(val["loss"] / max(1, val["images"]), 5),
+                    "val_accuracy": round(val["correct"] / max(1, val["images"]), 4)}
+
+        run_epochs(cfg, session, build_model(cfg, len(index.class_names)), train_loader, val_loader,
+                   train_epoch, validate, summarize, {"class_names": index.class_names}, ("val_accuracy", "max"))
 
     def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
         fit_with_ray_train(cfg, job)

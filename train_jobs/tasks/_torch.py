@@ -1,0 +1,114 @@
+"""What the PyTorch tasks share inside a Ray Train worker: pixel normalisation inside the model,
+the optimizer, and the epoch loop (restore, train, validate, early stop, checkpoint, report)."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from adapters import get_adapter
+from train_jobs.config import TrainingConfig
+from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
+
+__all__ = ["MEAN", "STD", "Normalize", "build_model", "make_optimizer", "run_epochs", "to_float"]
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Normalize(torch.nn.Module):
+    """Float RGB in [0, 1] -> ImageNet-normalized; part of the model so exports take plain pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0)
+
+
+def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
+    m = cfg.model
+    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, m.weights)
+    return torch.nn.Sequential(Normalize(), net)
+
+
+def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):
+    hp = cfg.hyperparameters
+    if hp.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=hp.learning_rate, momentum=0.9, weight_decay=hp.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.epochs)
+
+
+def _all_reduce(session: WorkerSession, sums: dict) -> dict:
+    """Sum every value (numbers or arrays) over the workers."""
+    keys = sorted(sums)
+    arrays = [np.asarray(sums[k], dtype=np.float64) for k in keys]
+    flat = session.all_reduce_sum([float(v) for a in arrays for v in a.ravel()])
+    out, at = {}, 0
+    for k, a in zip(keys, arrays):
+        out[k] = np.asarray(flat[at:at + a.size]).reshape(a.shape) if a.ndim else flat[at]
+        at += a.size
+    return out
+
+
+def run_epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Module, train_loader, val_loader,
+               train_epoch: Callable, validate: Callable, summarize: Callable, best_extra: dict,
+               default_metric: tuple[str, str]) -> None:
+    """Train ``model`` for the configured epochs, resuming from the run's latest checkpoint.
+
+    ``train_epoch(model, loader, optimizer, on_step)`` and ``validate(model, loader)`` return sums
+    (numbers or arrays, with ``images`` among the training ones); ``summarize(train, val)`` turns the
+    sums over all workers into the epoch's metrics."""
+    import ray.train.torch  # noqa: F401  (the worker runs inside Ray Train)
+
+    hp = cfg.hyperparameters
+    state = session.restore()
+    if state:
+        model.load_state_dict(state["model"])
+    model = session.prepare_model(model)
+    optimizer, scheduler = make_optimizer(cfg, model)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    stopper = EarlyStopper(cfg, *(state["early_stopping"] if state else (None, 0)), default=default_metric)
+    history = state["history"] if state else []
+    for epoch in range(state["epoch"] if state else 0, hp.epochs):
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        train = train_epoch(model, train_loader, optimizer,
+                            lambda step, steps, loss: session.progress(epoch, step, steps, float(loss)))
+        train_s = time.perf_counter() - t0
+        scheduler.step()
+        val = validate(model, val_loader)
+        train, val = _all_reduce(session, train), _all_reduce(session, val)
+        metrics = {
+            "epoch": epoch + 1, "epochs": hp.epochs, **summarize(train, val),
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "images_per_s": round(train["images"] / train_s, 2), "train_images": int(train["images"]),
+            "train_s": round(train_s, 4), "epoch_s": round(time.perf_counter() - t0, 3),
+        }
+        improved = stopper.improved(metrics)
+        history.append(metrics)
+        new_state = {
+            "epoch": epoch + 1, "model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "history": history,
+            "early_stopping": (stopper.best, stopper.bad_epochs),
+        }
+        best = {"model": new_state["model"], **best_extra, "epoch": epoch + 1,
+                "metric": {stopper.metric: stopper.best}} if improved else None
+        session.report(metrics, new_state, best_weights=best)
+        if stopper.should_stop:
+            if session.is_chief:
+                session.job.event("early_stopped", epoch=epoch + 1, best=stopper.best)
+            break

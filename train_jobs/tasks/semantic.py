@@ -1,0 +1,192 @@
+"""Semantic segmentation on mask folders (Hugging Face SegFormer), over N Ray Train workers:
+cross-entropy per pixel; mIoU, per-class IoU and pixel accuracy; predictions drawn as overlays."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from adapters import get_adapter
+from train_jobs.config import TrainingConfig
+from train_jobs.data import load_rgb, local_dataset_path
+from train_jobs.data.formats import read_dataset
+from train_jobs.export import export_onnx_checked
+from train_jobs.state import JobFolder
+from train_jobs.tasks._torch import build_model, run_epochs, to_float
+from train_jobs.worker import WorkerSession
+
+__all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
+
+IGNORE = 255  # mask value for "not labelled": left out of the loss and the scores
+
+
+class MaskDataset(Dataset):
+    """(uint8 CHW image, int64 HW class ids) pairs, resized to ``size`` (masks by nearest neighbour)."""
+
+    def __init__(self, pairs: list[tuple[str, str]], size: int, flip: bool = False):
+        self.pairs, self.size, self.flip = pairs, size, flip
+        self.cache: list = [None] * len(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        if self.cache[i] is None:
+            image, mask = self.pairs[i]
+            x = torch.from_numpy(np.asarray(load_rgb(image, self.size)).copy()).permute(2, 0, 1).contiguous()
+            with Image.open(mask) as m:
+                y = torch.from_numpy(np.asarray(m.convert("L").resize((self.size, self.size), Image.NEAREST)).astype(np.int64))
+            self.cache[i] = (x, y)
+        x, y = self.cache[i]
+        if self.flip and torch.rand(()) < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        return x, y
+
+
+def _index(cfg: TrainingConfig, path: str) -> tuple[list[str], list, list]:
+    index = read_dataset(path, "mask")
+    pairs = [(index.path(s), os.path.join(index.root, s.mask)) for s in index.samples if s.mask]
+    splits = [s.split for s in index.samples if s.mask]
+    names = cfg.class_names or index.class_names
+    if not names:
+        top = max(int(np.asarray(Image.open(m)).max(initial=0)) for _, m in pairs)
+        names = [f"class_{i}" for i in range(top + 1)]
+    if "val" in splits:
+        train = [p for p, s in zip(pairs, splits) if s == "train"]
+        val = [p for p, s in zip(pairs, splits) if s == "val"]
+    else:
+        order = np.random.default_rng(cfg.dataset.split_seed).permutation(len(pairs))
+        n_val = max(1, int(round(len(pairs) * cfg.dataset.val_fraction)))
+        val = [pairs[i] for i in sorted(order[:n_val])]
+        train = [pairs[i] for i in sorted(order[n_val:])]
+    return names, train, val
+
+
+def check_dataset(cfg: TrainingConfig, path: str) -> dict:
+    names, train, val = _index(cfg, path)
+    return {"format": "mask", "class_names": names, "images": {"train": len(train), "val": len(val)}}
+
+
+def train_epoch(model, loader, optimizer, to_device: Callable, autocast: Callable, on_step=None) -> dict:
+    model.train()
+    loss_sum, images = 0.0, 0
+    for step, (x, y) in enumerate(loader):
+        x = to_device(x)
+        y = y.to(x.device)
+        with autocast():
+            logits = model(to_float(x))
+        loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += float(loss.detach()) * y.shape[0]
+        images += y.shape[0]
+        if on_step:
+            on_step(step + 1, len(loader), loss)
+    return {"loss": loss_sum, "images": images}
+
+
+@torch.no_grad()
+def confusion(model, loader, k: int, to_device: Callable, autocast: Callable) -> dict:
+    """Pixel confusion matrix (rows: true class) and loss sum over ``loader``."""
+    model.eval()
+    cm = torch.zeros(k * k, dtype=torch.float64)
+    loss_sum, images = 0.0, 0
+    for x, y in loader:
+        x = to_device(x)
+        y = y.to(x.device)
+        with autocast():
+            logits = model(to_float(x)).float()
+        loss_sum += float(F.cross_entropy(logits, y, ignore_index=IGNORE)) * y.shape[0]
+        images += y.shape[0]
+        keep = y != IGNORE
+        cm += torch.bincount((y[keep] * k + logits.argmax(1)[keep]).cpu(), minlength=k * k)[:k * k].double()
+    return {"confusion": cm.view(k, k).numpy(), "loss": loss_sum, "images": images}
+
+
+def iou_report(cm: np.ndarray, class_names: list[str]) -> dict:
+    tp = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - tp
+    present = cm.sum(1) > 0
+    iou = np.divide(tp, union, out=np.zeros(len(tp)), where=union > 0)
+    return {
+        "miou": round(float(iou[present].mean()) if present.any() else 0.0, 4),
+        "per_class_iou": {n: round(float(iou[i]), 4) for i, n in enumerate(class_names) if present[i]},
+        "pixel_accuracy": round(float(tp.sum() / max(1.0, cm.sum())), 4),
+        "confusion_matrix": cm.astype(np.int64).tolist(), "class_names": class_names,
+    }
+
+
+def train_loop(loop_config: dict) -> None:
+    import ray.train.torch
+
+    cfg = TrainingConfig.model_validate(loop_config["config"])
+    hp = cfg.hyperparameters
+    session = WorkerSession(cfg)
+    names, train, val = _index(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
+    train_ds = MaskDataset(train, hp.image_size, flip=cfg.augmentation.horizontal_flip)
+    train_loader = ray.train.torch.prepare_data_loader(
+        DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
+    val_loader = ray.train.torch.prepare_data_loader(DataLoader(MaskDataset(val, hp.image_size), batch_size=hp.batch_size))
+
+    def summarize(tr: dict, va: dict) -> dict:
+        report = iou_report(va["confusion"], names)
+        return {"train_loss": round(tr["loss"] / max(1, tr["images"]), 5),
+                "val_loss": round(va["loss"] / max(1, va["images"]), 5),
+                "val_miou": report["miou"], "val_pixel_accuracy": report["pixel_accuracy"]}
+
+    run_epochs(cfg, session, build_model(cfg, len(names)), train_loader, val_loader,
+               lambda m, loader, opt, on_step: train_epoch(m, loader, opt, session.to_device, session.autocast, on_step),
+               lambda m, loader: confusion(m, loader, len(names), session.to_device, session.autocast),
+               summarize, {"class_names": names}, ("val_miou", "max"))
+
+
+def _trained(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> torch.nn.Module:
+    model = build_model(cfg, len(class_names))
+    with tempfile.NamedTemporaryFile(suffix=".pt") as f:
+        job.store.download_file(job.key("weights/model.pt"), f.name)
+        model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
+    return model.eval()
+
+
+def _palette(k: int) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return np.vstack([[0, 0, 0], rng.integers(40, 256, (max(0, k - 1), 3))]).astype(np.uint8)
+
+
+def _draw_samples(job: JobFolder, model, ds: MaskDataset, k: int, n: int = 4) -> list[str]:
+    """Image | true mask | predicted mask, side by side, for a few validation images."""
+    keys, colours = [], _palette(k)
+    with torch.no_grad():
+        for i in range(min(n, len(ds))):
+            x, y = ds[i]
+            pred = model(to_float(x[None]))[0].argmax(0).numpy()
+            row = np.concatenate([x.permute(1, 2, 0).numpy(), colours[np.clip(y.numpy(), 0, k - 1)], colours[pred]], 1)
+            buf = io.BytesIO()
+            Image.fromarray(row).resize((row.shape[1] * 2, row.shape[0] * 2), Image.NEAREST).save(buf, "PNG")
+            keys.append(f"samples/prediction_{i}.png")
+            job.store.write_bytes(job.key(keys[-1]), buf.getvalue())
+    return keys
+
+
+def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
+    model = _trained(cfg, job, class_names)
+    _, _, val = _index(cfg, path)
+    ds = MaskDataset(val, cfg.hyperparameters.image_size)
+    out = confusion(model, DataLoader(ds, batch_size=16), len(class_names), lambda x: x, torch.no_grad)
+    report = iou_report(out["confusion"], class_names)
+    return {"task": "segmentation", "segmentation": "semantic", **report, "num_images": len(ds),
+            "samples": _draw_samples(job, model, ds, len(class_names))}
+
+
+def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
+    size = cfg.hyperparameters.image_size
+    model = _trained(cfg, job, class_names)
+    return export_onnx_checked(get_adapter(cfg.model.source), model, torch.rand(2, 3, size, size), job)
