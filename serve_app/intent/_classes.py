@@ -15,7 +15,8 @@ kinds kind types type classes class categories category labels label species bre
 me you can could would like make build let s it epoch epochs batch size lr learning rate gpu gpus worker workers
 cpu run runs trial trials best better one two three four five six seven eight nine ten yolo format folder coco voc
 whether if is are be which what where how many some all each other objects object things items them then also
-classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
+classifies distinguishes distinguishing separate separates identify identifies detects finds
+recognizes recognises spot spots classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
 """.split())
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
@@ -49,7 +50,8 @@ def _split_joined(text: str) -> str:
         ok = _has_final(stem[-1]) if particle in ("과", "이랑") else not _has_final(stem[-1]) if particle in ("와", "랑") else True
         return f"{stem} , " if ok else m.group(0)
 
-    return re.sub(r"([가-힣]+?)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
+    # The longest stem wins where two readings are grammatical ("고양이랑" is 고양이 + 랑, not 고양 + 이랑).
+    return re.sub(r"([가-힣]+)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
 
 
 def _clean_en(item: str, first: bool, last: bool) -> str:

@@ -30,7 +30,8 @@ TASK_STRONG = {
     "classification": r"분류|classif|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)",
 }
 TASK_WEAK = {
-    "anomaly_detection": r"불량|결함|하자|defect|faulty|flaw|scratch|crack|damaged|이상\s*(?:있|한)|정상\s*/\s*불량|양품|ok\s*/\s*ng",
+    "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"
+                         r"dent|stain|damaged|이상\s*(?:있|한)|정상\s*/\s*불량|양품|ok\s*/\s*ng",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
     "detection": r"찾|위치|어디|locat|find|spot|count|세기|개수|where",
     "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|구별|vs\.?|versus",
