@@ -1,5 +1,5 @@
 """Parser speed: ``parse`` called directly, and ``POST /v1/parse`` through Serve over real HTTP
-(ingress -> IntentParser handle) on a local Ray head this script starts and stops. Prints JSON
+(ingress with token check -> IntentParser handle) on a local Ray head this script starts and stops. Prints JSON
 lines; the last is the summary (direct_p50_ms, serve_p50_ms, serve_p99_ms, serve_requests_per_s)."""
 from __future__ import annotations
 
@@ -42,9 +42,13 @@ def bench_direct(n: int) -> dict:
             "p99_ms": round(_percentile(lat, 0.99), 3), "calls_per_s": round(n / (sum(lat) / 1000), 1)}
 
 
+ADMIN = {"VISIONTRAIN_ADMIN_USER": "bench", "VISIONTRAIN_ADMIN_PASSWORD": "bench-password"}
+HEADERS: dict = {}
+
+
 def bench_latency(url: str, n: int) -> dict:
     lat = []
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30, headers=HEADERS) as client:
         for i in range(n):
             t = time.perf_counter()
             client.post("/v1/parse", json={"message": MESSAGES[i % len(MESSAGES)]}).raise_for_status()
@@ -67,7 +71,7 @@ async def _load(url: str, seconds: float, concurrency: int) -> dict:
             done, errors, i = done + (r.status_code == 200), errors + (r.status_code != 200), i + 1
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits, headers=HEADERS) as client:
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(client, k) for k in range(concurrency)))
         wall = time.perf_counter() - t0
@@ -92,8 +96,11 @@ def main() -> None:
         try:
             port = free_port()
             subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", cluster.gcs_address,
-                            "--serve-port", str(port)], check=True, env=os.environ | {"VISIONTRAIN_HOME": home})
+                            "--serve-port", str(port)], check=True, env=os.environ | {"VISIONTRAIN_HOME": home, **ADMIN})
             url = f"http://127.0.0.1:{port}"
+            token = httpx.post(f"{url}/v1/auth/login", json={"username": ADMIN["VISIONTRAIN_ADMIN_USER"],
+                                                            "password": ADMIN["VISIONTRAIN_ADMIN_PASSWORD"]})
+            HEADERS["authorization"] = f"Bearer {token.json()['access_token']}"
             bench_latency(url, 50)  # warm-up
             seq = bench_latency(url, args.sequential)
             print(json.dumps(seq), flush=True)

@@ -7,11 +7,13 @@ import os
 import time
 from typing import Any, Literal, Optional, Union
 
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from serve_app.auth import Auth, AuthError, signing_key
 from serve_app.intent import ParseResult, parse
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
@@ -20,6 +22,24 @@ log = logging.getLogger(__name__)
 TaskName = Literal["classification", "detection", "segmentation", "anomaly_detection"]
 # Replicas ask for no CPU by default, so the API keeps answering while training holds every core.
 _LIGHT = {"num_cpus": 0}
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=2048)
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=2, max_length=63)
+    password: str = Field(min_length=8, max_length=256)
+    role: Literal["admin", "user", "viewer"] = "user"
 
 
 class ParseRequest(BaseModel):
@@ -72,6 +92,29 @@ api = FastAPI(title="visiontrain", version="0.1.0",
               description="Describe a vision model in Korean or English; get it trained on Ray.")
 
 
+_bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/auth/login")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_user(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(_bearer)) -> dict:
+    """The user of a valid access token; 401 otherwise. Every route but login, refresh and health uses it."""
+    if creds is None:
+        raise _unauthorized("log in first: POST /v1/auth/login, then send 'Authorization: Bearer <access_token>'")
+    try:
+        return request.app.state.auth.user(creds.credentials)
+    except AuthError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+async def admin_user(user: dict = Depends(current_user)) -> dict:
+    if user["role"] != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can do this")
+    return user
+
+
 def _found(answer: dict) -> dict:
     if "error" in answer:
         raise HTTPException(status_code=404, detail=answer["error"])
@@ -81,36 +124,75 @@ def _found(answer: dict) -> dict:
 @serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=128)
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle):
+    def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle, settings: Optional[dict] = None):
+        from serve_app.local import home_dir
+        from serve_app.records import Records
+
+        settings = settings or {}
+        home = settings.get("home") or home_dir()
         self.parser, self.registry = parser, registry
+        self.records = Records(settings.get("database_url") or f"sqlite:///{home}/records.db")
+        self.auth = Auth(self.records, signing_key(home))
+        self.auth.ensure_admin()
+        api.state.auth = self.auth
         self.started = time.time()
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok", "uptime_s": round(time.time() - self.started, 1)}
 
+    @api.post("/v1/auth/login")
+    def login(self, body: LoginRequest) -> dict:
+        try:
+            return self.auth.login(body.username, body.password)
+        except AuthError as exc:
+            raise _unauthorized(str(exc)) from None
+
+    @api.post("/v1/auth/refresh")
+    def refresh(self, body: RefreshRequest) -> dict:
+        try:
+            return self.auth.refresh(body.refresh_token)
+        except AuthError as exc:
+            raise _unauthorized(str(exc)) from None
+
+    @api.get("/v1/me")
+    async def me(self, user: dict = Depends(current_user)) -> dict:
+        return user
+
+    @api.get("/v1/users")
+    def users(self, user: dict = Depends(admin_user)) -> list[dict]:
+        return self.records.list_users()
+
+    @api.post("/v1/users", status_code=201)
+    def add_user(self, body: NewUser, user: dict = Depends(admin_user)) -> dict:
+        try:
+            return self.auth.create_user(body.username, body.password, body.role)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT if "exists" in str(exc) else 422, str(exc)) from None
+
     @api.post("/v1/parse", response_model=ParseResult)
-    async def parse_message(self, body: ParseRequest) -> Response:
+    async def parse_message(self, body: ParseRequest, user: dict = Depends(current_user)) -> Response:
         return Response(await self.parser.parse.remote(body.message, body.history), media_type="application/json")
 
     @api.get("/v1/models")
     async def models(self, task: Optional[TaskName] = None, q: Optional[str] = Query(None, max_length=200),
                      source: Optional[str] = Query(None, max_length=50), limit: int = Query(20, ge=1, le=200),
-                     offset: int = Query(0, ge=0)) -> dict:
+                     offset: int = Query(0, ge=0), user: dict = Depends(current_user)) -> dict:
         return _found(await self.registry.search.remote(task, q, source, limit, offset))
 
     @api.get("/v1/models/{source}/{name:path}")
-    async def model(self, source: str, name: str) -> dict:
+    async def model(self, source: str, name: str, user: dict = Depends(current_user)) -> dict:
         return _found(await self.registry.describe.remote(source, name))
 
 
 def build_app(args: Optional[dict] = None):
-    """The application graph: the ingress with the parser and the registry bound in."""
-    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind())
+    """The application graph: the ingress with the parser and the registry bound in. ``args``
+    (``serve run serve_app.app:build_app home=... database_url=...``): where records and keys live."""
+    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind(), dict(args or {}))
 
 
-def deploy(port: int = 8000, host: str = "127.0.0.1", name: str = "visiontrain") -> str:
+def deploy(port: int = 8000, host: str = "127.0.0.1", name: str = "visiontrain", args: Optional[dict] = None) -> str:
     """Deploy on the Ray cluster this process is connected to; returns the base URL."""
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(), name=name, route_prefix="/", blocking=False)
+    serve.run(build_app(args), name=name, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"

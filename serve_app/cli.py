@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
+import secrets
 import sys
 from typing import Optional
 
@@ -124,18 +126,47 @@ def cmd_up(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import ray
+    home = home_dir()
+    for key, value in ray_client_env(home).items():
+        os.environ.setdefault(key, value)  # a token already in the environment is the cluster's own
+    import ray  # after the environment is set: Ray reads RAY_AUTH_MODE when it is imported
 
     from serve_app.app import deploy
-
-    for key, value in ray_client_env(home_dir()).items():
-        os.environ.setdefault(key, value)  # a token already in the environment is the cluster's own
+    auth = _auth()
+    admin = auth.ensure_admin()
+    if admin is None and not auth.records.list_users():
+        password = secrets.token_urlsafe(12)
+        auth.create_user("admin", password, "admin")
+        path = os.path.join(home, "admin_password")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        print(f"created the first admin: user 'admin', password in {path} "
+              "(or set VISIONTRAIN_ADMIN_USER and VISIONTRAIN_ADMIN_PASSWORD before the first start)")
     ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
     try:
-        url = deploy(port=args.serve_port, host=args.host)
+        url = deploy(port=args.serve_port, host=args.host, args={"home": home, "database_url": auth.records.url})
     finally:
         ray.shutdown()
     print(f"API is up: {url} (docs {url}/docs)")
+    return 0
+
+
+def _auth():
+    from serve_app.auth import Auth, signing_key
+    from serve_app.records import Records
+
+    return Auth(Records(), signing_key(home_dir()))
+
+
+def cmd_users(args) -> int:
+    auth = _auth()
+    if args.users_command == "list":
+        for u in auth.records.list_users():
+            print(f"{u['username']:<24} {u['role']}")
+        return 0
+    password = os.environ.get("VISIONTRAIN_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    print(json.dumps(auth.create_user(args.username, password, args.role)))
     return 0
 
 
@@ -260,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--serve-port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1")
     sv.set_defaults(fn=cmd_serve)
+    us = sub.add_parser("users", help="accounts of the local platform (in its records database)")
+    us_sub = us.add_subparsers(dest="users_command", required=True)
+    us_sub.add_parser("list").set_defaults(fn=cmd_users)
+    ua = us_sub.add_parser("add", help="password from VISIONTRAIN_NEW_PASSWORD or a prompt")
+    ua.add_argument("username")
+    ua.add_argument("--role", choices=("admin", "user", "viewer"), default="user")
+    ua.set_defaults(fn=cmd_users)
     pa = sub.add_parser("parse", help="what the intent parser makes of one or more messages (a conversation)")
     pa.add_argument("message", nargs="+")
     pa.add_argument("--compact", action="store_true")

@@ -10,7 +10,8 @@ import os
 import time
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
+from sqlalchemy import (JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, insert,
+                        select, update)
 
 __all__ = ["Records", "default_database_url"]
 
@@ -32,6 +33,25 @@ jobs = Table(
     Column("result", JSON),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("expires_at", Float, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
 )
 
 
@@ -66,6 +86,36 @@ class Records:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
         return dict(row) if row else None
+
+    def add_user(self, username: str, password_hash: str, role: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(users).values(username=username, password_hash=password_hash, role=role,
+                                              created_at=time.time()))
+
+    def get_user(self, username: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
+        return dict(row) if row else None
+
+    def list_users(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [{k: v for k, v in r.items() if k != "password_hash"}
+                    for r in conn.execute(select(users).order_by(users.c.username)).mappings()]
+
+    def add_refresh_token(self, jti: str, username: str, expires_at: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(refresh_tokens).values(jti=jti, username=username, expires_at=expires_at, used=False))
+
+    def use_refresh_token(self, jti: str) -> bool:
+        """Mark a refresh token used; False when it was unknown or already used (one use each)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(refresh_tokens).where(refresh_tokens.c.jti == jti, refresh_tokens.c.used.is_(False))
+                                .values(used=True))
+        return done.rowcount == 1
+
+    def revoke_refresh_tokens(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(refresh_tokens).where(refresh_tokens.c.username == username).values(used=True))
 
     def list_jobs(self, owner: Optional[str] = None) -> list[dict]:
         query = select(jobs).order_by(jobs.c.created_at.desc())

@@ -104,6 +104,20 @@ def api_url(ray_cluster):
     import sys
 
     port = free_port()
+    env = {**os.environ, "VISIONTRAIN_HOME": ray_cluster.home, **ADMIN}
     subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", ray_cluster.gcs_address,
-                    "--serve-port", str(port)], check=True, timeout=300)
+                    "--serve-port", str(port)], check=True, timeout=300, env=env)
     return f"http://127.0.0.1:{port}"
+
+
+ADMIN = {"VISIONTRAIN_ADMIN_USER": "root", "VISIONTRAIN_ADMIN_PASSWORD": "root-password-for-tests"}
+
+
+@pytest.fixture(scope="session")
+def admin_token(api_url) -> str:
+    import httpx
+
+    r = httpx.post(f"{api_url}/v1/auth/login", json={"username": ADMIN["VISIONTRAIN_ADMIN_USER"],
+                                                     "password": ADMIN["VISIONTRAIN_ADMIN_PASSWORD"]})
+    r.raise_for_status()
+    return r.json()["access_token"]

@@ -7,8 +7,8 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def api(api_url):
-    with httpx.Client(base_url=api_url, timeout=120) as client:
+def api(api_url, admin_token):
+    with httpx.Client(base_url=api_url, timeout=120, headers={"authorization": f"Bearer {admin_token}"}) as client:
         yield client
 
 

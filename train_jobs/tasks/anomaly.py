@@ -229,7 +229,8 @@ class AnomalyTrainer(TaskTrainer):
         held_scores = _scores(scorer, held, cfg.hyperparameters.image_size)
         metrics = {"epoch": 1, "epochs": 1, "val_normal_score_max": round(float(held_scores.max()), 5),
                    "memory_bank": len(bank), "patches_seen": len(feats), "train_images": len(train),
-                   "images_per_s": round(len(train) / (time.perf_counter() - t0), 2)}
+                   "images_per_s": round(len(train) / (time.perf_counter() - t0), 2),
+                   "epoch_s": round(time.perf_counter() - t0, 3)}
         state = {"epoch": 1, "model": scorer.state_dict(), "history": [metrics]}
         session.report(metrics, state, best_weights={"model": scorer.state_dict(), "method": "patchcore", "epoch": 1})
 

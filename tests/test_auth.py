@@ -1,0 +1,111 @@
+"""Authentication and roles over real HTTP against the deployed Serve app: logins, token
+expiry and tampering, refresh-token rotation, and what each role may do."""
+import time
+
+import httpx
+import jwt
+import pytest
+
+from conftest import ADMIN
+
+pytestmark = pytest.mark.ray
+
+
+def login(url: str, username: str, password: str) -> httpx.Response:
+    return httpx.post(f"{url}/v1/auth/login", json={"username": username, "password": password})
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def users(api_url, admin_token):
+    made = {}
+    for name, role in (("alice", "user"), ("victor", "viewer")):
+        r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
+                       json={"username": name, "password": f"{name}-password", "role": role})
+        assert r.status_code in (201, 409), r.text
+        made[name] = login(api_url, name, f"{name}-password").json()
+    return made
+
+
+def test_health_needs_no_token(api_url):
+    assert httpx.get(f"{api_url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/v1/me", "/v1/models", "/v1/users"])
+def test_no_token_is_401_with_a_way_forward(api_url, route):
+    r = httpx.get(f"{api_url}{route}")
+    assert r.status_code == 401 and "/v1/auth/login" in r.json()["detail"]
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert httpx.post(f"{api_url}/v1/parse", json={"message": "resnet18"}).status_code == 401
+
+
+def test_wrong_password_and_unknown_user_look_the_same(api_url):
+    a = login(api_url, ADMIN["VISIONTRAIN_ADMIN_USER"], "not-the-password")
+    b = login(api_url, "nobody-at-all", "whatever-123")
+    assert a.status_code == b.status_code == 401 and a.json() == b.json()
+
+
+def _forged(claims: dict, key: str = "another-key-that-is-long-enough-for-hs256!!", alg: str = "HS256") -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": ADMIN["VISIONTRAIN_ADMIN_USER"], "role": "admin", "type": "access",
+                       "iat": now, "exp": now + 600, **claims}, key if alg != "none" else None, algorithm=alg)
+
+
+@pytest.mark.parametrize("token, why", [
+    (_forged({}), "signed with another key"),
+    (_forged({}, alg="none"), "alg=none"),
+    (_forged({"exp": int(time.time()) - 10}), "expired (and foreign)"),
+    ("not.a.jwt", "garbage"),
+])
+def test_bad_tokens_are_401(api_url, token, why):
+    r = httpx.get(f"{api_url}/v1/me", headers=bearer(token))
+    assert r.status_code == 401, why
+
+
+def test_expired_token_signed_with_the_real_key_is_401(api_url, ray_cluster):
+    from serve_app.auth import signing_key
+
+    key = signing_key(ray_cluster.home)
+    r = httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({"exp": int(time.time()) - 5}, key=key)))
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({}, key=key))).json()["role"] == "admin"
+
+
+def test_a_refresh_token_is_not_an_access_token(api_url, users):
+    assert httpx.get(f"{api_url}/v1/me", headers=bearer(users["alice"]["refresh_token"])).status_code == 401
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_signs_the_user_out(api_url):
+    tokens = login(api_url, "alice", "alice-password").json()
+    second = httpx.post(f"{api_url}/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert second.status_code == 200 and second.json()["refresh_token"] != tokens["refresh_token"]
+    assert httpx.get(f"{api_url}/v1/me", headers=bearer(second.json()["access_token"])).json()["username"] == "alice"
+    reused = httpx.post(f"{api_url}/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert reused.status_code == 401 and "already used" in reused.json()["detail"]
+    later = httpx.post(f"{api_url}/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+    assert later.status_code == 401  # the whole family was revoked
+
+
+def test_roles(api_url, admin_token, users):
+    alice, victor = bearer(users["alice"]["access_token"]), bearer(users["victor"]["access_token"])
+    assert httpx.get(f"{api_url}/v1/me", headers=victor).json() == {"username": "victor", "role": "viewer"}
+    assert httpx.get(f"{api_url}/v1/users", headers=alice).status_code == 403
+    r = httpx.post(f"{api_url}/v1/users", headers=alice, json={"username": "mallory", "password": "12345678"})
+    assert r.status_code == 403
+    names = {u["username"] for u in httpx.get(f"{api_url}/v1/users", headers=bearer(admin_token)).json()}
+    assert {"alice", "victor", ADMIN["VISIONTRAIN_ADMIN_USER"]} <= names and "mallory" not in names
+    assert all("password_hash" not in u for u in httpx.get(f"{api_url}/v1/users", headers=bearer(admin_token)).json())
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"username": "alice", "password": "another-password"}, 409),
+    ({"username": "Bad Name!", "password": "long-enough"}, 422),
+    ({"username": "bob", "password": "short"}, 422),
+    ({"username": "bob", "password": "long-enough", "role": "root"}, 422),
+])
+def test_bad_new_users_are_refused(api_url, admin_token, users, body, status):
+    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token), json=body)
+    assert r.status_code == status, r.text
