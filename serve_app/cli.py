@@ -9,7 +9,7 @@ import secrets
 import sys
 from typing import Optional
 
-from serve_app.local import LocalRay, home_dir, ray_client_env
+from serve_app.local import LocalRay, home_dir, use_client_env
 
 __all__ = ["main"]
 
@@ -19,7 +19,7 @@ def _service(args):
     from serve_app.records import Records
 
     home = home_dir()
-    os.environ.update(ray_client_env(home))
+    use_client_env(home)
     url = args.ray_dashboard or os.environ.get("VISIONTRAIN_RAY_DASHBOARD")
     if not url:
         ray = LocalRay.load(home)
@@ -127,8 +127,7 @@ def cmd_up(args) -> int:
 
 def cmd_serve(args) -> int:
     home = home_dir()
-    for key, value in ray_client_env(home).items():
-        os.environ.setdefault(key, value)  # a token already in the environment is the cluster's own
+    use_client_env(home)
     import ray  # after the environment is set: Ray reads RAY_AUTH_MODE when it is imported
 
     from serve_app.app import deploy

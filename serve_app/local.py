@@ -19,7 +19,7 @@ from typing import Optional
 
 import httpx
 
-__all__ = ["LocalRay", "free_port", "home_dir", "ray_client_env"]
+__all__ = ["LocalRay", "free_port", "home_dir", "ray_client_env", "use_client_env"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
@@ -50,6 +50,13 @@ def ray_client_env(home: str) -> dict[str, str]:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_path, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def use_client_env(home: str) -> None:
+    """Set :func:`ray_client_env` in this process, keeping a token already in the environment
+    (that one is the cluster's own)."""
+    for key, value in ray_client_env(home).items():
+        os.environ.setdefault(key, value)
 
 
 @dataclass
