@@ -120,7 +120,7 @@ def history_state(history: Optional[Iterable[Any]]) -> tuple[Intent, Optional[st
     return intent, language
 
 
-def rejection(reading: Reading, base: Intent, has_history: bool) -> Optional[str]:
+def rejection(reading: Reading, has_history: bool) -> Optional[str]:
     if reading.off_topic and not (reading.model or reading.dataset_uri):
         return "rejected"
     if not reading.vision_signal and (reading.injection or not has_history):
@@ -133,7 +133,7 @@ def parse_offline(message: str, history: Optional[list] = None) -> ParseResult:
     reading = read_message(message)
     language = reading.language if language_of(message) else history_language or "en"
     has_history = base != Intent()
-    if (reason := rejection(reading, base, has_history)) is not None:
+    if (reason := rejection(reading, has_history)) is not None:
         return ParseResult(status="rejected", language=language, intent=base, questions=[say(reason, language)])
     intent, problems = apply_reading(base, reading)
     return finish(intent, language, problems)

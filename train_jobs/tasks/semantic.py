@@ -56,7 +56,10 @@ def _index(cfg: TrainingConfig, path: str) -> tuple[list[str], list, list]:
     splits = [s.split for s in index.samples if s.mask]
     names = cfg.class_names or index.class_names
     if not names:
-        top = max(int(np.asarray(Image.open(m)).max(initial=0)) for _, m in pairs)
+        top = 0
+        for _, mask in pairs:
+            with Image.open(mask) as m:
+                top = max(top, int(np.asarray(m).max(initial=0)))
         names = [f"class_{i}" for i in range(top + 1)]
     if "val" in splits:
         train = [p for p, s in zip(pairs, splits) if s == "train"]
