@@ -12,7 +12,7 @@ from serve_app.intent._conversation import apply_reading, finish, history_state,
 from serve_app.intent._models import ModelMatch, find_models
 from serve_app.intent._offline import Reading, _take_dataset, read_message
 from serve_app.intent._questions import say
-from serve_app.intent._schema import ParseResult
+from serve_app.intent._schema import Intent, ParseResult
 
 __all__ = ["parse_with_llm"]
 
@@ -34,9 +34,8 @@ def _claude():
                          timeout=float(os.environ.get("VISIONTRAIN_LLM_TIMEOUT_S", "10")), max_retries=1)
 
 
-def _messages(message: str, history: Optional[list]) -> list[tuple[str, str]]:
-    base, _ = history_state(history)
-    context = f"The plan so far (JSON): {base.model_dump_json(exclude_none=True)}" if history else ""
+def _messages(message: str, base: Intent, has_history: bool) -> list[tuple[str, str]]:
+    context = f"The plan so far (JSON): {base.model_dump_json(exclude_none=True)}" if has_history else ""
     return [("system", SYSTEM + ("\n" + context if context else "")), ("human", message)]
 
 
@@ -74,7 +73,7 @@ def parse_with_llm(message: str, history: Optional[list] = None, chat_model: Any
     base, _ = history_state(history)
     try:
         runnable = (chat_model or _claude()).with_structured_output(ParseResult, include_raw=True)
-        out = _POOL.submit(runnable.invoke, _messages(message, history)).result(timeout=timeout_s)
+        out = _POOL.submit(runnable.invoke, _messages(message, base, bool(history))).result(timeout=timeout_s)
         if out.get("parsing_error") is not None or out.get("parsed") is None:
             raise ValueError(f"unusable model output: {out.get('parsing_error')}")
         parsed = out["parsed"]

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["ModelMatch", "find_models", "model_tasks", "suggest", "task_variant"]
+__all__ = ["ModelMatch", "find_models", "model_tasks", "normalise", "suggest", "task_variant"]
 
 SOURCE_ORDER = ("timm", "ultralytics", "huggingface")  # who wins when two sources share a name
 SIZE_WORDS = {"nano": "n", "small": "s", "medium": "m", "large": "l", "xlarge": "x", "huge": "x"}
@@ -44,7 +44,8 @@ class ModelMatch:
     end: int = 0
 
 
-def _norm(s: str) -> str:
+def normalise(s: str) -> str:
+    """A name without case, spaces or punctuation: "ResNet-50" and "resnet_50" are both "resnet50"."""
     return re.sub(r"[^a-z0-9]", "", s.lower())
 
 
@@ -56,11 +57,11 @@ def _index() -> dict[str, tuple[str, str]]:
     sources = sorted(list_adapters(), key=lambda s: SOURCE_ORDER.index(s) if s in SOURCE_ORDER else 99)
     for source in sources:
         for name in get_adapter(source).model_names():
-            keys = [_norm(name)]
+            keys = [normalise(name)]
             if "/" in name:
-                keys.append(_norm(name.split("/", 1)[1]))
+                keys.append(normalise(name.split("/", 1)[1]))
             if m := re.fullmatch(r"yolo(v?)(\d+)(.*)", name):
-                keys.append(_norm(f"yolo{'' if m[1] else 'v'}{m[2]}{m[3]}"))
+                keys.append(normalise(f"yolo{'' if m[1] else 'v'}{m[2]}{m[3]}"))
             for key in keys:
                 index.setdefault(key, (source, name))
     by_name = {name: source for source, name in index.values()}
@@ -72,7 +73,7 @@ def _index() -> dict[str, tuple[str, str]]:
 
 def suggest(text: str, n: int = 5) -> list[str]:
     index = _index()
-    keys = difflib.get_close_matches(_norm(text), list(index), n=n, cutoff=0.6)
+    keys = difflib.get_close_matches(normalise(text), list(index), n=n, cutoff=0.6)
     return list(dict.fromkeys(index[k][1] for k in keys))
 
 
@@ -95,7 +96,7 @@ def find_models(text: str) -> list[ModelMatch]:
             nxt = tokens[i + length][0] if i + length < len(tokens) else ""
             if length > 1 and span[-1].isdigit() and STOP_AFTER.match(nxt):
                 continue
-            for key in (_norm("".join(span)), _norm("".join(SIZE_WORDS.get(t, t) for t in span))):
+            for key in (normalise("".join(span)), normalise("".join(SIZE_WORDS.get(t, t) for t in span))):
                 if key in index:
                     hit = (index[key], length)
                     break
@@ -137,6 +138,8 @@ def task_variant(source: str, name: str, task: str) -> Optional[str]:
     if source == "ultralytics":
         base = name.removesuffix("-seg")
         other = base + "-seg" if task == "segmentation" else base
-        if other in _index().get(_norm(other), ("", ""))[1:] and task in model_tasks(source, other):
+        from adapters import get_adapter
+
+        if other in get_adapter(source).model_names() and task in model_tasks(source, other):
             return other
     return None

@@ -2,6 +2,7 @@
 the optimizer, and the epoch loop (restore, train, validate, early stop, checkpoint, report)."""
 from __future__ import annotations
 
+import tempfile
 import time
 from typing import Callable
 
@@ -12,7 +13,7 @@ from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
 
-__all__ = ["MEAN", "STD", "Normalize", "build_model", "make_optimizer", "run_epochs", "to_float"]
+__all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -37,6 +38,13 @@ def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
     m = cfg.model
     net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, m.weights)
     return torch.nn.Sequential(Normalize(), net)
+
+
+def load_best(job) -> dict:
+    """The best weights a run kept (``weights/model.pt``: the state dict under ``model``, and what the task added)."""
+    with tempfile.NamedTemporaryFile(suffix=".pt") as f:
+        job.store.download_file(job.key("weights/model.pt"), f.name)
+        return torch.load(f.name, map_location="cpu", weights_only=False)
 
 
 def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):

@@ -8,7 +8,6 @@ evaluation reports image AUROC, the threshold and F1 at it."""
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 
 import numpy as np
@@ -23,7 +22,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, load_best, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
 from train_jobs.worker import WorkerSession
 
@@ -235,9 +234,7 @@ class AnomalyTrainer(TaskTrainer):
         session.report(metrics, state, best_weights={"model": scorer.state_dict(), "method": "patchcore", "epoch": 1})
 
     def _scorer(self, cfg: TrainingConfig, job: JobFolder) -> torch.nn.Module:
-        with tempfile.NamedTemporaryFile(suffix=".pt") as f:
-            job.store.download_file(job.key("weights/model.pt"), f.name)
-            saved = torch.load(f.name, map_location="cpu", weights_only=False)
+        saved = load_best(job)
         if cfg.anomaly.method == "patchcore":
             scorer = PatchCoreScore(_backbone(cfg), saved["model"]["bank"])
             scorer.load_state_dict(saved["model"])

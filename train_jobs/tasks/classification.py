@@ -1,7 +1,6 @@
 """Image classification on ImageFolder data, over N Ray Train workers."""
 from __future__ import annotations
 
-import tempfile
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -15,7 +14,7 @@ from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, build_model, make_optimizer, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, build_model, load_best, make_optimizer, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
@@ -170,9 +169,7 @@ class ClassificationTrainer(TaskTrainer):
 
     def _trained_model(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> torch.nn.Module:
         model = build_model(cfg, len(class_names))
-        with tempfile.NamedTemporaryFile(suffix=".pt") as f:
-            job.store.download_file(job.key("weights/model.pt"), f.name)
-            model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(load_best(job)["model"])
         return model.eval()
 
     def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:

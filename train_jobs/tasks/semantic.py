@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from typing import Callable
 
 import numpy as np
@@ -19,7 +18,7 @@ from train_jobs.data import load_rgb, local_dataset_path
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
-from train_jobs.tasks._torch import build_model, run_epochs, to_float
+from train_jobs.tasks._torch import build_model, load_best, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
@@ -153,9 +152,7 @@ def train_loop(loop_config: dict) -> None:
 
 def _trained(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> torch.nn.Module:
     model = build_model(cfg, len(class_names))
-    with tempfile.NamedTemporaryFile(suffix=".pt") as f:
-        job.store.download_file(job.key("weights/model.pt"), f.name)
-        model.load_state_dict(torch.load(f.name, map_location="cpu", weights_only=False)["model"])
+    model.load_state_dict(load_best(job)["model"])
     return model.eval()
 
 
