@@ -36,6 +36,7 @@ down: venv
 
 bench: venv
 	$(PY) bench/train_overhead.py
+	$(PY) bench/monitor_overhead.py
 	$(PY) bench/parse.py
 
 clean:

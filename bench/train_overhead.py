@@ -3,10 +3,9 @@ and (b) a Ray Job running the platform's driver with Ray Train (1 worker with al
 
 Prints JSON lines; the last is the summary with plain_images_per_s, platform_images_per_s,
 ratio (platform / plain, steady state: epochs after the first) and startup_s (submit to the
-first training step). The plain loop runs before and after the platform run; its figure is
-the mean of both. The platform run goes to a warm cluster (a one-epoch warm-up job runs first, as
-on a platform that is already up), so Ray's own start-up work does not overlap the measurement;
-startup_s is measured on that warm cluster too.
+first training step, on a warm cluster). Plain and platform rounds alternate (plain, platform,
+plain, ..., plain), so a machine that drifts during the run moves both figures alike; each figure
+is the mean over its rounds.
 """
 from __future__ import annotations
 
@@ -53,7 +52,10 @@ def plain(cfg, epochs: int) -> dict:
             "epoch_images_per_s": [round(n / t, 1) for n, t in per_epoch]}
 
 
-def platform_run(cfg, home: str) -> dict:
+def platform_round(cfg, home: str) -> dict:
+    """One Ray Job through the platform on a fresh local cluster, stopped afterwards so that the
+    plain rounds run on a machine without Ray. A one-epoch warm-up job goes first, as on a
+    platform that is already up, so startup_s is a warm cluster's."""
     from serve_app.jobs import JobService
     from serve_app.local import LocalRay, ray_client_env
     from serve_app.records import Records
@@ -66,14 +68,12 @@ def platform_run(cfg, home: str) -> dict:
         service = JobService(Records(f"sqlite:///{home}/records.db"), ray.dashboard_url)
         warm = cfg.model_copy(update={"job_id": cfg.job_id + "-warmup",
                                       "hyperparameters": cfg.hyperparameters.model_copy(update={"epochs": 1})})
-        service.submit(warm)
-        if service.wait(warm.job_id, timeout_s=900, poll_s=5.0)["state"] != "succeeded":
-            raise RuntimeError("the warm-up job failed")
-        t_submit = time.time()
-        service.submit(cfg)
-        record = service.wait(cfg.job_id, timeout_s=1800, poll_s=5.0)
-        if record["state"] != "succeeded":
-            raise RuntimeError(f"platform run {record['state']}: {record['message']}")
+        for job in (warm, cfg):
+            t_submit = time.time()
+            service.submit(job)
+            record = service.wait(job.job_id, timeout_s=1800, poll_s=2.0)
+            if record["state"] != "succeeded":
+                raise RuntimeError(f"platform run {job.job_id} {record['state']}: {record['message']}")
         events = JobFolder(open_store(cfg.storage.uri), cfg.job_id).events()
     finally:
         ray.stop()
@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2, help="platform runs; plain runs one more")
     args = ap.parse_args()
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="vt-bench-") as d:
@@ -105,18 +106,21 @@ def main() -> None:
             "resources": {"num_workers": 1, "cpus_per_worker": cpus},
             "storage": {"uri": os.path.join(d, "artifacts")},
         })
-        before = plain(cfg, args.epochs)
-        emit({"bench": "train_overhead", "phase": "plain_before", **before})
-        plat = platform_run(cfg, os.path.join(d, "home"))
-        emit({"bench": "train_overhead", "phase": "platform", **plat})
-        after = plain(cfg, args.epochs)
-        emit({"bench": "train_overhead", "phase": "plain_after", **after})
-    plain_ips = (before["images_per_s"] + after["images_per_s"]) / 2
+        plains, plats = [], []
+        for i in range(args.rounds + 1):
+            plains.append(plain(cfg, args.epochs))
+            emit({"bench": "train_overhead", "phase": f"plain_{i}", **plains[-1]})
+            if i < args.rounds:
+                job = cfg.model_copy(update={"job_id": f"{cfg.job_id}-{i}"})
+                plats.append(platform_round(job, os.path.join(d, f"home{i}")))
+                emit({"bench": "train_overhead", "phase": f"platform_{i}", **plats[-1]})
+    plain_ips = sum(p["images_per_s"] for p in plains) / len(plains)
+    plat_ips = sum(p["images_per_s"] for p in plats) / len(plats)
     emit({
         "bench": "train_overhead", "model": args.model, "image_size": args.image_size,
         "batch_size": args.batch_size, "epochs": args.epochs, "train_images_per_epoch": int(args.per_class * 3 * 0.8),
-        "warm_cluster": True, "plain_images_per_s": round(plain_ips, 2), "platform_images_per_s": round(plat["images_per_s"], 2),
-        "ratio": round(plat["images_per_s"] / plain_ips, 4), "startup_s": round(plat["startup_s"], 2),
+        "rounds": args.rounds, "plain_images_per_s": round(plain_ips, 2), "platform_images_per_s": round(plat_ips, 2),
+        "ratio": round(plat_ips / plain_ips, 4), "startup_s": round(sum(p["startup_s"] for p in plats) / len(plats), 2),
         "machine": {"cpus": cpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "python": platform.python_version(), "torch": torch.__version__},
     })

@@ -2,19 +2,23 @@
 deployments. Serve runs it by import path: ``serve_app.app:build_app``."""
 
 import asyncio
+import hmac
 import logging
 import os
 import time
 from typing import Any, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from serve_app.auth import Auth, AuthError, signing_key
+from serve_app.auth import AuthError
 from serve_app.intent import ParseResult, parse
+from serve_app.metrics import observe_requests, render
+from serve_app.routes import chat, datasets, jobs
+from serve_app.routes.deps import admin_user, bearer, current_user, unauthorized
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
 
@@ -90,29 +94,9 @@ class ModelRegistry:
 
 api = FastAPI(title="visiontrain", version="0.1.0",
               description="Describe a vision model in Korean or English; get it trained on Ray.")
-
-
-_bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/auth/login")
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
-
-
-async def current_user(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(_bearer)) -> dict:
-    """The user of a valid access token; 401 otherwise. Every route but login, refresh and health uses it."""
-    if creds is None:
-        raise _unauthorized("log in first: POST /v1/auth/login, then send 'Authorization: Bearer <access_token>'")
-    try:
-        return request.app.state.auth.user(creds.credentials)
-    except AuthError as exc:
-        raise _unauthorized(str(exc)) from None
-
-
-async def admin_user(user: dict = Depends(current_user)) -> dict:
-    if user["role"] != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can do this")
-    return user
+api.middleware("http")(observe_requests)
+for _router in (chat.router, jobs.router, datasets.router):
+    api.include_router(_router)
 
 
 def _found(answer: dict) -> dict:
@@ -125,16 +109,11 @@ def _found(answer: dict) -> dict:
 @serve.ingress(api)
 class Ingress:
     def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle, settings: Optional[dict] = None):
-        from serve_app.local import home_dir
-        from serve_app.records import Records
+        from serve_app.platform import Platform
 
-        settings = settings or {}
-        home = settings.get("home") or home_dir()
+        self.platform = api.state.platform = Platform(settings, parser, registry)
         self.parser, self.registry = parser, registry
-        self.records = Records(settings.get("database_url") or f"sqlite:///{home}/records.db")
-        self.auth = Auth(self.records, signing_key(home))
-        self.auth.ensure_admin()
-        api.state.auth = self.auth
+        self.records, self.auth = self.platform.records, self.platform.auth
         self.started = time.time()
 
     @api.get("/healthz")
@@ -146,14 +125,23 @@ class Ingress:
         try:
             return self.auth.login(body.username, body.password)
         except AuthError as exc:
-            raise _unauthorized(str(exc)) from None
+            raise unauthorized(str(exc)) from None
 
     @api.post("/v1/auth/refresh")
     def refresh(self, body: RefreshRequest) -> dict:
         try:
             return self.auth.refresh(body.refresh_token)
         except AuthError as exc:
-            raise _unauthorized(str(exc)) from None
+            raise unauthorized(str(exc)) from None
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics(self, request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
+        """Prometheus text format. Scrape with an admin's access token, or with the token set in
+        VISIONTRAIN_METRICS_TOKEN on the Serve side (Prometheus: ``authorization: {credentials: ...}``)."""
+        scrape_token = os.environ.get("VISIONTRAIN_METRICS_TOKEN")
+        if not (scrape_token and creds and hmac.compare_digest(creds.credentials, scrape_token)):
+            await admin_user(await current_user(request, creds))
+        return render()
 
     @api.get("/v1/me")
     async def me(self, user: dict = Depends(current_user)) -> dict:

@@ -117,10 +117,12 @@ def cmd_up(args) -> int:
     if ray and ray.is_up():
         print(f"Ray is already up: dashboard {ray.dashboard_url}")
     else:
-        ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus).start()
-        print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token)")
+        ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus,
+                       metrics_port=args.metrics_port).start()
+        print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token), "
+              f"Prometheus metrics {ray.metrics_url}")
     if args.serve_port:
-        args.address = ray.gcs_address
+        args.address, args.dashboard_url = ray.gcs_address, ray.dashboard_url
         return cmd_serve(args)
     return 0
 
@@ -144,7 +146,10 @@ def cmd_serve(args) -> int:
               "(or set VISIONTRAIN_ADMIN_USER and VISIONTRAIN_ADMIN_PASSWORD before the first start)")
     ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
     try:
-        url = deploy(port=args.serve_port, host=args.host, args={"home": home, "database_url": auth.records.url})
+        local = LocalRay.load(home)
+        dashboard = args.dashboard_url or (local.dashboard_url if local else "http://127.0.0.1:8265")
+        url = deploy(port=args.serve_port, host=args.host, args={"home": home, "database_url": auth.records.url,
+                                                                 "ray_dashboard_url": dashboard})
     finally:
         ray.shutdown()
     print(f"API is up: {url} (docs {url}/docs)")
@@ -282,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=6380)
     up.add_argument("--dashboard-port", type=int, default=8265)
     up.add_argument("--num-cpus", type=int)
+    up.add_argument("--metrics-port", type=int, default=8080, help="Ray's Prometheus endpoint (training metrics)")
     up.add_argument("--serve-port", type=int, default=8000, help="the API's port; 0 starts Ray only")
     up.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     up.set_defaults(fn=cmd_up)
@@ -289,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--address", required=True, help="the cluster's GCS address, HOST:PORT")
     sv.add_argument("--serve-port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--dashboard-url", help="the cluster's dashboard (Ray Jobs API); default: the local "
+                                            "platform's, else http://127.0.0.1:8265")
     sv.set_defaults(fn=cmd_serve)
     us = sub.add_parser("users", help="accounts of the local platform (in its records database)")
     us_sub = us.add_subparsers(dest="users_command", required=True)

@@ -65,6 +65,7 @@ class LocalRay:
     gcs_port: int = 6380
     dashboard_port: int = 8265
     num_cpus: Optional[int] = None
+    metrics_port: Optional[int] = None
     pgid: Optional[int] = None
 
     @property
@@ -74,6 +75,11 @@ class LocalRay:
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def metrics_url(self) -> Optional[str]:
+        """Ray's Prometheus endpoint on this node (training metrics included), when a port was set."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else None
 
     @property
     def gcs_address(self) -> str:
@@ -111,6 +117,8 @@ class LocalRay:
                "--disable-usage-stats"]
         if self.num_cpus is not None:
             cmd.append(f"--num-cpus={self.num_cpus}")
+        if self.metrics_port is not None:
+            cmd.append(f"--metrics-export-port={self.metrics_port}")
         with open(os.path.join(self.home, f"ray-head-{self.gcs_port}.log"), "ab") as log:  # the child keeps its copy
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pgid = proc.pid

@@ -55,6 +55,29 @@ refresh_tokens = Table(
 )
 
 
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_id", String(32), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("format", String(32)),
+    Column("ok", Boolean, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+chat_sessions = Table(
+    "chat_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("history", JSON, nullable=False),
+    Column("plan", JSON),
+    Column("updated_at", Float, nullable=False),
+)
+
+
 def default_database_url() -> str:
     url = os.environ.get("VISIONTRAIN_DATABASE_URL")
     if url:
@@ -116,6 +139,41 @@ class Records:
     def revoke_refresh_tokens(self, username: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(refresh_tokens).where(refresh_tokens.c.username == username).values(used=True))
+
+    def add_dataset(self, dataset_id: str, owner: str, name: str, fmt: Optional[str], ok: bool, summary: str) -> dict:
+        """Record that ``owner`` uploaded ``dataset_id`` (a content hash: the same upload twice is one row)."""
+        with self.engine.begin() as conn:
+            found = conn.execute(select(datasets).where(datasets.c.dataset_id == dataset_id,
+                                                        datasets.c.owner == owner)).first()
+            if found is None:
+                conn.execute(insert(datasets).values(dataset_id=dataset_id, owner=owner, name=name, format=fmt, ok=ok,
+                                                     summary=summary, created_at=time.time()))
+        return self.get_dataset(dataset_id, owner)
+
+    def get_dataset(self, dataset_id: str, owner: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(datasets).where(datasets.c.dataset_id == dataset_id,
+                                                      datasets.c.owner == owner)).mappings().first()
+        return dict(row) if row else None
+
+    def list_datasets(self, owner: Optional[str] = None) -> list[dict]:
+        query = select(datasets).order_by(datasets.c.created_at.desc())
+        if owner is not None:
+            query = query.where(datasets.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def save_chat(self, session_id: str, owner: str, history: list, plan: Optional[dict]) -> None:
+        with self.engine.begin() as conn:
+            values = {"history": history, "plan": plan, "updated_at": time.time()}
+            if conn.execute(update(chat_sessions).where(chat_sessions.c.session_id == session_id)
+                            .values(**values)).rowcount == 0:
+                conn.execute(insert(chat_sessions).values(session_id=session_id, owner=owner, **values))
+
+    def get_chat(self, session_id: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(chat_sessions).where(chat_sessions.c.session_id == session_id)).mappings().first()
+        return dict(row) if row else None
 
     def list_jobs(self, owner: Optional[str] = None) -> list[dict]:
         query = select(jobs).order_by(jobs.c.created_at.desc())

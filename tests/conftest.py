@@ -59,7 +59,10 @@ def ray_cluster(session_dir, s3_server):
     home = os.path.join(session_dir, "home")
     os.makedirs(home)
     os.environ.update(ray_client_env(home))
-    cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2).start()
+    os.environ["VISIONTRAIN_METRICS_TOKEN"] = METRICS_TOKEN  # the cluster's processes inherit it, as from a Secret
+    os.environ["VISIONTRAIN_MAX_ACTIVE_JOBS"] = "1"  # so that a quota test needs only one running job
+    cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
+                       metrics_port=free_port()).start()
     yield cluster
     cluster.stop()
 
@@ -111,6 +114,7 @@ def api_url(ray_cluster):
 
 
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "root", "VISIONTRAIN_ADMIN_PASSWORD": "root-password-for-tests"}
+METRICS_TOKEN = "scrape-token-for-tests"
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,22 @@ def test_roles(api_url, admin_token, users):
 def test_bad_new_users_are_refused(api_url, admin_token, users, body, status):
     r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token), json=body)
     assert r.status_code == status, r.text
+
+
+def test_api_request_metrics_for_admins_and_the_scrape_token(api_url, admin_token, users):
+    from conftest import METRICS_TOKEN
+
+    assert httpx.get(f"{api_url}/metrics").status_code == 401
+    assert httpx.get(f"{api_url}/metrics", headers=bearer(users["alice"]["access_token"])).status_code == 403
+    assert httpx.get(f"{api_url}/metrics", headers=bearer("not-the-scrape-token")).status_code == 401
+    httpx.get(f"{api_url}/v1/models/timm/resnet18", headers=bearer(admin_token)).raise_for_status()
+    httpx.get(f"{api_url}/v1/models/timm/no-such-model", headers=bearer(admin_token))
+    for headers in (bearer(admin_token), bearer(METRICS_TOKEN)):
+        r = httpx.get(f"{api_url}/metrics", headers=headers)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    route = 'route="/v1/models/{source}/{name:path}"'
+    lines = r.text.splitlines()
+    assert any(line.startswith("visiontrain_api_requests_total{") and route in line and 'status="200"' in line
+               for line in lines)
+    assert any(route in line and 'status="404"' in line for line in lines)
+    assert any(line.startswith("visiontrain_api_request_seconds_bucket{") and route in line for line in lines)

@@ -107,6 +107,47 @@ class AnomalyOptions(_Schema):
     memory_bank_size: int = Field(2000, ge=100, le=200_000, description="patchcore: patch features kept")
 
 
+class MonitorOptions(_Schema):
+    """The monitoring actor beside each training worker (see train_jobs/monitor.py)."""
+    enabled: bool = True
+    sample_interval_s: float = Field(5.0, ge=0.5, le=600.0, description="system samples and status writes")
+    stall_timeout_s: float = Field(900.0, ge=5.0, le=86_400.0,
+                                   description="a worker silent this long (no step, no heartbeat) is stalled")
+    stall_action: Literal["wait", "restart", "stop"] = Field(
+        "wait", description="wait: report only; restart: kill the worker so Ray Train restarts the group "
+                            "from the last checkpoint (needs resources.max_failures > 0); stop: end the job")
+    patterns: list[str] = Field(default_factory=list, description="extra regexes with named groups, "
+                                "read from a user script's output: (?P<top1>[0-9.]+) gives metric top1")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                if not re.compile(p).groupindex:
+                    raise ValueError(f"pattern {p!r} has no named group; name the value, e.g. (?P<loss>[0-9.]+)")
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} is not a regular expression: {exc}") from None
+        return v
+
+
+class ScriptSpec(_Schema):
+    """The user's own training script, run on every worker instead of the task's built-in trainer.
+    Its output is read by the monitor (metric-looking lines become metrics, see MonitorOptions.patterns).
+    It gets VISIONTRAIN_DATASET (a local folder), VISIONTRAIN_OUTPUT_DIR (uploaded to the job's
+    outputs/ at the end), VISIONTRAIN_RANK and VISIONTRAIN_WORLD_SIZE in its environment."""
+    path: str = Field(description="absolute path or s3:// URI of a .py file")
+    args: list[str] = Field(default_factory=list, max_length=256)
+
+    @field_validator("path")
+    @classmethod
+    def _python_file(cls, v: str) -> str:
+        v = _absolute_location(v, "the script location")
+        if not v.endswith(".py"):
+            raise ValueError("the script must be a .py file; give the path of the training script itself")
+        return v
+
+
 class Storage(_Schema):
     uri: str = Field(default_factory=default_storage_uri, description="absolute folder or s3://bucket/prefix")
 
@@ -128,6 +169,8 @@ class TrainingConfig(_Schema):
     resources: Resources = Resources()
     early_stopping: EarlyStopping = EarlyStopping()
     anomaly: AnomalyOptions = AnomalyOptions()
+    monitor: MonitorOptions = MonitorOptions()
+    script: Optional[ScriptSpec] = None
     storage: Storage = Field(default_factory=Storage)
 
     @field_validator("job_id")

@@ -17,12 +17,13 @@ from adapters import AdapterError, get_adapter
 from train_jobs.config import ConfigError, TrainingConfig, config_from_yaml
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.validate import validate_dataset
+from train_jobs.script_run import ScriptFailed, fit_script, script_metrics
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
 
 __all__ = ["JobStopped", "load_config", "main", "run_job"]
 
-EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError)
+EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError, ScriptFailed)
 
 
 class RayUnreachable(RuntimeError):
@@ -58,6 +59,19 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
     job.store.write_json(job.key("metrics.json"), metrics)
     job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
     return {"metrics": metrics, "export": trainer.export(cfg, job, class_names)}
+
+
+def _finish_script(cfg: TrainingConfig, job: JobFolder) -> int:
+    """A user's script evaluates and exports by itself: its last printed metrics are the result."""
+    job.transition("evaluating", "reading the metrics the script printed")
+    metrics = script_metrics(job)
+    job.store.write_json(job.key("metrics.json"), metrics)
+    outputs = job.store.list(job.key("outputs/"))
+    headline = {k: v for k, v in metrics.items() if k not in ("source", "metric_lines", "epoch", "step")}
+    job.transition("succeeded", f"the script finished: {metrics['metric_lines']} metric lines read, "
+                                f"{len(outputs)} output file(s)", result=headline)
+    print(f"job {cfg.job_id} succeeded: {headline}; outputs in {job.uri('outputs')}")
+    return 0
 
 
 def _raise_stop(signum, frame):
@@ -99,10 +113,19 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
 
         job.transition("training", f"{cfg.resources.num_workers} worker(s), "
                                    f"{'GPU' if cfg.resources.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs")
-        trainer.fit(cfg, job)
+        job.clear_stop_request()
+        try:
+            fit_script(cfg, job) if cfg.script is not None else trainer.fit(cfg, job)
+        except Exception:
+            if not job.stop_request():
+                raise
+        if job.stop_request():
+            raise JobStopped(job.stop_request()["reason"])
         by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
         job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
 
+        if cfg.script is not None:
+            return _finish_script(cfg, job)
         job.transition("evaluating", "evaluating the best weights on the validation split")
         r = cfg.resources
         finish = ray.remote(num_cpus=r.cpus_per_worker, num_gpus=r.gpus_per_worker if r.use_gpu else 0)(_finish)

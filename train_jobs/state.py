@@ -41,6 +41,27 @@ class JobFolder:
         self.store.append_line(self.key("events.jsonl"), json.dumps(ev, ensure_ascii=False, default=str))
         return ev
 
+    def telemetry(self) -> list[dict]:
+        """What the monitors sent, all ranks, in time order."""
+        keys = [k for k in self.store.list(self.key("telemetry/")) if k.endswith(".jsonl")]
+        return sorted((e for k in keys for e in self.store.read_jsonl(k)), key=lambda e: e["time"])
+
+    def workers(self) -> list[dict]:
+        """Each training worker's latest status as its monitor wrote it (heartbeat, step, stalled)."""
+        keys = [k for k in self.store.list(self.key("monitor/")) if k.rsplit("/", 1)[-1].startswith("rank-")]
+        return sorted((self.store.read_json(k) for k in keys), key=lambda w: w["rank"])
+
+    def request_stop(self, reason: str) -> None:
+        self.store.write_json(self.key("monitor/stop.json"), {"time": time.time(), "reason": reason})
+        self.event("stop_requested", reason=reason)
+
+    def clear_stop_request(self) -> None:
+        self.store.delete(self.key("monitor/stop.json"))
+
+    def stop_request(self) -> Optional[dict]:
+        key = self.key("monitor/stop.json")
+        return self.store.read_json(key) if self.store.exists(key) else None
+
     def transition(self, state: str, message: str = "", **extra: Any) -> dict:
         if state not in STATES:
             raise ValueError(f"unknown job state {state!r}; one of {STATES}")

@@ -65,7 +65,13 @@ class WorkerSession:
         torch.set_num_threads(max(1, int(cfg.resources.cpus_per_worker)))
         torch.manual_seed(cfg.hyperparameters.seed + self.rank)
         self.job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-        self._last_progress = 0.0
+        self._last_event = self._last_beat = 0.0
+        self.monitor = None
+        if cfg.monitor.enabled:
+            from train_jobs.monitor import start_monitor
+
+            uuid = str(torch.cuda.get_device_properties(self.device).uuid) if self.cuda else None
+            self.monitor = start_monitor(cfg, self.rank, uuid)
 
     @property
     def is_chief(self) -> bool:
@@ -93,11 +99,34 @@ class WorkerSession:
             torch.distributed.all_reduce(t)
         return t.tolist()
 
-    def progress(self, epoch: int, step: int, steps: int, loss: float, every_s: float = 5.0) -> None:
+    def progress(self, epoch: int, step: int, steps: int, loss, beat_s: float = 1.0, event_s: float = 5.0) -> None:
+        """A training step finished. ``loss`` may be a tensor: it is read (a device sync) only when
+        sent, a heartbeat to the monitor about once a second, an event from the chief every 5 s."""
         now = time.time()
-        if self.is_chief and now - self._last_progress >= every_s:
-            self._last_progress = now
-            self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=round(loss, 5))
+        beat = self.monitor is not None and now - self._last_beat >= beat_s
+        event = self.is_chief and now - self._last_event >= event_s
+        if not (beat or event):
+            return
+        value = round(float(loss), 5)
+        if beat:
+            self._last_beat = now
+            self.monitor.beat.remote(epoch + 1, step, {"loss": value, "steps": steps})
+        if event:
+            self._last_event = now
+            self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=value)
+
+    def stop_requested(self) -> Optional[dict]:
+        """A stop asked for by a monitor (a stalled worker with stall_action stop)."""
+        return self.job.stop_request()
+
+    def close(self) -> None:
+        """Flush and end this worker's monitor."""
+        import ray
+
+        if self.monitor is not None:
+            ray.get(self.monitor.close.remote())
+            ray.kill(self.monitor)
+            self.monitor = None
 
     def restore(self) -> Optional[dict]:
         """The state saved with the latest checkpoint of this run, or None on a fresh start."""
@@ -123,6 +152,8 @@ class WorkerSession:
         """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
         import ray.train
 
+        if self.monitor is not None:
+            self.monitor.epoch_end.remote(metrics)
         if not self.is_chief:
             ray.train.report(metrics, checkpoint=None)
             return
@@ -141,6 +172,8 @@ class WorkerSession:
                 json.dump({"epoch": state["epoch"], "sha256": file_sha256(state_path)}, f)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         self.job.event("checkpoint", epoch=state["epoch"])
+        if self.monitor is not None:
+            self.monitor.checkpoint.remote(state["epoch"], self.job.uri("train"))
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 from train_jobs.config import TASKS, TrainingConfig
 
@@ -56,9 +56,9 @@ def _train_loop(loop_config: dict) -> None:
     get_task(loop_config["config"]["task"]).train_loop(loop_config)
 
 
-def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder") -> None:
-    """Run the task's ``train_loop`` on N Ray Train workers; checkpoints under the job's folder.
-    Rerunning with the same run name and storage resumes from the latest checkpoint."""
+def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[dict], None] = _train_loop) -> None:
+    """Run ``loop`` (by default the task's ``train_loop``) on N Ray Train workers; checkpoints under
+    the job's folder. Rerunning with the same run name and storage resumes from the latest checkpoint."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -67,7 +67,7 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder") -> None:
     fs = job.store.pyarrow_filesystem()
     storage = job.uri()
     TorchTrainer(
-        _train_loop,
+        loop,
         train_loop_config={"config": cfg.model_dump(mode="json")},
         scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker),
         run_config=RunConfig(

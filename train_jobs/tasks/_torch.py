@@ -75,9 +75,19 @@ def run_epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Modu
 
     ``train_epoch(model, loader, optimizer, on_step)`` and ``validate(model, loader)`` return sums
     (numbers or arrays, with ``images`` among the training ones); ``summarize(train, val)`` turns the
-    sums over all workers into the epoch's metrics."""
-    import ray.train.torch  # noqa: F401  (the worker runs inside Ray Train)
+    sums over all workers into the epoch's metrics. Nothing is trained when a monitor has asked
+    the job to stop (a stalled worker with stall_action stop)."""
+    try:
+        if session.stop_requested() is None:
+            _epochs(cfg, session, model, train_loader, val_loader, train_epoch, validate, summarize, best_extra,
+                    default_metric)
+    finally:
+        session.close()
 
+
+def _epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Module, train_loader, val_loader,
+            train_epoch: Callable, validate: Callable, summarize: Callable, best_extra: dict,
+            default_metric: tuple[str, str]) -> None:
     hp = cfg.hyperparameters
     state = session.restore()
     if state:
@@ -95,7 +105,7 @@ def run_epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Modu
             sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train = train_epoch(model, train_loader, optimizer,
-                            lambda step, steps, loss: session.progress(epoch, step, steps, float(loss)))
+                            lambda step, steps, loss: session.progress(epoch, step, steps, loss))
         train_s = time.perf_counter() - t0
         scheduler.step()
         val = validate(model, val_loader)

@@ -232,6 +232,7 @@ class AnomalyTrainer(TaskTrainer):
                    "epoch_s": round(time.perf_counter() - t0, 3)}
         state = {"epoch": 1, "model": scorer.state_dict(), "history": [metrics]}
         session.report(metrics, state, best_weights={"model": scorer.state_dict(), "method": "patchcore", "epoch": 1})
+        session.close()
 
     def _scorer(self, cfg: TrainingConfig, job: JobFolder) -> torch.nn.Module:
         saved = load_best(job)

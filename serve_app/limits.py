@@ -1,0 +1,81 @@
+"""Per-user limits: a request rate (token bucket, in each ingress replica) and job quotas
+(concurrent jobs and GPUs, counted from the records database)."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from train_jobs.config import TrainingConfig
+from train_jobs.state import TERMINAL
+
+__all__ = ["QuotaExceeded", "Quotas", "RateLimiter"]
+
+
+class QuotaExceeded(Exception):
+    pass
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number; unset it for the default {default:g}") from None
+
+
+@dataclass
+class RateLimiter:
+    """``per_minute`` requests per user, in bursts of up to ``burst``."""
+    per_minute: float = 600.0
+    burst: float = 60.0
+    _buckets: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_s(self, key: str) -> float:
+        """0 and one request taken when ``key`` may go on; else how long until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.per_minute / 60.0)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) * 60.0 / self.per_minute
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+
+
+@dataclass
+class Quotas:
+    """What one user may run at once; admins are not limited."""
+    max_active_jobs: int = 2
+    max_gpus: float = 4.0
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Quotas":
+        return cls(max_active_jobs=int(settings.get("max_active_jobs") or _env_number("VISIONTRAIN_MAX_ACTIVE_JOBS", 2)),
+                   max_gpus=float(settings.get("max_gpus") or _env_number("VISIONTRAIN_MAX_GPUS", 4)))
+
+    def check(self, user: dict, cfg: TrainingConfig, active: list[dict], gpus_in_use: float) -> None:
+        """Raise QuotaExceeded, saying what is in use and what to do, when ``cfg`` would go over."""
+        if user["role"] == "admin":
+            return
+        running = [j for j in active if j["state"] not in TERMINAL]
+        if len(running) >= self.max_active_jobs:
+            raise QuotaExceeded(
+                f"{user['username']} already has {len(running)} active job(s) "
+                f"({', '.join(j['job_id'] for j in running)}); the limit is {self.max_active_jobs}. "
+                "Wait for one to finish or stop one (POST /v1/jobs/{id}/stop).")
+        r = cfg.resources
+        wanted = r.num_workers * r.gpus_per_worker if r.use_gpu else 0.0
+        if wanted and gpus_in_use + wanted > self.max_gpus:
+            raise QuotaExceeded(
+                f"this job asks for {wanted:g} GPU(s) and {user['username']} already uses {gpus_in_use:g}; the limit is "
+                f"{self.max_gpus:g}. Use fewer workers or GPUs per worker, or wait for a job to finish.")
+
+
+def gpus_of(config: Optional[dict]) -> float:
+    r = (config or {}).get("resources") or {}
+    return r.get("num_workers", 1) * r.get("gpus_per_worker", 1.0) if r.get("use_gpu") else 0.0

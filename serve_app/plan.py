@@ -1,0 +1,88 @@
+"""From what a user said (a complete ParseResult) or wrote (a TrainingConfig) to what the
+platform will run: the full config, with the platform's rules applied and defaults marked.
+
+Rules for configs that come through the API: the job belongs to the caller and writes to the
+platform's storage; a dataset is one the caller uploaded (``ds-...``, or ``uploaded:latest``)
+or an ``s3://`` location; server paths (datasets, weights, scripts) are for admins only.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+from serve_app.intent import ParseResult
+from serve_app.records import Records
+from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
+
+__all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
+
+DEFAULTED = ("hyperparameters", "augmentation", "resources", "early_stopping")
+
+
+class PlanError(ValueError):
+    """What the platform will not run for this user, and what to do instead."""
+
+
+class AdminOnly(PlanError):
+    """A feature only admins may use (server paths, own scripts)."""
+
+
+def resolve_dataset(uri: str, user: dict, records: Records) -> str:
+    if uri == "uploaded:latest":
+        mine = records.list_datasets(user["username"])
+        if not mine:
+            raise PlanError("you have not uploaded a dataset yet: upload one (POST /v1/datasets, or "
+                            "`visiontrain datasets upload`), or give an s3:// location")
+        return mine[0]["dataset_id"]
+    if DATASET_ID.match(uri):
+        if user["role"] != "admin" and records.get_dataset(uri, user["username"]) is None:
+            raise PlanError(f"no dataset {uri} among yours; GET /v1/datasets lists what you uploaded")
+        return uri
+    if uri.startswith("s3://") or user["role"] == "admin":
+        return uri
+    raise AdminOnly(f"{uri!r} is a path on the server, which only admins may use; upload the dataset "
+                    "(POST /v1/datasets) and use its id, or give an s3:// location")
+
+
+def platform_config(data: dict, user: dict, records: Records, storage_uri: str) -> TrainingConfig:
+    """A TrainingConfig from the API, owned by ``user`` and stored where the platform stores."""
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a mapping of TrainingConfig fields")
+    data = {**data, "owner": user["username"], "storage": {"uri": storage_uri}}
+    data.setdefault("job_id", _new_job_id(str(data.get("task", "job"))))
+    if user["role"] != "admin":
+        if data.get("script"):
+            raise AdminOnly("script: running your own training script is for admins for now; use a built-in task")
+        if (data.get("model") or {}).get("weights"):
+            raise AdminOnly("model.weights: a weights file on the server is for admins; leave it out to train "
+                            "from scratch")
+    dataset = data.get("dataset")
+    if isinstance(dataset, dict) and isinstance(dataset.get("uri"), str):
+        data["dataset"] = {**dataset, "uri": resolve_dataset(dataset["uri"], user, records)}
+    return config_from_dict(data, source="config")
+
+
+def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str) -> dict:
+    """``{"config": <full TrainingConfig>, "defaults": [field paths the user did not state]}``."""
+    it = result.intent
+    given: dict = {"task": it.task, "model": it.model.model_dump() if it.model else None,
+                   "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
+    if it.class_names:
+        given["class_names"] = it.class_names
+    for section in ("hyperparameters", "resources"):
+        stated = {k: v for k, v in getattr(it, section).model_dump().items() if v is not None}
+        if stated:
+            given[section] = stated
+    cfg = platform_config(given, user, records, storage_uri)
+    full = cfg.model_dump(mode="json")
+    defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
+    return {"config": full, "defaults": defaults}
+
+
+def _new_job_id(task: str) -> str:
+    return f"{task.replace('_', '-')[:40]}-{secrets.token_hex(4)}"
+
+
+def visible(record: Optional[dict], user: dict) -> bool:
+    """Users see their own; viewers and admins see everyone's."""
+    return record is not None and (record["owner"] == user["username"] or user["role"] in ("admin", "viewer"))

@@ -1,0 +1,62 @@
+"""``POST /v1/chat``: one turn of the conversation, kept server-side per session. The answer is
+the parse result plus, once nothing is missing, the plan: the full TrainingConfig the job would
+run with and which of its values are defaults. Nothing runs until the plan is confirmed with
+``POST /v1/jobs {"session_id": ...}``."""
+import secrets
+from typing import Any, Optional
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve_app.intent import ParseResult
+from serve_app.plan import PlanError, make_plan
+from serve_app.routes.deps import current_user, platform, writer_user
+from train_jobs.config import ConfigError
+
+router = APIRouter(prefix="/v1/chat", tags=["chat"])
+MAX_TURNS = 50
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1, max_length=4000)
+    session_id: Optional[str] = Field(None, pattern=r"^[0-9a-f]{32}$", description="omit to start a conversation")
+
+
+class ChatAnswer(BaseModel):
+    session_id: str
+    result: ParseResult
+    plan: Optional[dict[str, Any]] = Field(None, description="{config, defaults} once the request is complete")
+    plan_problem: Optional[str] = Field(None, description="why a complete request cannot be planned yet")
+
+
+def _session(p, session_id: Optional[str], user: dict) -> dict:
+    if session_id is None:
+        return {"session_id": secrets.token_hex(16), "history": [], "plan": None}
+    found = p.records.get_chat(session_id)
+    if found is None or found["owner"] != user["username"]:
+        raise HTTPException(404, f"no conversation {session_id} of yours; omit session_id to start one")
+    return found
+
+
+@router.post("", response_model=ChatAnswer)
+async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(platform)) -> ChatAnswer:
+    session = _session(p, body.session_id, user)
+    if len(session["history"]) >= 2 * MAX_TURNS:
+        raise HTTPException(422, f"this conversation has {MAX_TURNS} turns; start a new one (omit session_id)")
+    result = ParseResult.model_validate_json(await p.parser.parse.remote(body.message, session["history"]))
+    plan, problem = None, None
+    if result.status == "complete":
+        try:
+            plan = make_plan(result, user, p.records, p.storage_uri)
+        except (PlanError, ConfigError) as exc:
+            problem = str(exc)
+    history = [*session["history"], body.message, result.model_dump(mode="json")]
+    p.records.save_chat(session["session_id"], user["username"], history, plan)
+    return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem)
+
+
+@router.get("/{session_id}")
+async def conversation(session_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    session = _session(p, session_id, user)
+    return {"session_id": session_id, "history": session["history"], "plan": session["plan"]}

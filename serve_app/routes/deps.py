@@ -1,0 +1,50 @@
+"""What routes depend on: the caller (from the bearer token), their role, their request budget,
+and the platform. Every route but health, login and refresh uses ``current_user``."""
+from typing import Optional
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from serve_app.auth import AuthError
+
+__all__ = ["admin_user", "bearer", "current_user", "platform", "unauthorized", "writer_user"]
+
+bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/auth/login")
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def platform(request: Request):
+    return request.app.state.platform
+
+
+async def current_user(request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> dict:
+    """The user of a valid access token (401 otherwise), within their request rate (429 otherwise)."""
+    if creds is None:
+        raise unauthorized("log in first: POST /v1/auth/login, then send 'Authorization: Bearer <access_token>'")
+    try:
+        user = request.app.state.platform.auth.user(creds.credentials)
+    except AuthError as exc:
+        raise unauthorized(str(exc)) from None
+    wait_s = request.app.state.platform.limiter.wait_s(user["username"])
+    if wait_s > 0:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"too many requests from {user['username']}; try again in {wait_s:.1f} s",
+                            headers={"Retry-After": str(max(1, round(wait_s)))})
+    return user
+
+
+async def writer_user(user: dict = Depends(current_user)) -> dict:
+    """A user who may change things: viewers only read."""
+    if user["role"] == "viewer":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "viewers can read but not change anything; ask an admin "
+                                                       "for a user account")
+    return user
+
+
+async def admin_user(user: dict = Depends(current_user)) -> dict:
+    if user["role"] != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can do this")
+    return user

@@ -1,0 +1,172 @@
+"""``/v1/jobs``: submit (a confirmed plan or a TrainingConfig), list, follow, stop, and fetch what
+a job left. Users see and act on their own jobs; viewers read everyone's; admins do anything.
+A job that is not yours answers 404, as if it did not exist."""
+import asyncio
+import json
+import mimetypes
+from typing import Any, Optional
+
+import yaml
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from serve_app.jobs import JobNotFound
+from serve_app.limits import QuotaExceeded, gpus_of
+from serve_app.plan import AdminOnly, PlanError, platform_config, visible
+from serve_app.routes.deps import current_user, platform, writer_user
+from train_jobs.config import ConfigError
+from train_jobs.state import TERMINAL
+from train_jobs.store import StoreError
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+class SubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_id: Optional[str] = None
+    config: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "SubmitRequest":
+        if (self.session_id is None) == (self.config is None):
+            raise ValueError("give either session_id (to confirm a conversation's plan) or config (a TrainingConfig)")
+        return self
+
+
+def _job(p, job_id: str, user: dict) -> dict:
+    try:
+        record = p.jobs.get(job_id)
+    except JobNotFound:
+        record = None
+    if not visible(record, user):
+        raise HTTPException(404, f"no job {job_id} of yours; GET /v1/jobs lists them")
+    return record
+
+
+def _gpus_in_use(p, active: list[dict]) -> float:
+    total = 0.0
+    for job in active:
+        try:
+            total += gpus_of(yaml.safe_load(p.jobs.folder(job).store.read_text(p.jobs.folder(job).key("config.yaml"))))
+        except StoreError:
+            continue
+    return total
+
+
+def _submit(p, body: SubmitRequest, user: dict) -> dict:
+    if body.session_id is not None:
+        chat = p.records.get_chat(body.session_id)
+        if chat is None or chat["owner"] != user["username"]:
+            raise HTTPException(404, f"no conversation {body.session_id} of yours")
+        if not chat["plan"]:
+            raise HTTPException(409, "this conversation has no plan yet: answer its questions first (POST /v1/chat)")
+        data = chat["plan"]["config"]
+    else:
+        data = body.config
+    try:
+        cfg = platform_config(data, user, p.records, p.storage_uri)
+    except AdminOnly as exc:
+        raise HTTPException(403, str(exc)) from None
+    except PlanError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    existing = p.records.get_job(cfg.job_id)
+    if existing is not None and existing["owner"] != user["username"]:
+        raise HTTPException(409, f"job id {cfg.job_id} is taken; leave job_id out to get a new one")
+    active = [j for j in (p.jobs.get(r["job_id"]) for r in p.records.list_jobs(user["username"])
+                          if r["state"] not in TERMINAL) if j["state"] not in TERMINAL]
+    try:
+        p.quotas.check(user, cfg, active, _gpus_in_use(p, active))
+    except QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
+    try:
+        return p.jobs.submit(cfg)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.post("", status_code=201)
+def submit(body: SubmitRequest, user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
+    """Quota check, job record, then a Ray Job with the fixed entrypoint. 429 when over quota."""
+    return _submit(p, body, user)
+
+
+@router.get("")
+def list_jobs(owner: Optional[str] = Query(None, max_length=64), user: dict = Depends(current_user),
+              p=Depends(platform)) -> list[dict]:
+    if user["role"] == "user":
+        owner = user["username"]
+    return [{k: v for k, v in j.items() if k != "history"} for j in p.jobs.list(owner)]
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    return _job(p, job_id, user)
+
+
+@router.post("/{job_id}/stop")
+def stop_job(job_id: str, user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
+    record = _job(p, job_id, user)
+    if record["owner"] != user["username"] and user["role"] != "admin":
+        raise HTTPException(403, "only the job's owner or an admin can stop it")
+    return p.jobs.stop(job_id)
+
+
+@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+def job_logs(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> str:
+    _job(p, job_id, user)
+    return p.jobs.logs(job_id)
+
+
+@router.get("/{job_id}/artifacts")
+def artifacts(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    folder = p.jobs.folder(_job(p, job_id, user))
+    names = [k.removeprefix(folder.prefix + "/") for k in folder.store.list(folder.prefix + "/")]
+    return {"job_id": job_id, "uri": folder.uri(), "artifacts": names}
+
+
+@router.get("/{job_id}/artifacts/{name:path}")
+def artifact(job_id: str, name: str, user: dict = Depends(current_user), p=Depends(platform)) -> Response:
+    folder = p.jobs.folder(_job(p, job_id, user))
+    try:
+        data = folder.store.read_bytes(folder.key(name))
+    except (StoreError, ValueError):
+        raise HTTPException(404, f"job {job_id} has no artifact {name!r}; GET /v1/jobs/{job_id}/artifacts lists them")
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Response(data, media_type=kind,
+                    headers={"content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"'})
+
+
+@router.get("/{job_id}/events")
+async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), user: dict = Depends(current_user),
+                     p=Depends(platform)) -> StreamingResponse:
+    """Server-sent events until the job ends: ``event: job`` for state changes, epoch metrics and
+    checkpoints (``events.jsonl``), ``event: telemetry`` for what the workers' monitors sent."""
+    record = await asyncio.to_thread(_job, p, job_id, user)
+    folder = p.jobs.folder(record)
+
+    def new_lines(sent: dict) -> list[tuple[str, dict]]:
+        out = []
+        keys = [folder.key("events.jsonl")] + [k for k in folder.store.list(folder.key("telemetry/"))
+                                               if k.endswith(".jsonl")]
+        for key in keys:
+            lines = folder.store.read_jsonl(key) if folder.store.exists(key) else []
+            out += [("job" if key.endswith("events.jsonl") else "telemetry", e) for e in lines[sent.get(key, 0):]]
+            sent[key] = len(lines)
+        return sorted(out, key=lambda kv: kv[1]["time"])
+
+    async def stream():
+        sent, n = {}, 0
+        while True:
+            state = (await asyncio.to_thread(p.jobs.get, job_id))["state"]
+            for kind, event in await asyncio.to_thread(new_lines, sent):
+                n += 1
+                yield f"id: {n}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
+            if state in TERMINAL:
+                yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'state': state})}\n\n"
+                return
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})

@@ -1,0 +1,146 @@
+"""The platform over real HTTP: upload a dataset, talk to it, confirm the plan, follow the job's
+event stream to a trained model, fetch its artifacts; other users cannot see or stop it; a
+second job over the quota gets 429 and is not submitted; a flood of requests gets 429."""
+import asyncio
+import json
+import shutil
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.ray
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def people(api_url, admin_token) -> dict:
+    tokens = {}
+    for name, role in (("alice2", "user"), ("bob2", "user"), ("vera2", "viewer"), ("rita2", "user")):
+        r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
+                       json={"username": name, "password": f"{name}-password", "role": role})
+        assert r.status_code in (201, 409), r.text
+        login = httpx.post(f"{api_url}/v1/auth/login", json={"username": name, "password": f"{name}-password"})
+        tokens[name] = bearer(login.json()["access_token"])
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def shapes_zip(shapes, tmp_path_factory) -> bytes:
+    path = shutil.make_archive(str(tmp_path_factory.mktemp("zip") / "shapes"), "zip", shapes)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def sse(url: str, headers: dict, timeout_s: float = 300) -> list[tuple[str, dict]]:
+    events, kind = [], None
+    with httpx.stream("GET", url, headers=headers, timeout=timeout_s) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    return events
+
+
+def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
+    alice, bob, vera = people["alice2"], people["bob2"], people["vera2"]
+    r = httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=shapes_zip,
+                   headers={**alice, "content-type": "application/zip"})
+    assert r.status_code == 201, r.text
+    dataset = r.json()
+    assert dataset["dataset_id"].startswith("ds-") and dataset["report"]["ok"]
+    assert [d["dataset_id"] for d in httpx.get(f"{api_url}/v1/datasets", headers=alice).json()] == [dataset["dataset_id"]]
+    assert httpx.get(f"{api_url}/v1/datasets", headers=bob).json() == []
+    assert httpx.get(f"{api_url}/v1/datasets/{dataset['dataset_id']}", headers=bob).status_code == 404
+
+    turn = httpx.post(f"{api_url}/v1/chat", headers=alice, json={
+        "message": "Train resnet18 to classify 3 kinds of shapes, 2 epochs, image size 32, batch size 16"}).json()
+    assert turn["result"]["status"] == "needs_clarification" and turn["plan"] is None
+    assert turn["result"]["missing"] == ["dataset"]
+    r = httpx.post(f"{api_url}/v1/chat", headers=alice,
+                   json={"session_id": turn["session_id"], "message": "use the dataset I uploaded"})
+    plan = r.json()["plan"]
+    assert plan, r.json()
+    config = plan["config"]
+    assert config["dataset"]["uri"] == dataset["dataset_id"] and config["owner"] == "alice2"
+    assert config["hyperparameters"]["epochs"] == 2 and "hyperparameters.epochs" not in plan["defaults"]
+    assert "hyperparameters.learning_rate" in plan["defaults"] and "resources.num_workers" in plan["defaults"]
+    assert httpx.post(f"{api_url}/v1/chat", headers=bob, json={"session_id": turn["session_id"],
+                                                              "message": "hi"}).status_code == 404
+
+    assert httpx.post(f"{api_url}/v1/jobs", headers=vera, json={"session_id": turn["session_id"]}).status_code == 403
+    r = httpx.post(f"{api_url}/v1/jobs", headers=alice, json={"session_id": turn["session_id"]})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
+
+    # Over the quota (one active job in this test cluster): 429, and nothing new is recorded.
+    again = httpx.post(f"{api_url}/v1/jobs", headers=alice, json={"session_id": turn["session_id"]})
+    assert again.status_code == 429 and job_id in again.json()["detail"], again.text
+    assert [j["job_id"] for j in httpx.get(f"{api_url}/v1/jobs", headers=alice).json()] == [job_id]
+
+    # Other people: bob cannot see or stop it; the viewer can read but not stop.
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=bob).status_code == 404
+    assert httpx.post(f"{api_url}/v1/jobs/{job_id}/stop", headers=bob).status_code == 404
+    assert job_id not in [j["job_id"] for j in httpx.get(f"{api_url}/v1/jobs", headers=bob).json()]
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=vera).status_code == 200
+    assert httpx.post(f"{api_url}/v1/jobs/{job_id}/stop", headers=vera).status_code == 403
+
+    events = sse(f"{api_url}/v1/jobs/{job_id}/events", alice)
+    states = [e["state"] for kind, e in events if kind == "job" and e["kind"] == "state"]
+    assert states[-1] == "succeeded" and events[-1] == ("end", {"job_id": job_id, "state": "succeeded"}), states
+    assert [e["epoch"] for kind, e in events if kind == "job" and e["kind"] == "metrics"] == [1, 2]
+    progress = [e for kind, e in events if kind == "telemetry" and e["kind"] == "progress"]
+    assert progress and all(e["job_id"] == job_id and e["rank"] == 0 and "loss" in e for e in progress)
+
+    record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=alice).json()
+    assert record["state"] == "succeeded" and record["owner"] == "alice2" and record["ray_job_id"]
+    assert [h["state"] for h in record["history"]][-1] == "succeeded"
+    names = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts", headers=alice).json()["artifacts"]
+    assert {"metrics.json", "export/model.onnx", "weights/model.pt", "config.yaml"} <= set(names)
+    metrics = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/metrics.json", headers=alice).json()
+    assert metrics["accuracy"] == record["result"]["accuracy"]
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/metrics.json", headers=bob).status_code == 404
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/../../users.db", headers=alice).status_code == 404
+    assert "epoch 2/2" in httpx.get(f"{api_url}/v1/jobs/{job_id}/logs", headers=alice).text
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "/etc"}}}, 403,
+     "only admins"),
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "ds-0000000000000000"}}},
+     422, "no dataset ds-0000000000000000 among yours"),
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"},
+                 "script": {"path": "/tmp/x.py"}}}, 403, "admins"),
+    ({"config": {"task": "painting", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"}}}, 422, "task"),
+    ({"session_id": "0" * 32, "config": {}}, 422, "either"),
+    ({"session_id": "0" * 32}, 404, "no conversation"),
+])
+def test_bad_submissions_say_what_is_wrong(api_url, people, body, status, words):
+    r = httpx.post(f"{api_url}/v1/jobs", headers=people["bob2"], json=body)
+    assert r.status_code == status and words in json.dumps(r.json()), r.text
+
+
+def test_bad_uploads_are_refused(api_url, people):
+    rita = people["bob2"]
+    r = httpx.post(f"{api_url}/v1/datasets", params={"name": "x"}, content=b"not a zip",
+                   headers={**rita, "content-type": "application/zip"})
+    assert r.status_code == 422
+    r = httpx.post(f"{api_url}/v1/datasets", params={"name": "x"}, content=b"{}", headers={**rita,
+                                                                                           "content-type": "application/json"})
+    assert r.status_code == 415 and "application/zip" in r.json()["detail"]
+
+
+def test_a_flood_of_requests_gets_429_with_retry_after(api_url, people):
+    async def flood():
+        async with httpx.AsyncClient(headers=people["rita2"]) as client:
+            return await asyncio.gather(*[client.get(f"{api_url}/v1/me") for _ in range(150)])
+
+    answers = asyncio.run(flood())
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused and all(r.status_code in (200, 429) for r in answers)
+    assert int(refused[0].headers["retry-after"]) >= 1 and "try again" in refused[0].json()["detail"]
+    assert httpx.get(f"{api_url}/v1/me", headers=people["bob2"]).status_code == 200  # others are not held up
