@@ -9,67 +9,11 @@ import secrets
 import sys
 from typing import Optional
 
+from serve_app import cli_remote
+from serve_app.client import ApiError
 from serve_app.local import LocalRay, home_dir, use_client_env
 
 __all__ = ["main"]
-
-
-def _service(args):
-    from serve_app.jobs import JobService
-    from serve_app.records import Records
-
-    home = home_dir()
-    use_client_env(home)
-    url = args.ray_dashboard or os.environ.get("VISIONTRAIN_RAY_DASHBOARD")
-    if not url:
-        ray = LocalRay.load(home)
-        if ray is None:
-            sys.exit("error: no local Ray is running. Start one with `visiontrain up` (or `make up`), "
-                     "or pass --ray-dashboard http://HOST:8265")
-        url = ray.dashboard_url
-    return JobService(Records(), url)
-
-
-def _bar(done: int, total: int, width: int = 24) -> str:
-    filled = int(width * done / max(1, total))
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def print_event(ev: dict, t0: float) -> None:
-    at = f"{ev['time'] - t0:6.1f}s"
-    if ev["kind"] == "state":
-        print(f"{at}  {ev['state']:<11} {ev.get('message', '')}", flush=True)
-    elif ev["kind"] == "metrics":
-        shown = {k: ev[k] for k in ("train_loss", "val_loss", "val_accuracy", "images_per_s") if k in ev}
-        print(f"{at}  epoch {ev['epoch']:>3}/{ev['epochs']} {_bar(ev['epoch'], ev['epochs'])} "
-              + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
-    elif ev["kind"] == "progress":
-        print(f"{at}    epoch {ev['epoch']} step {ev['step']}/{ev['steps']} loss {ev['loss']}", flush=True)
-    elif ev["kind"] in ("resumed", "early_stopped"):
-        print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
-
-
-def follow(service, job_id: str) -> dict:
-    t0 = None
-    for ev in service.events(job_id):
-        t0 = t0 or ev["time"]
-        print_event(ev, t0)
-    return service.get(job_id)
-
-
-def print_result(service, record: dict) -> None:
-    folder = service.folder(record)
-    print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
-    if record["state"] == "succeeded":
-        metrics = folder.store.read_json(folder.key("metrics.json"))
-        headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        if "accuracy" in headline:
-            print(f"validation accuracy: {headline['accuracy']:.4f}")
-        print("validation metrics: " + ", ".join(f"{k} {v}" for k, v in headline.items()))
-        keys = ["weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml",
-                *metrics.get("samples", [])]
-        for key in keys:
-            print(f"  {key:<22} {folder.uri(key)}")
 
 
 def cmd_synth(args) -> int:
@@ -153,7 +97,28 @@ def cmd_serve(args) -> int:
     finally:
         ray.shutdown()
     print(f"API is up: {url} (docs {url}/docs)")
+    who = login_local_admin(url, home)
+    if who:
+        print(f"this CLI is logged in to it as {who} (`visiontrain login` for another user)")
     return 0
+
+
+def login_local_admin(url: str, home: str) -> Optional[str]:
+    """Log the CLI in as the local platform's first admin, when its password is at hand."""
+    from serve_app.client import ApiClient
+
+    user, password = os.environ.get("VISIONTRAIN_ADMIN_USER"), os.environ.get("VISIONTRAIN_ADMIN_PASSWORD")
+    path = os.path.join(home, "admin_password")
+    if not (user and password) and os.path.exists(path):
+        with open(path) as f:
+            user, password = "admin", f.read().strip()
+    if not (user and password):
+        return None
+    try:
+        ApiClient.login(url, user, password)
+    except ApiError:
+        return None
+    return user
 
 
 def _auth():
@@ -209,46 +174,6 @@ def cmd_down(args) -> int:
     return 0
 
 
-def cmd_submit(args) -> int:
-    from train_jobs.run import load_config
-
-    cfg = load_config(args.config)
-    service = _service(args)
-    record = service.submit(cfg)
-    print(f"submitted job {record['job_id']} (Ray job {record['ray_job_id']})")
-    if args.follow:
-        record = follow(service, record["job_id"])
-        print_result(service, record)
-        return 0 if record["state"] == "succeeded" else 1
-    return 0
-
-
-def cmd_jobs(args) -> int:
-    for j in _service(args).list():
-        print(f"{j['job_id']:<28} {j['state']:<11} {j['model']:<24} {j['message'][:60]}")
-    return 0
-
-
-def cmd_status(args) -> int:
-    print(json.dumps(_service(args).get(args.job_id), indent=2, default=str, ensure_ascii=False))
-    return 0
-
-
-def cmd_logs(args) -> int:
-    service = _service(args)
-    if args.follow:
-        follow(service, args.job_id)
-    else:
-        print(service.logs(args.job_id))
-    return 0
-
-
-def cmd_stop(args) -> int:
-    record = _service(args).stop(args.job_id)
-    print(f"stop requested for {record['job_id']} (was {record['state']})")
-    return 0
-
-
 def cmd_demo(args) -> int:
     from serve_app.demo import run_demo
 
@@ -257,7 +182,8 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="visiontrain", description="Train vision models on Ray.")
-    p.add_argument("--ray-dashboard", help="Ray dashboard URL (default: the local cluster from `visiontrain up`)")
+    p.add_argument("--api", help="the API's URL (default: $VISIONTRAIN_API_URL, the last login's, else "
+                                 "http://127.0.0.1:8000)")
     sub = p.add_subparsers(dest="command", required=True)
 
     ds = sub.add_parser("datasets", help="dataset tools").add_subparsers(dest="datasets_command", required=True)
@@ -317,22 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     mo.set_defaults(fn=cmd_models)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
 
-    sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")
-    sm.add_argument("config")
-    sm.add_argument("--follow", action="store_true", help="show progress until the job ends")
-    sm.set_defaults(fn=cmd_submit)
-    sub.add_parser("jobs", help="list jobs").set_defaults(fn=cmd_jobs)
-    for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
-                               ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job")):
-        c = sub.add_parser(name, help=helptext)
-        c.add_argument("job_id")
-        if name == "logs":
-            c.add_argument("--follow", action="store_true")
-        c.set_defaults(fn=fn)
+    cli_remote.add_parsers(sub, ds)
 
     d = sub.add_parser("demo", help="the main job end to end on the local default")
-    d.add_argument("--epochs", type=int, default=12)
-    d.add_argument("--per-class", type=int, default=500)
+    d.add_argument("--per-class", type=int, default=3000)
     d.set_defaults(fn=cmd_demo)
     return p
 
@@ -344,7 +258,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, StoreError, ValueError, KeyError) as exc:
+    except (ConfigError, StoreError, ApiError, ValueError, KeyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,63 +1,84 @@
-"""``make demo``: the main job end to end on the local default.
+"""``make demo``: the main job as a user lives it, on the local platform.
 
-Starts (or reuses) the local Ray head, generates a 3-class shapes dataset, submits a small timm
-classifier as a real Ray Job, shows progress while it trains, and prints the validation accuracy
-and where the artifacts are.
+Starts (or reuses) the local platform (Ray + the API), logs in as its admin, generates a 3-class
+shapes dataset and uploads it, says "ResNet18로 도형 3종류 분류해줘, 에폭 3", answers the
+platform's question, confirms the plan, follows the job, and prints the result.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import time
+import shutil
+import tempfile
 
-from serve_app.local import LocalRay, home_dir, ray_client_env
+import httpx
 
-__all__ = ["run_demo", "demo_config"]
+from serve_app.local import home_dir
+
+__all__ = ["run_demo"]
+
+REQUEST = "ResNet18로 도형 3종류 분류해줘, 에폭 3"
+ANSWERS = {"dataset": "내가 올린 데이터셋으로 해줘"}
+API = "http://127.0.0.1:8000"
 
 
-def demo_config(dataset: str, epochs: int, job_id: str, cpus: int) -> dict:
-    return {
-        "job_id": job_id,
-        "task": "classification",
-        "model": {"source": "timm", "name": "test_resnet"},  # timm's 0.37M-parameter ResNet
-        "dataset": {"uri": dataset, "format": "imagefolder", "val_fraction": 0.2},
-        "hyperparameters": {"epochs": epochs, "batch_size": 16, "learning_rate": 0.003, "image_size": 32},
-        "augmentation": {"horizontal_flip": True},
-        "resources": {"num_workers": 1, "cpus_per_worker": cpus, "use_gpu": False},
-    }
+def _api_up() -> bool:
+    try:
+        return httpx.get(f"{API}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run_demo(args) -> int:
-    from serve_app.cli import follow, print_result
-    from serve_app.jobs import JobService
-    from serve_app.records import Records
-    from train_jobs.config import config_from_dict
+    from serve_app.cli import cmd_up, login_local_admin
+    from serve_app.cli_remote import follow, print_plan, print_result
+    from serve_app.client import ApiClient, NotLoggedIn
     from train_jobs.data.synth import make_classification
 
     home = home_dir()
-    os.environ.update(ray_client_env(home))
-    ray = LocalRay.load(home)
-    if ray and ray.is_up():
-        print(f"[1/4] reusing the local Ray at {ray.dashboard_url}")
+    if _api_up():
+        print(f"[1/5] reusing the local platform at {API}")
     else:
-        print("[1/4] starting a local Ray head (token auth on) ...", flush=True)
-        ray = LocalRay(home).start()
-        print(f"      dashboard {ray.dashboard_url}")
+        print("[1/5] starting the local platform (Ray head + API) ...", flush=True)
+        cmd_up(argparse.Namespace(port=6380, dashboard_port=8265, num_cpus=None, metrics_port=8080,
+                                  serve_port=8000, host="127.0.0.1"))
+    client = ApiClient(API)
+    try:
+        client.get("/v1/me")
+    except NotLoggedIn:
+        if not login_local_admin(API, home):
+            print("log in first: visiontrain login")
+            return 1
+        client = ApiClient(API)
 
-    dataset = os.path.join(home, "datasets", f"shapes-3x{args.per_class}")
+    dataset = os.path.join(home, "datasets", f"shapes-3x{args.per_class}-32px")
     if not os.path.exists(os.path.join(dataset, ".complete")):
-        print(f"[2/4] generating a 3-class shapes dataset ({args.per_class} images per class, 32 px) ...", flush=True)
+        print(f"[2/5] generating a 3-class shapes dataset ({args.per_class} images per class, 32 px) ...", flush=True)
         make_classification(dataset, num_classes=3, per_class=args.per_class, image_size=32, seed=0)
         open(os.path.join(dataset, ".complete"), "w").close()
-    else:
-        print(f"[2/4] reusing the dataset at {dataset}")
+    with tempfile.TemporaryDirectory(prefix="vt-demo-") as tmp:
+        archive = shutil.make_archive(os.path.join(tmp, "shapes"), "zip", dataset)
+        uploaded = client.upload_dataset(archive, "shapes")
+    print(f"[2/5] uploaded it as {uploaded['dataset_id']}: {uploaded['report']['summary'].splitlines()[0]}")
 
-    cpus = max(1, min(2, os.cpu_count() or 1))
-    cfg = config_from_dict(demo_config(dataset, args.epochs, f"demo-{time.strftime('%Y%m%d-%H%M%S')}", cpus), "demo config")
-    service = JobService(Records(), ray.dashboard_url)
-    record = service.submit(cfg)
-    print(f"[3/4] submitted job {record['job_id']} as Ray job {record['ray_job_id']}; following it ...", flush=True)
-    record = follow(service, record["job_id"])
-    print("[4/4] done")
-    print_result(service, record)
-    print(f"\nRay stays up for the next run (dashboard {ray.dashboard_url}); `make down` stops it.")
+    print(f"[3/5] > {REQUEST}")
+    answer = client.chat(REQUEST)
+    print_plan(answer)
+    for _ in range(3):
+        missing = answer["result"]["missing"]
+        if answer.get("plan") or not missing or missing[0] not in ANSWERS:
+            break
+        print(f"      > {ANSWERS[missing[0]]}")
+        answer = client.chat(ANSWERS[missing[0]], answer["session_id"])
+        print_plan(answer)
+    if not answer.get("plan"):
+        print("the platform did not arrive at a plan; see its questions above")
+        return 1
+    record = client.post("/v1/jobs", {"session_id": answer["session_id"]})
+    print(f"[4/5] confirmed; job {record['job_id']} submitted as Ray job {record['ray_job_id']}. Following it ...",
+          flush=True)
+    record = follow(client, record["job_id"])
+    print("[5/5] done")
+    print_result(client, record)
+    print(f"\nThe platform stays up for the next run ({API}/docs); `make down` stops it.")
     return 0 if record["state"] == "succeeded" else 1

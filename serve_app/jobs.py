@@ -71,21 +71,38 @@ class JobService:
         state = self.folder(record).state() or {}
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         ray_status = self._ray_status(record["ray_job_id"])
-        if ray_status in _RAY_TERMINAL and fields.get("state", "pending") not in TERMINAL:
+        during = fields.get("state", record["state"])
+        if ray_status in _RAY_TERMINAL and during not in TERMINAL:
             # The driver ended without recording an end: it was killed or crashed.
             fields.update(state="stopped" if ray_status == "STOPPED" else "failed",
-                          message=f"the job's driver ended ({ray_status}) during {fields.get('state', 'pending')}")
+                          message=f"the job's driver ended ({ray_status}) during {during}")
+        elif ray_status == "UNKNOWN" and during not in TERMINAL:
+            fields.update(state="failed", message=f"the cluster no longer knows Ray job {record['ray_job_id']} (it "
+                                                  f"was restarted?) during {during}; submit the job again to resume "
+                                                  "from its last checkpoint")
         if fields and any(record.get(k) != v for k, v in fields.items()):
             record = self.records.update_job(job_id, **fields)
         return {**record, "ray_status": ray_status, "history": state.get("history", [])}
 
     def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
+        """Ray's status of the job, or UNKNOWN when Ray's job table does not have it."""
         if not ray_job_id:
             return None
         try:
             return str(self.client.get_job_status(ray_job_id).value)
-        except RuntimeError:
-            return None
+        except RuntimeError as exc:
+            return "UNKNOWN" if "status code 404" in str(exc) else None
+
+    def reconcile(self) -> list[dict]:
+        """Bring every unfinished job's record up to date (on start: jobs may have ended meanwhile)."""
+        out = []
+        for record in self.records.list_jobs():
+            if record["state"] not in TERMINAL:
+                try:
+                    out.append(self.get(record["job_id"]))
+                except Exception as exc:  # one unreadable folder must not keep the API from starting
+                    out.append({**record, "reconcile_error": str(exc)})
+        return out
 
     def list(self, owner: Optional[str] = None) -> list[dict]:
         return [self.get(j["job_id"]) for j in self.records.list_jobs(owner)]

@@ -13,6 +13,7 @@ from typing import Optional
 from serve_app.intent import ParseResult
 from serve_app.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
+from train_jobs.store import StoreError, open_store
 
 __all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
 
@@ -62,8 +63,10 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str) 
     return config_from_dict(data, source="config")
 
 
-def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str) -> dict:
-    """``{"config": <full TrainingConfig>, "defaults": [field paths the user did not state]}``."""
+def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str,
+              cluster: Optional[dict] = None) -> dict:
+    """``{"config": <full TrainingConfig>, "defaults": [field paths the user did not state],
+    "notes": {field path: where a default came from}, "warnings": [...]}``."""
     it = result.intent
     given: dict = {"task": it.task, "model": it.model.model_dump() if it.model else None,
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
@@ -73,10 +76,48 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
         stated = {k: v for k, v in getattr(it, section).model_dump().items() if v is not None}
         if stated:
             given[section] = stated
-    cfg = platform_config(given, user, records, storage_uri)
-    full = cfg.model_dump(mode="json")
+    chosen = _resources(given.get("resources", {}), cluster)
+    cfg = platform_config({**given, "resources": {**chosen, **given.get("resources", {})}}, user, records,
+                          storage_uri)
+    fitted, notes, warnings = _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
+    full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted)}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
-    return {"config": full, "defaults": defaults}
+    notes.update({f"resources.{k}": "chosen for this cluster" for k in chosen})
+    return {"config": full, "defaults": defaults, "notes": notes, "warnings": warnings}
+
+
+def _resources(stated: dict, cluster: Optional[dict]) -> dict:
+    """A GPU when the cluster has one, and one node's CPUs (up to 8) per worker."""
+    if not cluster:
+        return {}
+    workers = stated.get("num_workers", 1)
+    chosen = {"cpus_per_worker": float(max(1, min(8, int(cluster["cpus_per_node"]) // workers)))}
+    if "use_gpu" not in stated and cluster["gpus"] >= 1:
+        chosen["use_gpu"] = True
+    return chosen
+
+
+def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str):
+    """Defaults taken from an uploaded dataset's health report: the image size (never upscaled
+    past the images themselves), and a warning when the stated class count differs."""
+    fitted: dict = {}
+    notes: dict = {}
+    warnings: list[str] = []
+    if not DATASET_ID.match(cfg.dataset.uri):
+        return fitted, notes, warnings
+    try:
+        report = open_store(storage_uri).read_json(f"datasets/{cfg.dataset.uri}/report.json")
+    except StoreError:
+        return fitted, notes, warnings
+    size = report.get("image_size")
+    if size and "image_size" not in given.get("hyperparameters", {}):
+        side = min(size["mean"])
+        fitted["image_size"] = int(min(224, max(32, round(side / 32) * 32)))
+        notes["hyperparameters.image_size"] = f"from the dataset's images (about {side:.0f} px)"
+    found = report.get("class_names") or []
+    if num_classes and found and num_classes != len(found):
+        warnings.append(f"you said {num_classes} classes; the dataset has {len(found)}: {', '.join(found)}")
+    return fitted, notes, warnings
 
 
 def _new_job_id(task: str) -> str:

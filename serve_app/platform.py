@@ -31,3 +31,12 @@ class Platform:
         self.limiter = RateLimiter(per_minute=float(settings.get("requests_per_minute")
                                                     or os.environ.get("VISIONTRAIN_REQUESTS_PER_MINUTE") or 600))
         self.parser, self.registry = parser, registry
+        self.reconciled = self.jobs.reconcile()
+
+    def cluster_shape(self) -> dict:
+        """The most CPUs on one alive node and the GPUs in the cluster: what a plan may ask for."""
+        import ray
+
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return {"cpus_per_node": max((n["Resources"].get("CPU", 0) for n in nodes), default=1),
+                "gpus": sum(n["Resources"].get("GPU", 0) for n in nodes)}

@@ -18,20 +18,20 @@ def test_submit_refuses_a_bad_config_with_the_reason(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"task": "classification", "model": {"name": "resnet18"},
                                     "dataset": {"uri": "relative/path"}}))
-    assert main(["--ray-dashboard", "http://127.0.0.1:1", "submit", str(path)]) == 2
+    assert main(["--api", "http://127.0.0.1:1", "submit", str(path)]) == 2
     err = capsys.readouterr().err
     assert "dataset.uri" in err and "absolute" in err
 
 
-def test_commands_without_a_cluster_say_how_to_start_one(tmp_path, monkeypatch, capsys):
+def test_commands_without_the_api_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path))
-    monkeypatch.delenv("VISIONTRAIN_RAY_DASHBOARD", raising=False)
-    try:
-        main(["jobs"])
-    except SystemExit as exc:
-        assert "visiontrain up" in str(exc.code)
-    else:
-        raise AssertionError("expected an exit with instructions")
+    monkeypatch.delenv("VISIONTRAIN_API_URL", raising=False)
+    assert main(["--api", "http://127.0.0.1:1", "jobs"]) == 2
+    assert "not logged in" in capsys.readouterr().err
+    (tmp_path / "credentials.json").write_text('{"url": "http://127.0.0.1:1", "access_token": "x"}')
+    assert main(["jobs"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the API at http://127.0.0.1:1" in err and "make up" in err
 
 
 def test_datasets_add_and_validate(tmp_path, capsys):
@@ -49,29 +49,30 @@ def test_datasets_add_and_validate(tmp_path, capsys):
     assert "square/bad.png" in capsys.readouterr().out
 
 
-class _FakeService:
-    """Stands in for JobService: only the job folder lookup print_result needs."""
+class _FakeClient:
+    """Answers what print_result asks the API for (a unit test of the printout alone)."""
 
-    def __init__(self, folder):
-        self._folder = folder
+    def __init__(self, metrics: dict, artifacts: list[str]):
+        self.metrics, self.artifacts = metrics, artifacts
 
-    def folder(self, record):
-        return self._folder
+    def get(self, path: str):
+        if path.endswith("/artifacts/metrics.json"):
+            return self.metrics
+        assert path.endswith("/artifacts")
+        return {"uri": "/store/jobs/det-1", "artifacts": self.artifacts}
 
 
-def test_result_printout_fits_every_task(tmp_path, capsys):
-    from serve_app.cli import print_result
-    from train_jobs.state import JobFolder
-    from train_jobs.store import LocalStore
+def test_result_printout_fits_every_task(capsys):
+    from serve_app.cli_remote import print_result
 
-    folder = JobFolder(LocalStore(str(tmp_path)), "det-1")
-    folder.store.write_json(folder.key("metrics.json"), {"task": "detection", "mAP50": 0.94, "mAP50_95": 0.66,
-                                                         "samples": ["samples/prediction_0.png"]})
-    print_result(_FakeService(folder), {"job_id": "det-1", "state": "succeeded", "message": "mAP50 0.94"})
+    detection = {"task": "detection", "mAP50": 0.94, "mAP50_95": 0.66, "samples": ["samples/prediction_0.png"]}
+    names = ["metrics.json", "export/model.onnx", "samples/prediction_0.png"]
+    print_result(_FakeClient(detection, names), {"job_id": "det-1", "state": "succeeded", "message": "mAP50 0.94"})
     out = capsys.readouterr().out
     assert "validation metrics: mAP50 0.94, mAP50_95 0.66" in out and "samples/prediction_0.png" in out
-    folder.store.write_json(folder.key("metrics.json"), {"task": "classification", "accuracy": 0.9933})
-    print_result(_FakeService(folder), {"job_id": "det-1", "state": "succeeded", "message": ""})
+    assert "weights/model.pt" not in out  # only what the job has
+    print_result(_FakeClient({"task": "classification", "accuracy": 0.9933}, names),
+                 {"job_id": "det-1", "state": "succeeded", "message": ""})
     assert "validation accuracy: 0.9933" in capsys.readouterr().out
 
 

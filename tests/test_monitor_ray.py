@@ -28,30 +28,39 @@ def loss_series(metrics_url: str, job_id: str) -> dict[str, float]:
     return out
 
 
-def test_two_workers_loss_reaches_prometheus_and_the_telemetry_stream(job_service, ray_cluster, shapes, tmp_path):
-    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), resources={"num_workers": 2},
-                                       hyperparameters={"epochs": 12, "batch_size": 4},
-                                       monitor={"sample_interval_s": 1}))
-    job_service.submit(cfg)
-    folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+def test_two_workers_loss_reaches_prometheus_and_the_api_event_stream(api_url, admin_token, ray_cluster, shapes,
+                                                                       tmp_path):
+    """Submitted through the API (by an admin, who may train on a server folder), followed on
+    Prometheus while it runs, then replayed from the API's event stream."""
+    from test_platform_api import bearer, sse
+
+    config = tiny_config(shapes, "/ignored", resources={"num_workers": 2},
+                         hyperparameters={"epochs": 12, "batch_size": 4}, monitor={"sample_interval_s": 1})
+    del config["storage"]
+    r = httpx.post(f"{api_url}/v1/jobs", headers=bearer(admin_token), json={"config": config})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
     seen: dict[str, float] = {}
     deadline = time.time() + 300
     while len(seen) < 2 and time.time() < deadline:
-        seen = loss_series(ray_cluster.metrics_url, cfg.job_id)
-        if job_service.get(cfg.job_id)["state"] in ("succeeded", "failed", "stopped"):
+        seen = loss_series(ray_cluster.metrics_url, job_id)
+        if httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=bearer(admin_token)).json()["state"] in (
+                "succeeded", "failed", "stopped"):
             break
         time.sleep(1)
-    final = job_service.wait(cfg.job_id, timeout_s=300)
-    assert final["state"] == "succeeded", job_service.logs(cfg.job_id)[-3000:]
+    events = sse(f"{api_url}/v1/jobs/{job_id}/events", bearer(admin_token))
+    assert events[-1] == ("end", {"job_id": job_id, "state": "succeeded"}), events[-5:]
     assert set(seen) == {"0", "1"}, f"loss for both ranks on {ray_cluster.metrics_url}; saw {seen}"
-    telemetry = folder.telemetry()
+    telemetry = [e for kind, e in events if kind == "telemetry"]
     for rank, value in seen.items():
         sent = [e["loss"] for e in telemetry if e["kind"] == "progress" and e["rank"] == int(rank)]
-        assert value in sent, f"rank {rank}: Prometheus shows {value}, the telemetry stream has {sent[-5:]}"
-    assert {e["job_id"] for e in telemetry} == {cfg.job_id}
-    assert {w["rank"] for w in folder.workers()} == {0, 1}
+        assert value in sent, f"rank {rank}: Prometheus shows {value}, the API's event stream has {sent[-5:]}"
+    assert {e["job_id"] for e in telemetry} == {job_id}
     assert any(e["kind"] == "system" and e["memory_bytes"] > 0 for e in telemetry)
     assert any(e["kind"] == "checkpoint" for e in telemetry)
+    record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=bearer(admin_token)).json()
+    folder = JobFolder(open_store(record["folder_uri"].rsplit("/jobs/", 1)[0]), job_id)
+    assert {w["rank"] for w in folder.workers()} == {0, 1}
 
 
 def test_a_hung_worker_is_reported_stalled_and_the_job_stops(job_service, shapes, tmp_path):

@@ -2,6 +2,7 @@
 the parse result plus, once nothing is missing, the plan: the full TrainingConfig the job would
 run with and which of its values are defaults. Nothing runs until the plan is confirmed with
 ``POST /v1/jobs {"session_id": ...}``."""
+import asyncio
 import secrets
 from typing import Any, Optional
 
@@ -48,7 +49,7 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     plan, problem = None, None
     if result.status == "complete":
         try:
-            plan = make_plan(result, user, p.records, p.storage_uri)
+            plan = make_plan(result, user, p.records, p.storage_uri, await asyncio.to_thread(p.cluster_shape))
         except (PlanError, ConfigError) as exc:
             problem = str(exc)
     history = [*session["history"], body.message, result.model_dump(mode="json")]

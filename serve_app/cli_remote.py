@@ -1,0 +1,209 @@
+"""The CLI commands that work through the HTTP API (``serve_app.client``): login, chat, datasets
+upload, submit, jobs, status, logs, stop. The same things a browser or a script can do."""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Optional
+
+from serve_app.client import ApiClient
+
+__all__ = ["add_parsers", "follow", "print_plan", "print_result"]
+
+
+def _bar(done: float, total: float, width: int = 24) -> str:
+    filled = int(width * done / max(1, total))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def print_event(kind: str, ev: dict, t0: float, last_progress: list) -> None:
+    at = f"{ev['time'] - t0:6.1f}s"
+    if kind == "telemetry":
+        if ev["kind"] == "progress" and ev.get("rank") == 0 and "steps" in ev and time.time() - last_progress[0] > 2:
+            last_progress[0] = time.time()
+            print(f"{at}    epoch {ev['epoch']} {_bar(ev['step'], ev['steps'])} step {ev['step']}/{int(ev['steps'])} "
+                  f"loss {ev['loss']}", flush=True)
+        elif ev["kind"] in ("stalled", "recovered"):
+            print(f"{at}  {ev['kind']}: {ev.get('message', '')}", flush=True)
+    elif ev["kind"] == "state":
+        print(f"{at}  {ev['state']:<11} {ev.get('message', '')}", flush=True)
+    elif ev["kind"] == "metrics":
+        shown = {k: ev[k] for k in ("train_loss", "val_loss", "val_accuracy", "val_miou", "images_per_s") if k in ev}
+        print(f"{at}  epoch {ev['epoch']:>3}/{ev['epochs']} {_bar(ev['epoch'], ev['epochs'])} "
+              + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+    elif ev["kind"] in ("resumed", "early_stopped", "stop_requested"):
+        print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
+
+
+def follow(client: ApiClient, job_id: str) -> dict:
+    t0, last = None, [0.0]
+    for kind, ev in client.events(job_id):
+        if kind == "end":
+            break
+        t0 = t0 or ev["time"]
+        print_event(kind, ev, t0, last)
+    return client.get(f"/v1/jobs/{job_id}")
+
+
+def print_result(client: ApiClient, record: dict) -> None:
+    print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
+    if record["state"] != "succeeded":
+        return
+    metrics = client.get(f"/v1/jobs/{record['job_id']}/artifacts/metrics.json")
+    headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    if "accuracy" in headline:
+        print(f"validation accuracy: {headline['accuracy']:.4f}")
+    print("validation metrics: " + ", ".join(f"{k} {v}" for k, v in headline.items()))
+    listing = client.get(f"/v1/jobs/{record['job_id']}/artifacts")
+    wanted = ["weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml",
+              *metrics.get("samples", [])]
+    print(f"artifacts in {listing['uri']}:")
+    for name in (n for n in wanted if n in listing["artifacts"]):
+        print(f"  {name:<22} GET /v1/jobs/{record['job_id']}/artifacts/{name}")
+
+
+def print_plan(answer: dict) -> None:
+    result = answer["result"]
+    for q in result["questions"]:
+        print(f"? {q}")
+    if answer.get("plan_problem"):
+        print(f"! {answer['plan_problem']}")
+    plan = answer.get("plan")
+    if not plan:
+        return
+    cfg, defaults, notes = plan["config"], set(plan["defaults"]), plan.get("notes", {})
+    print(f"plan: {cfg['task']} with {cfg['model']['source']}/{cfg['model']['name']} on {cfg['dataset']['uri']}")
+    for section in ("hyperparameters", "resources"):
+        for k, v in cfg[section].items():
+            path = f"{section}.{k}"
+            tag = f"  (default: {notes[path]})" if path in notes else "  (default)" if path in defaults else ""
+            print(f"  {path:<32} {v}{tag}")
+    for w in plan.get("warnings", []):
+        print(f"! {w}")
+
+
+def _client(args) -> ApiClient:
+    return ApiClient(args.api)
+
+
+def cmd_login(args) -> int:
+    user = args.user or os.environ.get("VISIONTRAIN_USER") or input("user: ")
+    password = os.environ.get("VISIONTRAIN_PASSWORD") or getpass.getpass(f"password for {user}: ")
+    client = ApiClient.login(args.api, user, password)
+    print(f"logged in to {client.url} as {user} ({client.get('/v1/me')['role']})")
+    return 0
+
+
+def chat_turns(client: ApiClient, messages: list[str], yes: bool = False) -> Optional[dict]:
+    """Send ``messages``, then (in a terminal) read more until there is a plan; on confirmation
+    submit it. Returns the submitted job's record, or None when nothing was submitted."""
+    session, pending, interactive = None, list(messages), sys.stdin.isatty()
+    while pending or interactive:
+        message = pending.pop(0) if pending else input("> ").strip()
+        if not message:
+            continue
+        answer = client.chat(message, session)
+        session = answer["session_id"]
+        print_plan(answer)
+        if answer.get("plan") and not pending:
+            if yes or (interactive and input("Start training? [y/N] ").strip().lower() in ("y", "yes", "네", "예")):
+                return client.post("/v1/jobs", {"session_id": session})
+    return None
+
+
+def cmd_chat(args) -> int:
+    client = _client(args)
+    record = chat_turns(client, args.message, args.yes)
+    if record is None:
+        return 1
+    print(f"submitted job {record['job_id']}; following it ...")
+    record = follow(client, record["job_id"])
+    print_result(client, record)
+    return 0 if record["state"] == "succeeded" else 1
+
+
+def cmd_upload(args) -> int:
+    path = os.path.abspath(args.path)
+    with tempfile.TemporaryDirectory(prefix="vt-zip-") as tmp:
+        archive = shutil.make_archive(os.path.join(tmp, "upload"), "zip", path) if os.path.isdir(path) else path
+        out = _client(args).upload_dataset(archive, args.name or os.path.basename(path.rstrip("/")), args.format)
+    print(out["report"]["summary"])
+    print(f"\n{'stored as' if out['created'] else 'already stored as'} {out['dataset_id']}; "
+          f"say 'the dataset I uploaded' in a chat, or use dataset.uri: {out['dataset_id']}")
+    return 0 if out["report"]["ok"] else 1
+
+
+def cmd_submit(args) -> int:
+    import yaml
+
+    from train_jobs.config import config_from_dict
+
+    with open(args.config, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    config_from_dict(data, source=args.config)  # the same checks, here, before anything is sent
+    client = _client(args)
+    record = client.post("/v1/jobs", {"config": data})
+    print(f"submitted job {record['job_id']} (Ray job {record['ray_job_id']})")
+    if args.follow:
+        record = follow(client, record["job_id"])
+        print_result(client, record)
+        return 0 if record["state"] == "succeeded" else 1
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    for j in _client(args).get("/v1/jobs"):
+        print(f"{j['job_id']:<32} {j['owner']:<12} {j['state']:<11} {j['model']:<24} {j['message'][:50]}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    print(json.dumps(_client(args).get(f"/v1/jobs/{args.job_id}"), indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def cmd_logs(args) -> int:
+    client = _client(args)
+    if args.follow:
+        follow(client, args.job_id)
+    else:
+        print(client.text(f"/v1/jobs/{args.job_id}/logs"))
+    return 0
+
+
+def cmd_stop(args) -> int:
+    record = _client(args).post(f"/v1/jobs/{args.job_id}/stop")
+    print(f"stop requested for {record['job_id']} (was {record['state']})")
+    return 0
+
+
+def add_parsers(sub, datasets) -> None:
+    lg = sub.add_parser("login", help="log in to the API; tokens are kept in $VISIONTRAIN_HOME/credentials.json")
+    lg.add_argument("--user", help="default: $VISIONTRAIN_USER, else a prompt (password: $VISIONTRAIN_PASSWORD)")
+    lg.set_defaults(fn=cmd_login)
+    ch = sub.add_parser("chat", help="describe a model; answer questions; confirm the plan; follow the job")
+    ch.add_argument("message", nargs="*", help="first message(s); more are read from the terminal")
+    ch.add_argument("--yes", action="store_true", help="start the plan without asking")
+    ch.set_defaults(fn=cmd_chat)
+    up = datasets.add_parser("upload", help="upload a folder or zip/tar to the API as a dataset")
+    up.add_argument("path")
+    up.add_argument("--name")
+    up.add_argument("--format", choices=["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"])
+    up.set_defaults(fn=cmd_upload)
+    sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")
+    sm.add_argument("config")
+    sm.add_argument("--follow", action="store_true", help="show progress until the job ends")
+    sm.set_defaults(fn=cmd_submit)
+    sub.add_parser("jobs", help="list jobs").set_defaults(fn=cmd_jobs)
+    for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
+                               ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job")):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("job_id")
+        if name == "logs":
+            c.add_argument("--follow", action="store_true", help="progress as it happens, until the job ends")
+        c.set_defaults(fn=fn)
