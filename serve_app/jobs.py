@@ -45,6 +45,8 @@ class JobService:
         record = self.records.get_job(cfg.job_id)
         if record and record["state"] not in TERMINAL and record["submissions"] > 0:
             raise ValueError(f"job {cfg.job_id} is already {record['state']}; stop it before submitting it again")
+        if (job.state() or {}).get("state") == "succeeded":
+            raise ValueError(f"job {cfg.job_id} already succeeded; there is nothing to resume")
         job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
         if record is None:
             record = self.records.add_job(
@@ -53,15 +55,33 @@ class JobService:
             )
         attempt = record["submissions"] + 1
         r = cfg.resources
-        ray_job_id = self.client.submit_job(
-            entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
-            submission_id=f"vt-{cfg.job_id}-{attempt}-{int(time.time())}",
-            runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
-            metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
-            entrypoint_num_cpus=0,
-        )
-        return self.records.update_job(cfg.job_id, ray_job_id=ray_job_id, submissions=attempt,
-                                       state="pending", message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)")
+        self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message="submitting to Ray")
+        job.transition("pending", f"submitting to Ray ({r.num_workers} workers)")  # this attempt, not the last's end
+        try:
+            ray_job_id = self._submit_to_ray(
+                entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
+                submission_id=f"vt-{cfg.job_id}-{attempt}-{int(time.time())}",
+                runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
+                metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
+                entrypoint_num_cpus=0,
+            )
+        except Exception as exc:
+            job.transition("failed", f"Ray did not take the job: {exc}")
+            self.records.update_job(cfg.job_id, state="failed", message=f"Ray did not take the job: {exc}")
+            raise
+        return self.records.update_job(cfg.job_id, ray_job_id=ray_job_id, submissions=attempt, state="pending",
+                                       message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)")
+
+    def _submit_to_ray(self, wait_s: float = 60, **job) -> str:
+        """Submit, waiting out a cluster that is still starting (its job agent not registered yet)."""
+        deadline = time.time() + wait_s
+        while True:
+            try:
+                return self.client.submit_job(**job)
+            except RuntimeError as exc:
+                if "No available agent" not in str(exc) or time.time() > deadline:
+                    raise
+                time.sleep(1)
 
     def get(self, job_id: str) -> dict:
         """The job's record, brought up to date from its folder and Ray's job table."""
@@ -70,8 +90,8 @@ class JobService:
             raise JobNotFound(job_id)
         state = self.folder(record).state() or {}
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
-        ray_status = self._ray_status(record["ray_job_id"])
         during = fields.get("state", record["state"])
+        ray_status = self._ray_status(record["ray_job_id"]) if during not in TERMINAL else None  # an end is final
         if ray_status in _RAY_TERMINAL and during not in TERMINAL:
             # The driver ended without recording an end: it was killed or crashed.
             fields.update(state="stopped" if ray_status == "STOPPED" else "failed",

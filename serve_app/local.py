@@ -114,7 +114,8 @@ class LocalRay:
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
                f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
                "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--temp-dir={temp_dir}",
-               "--disable-usage-stats"]
+               "--disable-usage-stats",
+               f"--dashboard-agent-listen-port={free_port()}"]  # its fixed default would clash with another cluster
         if self.num_cpus is not None:
             cmd.append(f"--num-cpus={self.num_cpus}")
         if self.metrics_port is not None:
