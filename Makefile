@@ -38,6 +38,7 @@ bench: venv
 	$(PY) bench/train_overhead.py
 	$(PY) bench/monitor_overhead.py
 	$(PY) bench/parse.py
+	$(PY) bench/submit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -68,8 +68,10 @@ def first_step_after_confirm(url: str, user: dict) -> dict:
                 event = json.loads(line[6:])
                 if event["kind"] == "progress" and first is None:
                     first = event["time"]
-    state = httpx.get(f"{url}/v1/jobs/{job_id}", headers=user).json()["state"]
-    return {"job_id": job_id, "state": state, "confirm_to_first_step_s": round(first - t0, 2) if first else None}
+    record = httpx.get(f"{url}/v1/jobs/{job_id}", headers=user).json()
+    return {"job_id": job_id, "state": record["state"],
+            "confirm_to_first_step_s": round(first - t0, 2) if first else None,
+            "after_confirm_s": {h["state"]: round(h["time"] - t0, 2) for h in record["history"]}}
 
 
 async def get_latencies(url: str, users: list[dict], job_id: str, per_client: int) -> tuple[list, int]:

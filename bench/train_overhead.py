@@ -112,7 +112,7 @@ def main() -> None:
             emit({"bench": "train_overhead", "phase": f"plain_{i}", **plains[-1]})
             if i < args.rounds:
                 job = cfg.model_copy(update={"job_id": f"{cfg.job_id}-{i}"})
-                plats.append(platform_round(job, os.path.join(d, f"home{i}")))
+                plats.append(platform_round(job, os.path.join(d, "home")))  # one home: Ray keeps its token
                 emit({"bench": "train_overhead", "phase": f"platform_{i}", **plats[-1]})
     plain_ips = sum(p["images_per_s"] for p in plains) / len(plains)
     plat_ips = sum(p["images_per_s"] for p in plats) / len(plats)

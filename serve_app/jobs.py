@@ -34,6 +34,7 @@ class JobService:
 
         self.records = records
         self.client = JobSubmissionClient(ray_dashboard_url)
+        self._ended: dict[str, dict] = {}  # job id -> the record of its ended attempt (an end is final)
 
     def folder(self, job: dict) -> JobFolder:
         root = job["folder_uri"].rsplit("/jobs/", 1)[0]
@@ -88,6 +89,9 @@ class JobService:
         record = self.records.get_job(job_id)
         if record is None:
             raise JobNotFound(job_id)
+        ended = self._ended.get(job_id)
+        if ended is not None and (ended["submissions"], ended["state"]) == (record["submissions"], record["state"]):
+            return ended
         state = self.folder(record).state() or {}
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         during = fields.get("state", record["state"])
@@ -102,7 +106,10 @@ class JobService:
                                                   "from its last checkpoint")
         if fields and any(record.get(k) != v for k, v in fields.items()):
             record = self.records.update_job(job_id, **fields)
-        return {**record, "ray_status": ray_status, "history": state.get("history", [])}
+        out = {**record, "ray_status": ray_status, "history": state.get("history", [])}
+        if record["state"] in TERMINAL and state.get("state") in TERMINAL:
+            self._ended[job_id] = out
+        return out
 
     def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
         """Ray's status of the job, or UNKNOWN when Ray's job table does not have it."""
