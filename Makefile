@@ -39,6 +39,7 @@ bench: venv
 	$(PY) bench/monitor_overhead.py
 	$(PY) bench/parse.py
 	$(PY) bench/submit.py
+	$(PY) bench/autoscale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -11,7 +11,7 @@ from typing import Optional
 
 from serve_app import cli_remote
 from serve_app.client import ApiError
-from serve_app.local import LocalRay, home_dir, use_client_env
+from serve_app.local import LocalRay, home_dir, node_types_config, use_client_env, worker_types
 
 __all__ = ["main"]
 
@@ -62,9 +62,11 @@ def cmd_up(args) -> int:
         print(f"Ray is already up: dashboard {ray.dashboard_url}")
     else:
         ray = LocalRay(home, gcs_port=args.port, dashboard_port=args.dashboard_port, num_cpus=args.num_cpus,
-                       metrics_port=args.metrics_port).start()
+                       metrics_port=args.metrics_port, autoscaling_config=args.autoscaling_config).start()
         print(f"Ray is up: GCS {ray.gcs_address}, dashboard {ray.dashboard_url} (token in {home}/ray_auth_token), "
               f"Prometheus metrics {ray.metrics_url}")
+        if ray.autoscaling_config:
+            print(f"autoscaling: worker nodes of {ray.autoscaling_config} are added as jobs ask for them")
     if args.serve_port:
         args.address, args.dashboard_url = ray.gcs_address, ray.dashboard_url
         return cmd_serve(args)
@@ -92,8 +94,10 @@ def cmd_serve(args) -> int:
     try:
         local = LocalRay.load(home)
         dashboard = args.dashboard_url or (local.dashboard_url if local else "http://127.0.0.1:8265")
-        url = deploy(port=args.serve_port, host=args.host, args={"home": home, "database_url": auth.records.url,
-                                                                 "ray_dashboard_url": dashboard})
+        settings = {"home": home, "database_url": auth.records.url, "ray_dashboard_url": dashboard}
+        if local and local.autoscaling_config:
+            settings["worker_types"] = worker_types(node_types_config(local.autoscaling_copy))
+        url = deploy(port=args.serve_port, host=args.host, args=settings)
     finally:
         ray.shutdown()
     print(f"API is up: {url} (docs {url}/docs)")
@@ -215,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--num-cpus", type=int)
     up.add_argument("--metrics-port", type=int, default=8080, help="Ray's Prometheus endpoint (training metrics)")
     up.add_argument("--serve-port", type=int, default=8000, help="the API's port; 0 starts Ray only")
+    up.add_argument("--autoscaling-config", type=os.path.abspath,
+                    help="a cluster.yaml: worker nodes of its types are added and removed as jobs need them")
     up.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     up.set_defaults(fn=cmd_up)
     sv = sub.add_parser("serve", help="deploy the API (Serve app) to a running Ray cluster")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
+from functools import cached_property
 from typing import Iterator, Optional
 
 import adapters
@@ -30,11 +31,17 @@ class JobNotFound(KeyError):
 
 class JobService:
     def __init__(self, records: Records, ray_dashboard_url: str):
+        self.records = records
+        self.ray_dashboard_url = ray_dashboard_url
+        self._ended: dict[str, dict] = {}  # job id -> the record of its ended attempt (an end is final)
+
+    @cached_property
+    def client(self):
+        """Connected on first use, so the API starts even while the training cluster's head does not
+        answer yet (on Kubernetes they start side by side); a failed connection is retried next time."""
         from ray.job_submission import JobSubmissionClient
 
-        self.records = records
-        self.client = JobSubmissionClient(ray_dashboard_url)
-        self._ended: dict[str, dict] = {}  # job id -> the record of its ended attempt (an end is final)
+        return JobSubmissionClient(self.ray_dashboard_url)
 
     def folder(self, job: dict) -> JobFolder:
         root = job["folder_uri"].rsplit("/jobs/", 1)[0]

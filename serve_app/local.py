@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 import httpx
+import yaml
 
-__all__ = ["LocalRay", "free_port", "home_dir", "ray_client_env", "use_client_env"]
+__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "use_client_env", "worker_types"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
@@ -66,6 +67,7 @@ class LocalRay:
     dashboard_port: int = 8265
     num_cpus: Optional[int] = None
     metrics_port: Optional[int] = None
+    autoscaling_config: Optional[str] = None
     pgid: Optional[int] = None
 
     @property
@@ -82,6 +84,11 @@ class LocalRay:
         return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else None
 
     @property
+    def autoscaling_copy(self) -> str:
+        """What the autoscaler of this cluster reads: ``autoscaling_config`` fitted to this machine."""
+        return os.path.join(self.home, f"autoscaling-{self.gcs_port}.yaml")
+
+    @property
     def gcs_address(self) -> str:
         return f"127.0.0.1:{self.gcs_port}"
 
@@ -93,11 +100,36 @@ class LocalRay:
         with open(path) as f:
             return cls(**json.load(f))
 
+    def dashboard_headers(self) -> dict[str, str]:
+        with open(os.path.join(self.home, "ray_auth_token")) as f:
+            return {"authorization": f"Bearer {f.read().strip()}"}
+
+    def alive_nodes(self) -> list[dict]:
+        """The cluster's alive nodes from the dashboard's state API (the head included)."""
+        r = httpx.get(f"{self.dashboard_url}/api/v0/nodes", params={"limit": 1000, "detail": "true"},
+                      headers=self.dashboard_headers(), timeout=10)
+        r.raise_for_status()
+        return [n for n in r.json()["data"]["result"]["result"] if n["state"] == "ALIVE"]
+
+    def submit_job(self, entrypoint: str) -> str:
+        """A Ray Job through the dashboard's REST API (what ``ray job submit`` does); its id."""
+        r = httpx.post(f"{self.dashboard_url}/api/jobs/", headers=self.dashboard_headers(), timeout=30,
+                       json={"entrypoint": entrypoint, "entrypoint_num_cpus": 0})
+        r.raise_for_status()
+        return r.json()["submission_id"]
+
+    def job_info(self, job_id: str, logs: bool = False) -> dict:
+        """Ray's record of a job (``status``, ``message``, ...), with ``logs`` when asked."""
+        url, headers = f"{self.dashboard_url}/api/jobs/{job_id}", self.dashboard_headers()
+        info = httpx.get(url, headers=headers, timeout=10).raise_for_status().json()
+        if logs:
+            info["logs"] = httpx.get(f"{url}/logs", headers=headers, timeout=10).raise_for_status().json()["logs"]
+        return info
+
     def is_up(self) -> bool:
         """The dashboard answers, with this cluster's token, and its Jobs API is ready."""
         try:
-            with open(os.path.join(self.home, "ray_auth_token")) as f:
-                headers = {"authorization": f"Bearer {f.read().strip()}"}
+            headers = self.dashboard_headers()
             for route in ("/api/version", "/api/jobs/"):
                 r = httpx.get(f"{self.dashboard_url}{route}", headers=headers, timeout=2)
                 r.raise_for_status()
@@ -116,6 +148,9 @@ class LocalRay:
                "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--temp-dir={temp_dir}",
                "--disable-usage-stats",
                f"--dashboard-agent-listen-port={free_port()}"]  # its fixed default would clash with another cluster
+        if self.autoscaling_config:
+            env["RAY_FAKE_CLUSTER"] = "1"  # Ray's fake multi-node provider: worker "nodes" are raylets here
+            cmd.append(f"--autoscaling-config={self._autoscaling_config_copy()}")
         if self.num_cpus is not None:
             cmd.append(f"--num-cpus={self.num_cpus}")
         if self.metrics_port is not None:
@@ -135,6 +170,21 @@ class LocalRay:
             json.dump(asdict(self), f)
         return self
 
+    def _autoscaling_config_copy(self) -> str:
+        """``autoscaling_config`` with its provider pointed at this head's GCS port, GPU node types
+        left out on a machine without one, and the head's CPU count from its node type (unless
+        ``num_cpus`` says otherwise)."""
+        config = node_types_config(self.autoscaling_config)
+        config["provider"]["gcs_address"] = self.gcs_address
+        if not os.path.exists("/dev/nvidiactl"):  # a "GPU" node here would be placed, then fail in CUDA
+            types = config["available_node_types"]
+            config["available_node_types"] = {n: t for n, t in types.items() if not t["resources"].get("GPU")}
+        if self.num_cpus is None:
+            self.num_cpus = int(config["available_node_types"][config["head_node_type"]]["resources"].get("CPU", 0))
+        with open(self.autoscaling_copy, "w") as f:
+            yaml.safe_dump(config, f)
+        return self.autoscaling_copy
+
     def stop(self) -> None:
         if self.pgid is not None:
             for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -147,6 +197,27 @@ class LocalRay:
                     time.sleep(0.2)
         if os.path.exists(self.state_file):
             os.unlink(self.state_file)
+
+
+def node_types_config(path: str) -> dict:
+    """A cluster-launcher config (``cluster.yaml``), checked for what local autoscaling needs."""
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f)
+        types, head = config["available_node_types"], config["head_node_type"]
+        if config["provider"]["type"] != "fake_multinode" or head not in types:
+            raise ValueError("provider.type must be fake_multinode and head_node_type one of available_node_types")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a local autoscaling config ({exc}); start from the repository's "
+                         "cluster.yaml, or start without --autoscaling-config") from None
+    return config
+
+
+def worker_types(config: dict) -> dict[str, dict]:
+    """The worker node types an autoscaler may add: ``{name: {"CPU", "GPU", "max_workers"}}``."""
+    return {name: {"CPU": t.get("resources", {}).get("CPU", 0), "GPU": t.get("resources", {}).get("GPU", 0),
+                   "max_workers": t.get("max_workers", 0)}
+            for name, t in config["available_node_types"].items() if name != config["head_node_type"]}
 
 
 def _group_alive(pgid: int) -> bool:

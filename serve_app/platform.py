@@ -2,6 +2,7 @@
 limits, where artifacts go, and the parser deployment."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional
 
@@ -15,14 +16,17 @@ __all__ = ["Platform"]
 
 class Platform:
     """Built from the app's settings (``build_app`` args): ``home``, ``database_url``,
-    ``storage_uri``, ``ray_dashboard_url``, ``max_active_jobs``, ``max_gpus``, ``requests_per_minute``."""
+    ``storage_uri``, ``ray_dashboard_url``, ``max_active_jobs``, ``max_gpus``, ``requests_per_minute``,
+    ``worker_types`` (the node types an autoscaler may add: ``{name: {CPU, GPU, max_workers}}``;
+    default: ``VISIONTRAIN_WORKER_TYPES``, the same as JSON, for a separate training cluster)."""
 
     def __init__(self, settings: Optional[dict] = None, parser=None, registry=None):
         from serve_app.local import home_dir
 
         settings = settings or {}
         self.home = settings.get("home") or home_dir()
-        self.records = Records(settings.get("database_url") or f"sqlite:///{self.home}/records.db")
+        self.records = Records(settings.get("database_url") or os.environ.get("VISIONTRAIN_DATABASE_URL")
+                               or f"sqlite:///{self.home}/records.db")
         self.auth = Auth(self.records, signing_key(self.home))
         self.auth.ensure_admin()
         self.storage_uri = settings.get("storage_uri") or os.path.join(self.home, "artifacts")
@@ -30,13 +34,45 @@ class Platform:
         self.quotas = Quotas.from_settings(settings)
         self.limiter = RateLimiter(per_minute=float(settings.get("requests_per_minute")
                                                     or os.environ.get("VISIONTRAIN_REQUESTS_PER_MINUTE") or 600))
+        self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
         self.reconciled = self.jobs.reconcile()
 
+    def why_unplaceable(self, cfg) -> Optional[str]:
+        """What keeps ``cfg``'s workers from ever being placed on this cluster (a job that waits
+        forever), or None."""
+        shape, r = self.cluster_shape(), cfg.resources
+        if r.cpus_per_worker > shape["cpus_per_node"]:
+            return (f"each worker asks for {r.cpus_per_worker:g} CPUs, but the largest node has "
+                    f"{shape['cpus_per_node']:g}: set resources.cpus_per_worker to {shape['cpus_per_node']:g} "
+                    "or less, or add larger nodes to the cluster")
+        if r.use_gpu and r.num_workers * r.gpus_per_worker > shape["gpus"]:
+            return (f"the job asks for {r.num_workers * r.gpus_per_worker:g} GPU(s) and the cluster has "
+                    f"{shape['gpus']:g}: set resources.use_gpu to false, use fewer workers, or add GPU nodes")
+        return None
+
     def cluster_shape(self) -> dict:
-        """The most CPUs on one alive node and the GPUs in the cluster: what a plan may ask for."""
+        """The most CPUs on one node and the GPUs in the cluster: what a plan may ask for. With
+        ``worker_types`` (an autoscaling or separate training cluster), the nodes that may be added."""
+        if self.worker_types:
+            kinds = self.worker_types.values()
+            return {"cpus_per_node": max(k["CPU"] for k in kinds), "gpus": sum(k["GPU"] * k["max_workers"] for k in kinds)}
         import ray
 
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        return {"cpus_per_node": max((n["Resources"].get("CPU", 0) for n in nodes), default=1),
-                "gpus": sum(n["Resources"].get("GPU", 0) for n in nodes)}
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        return {"cpus_per_node": max((n.get("CPU", 0) for n in nodes), default=1),
+                "gpus": sum(n.get("GPU", 0) for n in nodes)}
+
+
+def _worker_types_from_env() -> dict:
+    raw = os.environ.get("VISIONTRAIN_WORKER_TYPES")
+    if not raw:
+        return {}
+    try:
+        types = json.loads(raw)
+        return {name: {"CPU": float(t["CPU"]), "GPU": float(t.get("GPU", 0)), "max_workers": int(t["max_workers"])}
+                for name, t in types.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"VISIONTRAIN_WORKER_TYPES is not valid ({exc!r}): give a JSON object like "
+                         '{"gpu-workers": {"CPU": 8, "GPU": 1, "max_workers": 4}}, or unset it to use the '
+                         "nodes of the cluster the API runs on") from None

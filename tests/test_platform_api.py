@@ -116,6 +116,11 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"},
                  "script": {"path": "/tmp/x.py"}}}, 403, "admins"),
     ({"config": {"task": "painting", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"}}}, 422, "task"),
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"},
+                 "resources": {"cpus_per_worker": 64}}}, 422, "could never start: each worker asks for 64 CPUs, but the "
+     "largest node has 2"),
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"},
+                 "resources": {"use_gpu": True}}}, 422, "asks for 1 GPU(s) and the cluster has 0"),
     ({"session_id": "0" * 32, "config": {}}, 422, "either"),
     ({"session_id": "0" * 32}, 404, "no conversation"),
 ])

@@ -81,6 +81,8 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
         p.quotas.check(user, cfg, active, _gpus_in_use(p, active))
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from None
+    if problem := p.why_unplaceable(cfg):
+        raise HTTPException(422, f"this job could never start: {problem}")
     try:
         return p.jobs.submit(cfg)
     except ValueError as exc:
