@@ -9,18 +9,27 @@ export VISIONTRAIN_HOME ?= $(CURDIR)/.visiontrain
 export RAY_USAGE_STATS_ENABLED = 0
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: venv test test-fast demo up down bench clean
+.PHONY: venv chromium test test-fast demo up down bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[train,serve,llm,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[train,serve,llm,ui,dev]'
 	touch $(STAMP)
 
-test: venv
-	$(PY) -m pytest -q tests
+test: venv chromium
+	$(PY) -m pytest -q --durations=15 tests
+
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here), with a
+# Korean font so that the Korean screenshots are readable.
+CHROMIUM_PKGS := chromium fonts-nanum
+chromium:
+	@(command -v chromium >/dev/null && fc-list :lang=ko | grep -q .) \
+	  || apt-get install -y -q $(CHROMIUM_PKGS) >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q $(CHROMIUM_PKGS) >/dev/null) \
+	  || { echo "the browser tests need Debian's chromium: apt-get install $(CHROMIUM_PKGS)"; exit 1; }
 
 test-fast: venv
 	$(PY) -m pytest -q tests -m "not ray"

@@ -1,1 +1,1 @@
-"""The Gradio chat UI (a client of the HTTP API only). Not built yet: see the open UI issue."""
+"""The Gradio chat UI: a client of the platform's HTTP API only (``python -m gradio_ui --api URL``)."""

@@ -11,7 +11,7 @@ from typing import Optional
 
 from serve_app import cli_remote
 from serve_app.client import ApiError
-from serve_app.local import LocalRay, home_dir, node_types_config, use_client_env, worker_types
+from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, stop_ui, use_client_env, worker_types
 
 __all__ = ["main"]
 
@@ -67,10 +67,14 @@ def cmd_up(args) -> int:
               f"Prometheus metrics {ray.metrics_url}")
         if ray.autoscaling_config:
             print(f"autoscaling: worker nodes of {ray.autoscaling_config} are added as jobs ask for them")
-    if args.serve_port:
-        args.address, args.dashboard_url = ray.gcs_address, ray.dashboard_url
-        return cmd_serve(args)
-    return 0
+    if not args.serve_port:
+        return 0
+    args.address, args.dashboard_url = ray.gcs_address, ray.dashboard_url
+    rc = cmd_serve(args)
+    if rc == 0 and args.ui_port:
+        api = f"http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.serve_port}"
+        print(f"UI is up: {start_ui(home, api, args.ui_port, args.host)}")
+    return rc
 
 
 def cmd_serve(args) -> int:
@@ -169,9 +173,11 @@ def cmd_models(args) -> int:
 
 
 def cmd_down(args) -> int:
+    if stop_ui(home_dir()):
+        print("UI stopped")
     ray = LocalRay.load(home_dir())
     if ray is None:
-        print("nothing to stop")
+        print("no Ray to stop")
         return 0
     ray.stop()
     print("Ray stopped")
@@ -221,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--serve-port", type=int, default=8000, help="the API's port; 0 starts Ray only")
     up.add_argument("--autoscaling-config", type=os.path.abspath,
                     help="a cluster.yaml: worker nodes of its types are added and removed as jobs need them")
-    up.add_argument("--host", default="127.0.0.1", help="address the API listens on")
+    up.add_argument("--host", default="127.0.0.1", help="address the API and the UI listen on")
+    up.add_argument("--ui-port", type=int, default=7860, help="the chat UI's port; 0 starts no UI")
     up.set_defaults(fn=cmd_up)
     sv = sub.add_parser("serve", help="deploy the API (Serve app) to a running Ray cluster")
     sv.add_argument("--address", required=True, help="the cluster's GCS address, HOST:PORT")

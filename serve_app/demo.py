@@ -39,9 +39,9 @@ def run_demo(args) -> int:
     if _api_up():
         print(f"[1/5] reusing the local platform at {API}")
     else:
-        print("[1/5] starting the local platform (Ray head + API) ...", flush=True)
+        print("[1/5] starting the local platform (Ray head, API, UI) ...", flush=True)
         cmd_up(argparse.Namespace(port=6380, dashboard_port=8265, num_cpus=None, metrics_port=8080,
-                                  serve_port=8000, host="127.0.0.1"))
+                                  serve_port=8000, host="127.0.0.1", autoscaling_config=None, ui_port=7860))
     client = ApiClient(API)
     try:
         client.get("/v1/me")

@@ -20,13 +20,16 @@ from typing import Optional
 import httpx
 import yaml
 
-__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "use_client_env", "worker_types"]
+__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "start_ui", "stop_ui",
+           "use_client_env", "worker_types"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
 # event loop): POST /v1/parse went from ~95 to ~137 requests/s on 2 cores (bench/parse.py).
+# With gRPC the proxy takes at most RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH (4 MiB by default) from a
+# replica in one message, and it batches a streamed body's chunks: model weights need more.
 SERVE_TUNING = {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-                "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
+                "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0", "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(1 << 30)}
 
 
 def free_port() -> int:
@@ -187,14 +190,7 @@ class LocalRay:
 
     def stop(self) -> None:
         if self.pgid is not None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(self.pgid, sig)
-                except ProcessLookupError:
-                    break
-                deadline = time.time() + 10
-                while time.time() < deadline and _group_alive(self.pgid):
-                    time.sleep(0.2)
+            _kill_group(self.pgid)
         if os.path.exists(self.state_file):
             os.unlink(self.state_file)
 
@@ -218,6 +214,51 @@ def worker_types(config: dict) -> dict[str, dict]:
     return {name: {"CPU": t.get("resources", {}).get("CPU", 0), "GPU": t.get("resources", {}).get("GPU", 0),
                    "max_workers": t.get("max_workers", 0)}
             for name, t in config["available_node_types"].items() if name != config["head_node_type"]}
+
+
+def start_ui(home: str, api_url: str, port: int, host: str = "127.0.0.1", timeout_s: float = 120) -> str:
+    """The chat UI (``python -m gradio_ui``) in its own process group, recorded in ``home/ui.json``."""
+    stop_ui(home)
+    with open(os.path.join(home, "ui.log"), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gradio_ui", "--api", api_url, "--host", host, "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            _kill_group(proc.pid)
+            raise RuntimeError(f"the UI did not come up on {url}; see {log.name}")
+        time.sleep(0.5)
+    with open(os.path.join(home, "ui.json"), "w") as f:
+        json.dump({"pgid": proc.pid, "url": url, "api": api_url}, f)
+    return url
+
+
+def stop_ui(home: str) -> bool:
+    """Stop the UI that :func:`start_ui` started for ``home``; False when there was none."""
+    path = os.path.join(home, "ui.json")
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        _kill_group(json.load(f)["pgid"])
+    os.unlink(path)
+    return True
+
+
+def _kill_group(pgid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 10
+        while time.time() < deadline and _group_alive(pgid):
+            time.sleep(0.2)
 
 
 def _group_alive(pgid: int) -> bool:

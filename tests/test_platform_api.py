@@ -3,6 +3,7 @@ event stream to a trained model, fetch its artifacts; other users cannot see or 
 second job over the quota gets 429 and is not submitted; a flood of requests gets 429."""
 import asyncio
 import json
+import os
 import shutil
 
 import httpx
@@ -103,6 +104,9 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     assert {"metrics.json", "export/model.onnx", "weights/model.pt", "config.yaml"} <= set(names)
     metrics = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/metrics.json", headers=alice).json()
     assert metrics["accuracy"] == record["result"]["accuracy"]
+    weights = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/weights/model.pt", headers=alice)
+    stored = os.path.join(record["folder_uri"], "weights", "model.pt")
+    assert weights.status_code == 200 and weights.content == open(stored, "rb").read()  # larger than one Serve message
     assert httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/metrics.json", headers=bob).status_code == 404
     assert httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/../../users.db", headers=alice).status_code == 404
     assert "epoch 2/2" in httpx.get(f"{api_url}/v1/jobs/{job_id}/logs", headers=alice).text

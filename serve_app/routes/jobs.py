@@ -19,6 +19,7 @@ from train_jobs.config import ConfigError
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreError
 
+CHUNK = 1 << 20
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
@@ -137,8 +138,10 @@ def artifact(job_id: str, name: str, user: dict = Depends(current_user), p=Depen
     except (StoreError, ValueError):
         raise HTTPException(404, f"job {job_id} has no artifact {name!r}; GET /v1/jobs/{job_id}/artifacts lists them")
     kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Response(data, media_type=kind,
-                    headers={"content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"'})
+    # In slices: one Serve message (proxy to replica) holds at most 4 MiB, and weights are larger.
+    slices = (data[i:i + CHUNK] for i in range(0, len(data), CHUNK))
+    return StreamingResponse(slices, media_type=kind, headers={
+        "content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"', "content-length": str(len(data))})
 
 
 @router.get("/{job_id}/events")

@@ -1,0 +1,22 @@
+"""``python -m gradio_ui --api URL [--host H] [--port P]``: serve the chat UI."""
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls out from a closed network
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m gradio_ui", description=__doc__.splitlines()[0])
+    ap.add_argument("--api", default=os.environ.get("VISIONTRAIN_API_URL", "http://127.0.0.1:8000"))
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=7860)
+    args = ap.parse_args()
+    from gradio_ui.app import build
+
+    ui = build(args.api)
+    ui.queue(default_concurrency_limit=32)  # each follower holds a worker while its job runs
+    ui.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The chat UI in a real headless Chromium (Debian's, driven by Playwright) against the local
+platform: sign in, upload the generated dataset, ask in Korean or English, answer the question,
+confirm, watch the curves update, read the final accuracy, download the ONNX file. Screenshots
+of the plan card, the live progress and the result go to test-artifacts/ui/."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import httpx
+import pytest
+
+from serve_app.local import free_port, start_ui, stop_ui
+from train_jobs.data.synth import make_classification
+
+pytestmark = [pytest.mark.ray, pytest.mark.browser]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOTS = os.path.join(ROOT, "test-artifacts", "ui")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+EPOCHS = 4
+CONVERSATIONS = {
+    "en": {"locale": "en-US", "login": "Log in",
+           "messages": [f"Train resnet18 to classify 3 kinds of shapes, {EPOCHS} epochs, image size 32, batch size 16",
+                        "use the dataset I uploaded"],
+           "question": "Which dataset", "plan": "Plan", "epoch": "Epoch", "ready": "Ready to train",
+           "health": "3 classes, 180 images"},
+    "ko": {"locale": "ko-KR", "login": "로그인",
+           "messages": [f"ResNet18로 도형 3종류 분류해줘, 에폭 {EPOCHS}, 이미지 크기 32, 배치 16",
+                        "내가 올린 데이터셋으로 해줘"],
+           "question": "데이터셋", "plan": "학습 계획", "epoch": "에폭", "ready": "학습할 수 있습니다",
+           "health": "클래스 3개, 이미지 180장"},
+}
+
+
+@pytest.fixture(scope="module")
+def ui_url(api_url, ray_cluster):
+    home = tempfile.mkdtemp(prefix="vt-ui-")
+    url = start_ui(home, api_url, free_port())
+    yield url
+    stop_ui(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shapes_archive(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("ui-data")
+    make_classification(str(root / "shapes"), num_classes=3, per_class=60, image_size=32, seed=1)
+    return shutil.make_archive(str(root / "shapes"), "zip", str(root / "shapes"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which("chromium"), "the browser tests need Debian's chromium (make test installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def users(api_url, admin_token) -> dict:
+    admin = {"authorization": f"Bearer {admin_token}"}
+    for name in ("uma", "ulla"):
+        r = httpx.post(f"{api_url}/v1/users", headers=admin, json={"username": name, "password": f"{name}-password"})
+        assert r.status_code in (201, 409), r.text
+    return {name: f"{name}-password" for name in ("uma", "ulla")}
+
+
+def _sign_in(browser, ui_url: str, lang: str, user: str, password: str):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale=CONVERSATIONS[lang]["locale"], viewport={"width": 1400, "height": 1000},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.goto(ui_url)
+    expect(page.locator("#login")).to_have_text(CONVERSATIONS[lang]["login"], timeout=30_000)  # the UI's own language
+    page.locator("#username textarea").fill(user)
+    page.locator("#password input").fill(password)
+    page.locator("#login").click()
+    expect(page.locator("#who")).to_contain_text(user, timeout=30_000)
+    return page
+
+
+def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password: str, user: str) -> str:
+    from playwright.sync_api import expect
+
+    talk = CONVERSATIONS[lang]
+    os.makedirs(SHOTS, exist_ok=True)
+    page.locator("#upload input[type=file]").set_input_files(archive)
+    expect(page.locator("#dataset-report")).to_contain_text(talk["ready"], timeout=120_000)
+    first, answer = talk["messages"]
+    page.locator("#message textarea").fill(first)
+    page.locator("#send").click()
+    expect(page.locator("#chatbot")).to_contain_text(talk["question"], timeout=30_000)  # the platform asks
+    assert not page.locator("#confirm").is_visible()  # nothing to confirm before the plan
+    page.locator("#message textarea").fill(answer)
+    page.locator("#send").click()
+    card = page.locator("#plan-card")
+    expect(card).to_contain_text(talk["plan"], timeout=30_000)
+    expect(card).to_contain_text("timm/resnet18")
+    expect(card).to_contain_text(talk["health"])  # the dataset's health summary, in the user's language
+    page.screenshot(path=os.path.join(SHOTS, f"{lang}-plan.png"), full_page=True)
+
+    page.locator("#confirm").click()
+    status = page.locator("#job-status")
+    expect(status).to_contain_text(f"{talk['epoch']} 1/{EPOCHS}", timeout=240_000)
+    page.screenshot(path=os.path.join(SHOTS, f"{lang}-progress.png"), full_page=True)
+    expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
+    result = page.locator("#result")
+    expect(result).to_contain_text("succeeded", timeout=240_000)
+    page.screenshot(path=os.path.join(SHOTS, f"{lang}-result.png"), full_page=True)
+
+    job_id = page.locator("#result code").first.inner_text()
+    token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=headers).json()
+    assert record["state"] == "succeeded" and record["owner"] == user
+    expect(result).to_contain_text(f"accuracy: {record['result']['accuracy']:.4f}")
+    assert page.locator("#confusion table").is_visible() and page.locator("#rerun-config").is_visible()
+    with page.expect_download() as download:
+        page.locator('#downloads a[download="model.onnx"]').click()
+    saved = os.path.join(SHOTS, f"{lang}-model.onnx")
+    download.value.save_as(saved)
+    onnx = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/export/model.onnx", headers=headers).content
+    assert open(saved, "rb").read() == onnx and len(onnx) > 1_000_000
+    return job_id
+
+
+def _jobs_listed(page) -> str:
+    page.get_by_role("tab", name=page.locator("button[role=tab]").nth(1).inner_text()).click()
+    page.locator("#refresh-jobs").click()
+    page.wait_for_timeout(2000)
+    return page.locator("#jobs-table").inner_text()
+
+
+def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,
+                                                                        shapes_archive):
+    page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
+    job_id = _train_through_the_ui(page, "en", shapes_archive, api_url, users["uma"], "uma")
+    assert job_id in _jobs_listed(page)
+    other = _sign_in(browser, ui_url, "en", "ulla", users["ulla"])
+    assert job_id not in _jobs_listed(other)
+    other.locator("#open-job-id textarea").fill(job_id)  # asking for it by id gets a sentence, no data
+    other.locator("#open-job").click()
+    from playwright.sync_api import expect
+
+    expect(other.locator("#errors")).to_contain_text(f"no job {job_id} of yours", timeout=30_000)
+    assert "Traceback" not in other.content()
+    page.context.close()
+    other.context.close()
+
+
+def test_korean_conversation_to_onnx(browser, ui_url, api_url, users, shapes_archive):
+    page = _sign_in(browser, ui_url, "ko", "ulla", users["ulla"])
+    _train_through_the_ui(page, "ko", shapes_archive, api_url, users["ulla"], "ulla")
+    page.context.close()

@@ -1,0 +1,73 @@
+"""The UI's pieces without a browser: what a plan card, a progress line and a result say, and
+that the UI stays a client of the HTTP API (it imports nothing from the platform)."""
+from __future__ import annotations
+
+import ast
+import os
+
+from gradio_ui.render import Progress, plan_card, result_tables
+from gradio_ui.text import LABELS, SENTENCES, language_of
+
+UI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gradio_ui")
+PLAN = {"config": {"task": "classification", "model": {"source": "timm", "name": "resnet18"},
+                   "dataset": {"uri": "ds-0123456789abcdef"}, "class_names": None,
+                   "hyperparameters": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001, "image_size": 32},
+                   "resources": {"num_workers": 1, "use_gpu": False, "cpus_per_worker": 2.0}},
+        "defaults": ["hyperparameters.learning_rate", "resources.num_workers", "resources.use_gpu"],
+        "notes": {"resources.cpus_per_worker": "chosen for this cluster",
+                  "hyperparameters.image_size": "from the dataset's images (about 32 px)"},
+        "warnings": ["you said 4 classes; the dataset has 3: circle, square, triangle"]}
+
+
+def test_the_ui_imports_nothing_from_the_platform():
+    for name in os.listdir(UI):
+        if name.endswith(".py"):
+            with open(os.path.join(UI, name)) as f:
+                tree = ast.parse(f.read())
+            modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+            assert not {m.split(".")[0] for m in modules} & {"serve_app", "train_jobs", "adapters"}, name
+
+
+def test_plan_card_marks_defaults_and_says_what_it_will_cost():
+    card = plan_card("en", PLAN, images=180, health="imagefolder dataset, 3 classes, 180 images")
+    assert "| learning_rate | `0.001` *(default)* |" in card
+    assert "| epochs | `3` |" in card  # stated, so not marked
+    assert "*(default: chosen for this cluster)*" in card and "*(default: from the dataset's images" in card
+    assert "about 36 training steps (3 epochs of 12)" in card
+    assert "> imagefolder dataset, 3 classes, 180 images" in card and "⚠️ you said 4 classes" in card
+    korean = plan_card("ko", PLAN, images=180)
+    assert "학습 계획" in korean and "*(기본값)*" in korean and "학습 스텝 약 36회" in korean
+
+
+def test_progress_follows_the_event_stream():
+    p = Progress("en", "job-1")
+    p.add("job", {"time": 0.0, "kind": "state", "state": "training", "message": "1 worker(s), CPU, 3 epochs"})
+    p.add("telemetry", {"time": 1.0, "kind": "progress", "rank": 0, "epoch": 1, "step": 2, "steps": 4.0, "loss": 1.2})
+    p.add("telemetry", {"time": 1.5, "kind": "progress", "rank": 1, "epoch": 1, "step": 2, "steps": 4.0, "loss": 9.9})
+    p.add("job", {"time": 10.0, "kind": "metrics", "epoch": 1, "epochs": 3, "train_loss": 1.1, "val_loss": 1.0,
+                  "val_accuracy": 0.5})
+    p.add("job", {"time": 20.0, "kind": "metrics", "epoch": 2, "epochs": 3, "train_loss": 0.8, "val_loss": 0.7,
+                  "val_accuracy": 0.75})
+    p.add("telemetry", {"time": 21.0, "kind": "system", "rank": 0, "cpu_percent": 150.0, "memory_bytes": 2**31,
+                        "gpu_utilization_percent": 97.0, "gpu_memory_bytes": 2**33})
+    status = p.status()
+    assert "**training** — 1 worker(s), CPU, 3 epochs" in status
+    assert "Epoch 2/3" in status and "about 10 s left" in status  # one more epoch of 10 s
+    assert "CPU 150% · memory 2.0 GiB · GPU 97% · GPU memory 8.0 GiB" in status
+    loss, metric = p.curves()
+    assert 9.9 not in set(loss["value"])  # rank 0 only
+    assert list(metric["value"]) == [0.5, 0.75] and set(loss["series"]) == {"step_loss", "train_loss", "val_loss"}
+
+
+def test_result_tables_label_the_confusion_matrix():
+    confusion, per_class = result_tables({"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]],
+                                          "per_class": {"a": {"precision": 1.0, "recall": 0.75}}})
+    assert list(confusion.columns) == ["true \\ predicted", "a", "b"] and list(confusion.iloc[1]) == ["b", 0, 4]
+    assert per_class.to_dict("records") == [{"class": "a", "precision": 1.0, "recall": 0.75}]
+
+
+def test_both_languages_have_every_label_and_hangul_means_korean():
+    assert LABELS["en"].keys() == LABELS["ko"].keys() and SENTENCES["en"].keys() == SENTENCES["ko"].keys()
+    assert language_of("ResNet18로 분류해줘") == "ko" and language_of("train resnet18") == "en"
+    assert language_of("123", fallback="ko") == "ko"
