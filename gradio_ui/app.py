@@ -10,6 +10,7 @@ from typing import Optional
 
 import gradio as gr
 import pandas as pd
+import yaml
 
 from gradio_ui.client import ApiError, UiClient
 from gradio_ui.render import Progress, config_yaml, dataset_report, plan_card, result_summary, result_tables
@@ -81,6 +82,7 @@ def build(api: str) -> gr.Blocks:
                         with gr.Row():
                             confusion = gr.Dataframe(label=T["confusion"], elem_id="confusion")
                             per_class = gr.Dataframe(label=T["per_class"], elem_id="per-class")
+                        samples = gr.Gallery(label=T["samples"], columns=4, height=240, elem_id="samples")
                         downloads = gr.File(label=T["downloads"], file_count="multiple", elem_id="downloads")
                         rerun = gr.Code(label=T["config"], language="yaml", elem_id="rerun-config")
                 with gr.Tab(T["tab_jobs"], id="jobs") as tab_jobs:
@@ -105,7 +107,7 @@ def build(api: str) -> gr.Blocks:
                     new_chat: {"value": "new_chat"}, confirm: {"value": "confirm"}, edit: {"value": "edit"},
                     upload: {"label": "upload"}, loss_plot: {"label": "loss"}, metric_plot: {"label": "metric"},
                     stop: {"value": "stop"}, confusion: {"label": "confusion"}, per_class: {"label": "per_class"},
-                    downloads: {"label": "downloads"}, rerun: {"label": "config"}, refresh: {"value": "refresh"},
+                    downloads: {"label": "downloads"}, samples: {"label": "samples"}, rerun: {"label": "config"}, refresh: {"value": "refresh"},
                     job_id: {"label": "job_id"}, open_job: {"value": "open"}, task: {"label": "task"},
                     query: {"label": "query"}, search: {"value": "search"}}
 
@@ -181,42 +183,45 @@ def build(api: str) -> gr.Blocks:
         edit.click(lambda: (gr.update(visible=False), gr.update(visible=False)), None, [plan, plan_buttons])
 
         follow_outputs = [state, status, loss_plot, metric_plot, progress_box, summary, confusion, per_class,
-                          downloads, rerun, results_box, errors]
+                          samples, downloads, rerun, results_box, errors]
 
         def follow(st, job: str):
             """Yield the progress as the job's events arrive (at most once a second), then the results."""
             lang, client = st.get("lang", "en"), _client(api, st)
             st["job_id"] = job
-            progress = Progress(lang, job)
-            record = client.get(f"/v1/jobs/{job}")
-            progress.epochs = int(((record.get("config") or {}).get("hyperparameters") or {}).get("epochs") or 0)
+            config = yaml.safe_load(client.content(f"/v1/jobs/{job}/artifacts/config.yaml"))
+            progress = Progress(lang, job, int(config["hyperparameters"]["epochs"]))
             empty = gr.update(visible=False)
             shown = 0.0
             for kind, ev in client.events(job):
                 if kind == "end":
                     break
                 progress.add(kind, ev)
-                if time.time() - shown >= REFRESH_S:
+                # state changes and epochs at once; heartbeats and system samples at most once a second
+                if kind == "job" or time.time() - shown >= REFRESH_S:
                     shown = time.time()
                     loss, metric = progress.curves()
-                    yield st, progress.status(), loss, metric, gr.update(visible=True), "", None, None, None, "", empty, ""
+                    yield (st, progress.status(), loss, metric, gr.update(visible=True), "", None, None, None, None, "",
+                           empty, "")
             record = client.get(f"/v1/jobs/{job}")
             progress.state, progress.message = record["state"], record.get("message", "")
             loss, metric = progress.curves()
             names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]
             metrics = client.get(f"/v1/jobs/{job}/artifacts/metrics.json") if "metrics.json" in names else None
             folder = tempfile.mkdtemp(prefix=f"vt-ui-{job}-")
-            files = []
-            for name in (n for n in DOWNLOADS if n in names):
+            def fetch(name: str) -> str:
                 path = os.path.join(folder, name.replace("/", "-") if name != "export/model.onnx" else "model.onnx")
                 with open(path, "wb") as f:
                     f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
-                files.append(path)
+                return path
+
+            files = [fetch(n) for n in DOWNLOADS if n in names]
+            pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
             table, classes = result_tables(metrics)
             config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode() if "config.yaml" in names else (
                 config_yaml(record.get("config") or {}))
             yield (st, progress.status(), loss, metric, gr.update(visible=True), result_summary(lang, record, metrics),
-                   table, classes, files or None, config, gr.update(visible=True), "")
+                   table, classes, pictures or None, files or None, config, gr.update(visible=True), "")
 
         def on_confirm(st):
             lang = st.get("lang", "en")
@@ -226,7 +231,7 @@ def build(api: str) -> gr.Blocks:
                 job = _client(api, st).post("/v1/jobs", {"session_id": st["session_id"]})["job_id"]
                 yield from follow(st, job)
             except ApiError as exc:
-                yield (st, "", None, None, gr.update(), "", None, None, None, "", gr.update(),
+                yield (st, "", None, None, gr.update(), "", None, None, None, None, "", gr.update(),
                        say(lang, "error", error=exc))
 
         confirm.click(lambda: (gr.update(visible=False), gr.update(visible=False)), None, [plan_buttons, results_box]) \
@@ -236,7 +241,7 @@ def build(api: str) -> gr.Blocks:
             try:
                 yield from follow(st, (job or "").strip())
             except ApiError as exc:
-                yield (st, "", None, None, gr.update(), "", None, None, None, "", gr.update(),
+                yield (st, "", None, None, gr.update(), "", None, None, None, None, "", gr.update(),
                        say(st.get("lang", "en"), "error", error=exc))
 
         open_job.click(on_open, [state, job_id], follow_outputs)

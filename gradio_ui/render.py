@@ -11,9 +11,6 @@ from gradio_ui.text import say
 
 __all__ = ["Progress", "config_yaml", "dataset_report", "plan_card", "result_tables", "result_summary"]
 
-HEADLINE = ("accuracy", "macro_f1", "map50", "map50_95", "miou", "auroc", "num_images")
-
-
 def dataset_report(lang: str, answer: dict) -> str:
     report = answer["report"]
     lines = [say(lang, "uploaded", name=answer["name"], id=answer["dataset_id"]), "", report["summary"]]
@@ -54,10 +51,11 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
 class Progress:
     """A job's state folded from its event stream, and how it looks now."""
 
-    def __init__(self, lang: str, job_id: str):
+    def __init__(self, lang: str, job_id: str, epochs: int = 0):
         self.lang, self.job_id = lang, job_id
         self.state, self.message = "pending", ""
-        self.epoch, self.epochs, self.step, self.steps = 0, 0, 0, 0
+        self.epoch, self.epochs, self.step, self.steps = 0, epochs, 0, 0
+        self.current = 0  # the epoch in progress (1-based), from the workers' heartbeats
         self.epoch_started: Optional[float] = None
         self.epoch_seconds: list[float] = []
         self.loss: list[dict] = []
@@ -82,8 +80,7 @@ class Progress:
                     self.metric.append({"epoch": self.epoch, "value": value, "series": name})
         elif kind == "telemetry" and ev.get("rank") == 0:
             if ev["kind"] == "progress" and "steps" in ev:
-                self.step, self.steps = ev["step"], int(ev["steps"])
-                self.epochs = self.epochs or int(ev.get("epochs", 0) or 0)
+                self.step, self.steps, self.current = ev["step"], int(ev["steps"]), int(ev["epoch"])
                 self.epoch_started = self.epoch_started or ev["time"]
                 self.loss.append({"epoch": ev["epoch"] - 1 + ev["step"] / max(1, ev["steps"]), "value": ev["loss"],
                                   "series": "step_loss"})
@@ -97,7 +94,10 @@ class Progress:
         if self.epochs:
             done = self.epoch / self.epochs
             bar = "█" * round(20 * done) + "░" * (20 - round(20 * done))
-            line = f"{say(self.lang, 'epoch', epoch=self.epoch, epochs=self.epochs)} `{bar}`"
+            shown = min(self.epochs, max(self.epoch, self.current))
+            line = f"{say(self.lang, 'epoch', epoch=shown, epochs=self.epochs)} `{bar}`"
+            if self.current > self.epoch and self.steps:
+                line += f" · {self.step}/{self.steps}"
             if self.epoch_seconds and self.epoch < self.epochs:
                 left = (self.epochs - self.epoch) * sum(self.epoch_seconds) / len(self.epoch_seconds)
                 line += " · " + say(self.lang, "remaining", s=round(left))
@@ -118,10 +118,9 @@ class Progress:
 
 def result_summary(lang: str, record: dict, metrics: Optional[dict]) -> str:
     lines = [say(lang, "finished", job=record["job_id"], state=record["state"], message=record.get("message", ""))]
-    for name in HEADLINE:
-        if metrics and isinstance(metrics.get(name), (int, float)):
-            lines.append(say(lang, "headline", name=name, value=f"{metrics[name]:.4f}" if name != "num_images"
-                             else metrics[name]))
+    for name, value in (metrics or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            lines.append(say(lang, "headline", name=name, value=f"{value:.4f}" if isinstance(value, float) else value))
     return "\n\n".join(lines)
 
 

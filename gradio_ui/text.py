@@ -14,7 +14,7 @@ LABELS = {
         "stop": "Stop", "progress": "Progress", "loss": "Loss", "metric": "Validation metric",
         "results": "Results", "confusion": "Confusion matrix", "per_class": "Per class", "downloads": "Downloads",
         "config": "Config to rerun it", "refresh": "Refresh", "job_id": "Job id", "open": "Open",
-        "task": "Task", "search": "Search", "query": "Name contains", "new_chat": "New conversation",
+        "task": "Task", "samples": "Sample predictions (true -> predicted)", "search": "Search", "query": "Name contains", "new_chat": "New conversation",
     },
     "ko": {
         "title": "visiontrain", "username": "사용자 이름", "password": "비밀번호", "login": "로그인",
@@ -25,7 +25,7 @@ LABELS = {
         "stop": "중지", "progress": "진행 상황", "loss": "손실", "metric": "검증 지표",
         "results": "결과", "confusion": "혼동 행렬", "per_class": "클래스별", "downloads": "내려받기",
         "config": "다시 실행할 설정", "refresh": "새로 고침", "job_id": "작업 ID", "open": "열기",
-        "task": "작업 종류", "search": "검색", "query": "이름에 포함", "new_chat": "새 대화",
+        "task": "작업 종류", "samples": "예측 예시 (정답 -> 예측)", "search": "검색", "query": "이름에 포함", "new_chat": "새 대화",
     },
 }
 

@@ -20,7 +20,11 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KUBERAY = os.path.join(ROOT, "kuberay")
 RENDERINGS = ["base", "overlays/small", "overlays/gpu-heavy", "user-namespace"]
-CRDS = os.environ.get("VISIONTRAIN_KUBERAY_CRDS") or os.path.join(ROOT, "..", "shared", "kuberay-crds")
+# The CRDs are test data kept outside the repository: beside the checkout, or where this machine
+# keeps the shared folder, or wherever VISIONTRAIN_KUBERAY_CRDS says.
+CRD_PLACES = [os.environ.get("VISIONTRAIN_KUBERAY_CRDS", ""), os.path.join(ROOT, "..", "shared", "kuberay-crds"),
+              "/work/shared/kuberay-crds"]
+CRDS = next((p for p in CRD_PLACES if p and os.path.isdir(p)), CRD_PLACES[1])
 
 
 def render(path: str) -> list[dict]:
@@ -47,7 +51,7 @@ def _strict(schema):
 
 
 def _crd_schemas() -> dict[str, dict]:
-    assert os.path.isdir(CRDS), (f"cannot validate ray.io kinds: no KubeRay CRDs at {CRDS}; set "
+    assert os.path.isdir(CRDS), (f"cannot validate ray.io kinds: no KubeRay CRDs in {CRD_PLACES[1:]}; set "
                                  "VISIONTRAIN_KUBERAY_CRDS to a folder with ray.io_rayclusters.yaml and the others "
                                  "(helm-chart/kuberay-operator/crds/ of a KubeRay release)")
     schemas = {}
@@ -151,7 +155,8 @@ def test_rayjob_and_api_agree_with_the_training_cluster(path):
     assert cluster["spec"]["authOptions"] == service["spec"]["rayClusterConfig"]["authOptions"]  # one token
 
 
-def test_serve_config_is_a_valid_serve_document_for_this_app():
+@pytest.mark.ray  # imports Ray: after the session cluster set its auth mode, which Ray reads once
+def test_serve_config_is_a_valid_serve_document_for_this_app(ray_cluster):
     from ray.serve.schema import ServeDeploySchema
 
     from serve_app.app import build_app
@@ -215,7 +220,8 @@ def test_image_ray_version_and_secrets_are_consistent():
         assert f"--from-literal={key}=" in guide, (name, key)
 
 
-def test_api_plans_for_the_training_cluster_it_is_told_about(tmp_path, monkeypatch):
+@pytest.mark.ray
+def test_api_plans_for_the_training_cluster_it_is_told_about(ray_cluster, tmp_path, monkeypatch):
     """The API pods' VISIONTRAIN_WORKER_TYPES (as rendered) is what a plan's resources come from."""
     from serve_app.plan import _resources
     from serve_app.platform import Platform

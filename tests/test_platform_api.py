@@ -101,7 +101,7 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     assert record["state"] == "succeeded" and record["owner"] == "alice2" and record["ray_job_id"]
     assert [h["state"] for h in record["history"]][-1] == "succeeded"
     names = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts", headers=alice).json()["artifacts"]
-    assert {"metrics.json", "export/model.onnx", "weights/model.pt", "config.yaml"} <= set(names)
+    assert {"metrics.json", "export/model.onnx", "weights/model.pt", "config.yaml", "samples/prediction_0.png"} <= set(names)
     metrics = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/metrics.json", headers=alice).json()
     assert metrics["accuracy"] == record["result"]["accuracy"]
     weights = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/weights/model.pt", headers=alice)

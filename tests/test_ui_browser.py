@@ -5,6 +5,7 @@ of the plan card, the live progress and the result go to test-artifacts/ui/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -107,7 +108,8 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
 
     page.locator("#confirm").click()
     status = page.locator("#job-status")
-    expect(status).to_contain_text(f"{talk['epoch']} 1/{EPOCHS}", timeout=240_000)
+    expect(status).to_contain_text(re.compile(rf"training.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
+                                   timeout=240_000)  # an epoch on the way
     page.screenshot(path=os.path.join(SHOTS, f"{lang}-progress.png"), full_page=True)
     expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
     result = page.locator("#result")
@@ -121,6 +123,7 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     assert record["state"] == "succeeded" and record["owner"] == user
     expect(result).to_contain_text(f"accuracy: {record['result']['accuracy']:.4f}")
     assert page.locator("#confusion table").is_visible() and page.locator("#rerun-config").is_visible()
+    expect(page.locator("#samples img").first).to_be_visible()  # validation images with true -> predicted
     with page.expect_download() as download:
         page.locator('#downloads a[download="model.onnx"]').click()
     saved = os.path.join(SHOTS, f"{lang}-model.onnx")

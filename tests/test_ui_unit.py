@@ -54,6 +54,8 @@ def test_progress_follows_the_event_stream():
     status = p.status()
     assert "**training** — 1 worker(s), CPU, 3 epochs" in status
     assert "Epoch 2/3" in status and "about 10 s left" in status  # one more epoch of 10 s
+    p.add("telemetry", {"time": 22.0, "kind": "progress", "rank": 0, "epoch": 3, "step": 1, "steps": 4.0, "loss": 0.7})
+    assert "Epoch 3/3" in p.status() and "· 1/4" in p.status()  # the epoch under way, step by step
     assert "CPU 150% · memory 2.0 GiB · GPU 97% · GPU memory 8.0 GiB" in status
     loss, metric = p.curves()
     assert 9.9 not in set(loss["value"])  # rank 0 only

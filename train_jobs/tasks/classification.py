@@ -124,6 +124,26 @@ def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[
     }
 
 
+def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray, class_names: list[str],
+                 n: int = 8) -> list[str]:
+    """A few validation images captioned "true -> predicted" (green when right, red when wrong)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    keys = []
+    for i, ((path, true), guess) in enumerate(zip(items[:n], pred[:n])):
+        canvas = Image.new("RGB", (160, 184), "white")
+        canvas.paste(load_rgb(path, 160), (0, 0))
+        colour = (0, 130, 0) if guess == true else (200, 0, 0)
+        ImageDraw.Draw(canvas).text((4, 167), f"{class_names[true]} -> {class_names[guess]}", fill=colour)
+        buf = BytesIO()
+        canvas.save(buf, "PNG")
+        keys.append(f"samples/prediction_{i}.png")
+        job.store.write_bytes(job.key(keys[-1]), buf.getvalue())
+    return keys
+
+
 @register_task
 class ClassificationTrainer(TaskTrainer):
     task = "classification"
@@ -177,7 +197,8 @@ class ClassificationTrainer(TaskTrainer):
         index = scan_imagefolder(path, class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
         loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size), batch_size=64)
         pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
-        return {"task": self.task, **classification_report(pred, true, index.class_names)}
+        return {"task": self.task, **classification_report(pred, true, index.class_names),
+                "samples": draw_samples(job, index.val, pred, index.class_names)}
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
