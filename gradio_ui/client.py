@@ -46,12 +46,12 @@ class UiClient:
                                      json={"username": username, "password": password}).json()
         return client
 
-    def _call(self, method: str, path: str, auth: bool = True, **kwargs) -> httpx.Response:
-        for attempt in (1, 2):
-            headers = {**kwargs.pop("headers", {}), **({"authorization": f"Bearer {self.tokens.get('access_token')}"}
-                                                         if auth else {})}
+    def _call(self, method: str, path: str, auth: bool = True, headers: Optional[dict] = None, timeout: float = 60,
+              **kwargs) -> httpx.Response:
+        for attempt in (1, 2):  # the second after a refreshed access token
+            sent = {**(headers or {}), **({"authorization": f"Bearer {self.tokens.get('access_token')}"} if auth else {})}
             try:
-                r = httpx.request(method, self.url + path, headers=headers, timeout=kwargs.pop("timeout", 60), **kwargs)
+                r = httpx.request(method, self.url + path, headers=sent, timeout=timeout, **kwargs)
             except httpx.HTTPError as exc:
                 raise ApiError(0, f"the platform at {self.url} does not answer ({exc.__class__.__name__}); "
                                   "is it running?") from None
