@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from gradio_ui.client import ApiError, UiClient
-from gradio_ui.render import Progress, config_yaml, dataset_report, plan_card, result_summary, result_tables
+from gradio_ui.render import Progress, dataset_report, plan_card, result_summary, result_tables
 from gradio_ui.text import LABELS, language_of, say
 
 __all__ = ["build"]
@@ -189,8 +189,8 @@ def build(api: str) -> gr.Blocks:
             """Yield the progress as the job's events arrive (at most once a second), then the results."""
             lang, client = st.get("lang", "en"), _client(api, st)
             st["job_id"] = job
-            config = yaml.safe_load(client.content(f"/v1/jobs/{job}/artifacts/config.yaml"))
-            progress = Progress(lang, job, int(config["hyperparameters"]["epochs"]))
+            config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
+            progress = Progress(lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]))
             empty = gr.update(visible=False)
             shown = 0.0
             for kind, ev in client.events(job):
@@ -218,8 +218,6 @@ def build(api: str) -> gr.Blocks:
             files = [fetch(n) for n in DOWNLOADS if n in names]
             pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
             table, classes = result_tables(metrics)
-            config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode() if "config.yaml" in names else (
-                config_yaml(record.get("config") or {}))
             yield (st, progress.status(), loss, metric, gr.update(visible=True), result_summary(lang, record, metrics),
                    table, classes, pictures or None, files or None, config, gr.update(visible=True), "")
 

@@ -5,11 +5,10 @@ import math
 from typing import Optional
 
 import pandas as pd
-import yaml
 
 from gradio_ui.text import say
 
-__all__ = ["Progress", "config_yaml", "dataset_report", "plan_card", "result_tables", "result_summary"]
+__all__ = ["Progress", "dataset_report", "plan_card", "result_tables", "result_summary"]
 
 def dataset_report(lang: str, answer: dict) -> str:
     report = answer["report"]
@@ -61,10 +60,8 @@ class Progress:
         self.loss: list[dict] = []
         self.metric: list[dict] = []
         self.system: dict = {}
-        self.t0: Optional[float] = None
 
     def add(self, kind: str, ev: dict) -> None:
-        self.t0 = self.t0 or ev.get("time")
         if kind == "job" and ev["kind"] == "state":
             self.state, self.message = ev["state"], ev.get("message", "")
         elif kind == "job" and ev["kind"] == "metrics" and ev.get("rank", 0) == 0:
@@ -136,7 +133,3 @@ def result_tables(metrics: Optional[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [{"class": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in vals.items()}}
             for k, vals in per_class.items()] if isinstance(per_class, dict) else per_class
     return confusion, pd.DataFrame(rows)
-
-
-def config_yaml(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
