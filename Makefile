@@ -49,6 +49,7 @@ bench: venv
 	$(PY) bench/parse.py
 	$(PY) bench/submit.py
 	$(PY) bench/autoscale.py
+	$(PY) bench/tune.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

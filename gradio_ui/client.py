@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any, Iterator, Optional
 
 import httpx
 
 __all__ = ["ApiError", "UiClient"]
 
+RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
 ARCHIVE_TYPES = {".zip": "application/zip", ".tar.gz": "application/gzip", ".tgz": "application/gzip",
                  ".tar": "application/x-tar"}
 
@@ -93,19 +95,31 @@ class UiClient:
                               headers={"content-type": ARCHIVE_TYPES[suffix]},
                               params={"name": name[: -len(suffix)][:128] or "dataset", "language": language}).json()
 
-    def events(self, job_id: str) -> Iterator[tuple[str, dict]]:
-        """The job's server-sent events as (kind, event) until it ends."""
-        kind = None
-        headers = {"authorization": f"Bearer {self.tokens.get('access_token')}"}
-        try:
-            with httpx.stream("GET", f"{self.url}/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    raise ApiError(r.status_code, _sentence(r))
-                for line in r.iter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: "):
-                        yield kind, json.loads(line[6:])
-        except httpx.HTTPError as exc:
-            raise ApiError(0, f"the event stream of job {job_id} broke off ({exc.__class__.__name__})") from None
+    def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
+        """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is
+        reconnected with the last event id, so no event is lost or repeated."""
+        kind, last_id, failures = None, None, 0
+        while True:
+            headers = {"authorization": f"Bearer {self.tokens.get('access_token')}",
+                       **({"last-event-id": last_id} if last_id else {})}
+            try:
+                with httpx.stream("GET", f"{self.url}/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
+                    if r.status_code >= 400 and r.status_code not in RETRYABLE:
+                        r.read()
+                        raise ApiError(r.status_code, _sentence(r))
+                    for line in r.iter_lines() if r.status_code < 400 else ():
+                        if line.startswith("id: "):
+                            last_id = line[4:]
+                        elif line.startswith("event: "):
+                            kind = line[7:]
+                        elif line.startswith("data: "):
+                            failures = 0
+                            yield kind, json.loads(line[6:])
+                            if kind == "end":
+                                return
+            except httpx.HTTPError:
+                pass
+            failures += 1
+            if failures > retries:
+                raise ApiError(0, f"the event stream of job {job_id} broke off and did not come back")
+            time.sleep(min(8.0, 0.25 * 2 ** failures))

@@ -35,16 +35,32 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
             tag = f" *({say(lang, 'default')}: {notes[path]})*" if path in notes else (
                 f" *({say(lang, 'default')})*" if path in defaults else "")
             lines.append(f"| {key} | `{value}`{tag} |")
-    h = cfg["hyperparameters"]
+    h, search = cfg["hyperparameters"], cfg.get("search")
+    if search:
+        lines += ["", say(lang, "plan_search", trials=search["num_trials"], concurrent=search["max_concurrent_trials"],
+                          scheduler=search["scheduler"]), "", "| | |", "|---|---|"]
+        lines += [f"| {name} | {_space(p)} |" for name, p in search["parameters"].items()]
     if images:
         per_epoch = max(1, math.ceil(images / max(1, cfg["resources"]["num_workers"]) / h["batch_size"]))
         steps = per_epoch * h["epochs"]
-        # about 0.2 s a step on a CPU worker, 0.05 s on a GPU, plus a minute to start and export
-        seconds = 60 + steps * (0.05 if cfg["resources"].get("use_gpu") else 0.2)
+        # about 0.2 s a step on a CPU worker, 0.05 s on a GPU, plus half a minute to start each run, one to export
+        run_s = 30 + steps * (0.05 if cfg["resources"].get("use_gpu") else 0.2)
+        rounds = math.ceil(search["num_trials"] / search["max_concurrent_trials"]) if search else 1
+        seconds = 30 + rounds * run_s
         minutes = say(lang, "minutes") if seconds < 150 else say(lang, "more_minutes", n=round(seconds / 60))
-        lines += ["", say(lang, "plan_estimate", steps=steps, epochs=h["epochs"], per_epoch=per_epoch, minutes=minutes)]
+        if search:
+            lines += ["", say(lang, "plan_search_estimate", trials=search["num_trials"], steps=steps, minutes=minutes)]
+        else:
+            lines += ["", say(lang, "plan_estimate", steps=steps, epochs=h["epochs"], per_epoch=per_epoch,
+                              minutes=minutes)]
     lines += ["", *[f"⚠️ {w}" for w in plan.get("warnings", [])], say(lang, "plan_confirm")]
     return "\n".join(lines)
+
+
+def _space(p: dict) -> str:
+    if p.get("values") is not None:
+        return " / ".join(f"`{v}`" for v in p["values"])
+    return f"`{p['low']:g}` – `{p['high']:g}`" + (" (log)" if p.get("log") else "")
 
 
 class Progress:
@@ -60,6 +76,9 @@ class Progress:
         self.loss: list[dict] = []
         self.metric: list[dict] = []
         self.system: dict = {}
+        self.search: Optional[dict] = None  # a search job: what it searches, its trials and the best one
+        self.trials: dict[str, dict] = {}
+        self.best: Optional[dict] = None
 
     def add(self, kind: str, ev: dict) -> None:
         if kind == "job" and ev["kind"] == "state":
@@ -75,6 +94,8 @@ class Progress:
             for name, value in ev.items():
                 if name.startswith("val_") and name != "val_loss" and isinstance(value, (int, float)):
                     self.metric.append({"epoch": self.epoch, "value": value, "series": name})
+        elif kind == "job" and ev["kind"] in ("search_started", "trial", "trial_metrics", "search_done"):
+            self._add_search(ev)
         elif kind == "telemetry" and ev.get("rank") == 0:
             if ev["kind"] == "progress" and "steps" in ev:
                 self.step, self.steps, self.current = ev["step"], int(ev["steps"]), int(ev["epoch"])
@@ -86,9 +107,49 @@ class Progress:
             elif ev["kind"] in ("stalled", "recovered"):
                 self.message = ev.get("message", ev["kind"])
 
+    def _add_search(self, ev: dict) -> None:
+        if ev["kind"] == "search_started":
+            self.search = ev
+        elif ev["kind"] == "search_done":
+            self.best = ev
+        elif ev["kind"] == "trial":
+            row = self.trials.setdefault(ev["trial"], {"trial": ev["trial"], "epochs": 0, "best": None})
+            row.update(state=ev["state"], params=ev.get("params", {}))
+        elif ev["trial"] in self.trials and self.search:
+            row, metric = self.trials[ev["trial"]], self.search["metric"]
+            row["epochs"] = max(row["epochs"], int(ev["epoch"]))
+            if ev.get(metric) is not None:
+                better = row["best"] is None or (ev[metric] > row["best"]) == (self.search["mode"] == "max")
+                row["best"] = ev[metric] if better else row["best"]
+                self.metric.append({"epoch": ev["epoch"], "value": ev[metric], "series": ev["trial"]})
+            if "val_loss" in ev:
+                self.loss.append({"epoch": ev["epoch"], "value": ev["val_loss"], "series": ev["trial"]})
+
+    def _search_lines(self) -> list[str]:
+        s, rows = self.search, list(self.trials.values())
+        ended = sum(r["state"] in ("finished", "stopped_early", "failed") for r in rows)
+        line = say(self.lang, "trials", done=ended, total=s["trials"])
+        scored = [r for r in rows if r["best"] is not None]
+        if scored:
+            top = (max if s["mode"] == "max" else min)(scored, key=lambda r: r["best"])
+            line += " · " + say(self.lang, "best_trial", trial=top["trial"], metric=s["metric"], value=top["best"])
+        table = [f"| trial | {' | '.join(s['parameters'])} | state | epochs | {s['metric']} |",
+                 "|---" * (len(s["parameters"]) + 4) + "|"]
+        for r in sorted(rows, key=lambda r: r["trial"]):
+            values = " | ".join(_short(r["params"].get(k)) for k in s["parameters"])
+            table.append(f"| {r['trial']} | {values} | {r['state']} | {r['epochs']} | {_short(r['best'])} |")
+        lines = [line, "\n".join(table)]
+        if self.best:
+            params = ", ".join(f"{k} {_short(v)}" for k, v in self.best["params"].items())
+            lines.append(say(self.lang, "search_done", trial=self.best["best"], params=params,
+                             metric=self.best["metric"], value=self.best["value"]))
+        return lines
+
     def status(self) -> str:
         lines = [say(self.lang, "step", state=self.state, message=self.message)]
-        if self.epochs:
+        if self.search:
+            lines += self._search_lines()
+        elif self.epochs:
             done = self.epoch / self.epochs
             bar = "█" * round(20 * done) + "░" * (20 - round(20 * done))
             shown = min(self.epochs, max(self.epoch, self.current))
@@ -111,6 +172,10 @@ class Progress:
     def curves(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         empty = {"epoch": [], "value": [], "series": []}
         return pd.DataFrame(self.loss or empty), pd.DataFrame(self.metric or empty)
+
+
+def _short(v) -> str:
+    return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def result_summary(lang: str, record: dict, metrics: Optional[dict]) -> str:

@@ -61,6 +61,11 @@ SENTENCES = {
         "no_job": "No job is being followed.",
         "error": "⚠️ {error}",
         "minutes": "a minute or two", "more_minutes": "{n} minutes",
+        "plan_search": "**Search** ({trials} trials, {concurrent} at a time, weak ones stopped early: {scheduler})",
+        "plan_search_estimate": "**Estimate**: {trials} trials of up to {steps} steps each; on this cluster roughly {minutes}.",
+        "trials": "Trials: {done}/{total} ended",
+        "best_trial": "best so far: **{trial}** ({metric} {value})",
+        "search_done": "Best trial **{trial}**: {params} ({metric} {value}); its model was evaluated and exported.",
     },
     "ko": {
         "logged_in": "**{user}** 님으로 로그인했습니다 ({role}).",
@@ -93,6 +98,11 @@ SENTENCES = {
         "no_job": "따라가는 작업이 없습니다.",
         "error": "⚠️ {error}",
         "minutes": "1~2분", "more_minutes": "{n}분",
+        "plan_search": "**탐색** (시도 {trials}회, 동시에 {concurrent}개, 성능이 낮은 시도는 조기 중단: {scheduler})",
+        "plan_search_estimate": "**예상**: 시도 {trials}회 × 최대 {steps} 스텝; 이 클러스터에서 대략 {minutes}.",
+        "trials": "시도: {done}/{total} 끝남",
+        "best_trial": "현재 최고: **{trial}** ({metric} {value})",
+        "search_done": "최고 시도 **{trial}**: {params} ({metric} {value}); 이 모델을 평가하고 내보냈습니다.",
     },
 }
 

@@ -36,8 +36,32 @@ def print_event(kind: str, ev: dict, t0: float, last_progress: list) -> None:
         shown = {k: ev[k] for k in ("train_loss", "val_loss", "val_accuracy", "val_miou", "images_per_s") if k in ev}
         print(f"{at}  epoch {ev['epoch']:>3}/{ev['epochs']} {_bar(ev['epoch'], ev['epochs'])} "
               + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+    elif ev["kind"] == "search_started":
+        print(f"{at}  search     {ev['trials']} trials, {ev['concurrent']} at a time, ranked by {ev['metric']} "
+              f"({ev['mode']}); searching {', '.join(ev['parameters'])}", flush=True)
+    elif ev["kind"] == "trial":
+        print(f"{at}  trial {ev['trial']:<4} {ev['state']:<13} " + _params(ev.get("params", {})), flush=True)
+    elif ev["kind"] == "trial_metrics":
+        shown = {k: ev[k] for k in ("val_loss", "val_accuracy", "val_miou") if k in ev}
+        print(f"{at}  trial {ev['trial']:<4} epoch {ev['epoch']:>3}/{ev['epochs']} "
+              + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+    elif ev["kind"] == "search_done":
+        print(f"{at}  best trial {ev['best']}: {_params(ev['params'])} ({ev['metric']} {ev['value']})", flush=True)
     elif ev["kind"] in ("resumed", "early_stopped", "stop_requested"):
         print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items())
+
+
+def print_trials(results: dict) -> None:
+    metric = results["metric"]
+    print(f"{'trial':<6} {'state':<14} {'epochs':>6} {metric:>14}  values")
+    for r in results["trials"]:
+        value = "-" if r[metric] is None else f"{r[metric]:.4f}"
+        best = "  <- best" if r["trial"] == results["best"] else ""
+        print(f"{r['trial']:<6} {r['state']:<14} {r['epochs']:>6} {value:>14}  {_params(r['params'])}{best}")
 
 
 def follow(client: ApiClient, job_id: str) -> dict:
@@ -54,12 +78,14 @@ def print_result(client: ApiClient, record: dict) -> None:
     print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
     if record["state"] != "succeeded":
         return
+    listing = client.get(f"/v1/jobs/{record['job_id']}/artifacts")
+    if "search/results.json" in listing["artifacts"]:
+        print_trials(client.get(f"/v1/jobs/{record['job_id']}/trials"))
     metrics = client.get(f"/v1/jobs/{record['job_id']}/artifacts/metrics.json")
     headline = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     if "accuracy" in headline:
         print(f"validation accuracy: {headline['accuracy']:.4f}")
     print("validation metrics: " + ", ".join(f"{k} {v}" for k, v in headline.items()))
-    listing = client.get(f"/v1/jobs/{record['job_id']}/artifacts")
     wanted = ["weights/model.pt", "export/model.onnx", "metrics.json", "history.json", "config.yaml",
               *metrics.get("samples", [])]
     print(f"artifacts in {listing['uri']}:")
@@ -83,6 +109,13 @@ def print_plan(answer: dict) -> None:
             path = f"{section}.{k}"
             tag = f"  (default: {notes[path]})" if path in notes else "  (default)" if path in defaults else ""
             print(f"  {path:<32} {v}{tag}")
+    if cfg.get("search"):
+        s = cfg["search"]
+        print(f"  search: {s['num_trials']} trials, {s['max_concurrent_trials']} at a time, scheduler {s['scheduler']}")
+        for name, p in s["parameters"].items():
+            space = p["values"] if p.get("values") is not None else f"{p['low']:g} .. {p['high']:g}" + (
+                " (log)" if p.get("log") else "")
+            print(f"    {name:<30} {space}")
     for w in plan.get("warnings", []):
         print(f"! {w}")
 
@@ -167,6 +200,11 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_trials(args) -> int:
+    print_trials(_client(args).get(f"/v1/jobs/{args.job_id}/trials"))
+    return 0
+
+
 def cmd_logs(args) -> int:
     client = _client(args)
     if args.follow:
@@ -201,7 +239,8 @@ def add_parsers(sub, datasets) -> None:
     sm.set_defaults(fn=cmd_submit)
     sub.add_parser("jobs", help="list jobs").set_defaults(fn=cmd_jobs)
     for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
-                               ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job")):
+                               ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job"),
+                               ("trials", cmd_trials, "a hyperparameter search's trials and the best one")):
         c = sub.add_parser(name, help=helptext)
         c.add_argument("job_id")
         if name == "logs":

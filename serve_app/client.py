@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any, Iterator, Optional
 
 import httpx
@@ -16,6 +17,7 @@ from serve_app.local import home_dir
 __all__ = ["ApiClient", "ApiError", "NotLoggedIn"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
 
 
 class ApiError(RuntimeError):
@@ -117,15 +119,30 @@ class ApiClient:
             return self._send("POST", "/v1/datasets", content=f.read(), headers={"content-type": kind}, timeout=600,
                               params={"name": name, **({"format": fmt} if fmt else {})}).json()
 
-    def events(self, job_id: str) -> Iterator[tuple[str, dict]]:
-        """The job's server-sent events as (kind, event) until it ends."""
-        kind = None
-        with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=self._headers(True), timeout=None) as r:
-            if r.status_code >= 400:
-                r.read()
-                raise ApiError(r.status_code, r.json().get("detail", r.text))
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    yield kind, json.loads(line[6:])
+    def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
+        """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is
+        reconnected with the last event id, so no event is lost or repeated."""
+        kind, last_id, failures = None, None, 0
+        while True:
+            headers = {**self._headers(True), **({"last-event-id": last_id} if last_id else {})}
+            try:
+                with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
+                    if r.status_code >= 400 and r.status_code not in RETRYABLE:
+                        r.read()
+                        raise ApiError(r.status_code, r.json().get("detail", r.text))
+                    for line in r.iter_lines() if r.status_code < 400 else ():
+                        if line.startswith("id: "):
+                            last_id = line[4:]
+                        elif line.startswith("event: "):
+                            kind = line[7:]
+                        elif line.startswith("data: "):
+                            failures = 0
+                            yield kind, json.loads(line[6:])
+                            if kind == "end":
+                                return
+            except httpx.HTTPError:
+                pass
+            failures += 1
+            if failures > retries:
+                raise ApiError(0, f"the event stream of job {job_id} broke off and did not come back")
+            time.sleep(min(8.0, 0.25 * 2 ** failures))

@@ -68,14 +68,16 @@ class Quotas:
                 f"{user['username']} already has {len(running)} active job(s) "
                 f"({', '.join(j['job_id'] for j in running)}); the limit is {self.max_active_jobs}. "
                 "Wait for one to finish or stop one (POST /v1/jobs/{id}/stop).")
-        r = cfg.resources
-        wanted = r.num_workers * r.gpus_per_worker if r.use_gpu else 0.0
+        wanted = gpus_of(cfg.model_dump(mode="json"))
         if wanted and gpus_in_use + wanted > self.max_gpus:
             raise QuotaExceeded(
                 f"this job asks for {wanted:g} GPU(s) and {user['username']} already uses {gpus_in_use:g}; the limit is "
-                f"{self.max_gpus:g}. Use fewer workers or GPUs per worker, or wait for a job to finish.")
+                f"{self.max_gpus:g}. Use fewer workers or GPUs per worker (or fewer trials at a time in a search), "
+                "or wait for a job to finish.")
 
 
 def gpus_of(config: Optional[dict]) -> float:
+    """GPUs a job holds at once: its workers', times the trials a search runs side by side."""
     r = (config or {}).get("resources") or {}
-    return r.get("num_workers", 1) * r.get("gpus_per_worker", 1.0) if r.get("use_gpu") else 0.0
+    parallel = ((config or {}).get("search") or {}).get("max_concurrent_trials", 1)
+    return r.get("num_workers", 1) * r.get("gpus_per_worker", 1.0) * parallel if r.get("use_gpu") else 0.0

@@ -7,6 +7,7 @@ or an ``s3://`` location; server paths (datasets, weights, scripts) are for admi
 """
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Optional
 
@@ -76,14 +77,31 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
         stated = {k: v for k, v in getattr(it, section).model_dump().items() if v is not None}
         if stated:
             given[section] = stated
+    warnings: list[str] = []
+    if it.search is not None:
+        given["search"], warning = _search(it.search.model_dump(exclude_none=True))
+        warnings += [warning] if warning else []
     chosen = _resources(given.get("resources", {}), cluster)
     cfg = platform_config({**given, "resources": {**chosen, **given.get("resources", {})}}, user, records,
                           storage_uri)
-    fitted, notes, warnings = _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
+    fitted, notes, fit_warnings = _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
+    warnings += fit_warnings
     full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted)}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
     notes.update({f"resources.{k}": "chosen for this cluster" for k in chosen})
     return {"config": full, "defaults": defaults, "notes": notes, "warnings": warnings}
+
+
+def _search(stated: dict) -> tuple[dict, Optional[str]]:
+    """The search as stated, with a trial count that tries each listed value equally often."""
+    values = [len(p["values"]) for p in stated["parameters"].values() if "values" in p]
+    grid = math.prod(values)
+    asked = stated.get("num_trials")
+    if asked is None or asked % grid == 0:
+        return stated, None
+    trials = math.ceil(asked / grid) * grid
+    return {**stated, "num_trials": trials}, (f"{asked} trials do not split evenly over the {grid} combinations of "
+                                              f"the listed values; the plan runs {trials}")
 
 
 def _resources(stated: dict, cluster: Optional[dict]) -> dict:

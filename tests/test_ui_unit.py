@@ -73,3 +73,31 @@ def test_both_languages_have_every_label_and_hangul_means_korean():
     assert LABELS["en"].keys() == LABELS["ko"].keys() and SENTENCES["en"].keys() == SENTENCES["ko"].keys()
     assert language_of("ResNet18로 분류해줘") == "ko" and language_of("train resnet18") == "en"
     assert language_of("123", fallback="ko") == "ko"
+
+
+def test_a_search_shows_its_space_its_trials_one_curve_each_and_the_best():
+    search = {"parameters": {"learning_rate": {"values": None, "low": 0.001, "high": 0.3, "log": True}},
+              "num_trials": 4, "max_concurrent_trials": 2, "scheduler": "asha"}
+    card = plan_card("en", {**PLAN, "config": {**PLAN["config"], "search": search}}, images=180)
+    assert "**Search** (4 trials, 2 at a time" in card and "| learning_rate | `0.001` – `0.3` (log) |" in card
+    assert "4 trials of up to 36 steps each" in card
+    assert "시도 4회" in plan_card("ko", {**PLAN, "config": {**PLAN["config"], "search": search}}, images=180)
+
+    p = Progress("en", "job-2", epochs=3)
+    p.add("job", {"time": 0.0, "kind": "search_started", "metric": "val_accuracy", "mode": "max", "trials": 4,
+                  "concurrent": 2, "scheduler": "asha", "parameters": {"learning_rate": {}}})
+    for trial, lr in (("t00", 0.2), ("t01", 0.002)):
+        p.add("job", {"time": 1.0, "kind": "trial", "trial": trial, "state": "running", "params": {"learning_rate": lr}})
+    p.add("job", {"time": 2.0, "kind": "trial_metrics", "trial": "t00", "epoch": 1, "epochs": 3, "val_accuracy": 0.6,
+                  "val_loss": 0.9})
+    p.add("job", {"time": 3.0, "kind": "trial_metrics", "trial": "t01", "epoch": 1, "epochs": 3, "val_accuracy": 0.4,
+                  "val_loss": 1.1})
+    p.add("job", {"time": 3.1, "kind": "trial", "trial": "t01", "state": "stopped_early", "params": {"learning_rate": 0.002}})
+    status = p.status()
+    assert "Trials: 1/4 ended" in status and "best so far: **t00** (val_accuracy 0.6)" in status
+    assert "| t01 | 0.002 | stopped_early | 1 | 0.4 |" in status
+    loss, metric = p.curves()
+    assert set(metric["series"]) == {"t00", "t01"} and set(loss["series"]) == {"t00", "t01"}
+    p.add("job", {"time": 9.0, "kind": "search_done", "best": "t00", "params": {"learning_rate": 0.2},
+                  "metric": "val_accuracy", "value": 0.9})
+    assert "Best trial **t00**: learning_rate 0.2 (val_accuracy 0.9)" in p.status()

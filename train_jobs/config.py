@@ -5,14 +5,18 @@ import hashlib
 import json
 import os
 import re
-from typing import Literal, Optional
+import math
+from typing import Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
+    "SEARCHABLE",
     "TASKS",
     "ConfigError",
+    "Search",
+    "SearchParameter",
     "TrainingConfig",
     "config_from_yaml",
     "config_from_dict",
@@ -148,6 +152,61 @@ class ScriptSpec(_Schema):
         return v
 
 
+SEARCHABLE = ("learning_rate", "weight_decay", "batch_size", "image_size", "epochs", "optimizer", "model")
+
+
+class SearchParameter(_Schema):
+    """One searched value: ``values`` (every one is tried) or a range ``low``..``high`` sampled per trial
+    (``log: true`` samples evenly in orders of magnitude, the usual choice for learning rates)."""
+    values: Optional[list[Union[int, float, str]]] = Field(None, min_length=1, max_length=32)
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "SearchParameter":
+        if (self.values is None) == (self.low is None or self.high is None):
+            raise ValueError("give either values: [...] or both low and high")
+        if self.values is None and not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.log and self.values is None and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    def bounds(self) -> list:
+        return list(self.values) if self.values is not None else [self.low, self.high]
+
+
+class Search(_Schema):
+    """A hyperparameter search with Ray Tune: ``num_trials`` runs of the config, each with its own values
+    of ``parameters``, up to ``max_concurrent_trials`` at a time; ASHA stops weak trials early. The best
+    trial's model is evaluated and exported like a single run's."""
+    parameters: dict[str, SearchParameter] = Field(min_length=1, description=f"names among {SEARCHABLE}")
+    num_trials: Optional[int] = Field(None, ge=1, le=256, description="null = every combination of the values "
+                                      "once, or 4 trials when a range is searched")
+    max_concurrent_trials: int = Field(2, ge=1, le=64)
+    metric: Optional[str] = Field(None, description="null = early_stopping.metric, else the task's headline metric")
+    mode: Optional[Literal["max", "min"]] = None
+    scheduler: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1, description="ASHA: epochs every trial runs before it may be stopped")
+    reduction_factor: int = Field(2, ge=2, le=8, description="ASHA: keep about 1/reduction_factor at each rung")
+    seed: int = 0
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, v: dict) -> dict:
+        unknown = sorted(set(v) - set(SEARCHABLE))
+        if unknown:
+            raise ValueError(f"cannot search over {unknown}; searchable: {', '.join(SEARCHABLE)}")
+        return v
+
+    def combinations(self) -> int:
+        return math.prod(len(p.values) for p in self.parameters.values() if p.values is not None)
+
+    def has_range(self) -> bool:
+        return any(p.values is None for p in self.parameters.values())
+
+
 class Storage(_Schema):
     uri: str = Field(default_factory=default_storage_uri, description="absolute folder or s3://bucket/prefix")
 
@@ -171,6 +230,7 @@ class TrainingConfig(_Schema):
     anomaly: AnomalyOptions = AnomalyOptions()
     monitor: MonitorOptions = MonitorOptions()
     script: Optional[ScriptSpec] = None
+    search: Optional[Search] = None
     storage: Storage = Field(default_factory=Storage)
 
     @field_validator("job_id")
@@ -191,6 +251,41 @@ class TrainingConfig(_Schema):
         return v
 
     @model_validator(mode="after")
+    def _search_fits(self) -> "TrainingConfig":
+        if self.search is None:
+            return self
+        if self.script is not None or self.model.source == "ultralytics":
+            raise ValueError("search runs trials through the platform's Ray Train trainers; ultralytics models and "
+                             "own scripts train with their own loop. Remove search, or pick a timm/huggingface model")
+        s, grid = self.search, self.search.combinations()
+        if s.num_trials is None:
+            s.num_trials = grid * (math.ceil(4 / grid) if s.has_range() else 1)
+        elif s.num_trials % grid:
+            lower, upper = (s.num_trials // grid) * grid, (s.num_trials // grid + 1) * grid
+            raise ValueError(f"search.num_trials {s.num_trials} is not a multiple of the {grid} combinations of the "
+                             f"listed values (each is tried equally often); use {upper}"
+                             + (f" or {lower}" if lower else ""))
+        for name, p in s.parameters.items():
+            if name != "model":
+                for value in p.bounds():
+                    self.trial({name: value})
+        return self
+
+    def trial(self, params: dict) -> "TrainingConfig":
+        """This config with one trial's values put in (``model`` is a model name of the same source)."""
+        data = self.model_dump(mode="json", exclude={"search"})
+        for name, value in params.items():
+            if name == "model":
+                data["model"]["name"] = value
+            else:
+                data["hyperparameters"][name] = value
+        try:
+            return TrainingConfig.model_validate(data)
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"search values {params} make an invalid config ({bad}); narrow the search") from None
+
+    @model_validator(mode="after")
     def _default_job_id(self) -> "TrainingConfig":
         if self.job_id is None:
             body = self.model_dump(mode="json", exclude={"job_id"})
@@ -208,6 +303,8 @@ def _describe(err: dict) -> str:
         parent = _field_owner(err["loc"][:-1])
         allowed = ", ".join(parent.model_fields) if parent else "see TrainingConfig"
         return f"{where}: unknown field. Allowed here: {allowed}"
+    if not err["loc"]:
+        return f"{where}: {err['msg'].removeprefix('Value error, ')}"
     if err["type"] == "missing":
         return f"{where}: required field is missing"
     got = json.dumps(err.get("input"), default=str, ensure_ascii=False)

@@ -18,12 +18,13 @@ from train_jobs.config import ConfigError, TrainingConfig, config_from_yaml
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.validate import validate_dataset
 from train_jobs.script_run import ScriptFailed, fit_script, script_metrics
+from train_jobs.search import SearchFailed, run_search
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
 
 __all__ = ["JobStopped", "load_config", "main", "run_job"]
 
-EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError, ScriptFailed)
+EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError, ScriptFailed, SearchFailed)
 
 
 class RayUnreachable(RuntimeError):
@@ -74,6 +75,15 @@ def _finish_script(cfg: TrainingConfig, job: JobFolder) -> int:
     return 0
 
 
+def _training_message(cfg: TrainingConfig) -> str:
+    r, s = cfg.resources, cfg.search
+    text = f"{r.num_workers} worker(s), {'GPU' if r.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs"
+    if s is not None:
+        text = (f"searching {', '.join(s.parameters)} over {s.num_trials} trials, {s.max_concurrent_trials} at a "
+                f"time ({s.scheduler}); each trial: {text}")
+    return text
+
+
 def _raise_stop(signum, frame):
     raise JobStopped(f"stopped by signal {signal.Signals(signum).name}")
 
@@ -108,21 +118,27 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         summary = trainer.check_dataset(cfg, path)
         job.store.write_json(job.key("dataset.json"), summary)
 
+        models = cfg.search.parameters["model"].values if cfg.search and "model" in cfg.search.parameters else []
         job.transition("preparing", f"building {cfg.model.source}/{cfg.model.name} for {cfg.task}")
-        get_adapter(cfg.model.source).check(cfg.model.name, cfg.task)
+        for name in [cfg.model.name, *models]:
+            get_adapter(cfg.model.source).check(str(name), cfg.task)
 
-        job.transition("training", f"{cfg.resources.num_workers} worker(s), "
-                                   f"{'GPU' if cfg.resources.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs")
+        job.transition("training", _training_message(cfg))
         job.clear_stop_request()
+        searched = cfg.search is not None
         try:
-            fit_script(cfg, job) if cfg.script is not None else trainer.fit(cfg, job)
+            if searched:
+                cfg = run_search(cfg, job)  # from here on: the best trial's config, its weights in this job
+            else:
+                fit_script(cfg, job) if cfg.script is not None else trainer.fit(cfg, job)
         except Exception:
             if not job.stop_request():
                 raise
         if job.stop_request():
             raise JobStopped(job.stop_request()["reason"])
-        by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
-        job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
+        if not searched:  # a search wrote its best trial's history
+            by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
+            job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
 
         if cfg.script is not None:
             return _finish_script(cfg, job)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from serve_app.intent._models import ModelMatch, model_tasks, task_variant
+from serve_app.intent._models import ModelMatch, find_models, model_tasks, task_variant
 from serve_app.intent._offline import Reading, language_of, read_message
 from serve_app.intent._questions import say
-from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult
+from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult, SearchMention
 
 __all__ = ["apply_reading", "finish", "history_state", "parse_offline"]
 
@@ -18,7 +18,7 @@ _DEFAULT_FOR = {"classification": ["resnet18", "efficientnet_b0"], "detection": 
 
 def _in_range(name: str, value: float, problems: list) -> Optional[float]:
     low, high = LIMITS[name]
-    integral = name != "learning_rate"
+    integral = name not in ("learning_rate", "weight_decay")
     if integral and not float(value).is_integer():
         problems.append(("not_whole", f"{name}={value:g}", ""))
         return None
@@ -74,7 +74,34 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
         intent.resources.num_workers = v
     if r.use_gpu is not None:
         intent.resources.use_gpu = r.use_gpu
+    _apply_search(intent, r, problems)
     return intent, problems
+
+
+def _model_name(text: str, problems: list) -> Optional[str]:
+    found = find_models(text.lower()[:100])
+    if not found or not found[0].name:
+        problems.append(("model_unknown", text[:100], found[0].suggestions if found else []))
+        return None
+    return found[0].name
+
+
+def _apply_search(intent: Intent, r: Reading, problems: list) -> None:
+    """Searched values (each range-checked like a stated value) and the trial count, over what was said before."""
+    if not r.search and r.num_trials is None:
+        return
+    search = (intent.search or SearchMention()).model_dump(exclude_none=True)
+    for name, spec in r.search.items():
+        bounds = [_model_name(str(v), problems) for v in spec["values"]] if name == "model" else [
+            _in_range(name, v, problems) for v in spec.get("values") or (spec["low"], spec["high"])]
+        if None not in bounds:
+            search["parameters"][name] = {**spec, "values": bounds} if "values" in spec else spec
+    if r.num_trials is not None and (n := _in_range("num_trials", r.num_trials, problems)) is not None:
+        search["num_trials"] = n
+    if search["parameters"]:
+        intent.search = SearchMention.model_validate(search)
+        if "model" in search["parameters"] and intent.model is None and r.model is not None and r.model.name:
+            intent.model = ModelMention(source=r.model.source, name=r.model.name)
 
 
 def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:

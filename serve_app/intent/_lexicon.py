@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "TASK_STRONG", "TASK_WEAK",
-           "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+__all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "SEARCH_WORDS",
+           "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
 HANGUL_NAMES = {
@@ -68,3 +68,10 @@ FORMAT_WORDS = {
     "imagefolder": r"image\s*folder|imagefolder|class(?:-| )?folders?|folder per class|one folder per|폴더별|클래스별\s*폴더|폴더\s*구조",
     "mask": r"mask\s*(?:format|png|images?|folders?|files?)|마스크\s*(?:이미지|파일|폴더|형식|png)",
 }
+
+# A hyperparameter search: "8번 탐색", "find the best lr", "resnet18과 efficientnet_b0 중 더 좋은 걸로".
+SEARCH_WORDS = re.compile(
+    r"탐색|서치|search|sweep|\btun(?:e|ing)\b|튜닝|\bbest\b|최적|가장\s*좋|더\s*좋|나은|비교|compar|"
+    r"which (?:one )?(?:is|works|does) better|whichever|try (?:a few|several|some|both|each)|trials?\b|시도"
+)
+CHOICE_WORDS = re.compile(r"\bor\b|\bvs\.?|versus|중에?서?\b|중\s|또는|아니면")

@@ -41,6 +41,8 @@ class Reading:
     hyper: dict = field(default_factory=dict)
     num_workers: Optional[int] = None
     use_gpu: Optional[bool] = None
+    search: dict = field(default_factory=dict)
+    num_trials: Optional[float] = None
     problems: list[tuple[str, str]] = field(default_factory=list)
     injection: bool = False
     off_topic: bool = False
@@ -164,6 +166,40 @@ def _read_numbers(low: str, reading: Reading) -> None:
         reading.num_classes = int(_number(count))
 
 
+_SEARCHED = {"learning_rate": _KEYS["learning_rate"], "weight_decay": r"weight[\s_-]*decay|\bwd\b|가중치\s*감쇠",
+             "batch_size": _KEYS["batch_size"]}
+_LOG_SCALE = ("learning_rate", "weight_decay")
+
+
+def _read_search(low: str, reading: Reading, models: list[ModelMatch]) -> str:
+    """A search: ranges ("lr between 1e-4 and 1e-2", "학습률 1e-4에서 1e-2 사이"), value lists when a
+    search is asked for ("lr 1e-3, 1e-2 or 1e-1"), two or more models to pick from, a trial count.
+    What it reads is blanked out, so that it is not also read as a fixed value."""
+    asked = bool(lex.SEARCH_WORDS.search(low))
+    for name, key in _SEARCHED.items():
+        between = rf"(?:{key})\s*(?:을|를|은|는|:|=)?\s*(?:between|from|in the range(?: of)?|범위)?\s*{NUM}\s*" \
+                  rf"(?:에서|부터|~|to|and|–)\s*{NUM}"
+        listed = rf"(?:{key})\s*(?:을|를|은|는|:|=|in|of|among)?\s*{NUM}(?:\s*(?:,|or|and|/|또는|이나)\s*{NUM}(?![\d.]))+"
+        if m := re.search(between, low):
+            a, b = sorted((_number(m[1]), _number(m[2])))
+            log = name in _LOG_SCALE or b / max(a, 1e-12) >= 4
+            reading.search[name] = {"low": a, "high": b, "log": log} if a < b else {"values": [a]}
+        elif asked and (m := re.search(listed, low)):
+            reading.search[name] = {"values": sorted({_number(v) for v in re.findall(NUM, m[0])})}
+        else:
+            continue
+        low = low[:m.start()] + " " * (m.end() - m.start()) + low[m.end():]
+    named = list(dict.fromkeys((m.source, m.name) for m in models if m.name))
+    if len(named) >= 2 and len({s for s, _ in named}) == 1 and (asked or lex.CHOICE_WORDS.search(low)):
+        reading.search["model"] = {"values": [n for _, n in named]}
+    words = r"trials?|runs?|탐색|시도|실험|조합|configurations?"
+    count = rf"{NUM}\s*(?:번|회|개|가지)?\s*(?:의\s*)?(?:{words})|(?:trials?|시도|탐색)\s*(?:수|횟수)?\s*(?:은|는|=|:)?\s*{NUM}"
+    if (asked or reading.search) and (m := re.search(count, low)):
+        reading.num_trials = _number(m[1] or m[2])
+        low = low[:m.start()] + " " * (m.end() - m.start()) + low[m.end():]
+    return low
+
+
 def _read_format(low: str, reading: Reading) -> str:
     for fmt, pattern in lex.FORMAT_WORDS.items():
         if re.search(pattern, low):
@@ -183,6 +219,7 @@ def read_message(message: str) -> Reading:
         low = low[:m.start] + " " * (m.end - m.start) + low[m.end:]
     reading.model = next((m for m in models if m.name), models[0] if models else None)
     _read_task(low, reading, reading.model if reading.model and reading.model.name else None)
+    low = _read_search(low, reading, models)
     _read_numbers(low, reading)
     names = class_names(text, [m.text for m in models])
     if names:
@@ -191,6 +228,7 @@ def read_message(message: str) -> Reading:
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
+        or reading.search
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

@@ -5,7 +5,10 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "ParseResult", "Resources", "LIMITS"]
+from train_jobs.config import SearchParameter
+
+__all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "ParseResult", "Resources", "SearchMention",
+           "LIMITS"]
 
 TaskName = Literal["classification", "detection", "segmentation", "anomaly_detection"]
 FormatName = Literal["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"]
@@ -14,6 +17,7 @@ FormatName = Literal["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"]
 LIMITS = {
     "epochs": (1, 1000), "batch_size": (1, 4096), "learning_rate": (1e-8, 10.0),
     "image_size": (16, 2048), "num_workers": (1, 64), "num_classes": (1, 10000),
+    "weight_decay": (0.0, 1.0), "num_trials": (1, 256),
 }
 
 
@@ -43,6 +47,12 @@ class Resources(_Schema):
     use_gpu: Optional[bool] = None
 
 
+class SearchMention(_Schema):
+    """What to search over (TrainingConfig's search.parameters) and how many trials, when stated."""
+    parameters: dict[str, SearchParameter] = Field(default_factory=dict)
+    num_trials: Optional[int] = None
+
+
 class Intent(_Schema):
     task: Optional[TaskName] = None
     model: Optional[ModelMention] = None
@@ -51,6 +61,7 @@ class Intent(_Schema):
     dataset: Optional[DatasetMention] = None
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     resources: Resources = Field(default_factory=Resources)
+    search: Optional[SearchMention] = None
 
 
 class ParseResult(_Schema):

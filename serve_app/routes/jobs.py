@@ -2,12 +2,14 @@
 a job left. Users see and act on their own jobs; viewers read everyone's; admins do anything.
 A job that is not yours answers 404, as if it did not exist."""
 import asyncio
+import heapq
 import json
 import mimetypes
+import re
 from typing import Any, Optional
 
 import yaml
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -16,6 +18,7 @@ from serve_app.limits import QuotaExceeded, gpus_of
 from serve_app.plan import AdminOnly, PlanError, platform_config, visible
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
+from train_jobs.search import search_results
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreError
 
@@ -144,31 +147,61 @@ def artifact(job_id: str, name: str, user: dict = Depends(current_user), p=Depen
         "content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"', "content-length": str(len(data))})
 
 
+@router.get("/{job_id}/trials")
+def trials(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    """A search job's trials (values, state, epochs run, best metric) and the best one so far."""
+    try:
+        results = search_results(p.jobs.folder(_job(p, job_id, user)))
+    except (StoreError, ConfigError):
+        results = None
+    if results is None:
+        raise HTTPException(404, f"job {job_id} is not a hyperparameter search (its config has no search section)")
+    return {"job_id": job_id, **results}
+
+
+_CURSOR = re.compile(r"^(?:[a-z0-9-]{1,40}:\d{1,9})(?:\.[a-z0-9-]{1,40}:\d{1,9}){0,255}$")
+
+
+def _cursor(last_event_id: Optional[str]) -> dict[str, int]:
+    """Where a reconnecting client left off: each event's id is the count of lines sent from each
+    file (``events:12.rank-0:30``), so a stream resumes exactly after the last event it got."""
+    if not last_event_id:
+        return {}
+    if not _CURSOR.match(last_event_id):
+        raise HTTPException(400, "Last-Event-ID is not an id this stream sent; reconnect without it to start over")
+    return {name: int(n) for name, n in (part.split(":") for part in last_event_id.split("."))}
+
+
 @router.get("/{job_id}/events")
 async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), user: dict = Depends(current_user),
+                     last_event_id: Optional[str] = Header(None, max_length=12000),
                      p=Depends(platform)) -> StreamingResponse:
     """Server-sent events until the job ends: ``event: job`` for state changes, epoch metrics and
-    checkpoints (``events.jsonl``), ``event: telemetry`` for what the workers' monitors sent."""
+    checkpoints (``events.jsonl``), ``event: telemetry`` for what the workers' monitors sent.
+    Reconnect with ``Last-Event-ID`` to go on after the last event received, losing none."""
     record = await asyncio.to_thread(_job, p, job_id, user)
     folder = p.jobs.folder(record)
+    start = _cursor(last_event_id)
 
-    def new_lines(sent: dict) -> list[tuple[str, dict]]:
+    def new_lines(sent: dict) -> list[tuple[str, str, dict]]:
+        """New lines of every file, in time order, each file's own order kept (the cursor counts lines)."""
         out = []
         keys = [folder.key("events.jsonl")] + [k for k in folder.store.list(folder.key("telemetry/"))
                                                if k.endswith(".jsonl")]
         for key in keys:
+            name = "events" if key.endswith("events.jsonl") else key.rsplit("/", 1)[-1].removesuffix(".jsonl")
             lines = folder.store.read_jsonl(key) if folder.store.exists(key) else []
-            out += [("job" if key.endswith("events.jsonl") else "telemetry", e) for e in lines[sent.get(key, 0):]]
-            sent[key] = len(lines)
-        return sorted(out, key=lambda kv: kv[1]["time"])
+            out.append([(name, "job" if name == "events" else "telemetry", e) for e in lines[sent.get(name, 0):]])
+        return list(heapq.merge(*out, key=lambda item: item[2]["time"]))
 
     async def stream():
-        sent, n = {}, 0
+        sent = dict(start)
         while True:
             state = (await asyncio.to_thread(p.jobs.get, job_id))["state"]
-            for kind, event in await asyncio.to_thread(new_lines, sent):
-                n += 1
-                yield f"id: {n}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
+            for name, kind, event in await asyncio.to_thread(new_lines, sent):
+                sent[name] = sent.get(name, 0) + 1
+                cursor = ".".join(f"{k}:{v}" for k, v in sorted(sent.items()))
+                yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
             if state in TERMINAL:
                 yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'state': state})}\n\n"
                 return

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 from train_jobs.config import TASKS, TrainingConfig
 
@@ -16,15 +16,17 @@ _TASKS: dict[str, "TaskTrainer"] = {}
 
 class TaskTrainer(ABC):
     task: ClassVar[str]
+    metric: ClassVar[tuple[str, str]]  # the headline validation metric and its direction: best weights, search
 
     @abstractmethod
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
         """Index the (already validated) dataset at a local ``path``; returns at least ``class_names``."""
 
     @abstractmethod
-    def fit(self, cfg: TrainingConfig, job: "JobFolder") -> None:
+    def fit(self, cfg: TrainingConfig, job: "JobFolder", callbacks: Sequence = ()) -> None:
         """Train on the cluster: metric events and checkpoints go to ``job``; best weights to
-        ``weights/``. Called again for the same job, it resumes from the latest checkpoint."""
+        ``weights/``. Called again for the same job, it resumes from the latest checkpoint.
+        ``callbacks``: Ray Train callbacks (a search passes Tune's reporter)."""
 
     @abstractmethod
     def evaluate(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str], path: str) -> dict:
@@ -56,7 +58,8 @@ def _train_loop(loop_config: dict) -> None:
     get_task(loop_config["config"]["task"]).train_loop(loop_config)
 
 
-def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[dict], None] = _train_loop) -> None:
+def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[dict], None] = _train_loop,
+                       callbacks: Sequence = ()) -> None:
     """Run ``loop`` (by default the task's ``train_loop``) on N Ray Train workers; checkpoints under
     the job's folder. Rerunning with the same run name and storage resumes from the latest checkpoint."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -76,5 +79,6 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[di
             storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=r.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=list(callbacks),
         ),
     ).fit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -162,6 +163,7 @@ def _scores(scorer: torch.nn.Module, items: list, size: int) -> np.ndarray:
 @register_task
 class AnomalyTrainer(TaskTrainer):
     task = "anomaly_detection"
+    metric = ("val_loss", "min")
 
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
         train, held, test = _index(cfg, path)
@@ -169,10 +171,10 @@ class AnomalyTrainer(TaskTrainer):
                 "images": {"train": len(train), "held_out_normal": len(held), "test": len(test),
                            "test_anomalous": sum(y for _, y, _ in test)}}
 
-    def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
+    def fit(self, cfg: TrainingConfig, job: JobFolder, callbacks: Sequence = ()) -> None:
         if cfg.anomaly.method == "patchcore":
             cfg = cfg.model_copy(update={"resources": cfg.resources.model_copy(update={"num_workers": 1})})
-        fit_with_ray_train(cfg, job)
+        fit_with_ray_train(cfg, job, callbacks=callbacks)
 
     def train_loop(self, loop_config: dict) -> None:
         import ray.train.torch
@@ -215,7 +217,7 @@ class AnomalyTrainer(TaskTrainer):
                     "val_loss": round(va["loss"] / max(1, va["images"]), 6)}
 
         run_epochs(cfg, session, AutoEncoder(_backbone(cfg)), loader, val_loader, train_epoch, validate, summarize,
-                   {"method": "autoencoder"}, ("val_loss", "min"))
+                   {"method": "autoencoder"}, self.metric)
 
     def _memory_bank(self, cfg: TrainingConfig, session: WorkerSession, train: list, held: list) -> None:
         t0 = time.perf_counter()

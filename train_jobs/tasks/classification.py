@@ -1,7 +1,7 @@
 """Image classification on ImageFolder data, over N Ray Train workers."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -147,6 +147,7 @@ def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray,
 @register_task
 class ClassificationTrainer(TaskTrainer):
     task = "classification"
+    metric = ("val_accuracy", "max")
 
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
         index = scan_imagefolder(path, cfg.class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
@@ -182,10 +183,10 @@ class ClassificationTrainer(TaskTrainer):
                     "val_accuracy": round(val["correct"] / max(1, val["images"]), 4)}
 
         run_epochs(cfg, session, build_model(cfg, len(index.class_names)), train_loader, val_loader,
-                   train_epoch, validate, summarize, {"class_names": index.class_names}, ("val_accuracy", "max"))
+                   train_epoch, validate, summarize, {"class_names": index.class_names}, self.metric)
 
-    def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
-        fit_with_ray_train(cfg, job)
+    def fit(self, cfg: TrainingConfig, job: JobFolder, callbacks: Sequence = ()) -> None:
+        fit_with_ray_train(cfg, job, callbacks=callbacks)
 
     def _trained_model(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> torch.nn.Module:
         model = build_model(cfg, len(class_names))

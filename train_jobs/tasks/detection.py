@@ -2,6 +2,8 @@
 per-class AP and predictions drawn on validation images."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from train_jobs.config import TrainingConfig
 from train_jobs.data.formats import read_dataset
 from train_jobs.state import JobFolder
@@ -14,12 +16,13 @@ __all__ = ["DetectionTrainer"]
 @register_task
 class DetectionTrainer(TaskTrainer):
     task = "detection"
+    metric = ("mAP50", "max")
 
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
         index = read_dataset(path, cfg.dataset.format)
         return {"format": index.format, "class_names": index.class_names, "images": len(index.samples)}
 
-    def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
+    def fit(self, cfg: TrainingConfig, job: JobFolder, callbacks: Sequence = ()) -> None:
         ultralytics_run.fit(cfg, job)
 
     def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:

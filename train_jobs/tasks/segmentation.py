@@ -3,6 +3,8 @@ mAP50-95, per-class AP). Semantic: per-pixel models (Hugging Face SegFormer) on 
 Ray Train workers (mIoU, per-class IoU). The model's source decides which."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from train_jobs.config import TrainingConfig
 from train_jobs.data.formats import read_dataset
 from train_jobs.state import JobFolder
@@ -19,6 +21,7 @@ def _instance(cfg: TrainingConfig) -> bool:
 @register_task
 class SegmentationTrainer(TaskTrainer):
     task = "segmentation"
+    metric = ("val_miou", "max")
 
     def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
         if not _instance(cfg):
@@ -29,11 +32,11 @@ class SegmentationTrainer(TaskTrainer):
     def train_loop(self, loop_config: dict) -> None:
         semantic.train_loop(loop_config)
 
-    def fit(self, cfg: TrainingConfig, job: JobFolder) -> None:
+    def fit(self, cfg: TrainingConfig, job: JobFolder, callbacks: Sequence = ()) -> None:
         if _instance(cfg):
             ultralytics_run.fit(cfg, job)
         else:
-            fit_with_ray_train(cfg, job)
+            fit_with_ray_train(cfg, job, callbacks=callbacks)
 
     def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
         if _instance(cfg):
