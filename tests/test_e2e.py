@@ -1,4 +1,5 @@
 """End to end on a real local Ray cluster, submitted through Ray's job submission API."""
+import json
 import os
 import tempfile
 import time
@@ -101,6 +102,40 @@ def test_stopped_job_resumes_from_its_checkpoint(job_service, shapes, tmp_path):
     after = [e["epoch"] for e in events[events.index(resumed[0]):] if e["kind"] == "metrics"]
     assert after == list(range(resumed[0]["from_epoch"] + 1, 7))  # continued, not from epoch 1
     assert folder.state()["attempt"] == 2
+    _check_artifacts(folder, cfg, epochs=6)
+
+
+def test_a_damaged_checkpoint_is_skipped_for_the_one_before_it(job_service, shapes, tmp_path):
+    """The newest checkpoint's state is cut short (as by a crash mid-write): the rerun notices the
+    hash mismatch, says so, resumes from the checkpoint before it and finishes."""
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"),
+                                       hyperparameters={"epochs": 6, "batch_size": 4}))
+    folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    job_service.submit(cfg)
+    deadline = time.time() + 240
+    while sum(e["kind"] == "checkpoint" for e in folder.events()) < 2:
+        assert time.time() < deadline, "no second checkpoint within 240 s"
+        time.sleep(0.5)
+    job_service.stop(cfg.job_id)
+    assert job_service.wait(cfg.job_id, timeout_s=60)["state"] == "stopped"
+    train = os.path.join(cfg.storage.uri, "jobs", cfg.job_id, "train")
+    with open(os.path.join(train, "checkpoint_manager_snapshot.json")) as f:
+        latest = json.load(f)["latest_checkpoint_result"]["checkpoint_dir_name"]  # what Ray Train hands over
+    before = max(d for d in os.listdir(train) if d.startswith("checkpoint_") and d < latest)
+    with open(os.path.join(train, latest, "state.pt"), "r+b") as f:
+        f.truncate(100)
+    with open(os.path.join(train, before, "manifest.json")) as f:
+        older_epoch = json.load(f)["epoch"]
+
+    job_service.submit(cfg)
+    final = job_service.wait(cfg.job_id, timeout_s=300)
+    assert final["state"] == "succeeded", job_service.logs(cfg.job_id)[-3000:]
+    events = folder.events()
+    skipped = [e for e in events if e["kind"] == "checkpoint_skipped"]
+    assert len(skipped) == 1 and skipped[0]["checkpoint"].endswith(latest) and "hash" in skipped[0]["reason"]
+    resumed = [e for e in events if e["kind"] == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["from_epoch"] == older_epoch
+    assert resumed[0]["checkpoint"].endswith(before)
     _check_artifacts(folder, cfg, epochs=6)
 
 

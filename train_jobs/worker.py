@@ -129,24 +129,27 @@ class WorkerSession:
             self.monitor = None
 
     def restore(self) -> Optional[dict]:
-        """The state saved with the latest checkpoint of this run, or None on a fresh start."""
+        """The state saved with the newest complete checkpoint of this run, or None on a fresh start.
+        A checkpoint whose manifest is missing or whose state does not match its hash is skipped
+        (an event says so) for the one before it."""
         import ray.train
 
-        ckpt = ray.train.get_checkpoint()
-        if ckpt is None:
+        latest = ray.train.get_checkpoint()
+        if latest is None:
             return None
-        with ckpt.as_directory() as d:
-            manifest_path = os.path.join(d, MANIFEST)
-            if not os.path.exists(manifest_path):
-                raise CheckpointCorrupt(f"checkpoint {ckpt.path} has no {MANIFEST}: it was not completed")
-            with open(manifest_path) as f:
-                manifest = json.load(f)
-            if file_sha256(os.path.join(d, STATE_FILE)) != manifest["sha256"]:
-                raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
-            state = torch.load(os.path.join(d, STATE_FILE), map_location="cpu", weights_only=False)
+        for ckpt in _newest_first(latest):
+            try:
+                state = _load_checked(ckpt)
+            except CheckpointCorrupt as exc:
+                if self.is_chief:
+                    self.job.event("checkpoint_skipped", checkpoint=ckpt.path, reason=str(exc))
+                continue
+            if self.is_chief:
+                self.job.event("resumed", from_epoch=state["epoch"], checkpoint=ckpt.path)
+            return state
         if self.is_chief:
-            self.job.event("resumed", from_epoch=state["epoch"], checkpoint=ckpt.path)
-        return state
+            self.job.event("no_checkpoint", reason="no complete checkpoint is left: training from the start")
+        return None
 
     def report(self, metrics: dict, state: dict, best_weights: Optional[dict] = None) -> None:
         """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
@@ -174,6 +177,30 @@ class WorkerSession:
         self.job.event("checkpoint", epoch=state["epoch"])
         if self.monitor is not None:
             self.monitor.checkpoint.remote(state["epoch"], self.job.uri("train"))
+
+
+def _newest_first(latest) -> list:
+    """The checkpoint Ray Train handed over, then the run's older ones (their names sort by time)."""
+    import pyarrow.fs
+    import ray.train
+
+    parent = os.path.dirname(latest.path.rstrip("/"))
+    found = latest.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+    older = sorted((f.path for f in found if f.type == pyarrow.fs.FileType.Directory
+                    and os.path.basename(f.path).startswith("checkpoint_") and f.path < latest.path), reverse=True)
+    return [latest, *(ray.train.Checkpoint(path, filesystem=latest.filesystem) for path in older)]
+
+
+def _load_checked(ckpt) -> dict:
+    with ckpt.as_directory() as d:
+        manifest_path, state_path = os.path.join(d, MANIFEST), os.path.join(d, STATE_FILE)
+        if not (os.path.exists(manifest_path) and os.path.exists(state_path)):
+            raise CheckpointCorrupt(f"checkpoint {ckpt.path} lacks {MANIFEST} or {STATE_FILE}: it was not completed")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        if file_sha256(state_path) != manifest["sha256"]:
+            raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
+        return torch.load(state_path, map_location="cpu", weights_only=False)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
