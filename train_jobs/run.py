@@ -137,8 +137,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         if job.stop_request():
             raise JobStopped(job.stop_request()["reason"])
         if not searched:  # a search wrote its best trial's history
-            by_epoch = {e["epoch"]: e for e in job.events() if e["kind"] == "metrics"}  # a resumed epoch: last wins
-            job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
+            job.store.write_json(job.key("history.json"), job.history())
 
         if cfg.script is not None:
             return _finish_script(cfg, job)

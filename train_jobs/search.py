@@ -175,7 +175,6 @@ def run_search(cfg: TrainingConfig, job: JobFolder) -> TrainingConfig:
         job.store.write_bytes(job.key("weights/model.pt"), job.store.read_bytes(folder.key("weights/model.pt")))
     except StoreError as exc:
         raise SearchFailed(f"the best trial {best['trial']} kept no weights: {exc}") from None
-    by_epoch = {e["epoch"]: e for e in folder.events() if e["kind"] == "metrics"}
-    job.store.write_json(job.key("history.json"), [by_epoch[k] for k in sorted(by_epoch)])
+    job.store.write_json(job.key("history.json"), folder.history())
     job.event("search_done", best=best["trial"], params=best["params"], metric=metric, value=best[metric])
     return cfg.trial(best["params"])

@@ -41,6 +41,11 @@ class JobFolder:
         self.store.append_line(self.key("events.jsonl"), json.dumps(ev, ensure_ascii=False, default=str))
         return ev
 
+    def history(self) -> list[dict]:
+        """The metrics of each epoch in order (an epoch run again after a resume: its last run)."""
+        by_epoch = {e["epoch"]: e for e in self.events() if e["kind"] == "metrics"}
+        return [by_epoch[k] for k in sorted(by_epoch)]
+
     def telemetry(self) -> list[dict]:
         """What the monitors sent, all ranks, in time order."""
         keys = [k for k in self.store.list(self.key("telemetry/")) if k.endswith(".jsonl")]
