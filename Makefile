@@ -50,6 +50,7 @@ bench: venv
 	$(PY) bench/submit.py
 	$(PY) bench/autoscale.py
 	$(PY) bench/tune.py
+	$(PY) bench/recovery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -13,16 +13,14 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import httpx  # noqa: E402
 
-from serve_app.local import LocalRay, free_port, ray_client_env  # noqa: E402
+from _local import local_platform  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
 
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "bench-admin", "VISIONTRAIN_ADMIN_PASSWORD": "bench-admin-password"}
@@ -94,34 +92,22 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests-per-client", type=int, default=50)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="vt-bench-") as d:
-        home = os.path.join(d, "home")
-        os.makedirs(home)
-        os.environ.update(ray_client_env(home))
-        cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=os.cpu_count()).start()
-        try:
-            port = free_port()
-            env = {**os.environ, "VISIONTRAIN_HOME": home, **ADMIN}
-            subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", cluster.gcs_address,
-                            "--serve-port", str(port)], check=True, env=env, stdout=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}"
-            admin = login(url, ADMIN["VISIONTRAIN_ADMIN_USER"], ADMIN["VISIONTRAIN_ADMIN_PASSWORD"])
-            users = make_users(url, admin, 2, "user")
-            make_classification(os.path.join(d, "shapes"), 3, 60, 32, seed=0)
-            archive = shutil.make_archive(os.path.join(d, "shapes"), "zip", os.path.join(d, "shapes"))
-            with open(archive, "rb") as f:
-                body = f.read()
-            for user in users:
-                httpx.post(f"{url}/v1/datasets", params={"name": "shapes"}, content=body, timeout=120,
-                           headers={**user, "content-type": "application/zip"}).raise_for_status()
-            warm = first_step_after_confirm(url, users[0])
-            emit({"bench": "submit", "phase": "warm_up", **warm})
-            measured = first_step_after_confirm(url, users[1])
-            emit({"bench": "submit", "phase": "measured", **measured})
-            viewers = make_users(url, admin, args.clients, "viewer")  # viewers read every job
-            times, errors = asyncio.run(get_latencies(url, viewers, measured["job_id"], args.requests_per_client))
-        finally:
-            cluster.stop()
+    with local_platform("submit", ADMIN) as (d, _, url):
+        admin = login(url, ADMIN["VISIONTRAIN_ADMIN_USER"], ADMIN["VISIONTRAIN_ADMIN_PASSWORD"])
+        users = make_users(url, admin, 2, "user")
+        make_classification(os.path.join(d, "shapes"), 3, 60, 32, seed=0)
+        archive = shutil.make_archive(os.path.join(d, "shapes"), "zip", os.path.join(d, "shapes"))
+        with open(archive, "rb") as f:
+            body = f.read()
+        for user in users:
+            httpx.post(f"{url}/v1/datasets", params={"name": "shapes"}, content=body, timeout=120,
+                       headers={**user, "content-type": "application/zip"}).raise_for_status()
+        warm = first_step_after_confirm(url, users[0])
+        emit({"bench": "submit", "phase": "warm_up", **warm})
+        measured = first_step_after_confirm(url, users[1])
+        emit({"bench": "submit", "phase": "measured", **measured})
+        viewers = make_users(url, admin, args.clients, "viewer")  # viewers read every job
+        times, errors = asyncio.run(get_latencies(url, viewers, measured["job_id"], args.requests_per_client))
 
     def pct(p: float) -> float:
         return round(times[min(len(times) - 1, int(p * len(times)))], 2)

@@ -96,6 +96,13 @@ class Progress:
                     self.metric.append({"epoch": self.epoch, "value": value, "series": name})
         elif kind == "job" and ev["kind"] in ("search_started", "trial", "trial_metrics", "search_done"):
             self._add_search(ev)
+        elif kind == "job" and ev["kind"] == "worker_failed":
+            error = next(iter(ev.get("errors", {}).values()), "")
+            self.message = say(self.lang, "worker_failed" if ev.get("restarting") else "worker_failed_final", error=error)
+        elif kind == "job" and ev["kind"] == "driver_lost":
+            self.message = say(self.lang, "driver_lost")
+        elif kind == "job" and ev["kind"] == "resumed":
+            self.message = say(self.lang, "resumed", epoch=ev["from_epoch"])
         elif kind == "telemetry" and ev.get("rank") == 0:
             if ev["kind"] == "progress" and "steps" in ev:
                 self.step, self.steps, self.current = ev["step"], int(ev["steps"]), int(ev["epoch"])

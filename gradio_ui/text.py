@@ -66,6 +66,10 @@ SENTENCES = {
         "trials": "Trials: {done}/{total} ended",
         "best_trial": "best so far: **{trial}** ({metric} {value})",
         "search_done": "Best trial **{trial}**: {params} ({metric} {value}); its model was evaluated and exported.",
+        "worker_failed": "⚠️ a training worker was lost ({error}); restarting from the last complete checkpoint",
+        "worker_failed_final": "⚠️ a training worker was lost ({error}); no restarts left",
+        "driver_lost": "⚠️ the job's driver was lost; the job was submitted again and resumes from its checkpoint",
+        "resumed": "resumed after epoch {epoch} from its checkpoint",
     },
     "ko": {
         "logged_in": "**{user}** 님으로 로그인했습니다 ({role}).",
@@ -103,6 +107,10 @@ SENTENCES = {
         "trials": "시도: {done}/{total} 끝남",
         "best_trial": "현재 최고: **{trial}** ({metric} {value})",
         "search_done": "최고 시도 **{trial}**: {params} ({metric} {value}); 이 모델을 평가하고 내보냈습니다.",
+        "worker_failed": "⚠️ 학습 워커를 잃었습니다 ({error}); 마지막 완전한 체크포인트에서 다시 시작합니다",
+        "worker_failed_final": "⚠️ 학습 워커를 잃었습니다 ({error}); 남은 재시작 횟수가 없습니다",
+        "driver_lost": "⚠️ 작업 드라이버를 잃었습니다; 작업을 다시 제출했고 체크포인트에서 이어서 학습합니다",
+        "resumed": "에폭 {epoch}의 체크포인트에서 이어서 학습합니다",
     },
 }
 

@@ -5,6 +5,7 @@ import asyncio
 import hmac
 import logging
 import os
+import threading
 import time
 from typing import Any, Literal, Optional, Union
 
@@ -115,6 +116,25 @@ class Ingress:
         self.parser, self.registry = parser, registry
         self.records, self.auth = self.platform.records, self.platform.auth
         self.started = time.time()
+        self.watcher = threading.Thread(target=self._watch_jobs, args=(float((settings or {}).get("reconcile_s", 5)),),
+                                        name="job-watcher", daemon=True)
+        self.watcher.start()
+
+    def _watch_jobs(self, every_s: float) -> None:
+        """Keep unfinished jobs' records current even when no one asks: a job whose driver died is
+        resubmitted (or failed) within ``every_s`` seconds."""
+        while True:
+            time.sleep(every_s)
+            try:
+                self.platform.jobs.reconcile()
+            except Exception:  # the next round tries again; the API keeps answering meanwhile
+                log.exception("reconciling job records failed")
+
+    def check_health(self) -> None:
+        """Serve restarts a replica whose records database is unreachable or whose job watcher died."""
+        if not self.watcher.is_alive():
+            raise RuntimeError("the job watcher thread died")
+        self.records.ping()
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -47,7 +47,13 @@ def print_event(kind: str, ev: dict, t0: float, last_progress: list) -> None:
               + "  ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
     elif ev["kind"] == "search_done":
         print(f"{at}  best trial {ev['best']}: {_params(ev['params'])} ({ev['metric']} {ev['value']})", flush=True)
-    elif ev["kind"] in ("resumed", "early_stopped", "stop_requested"):
+    elif ev["kind"] == "worker_failed":
+        errors = "; ".join(f"rank {rank}: {error}" for rank, error in ev["errors"].items())
+        print(f"{at}  worker lost ({errors}); " + ("restarting from the last complete checkpoint" if ev["restarting"]
+                                                   else "no restarts left"), flush=True)
+    elif ev["kind"] == "driver_lost":
+        print(f"{at}  driver lost: {ev['reason']}; submitted again", flush=True)
+    elif ev["kind"] in ("resumed", "early_stopped", "stop_requested", "checkpoint_skipped"):
         print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
 
 

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import adapters
 import train_jobs
 from serve_app.records import Records
-from train_jobs.config import TrainingConfig
+from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
 from train_jobs.store import open_store
 
@@ -61,10 +61,12 @@ class JobService:
                 job_id=cfg.job_id, owner=cfg.owner, task=cfg.task, model=f"{cfg.model.source}/{cfg.model.name}",
                 config_uri=job.uri("config.yaml"), folder_uri=job.uri(),
             )
-        attempt = record["submissions"] + 1
-        r = cfg.resources
         self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message="submitting to Ray")
-        job.transition("pending", f"submitting to Ray ({r.num_workers} workers)")  # this attempt, not the last's end
+        return self._launch(cfg, job, record["submissions"] + 1, f"submitting to Ray ({cfg.resources.num_workers} workers)")
+
+    def _launch(self, cfg: TrainingConfig, job: JobFolder, attempt: int, why: str) -> dict:
+        r = cfg.resources
+        job.transition("pending", why)  # this attempt, not the last's end
         try:
             ray_job_id = self._submit_to_ray(
                 entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
@@ -103,20 +105,51 @@ class JobService:
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         during = fields.get("state", record["state"])
         ray_status = self._ray_status(record["ray_job_id"]) if during not in TERMINAL else None  # an end is final
-        if ray_status in _RAY_TERMINAL and during not in TERMINAL:
-            # The driver ended without recording an end: it was killed or crashed.
-            fields.update(state="stopped" if ray_status == "STOPPED" else "failed",
-                          message=f"the job's driver ended ({ray_status}) during {during}")
-        elif ray_status == "UNKNOWN" and during not in TERMINAL:
-            fields.update(state="failed", message=f"the cluster no longer knows Ray job {record['ray_job_id']} (it "
-                                                  f"was restarted?) during {during}; submit the job again to resume "
+        if ray_status in ("FAILED", "UNKNOWN") and during not in TERMINAL:
+            # The driver ended without recording an end: killed, crashed, or lost with a restarted head.
+            lost = (f"the job's driver died during {during} (Ray job {record['ray_job_id']}: "
+                    f"{self._ray_message(record['ray_job_id'])})" if ray_status == "FAILED" else
+                    f"the cluster no longer knows Ray job {record['ray_job_id']} (its head restarted?) during {during}")
+            resubmitted = self._resubmit(record, lost)
+            if resubmitted is not None:
+                return resubmitted
+            fields.update(state="failed", message=f"{lost}; it ran {record['submissions']} time(s), as many as "
+                                                  "resources.driver_attempts allows. Submit it again to resume "
                                                   "from its last checkpoint")
+        elif ray_status == "STOPPED" and during not in TERMINAL:
+            fields.update(state="stopped", message=f"the job's driver was stopped during {during}")
+        if fields.get("state") in TERMINAL and during not in TERMINAL:  # the driver could not record its end
+            state = self.folder(record).transition(fields["state"], fields["message"])
         if fields and any(record.get(k) != v for k, v in fields.items()):
             record = self.records.update_job(job_id, **fields)
         out = {**record, "ray_status": ray_status, "history": state.get("history", [])}
         if record["state"] in TERMINAL and state.get("state") in TERMINAL:
             self._ended[job_id] = out
         return out
+
+    def _resubmit(self, record: dict, lost: str) -> Optional[dict]:
+        """Run a job whose driver died again (same run name and storage: it resumes from its last
+        complete checkpoint), while ``resources.driver_attempts`` allows; the updated record, or None."""
+        job = self.folder(record)
+        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+        if record["submissions"] >= cfg.resources.driver_attempts:
+            return None
+        if not self.records.claim_job(record["job_id"], record["ray_job_id"], state="pending",
+                                      message=f"{lost}; resubmitting"):
+            return self.get(record["job_id"])
+        job.event("driver_lost", reason=lost, attempt=record["submissions"])
+        self._launch(cfg, job, record["submissions"] + 1,
+                     f"{lost}; resubmitted (attempt {record['submissions'] + 1} of {cfg.resources.driver_attempts}) "
+                     "to resume from the last complete checkpoint")
+        return self.get(record["job_id"])
+
+    def _ray_message(self, ray_job_id: str) -> str:
+        """The first line of what Ray says about how the job ended (its log tail follows it there)."""
+        try:
+            message = self.client.get_job_info(ray_job_id).message or "FAILED"
+        except RuntimeError:
+            return "FAILED"
+        return message.strip().splitlines()[0].split(", last available logs")[0][:300]
 
     def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
         """Ray's status of the job, or UNKNOWN when Ray's job table does not have it."""

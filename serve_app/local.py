@@ -6,6 +6,7 @@ kept in ``$VISIONTRAIN_HOME/ray_auth_token``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -20,8 +21,8 @@ from typing import Optional
 import httpx
 import yaml
 
-__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "start_ui", "stop_ui",
-           "use_client_env", "worker_types"]
+__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "start_ui", "stop_node",
+           "stop_ui", "use_client_env", "worker_types"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
@@ -144,7 +145,9 @@ class LocalRay:
     def start(self, timeout_s: float = 120) -> "LocalRay":
         # Job entrypoints say `python`: make it this environment's interpreter.
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-        env = {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "PATH": path}
+        # RAY_ADDRESS: Ray's own "auto" lookups (Ray Train's placement-group cleaner) find this cluster
+        # even while another runs on the machine; without it they fail and leak placement groups.
+        env = {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "PATH": path, "RAY_ADDRESS": self.gcs_address}
         temp_dir = os.path.join("/tmp", f"vt-ray-{self.gcs_port}")
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
                f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
@@ -172,6 +175,27 @@ class LocalRay:
         with open(self.state_file, "w") as f:
             json.dump(asdict(self), f)
         return self
+
+    def add_node(self, num_cpus: int, labels: Optional[dict[str, str]] = None, timeout_s: float = 60) -> int:
+        """Join one more raylet (a worker node on this machine) to this cluster, in its own process
+        group; returns that group's id, for :func:`stop_node` (killing it loses the node, as a crash would)."""
+        before = {n["node_id"] for n in self.alive_nodes()}
+        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", f"--address={self.gcs_address}",
+               f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--dashboard-agent-listen-port={free_port()}"]
+        if labels:
+            cmd.append("--labels=" + ",".join(f"{k}={v}" for k, v in labels.items()))
+        env = {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "RAY_ADDRESS": self.gcs_address}
+        with open(os.path.join(self.home, f"ray-node-{self.gcs_port}.log"), "ab") as log:
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout_s
+        while not {n["node_id"] for n in self.alive_nodes()} - before:
+            if proc.poll() is not None or time.time() > deadline:
+                _kill_group(proc.pid)
+                with open(log.name, errors="replace") as f:
+                    tail = f.read()[-2000:]
+                raise RuntimeError(f"the node did not join within {timeout_s:.0f}s; the end of {log.name}:\n{tail}")
+            time.sleep(0.5)
+        return proc.pid
 
     def _autoscaling_config_copy(self) -> str:
         """``autoscaling_config`` with its provider pointed at this head's GCS port, GPU node types
@@ -250,8 +274,23 @@ def stop_ui(home: str) -> bool:
     return True
 
 
-def _kill_group(pgid: int) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def stop_node(pgid: int) -> None:
+    """Kill a node that :meth:`LocalRay.add_node` started: its raylet and every process on it at
+    once, as when a machine is lost (Ray's workers run in sessions of their own)."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(pgid), *psutil.Process(pgid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    _kill_group(pgid, signal.SIGKILL)
+
+
+def _kill_group(pgid: int, *signals: signal.Signals) -> None:
+    for sig in signals or (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import defaultdict
 from typing import Optional
 
 from serve_app.auth import Auth, signing_key
@@ -36,6 +38,7 @@ class Platform:
                                                     or os.environ.get("VISIONTRAIN_REQUESTS_PER_MINUTE") or 600))
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
+        self.submitting: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per user, this replica
         self.reconciled = self.jobs.reconcile()
 
     def why_unplaceable(self, cfg) -> Optional[str]:

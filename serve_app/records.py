@@ -105,6 +105,18 @@ class Records:
             conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(updated_at=time.time(), **fields))
         return self.get_job(job_id)
 
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    def claim_job(self, job_id: str, ray_job_id: str, **fields: Any) -> bool:
+        """Update the job only while Ray job ``ray_job_id`` still runs it; False when another process
+        got there first (two replicas noticing the same ended driver resubmit it once)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.ray_job_id == ray_job_id)
+                                .values(updated_at=time.time(), ray_job_id=None, **fields))
+        return done.rowcount == 1
+
     def get_job(self, job_id: str) -> Optional[dict]:
         with self.engine.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 
 import pytest
 
@@ -26,6 +27,7 @@ def s3_server(session_dir):
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    _S3.update(server=server, port=port)
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -35,12 +37,35 @@ def s3_server(session_dir):
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield env["AWS_ENDPOINT_URL"]
-    server.stop()
+    _S3["restart"].join() if "restart" in _S3 else None
+    _S3["server"].stop()
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+_S3: dict = {}
+
+
+@pytest.fixture
+def s3_outage(s3_server):
+    """``outage(seconds)``: the S3 server stops now and starts again on the same port, with the same
+    contents, ``seconds`` later (in a thread)."""
+    from moto.server import ThreadedMotoServer
+
+    def back():
+        _S3["server"] = ThreadedMotoServer(ip_address="127.0.0.1", port=_S3["port"])
+        _S3["server"].start()
+
+    def outage(seconds: float) -> threading.Timer:
+        _S3["server"].stop()
+        _S3["restart"] = threading.Timer(seconds, back)
+        _S3["restart"].start()
+        return _S3["restart"]
+
+    return outage
 
 
 @pytest.fixture

@@ -116,3 +116,18 @@ def test_synth_covers_every_task_and_its_data_validates(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "anomaly" / "test")) == ["blot", "good", "scratch"]
     with pytest.raises(SystemExit):
         main(["datasets", "synth", "--task", "juggling", "--out", str(tmp_path / "x")])
+
+
+def test_following_a_job_prints_its_faults_and_recoveries(capsys):
+    from serve_app.cli_remote import print_event
+
+    for ev in ({"time": 1.0, "kind": "worker_failed", "errors": {"0": "ActorDiedError: node lost"}, "restarting": True},
+               {"time": 2.0, "kind": "resumed", "from_epoch": 2, "checkpoint": "/x/checkpoint_2"},
+               {"time": 3.0, "kind": "driver_lost", "reason": "the job's driver died during training"},
+               {"time": 4.0, "kind": "worker_failed", "errors": {"1": "OSError: disk"}, "restarting": False}):
+        print_event("job", ev, 0.0, [0.0])
+    out = capsys.readouterr().out.splitlines()
+    assert "worker lost (rank 0: ActorDiedError: node lost); restarting from the last complete checkpoint" in out[0]
+    assert "resumed: from_epoch 2" in out[1]
+    assert "driver lost: the job's driver died during training; submitted again" in out[2]
+    assert "no restarts left" in out[3]

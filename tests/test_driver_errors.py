@@ -51,9 +51,10 @@ def test_unreachable_s3_storage_is_one_clear_error(tmp_path, shapes):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tiny_config(shapes, "s3://bucket/runs")))
     out = _driver(path, "--address", "127.0.0.1:1",
-                  env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+                  env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                       "VISIONTRAIN_S3_MAX_ATTEMPTS": "3"})
     assert out.returncode == 1, out.stderr
-    assert "cannot reach the S3 endpoint http://127.0.0.1:9" in out.stderr
+    assert "cannot reach the S3 endpoint http://127.0.0.1:9" in out.stderr and "after 3 attempts" in out.stderr
     assert out.stderr.count("error:") == 1 and "Traceback" not in out.stderr
 
 
@@ -90,3 +91,33 @@ def test_broken_dataset_stops_the_job_with_its_health_report(ray_cluster, tmp_pa
     state = JobFolder(open_store(cfg.storage.uri), cfg.job_id).state()
     assert state["state"] == "failed"
     assert "cannot train" in state["message"] and "circle/broken.png" in state["message"]
+
+
+def test_training_waits_out_an_artifact_store_outage_then_gives_up_with_the_reason(tmp_path, monkeypatch):
+    from train_jobs import run
+    from train_jobs.store import StoreError
+
+    monkeypatch.setattr(run, "OUTAGE_WAITS_S", (0, 0, 0))
+    job = JobFolder(open_store(str(tmp_path)), "outage-job")
+    outage = RuntimeError("Training failed due to controller error: AWS Error NETWORK_CONNECTION during "
+                          "CreateMultipartUpload operation: Could not connect to server")
+    calls = []
+
+    def fit(failures: int):
+        def attempt():
+            calls.append(1)
+            if len(calls) <= failures:
+                raise outage
+            return "trained"
+        return attempt
+
+    assert run._waiting_out_store_outages(job, fit(2)) == "trained" and len(calls) == 3
+    assert [e["kind"] for e in job.events()] == ["store_outage", "store_outage"]
+    calls.clear()
+    with pytest.raises(StoreError, match="could not reach the artifact store .* submit the job again"):
+        run._waiting_out_store_outages(job, fit(99))
+    assert len(calls) == 4
+    calls.clear()
+    with pytest.raises(ZeroDivisionError):  # anything else is not waited out
+        run._waiting_out_store_outages(job, lambda: calls.append(1) or 1 / 0)
+    assert len(calls) == 1

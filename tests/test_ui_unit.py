@@ -101,3 +101,17 @@ def test_a_search_shows_its_space_its_trials_one_curve_each_and_the_best():
     p.add("job", {"time": 9.0, "kind": "search_done", "best": "t00", "params": {"learning_rate": 0.2},
                   "metric": "val_accuracy", "value": 0.9})
     assert "Best trial **t00**: learning_rate 0.2 (val_accuracy 0.9)" in p.status()
+
+
+def test_progress_says_when_a_worker_or_the_driver_is_lost_and_where_it_resumed():
+    for lang, words in (("en", ("worker was lost", "driver was lost", "resumed after epoch 2")),
+                        ("ko", ("워커를 잃었습니다", "드라이버를 잃었습니다", "에폭 2의 체크포인트"))):
+        p = Progress(lang, "job-3")
+        p.add("job", {"time": 0.0, "kind": "state", "state": "training", "message": "1 worker(s), CPU, 6 epochs"})
+        p.add("job", {"time": 1.0, "kind": "worker_failed", "errors": {"0": "ActorDiedError: node lost"},
+                      "failure": 1, "restarting": True, "max_failures": 2})
+        assert words[0] in p.status() and "ActorDiedError: node lost" in p.status()
+        p.add("job", {"time": 2.0, "kind": "resumed", "from_epoch": 2, "checkpoint": "/x/checkpoint_2"})
+        assert words[2] in p.status()
+        p.add("job", {"time": 3.0, "kind": "driver_lost", "reason": "the job's driver died", "attempt": 1})
+        assert words[1] in p.status()

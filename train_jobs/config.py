@@ -6,10 +6,11 @@ import json
 import os
 import re
 import math
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 __all__ = [
     "SEARCHABLE",
@@ -88,12 +89,20 @@ class Augmentation(_Schema):
     color_jitter: float = Field(0.0, ge=0.0, le=1.0)
 
 
+Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_./]{0,61}[A-Za-z0-9])?$")]
+
+
 class Resources(_Schema):
     num_workers: int = Field(1, ge=1, le=256)
     use_gpu: bool = False
     gpus_per_worker: float = Field(1.0, gt=0.0, le=8.0)
     cpus_per_worker: float = Field(1.0, gt=0.0, le=128.0)
-    max_failures: int = Field(0, ge=0, le=100, description="worker-group restarts from the last checkpoint")
+    max_failures: int = Field(2, ge=0, le=100, description="times a failed worker group (a worker or its node "
+                              "lost) is restarted from the last complete checkpoint before the run fails")
+    driver_attempts: int = Field(3, ge=1, le=10, description="times the job service runs the job's driver: one "
+                                 "that dies is resubmitted and resumes from the last complete checkpoint")
+    node_labels: dict[Label, Label] = Field(default_factory=dict, description="run training workers only on nodes "
+                                        "with these Ray labels (for example a node pool)")
 
 
 class EarlyStopping(_Schema):

@@ -10,6 +10,7 @@ import os
 import posixpath
 import signal
 import sys
+import time
 import traceback
 from typing import Optional
 
@@ -84,6 +85,32 @@ def _training_message(cfg: TrainingConfig) -> str:
     return text
 
 
+STORE_OUTAGE = ("NETWORK_CONNECTION", "Could not connect to server", "cannot reach the S3 endpoint")
+OUTAGE_WAITS_S = (5, 15, 30)
+
+
+def _waiting_out_store_outages(job: JobFolder, fit) -> None:
+    """Run ``fit``; when training ended because the artifact store did not answer (Ray Train's
+    controller writes its run state there, with only a few quick retries of its own), wait and run it
+    again: it resumes from the last complete checkpoint. After the waits, fail with the reason."""
+    for wait_s in (*OUTAGE_WAITS_S, None):
+        try:
+            return fit()
+        except Exception as exc:
+            reason = _root_cause(exc)
+            if not any(sign in str(exc) or sign in reason for sign in STORE_OUTAGE):
+                raise
+            if wait_s is None:
+                raise StoreError(f"training could not reach the artifact store {job.uri()} for "
+                                 f"{sum(OUTAGE_WAITS_S)} s and more ({reason}); its last complete checkpoint is "
+                                 "kept: submit the job again when the store is back to resume from it") from None
+            print(f"the artifact store did not answer ({reason}); retrying in {wait_s} s", file=sys.stderr)
+            time.sleep(wait_s)  # before touching the store again
+            if job.stop_request():
+                raise
+            job.event("store_outage", reason=reason, waited_s=wait_s)
+
+
 def _raise_stop(signum, frame):
     raise JobStopped(f"stopped by signal {signal.Signals(signum).name}")
 
@@ -130,7 +157,8 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
             if searched:
                 cfg = run_search(cfg, job)  # from here on: the best trial's config, its weights in this job
             else:
-                fit_script(cfg, job) if cfg.script is not None else trainer.fit(cfg, job)
+                _waiting_out_store_outages(job, lambda: fit_script(cfg, job) if cfg.script is not None
+                                           else trainer.fit(cfg, job))
         except Exception:
             if not job.stop_request():
                 raise

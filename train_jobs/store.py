@@ -188,9 +188,12 @@ def _s3_endpoint() -> Optional[str]:
 
 
 class S3Store(ArtifactStore):
-    """S3 or any S3-compatible server. Retries follow boto3's ``standard`` mode."""
+    """S3 or any S3-compatible server. Errors, throttling and an unreachable server are retried with
+    exponential backoff (boto3's ``standard`` mode; the same number of attempts for the pyarrow
+    filesystem Ray Train writes checkpoints through): ``VISIONTRAIN_S3_MAX_ATTEMPTS`` (default 8,
+    about a minute of backoff) sets how long an outage is waited out."""
 
-    def __init__(self, uri: str, max_attempts: int = 5, connect_timeout: float = 5.0):
+    def __init__(self, uri: str, max_attempts: Optional[int] = None, connect_timeout: float = 5.0):
         import boto3
         from botocore.config import Config
 
@@ -199,11 +202,12 @@ class S3Store(ArtifactStore):
             raise StoreError(f"{uri!r} names no bucket; write s3://bucket/prefix")
         self.bucket, self.prefix, self.uri = bucket, prefix.strip("/"), uri.rstrip("/")
         self.endpoint = _s3_endpoint()
+        self.max_attempts = max_attempts or _s3_max_attempts()
         self.client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             config=Config(
-                retries={"mode": "standard", "max_attempts": max_attempts},
+                retries={"mode": "standard", "max_attempts": self.max_attempts},
                 connect_timeout=connect_timeout,
                 read_timeout=60,
             ),
@@ -220,8 +224,9 @@ class S3Store(ArtifactStore):
             return fn(*args, **kwargs)
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             raise StoreUnreachable(
-                f"cannot reach the S3 endpoint {self.endpoint or 'of AWS'} for {self.uri}: {exc}. "
-                "Check AWS_ENDPOINT_URL and that the server is up, or use a local folder as storage."
+                f"cannot reach the S3 endpoint {self.endpoint or 'of AWS'} for {self.uri} after {self.max_attempts} "
+                f"attempts: {exc}. Check AWS_ENDPOINT_URL and that the server is up (VISIONTRAIN_S3_MAX_ATTEMPTS "
+                "sets how many attempts), or use a local folder as storage."
             ) from None
         except NoCredentialsError:
             raise StoreError(
@@ -294,7 +299,20 @@ class S3Store(ArtifactStore):
         region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
         if region:
             kwargs["region"] = region
-        return fs.S3FileSystem(**kwargs)
+        return fs.S3FileSystem(retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=self.max_attempts),
+                               connect_timeout=5, **kwargs)
+
+
+def _s3_max_attempts() -> int:
+    raw = os.environ.get("VISIONTRAIN_S3_MAX_ATTEMPTS", "8")
+    try:
+        value = int(raw)
+        if not 1 <= value <= 50:
+            raise ValueError
+    except ValueError:
+        raise StoreError(f"VISIONTRAIN_S3_MAX_ATTEMPTS must be a whole number from 1 to 50 (got {raw!r}); "
+                         "set it so, or unset it for 8") from None
+    return value
 
 
 def open_store(uri: str) -> ArtifactStore:

@@ -132,12 +132,10 @@ class WorkerSession:
         """The state saved with the newest complete checkpoint of this run, or None on a fresh start.
         A checkpoint whose manifest is missing or whose state does not match its hash is skipped
         (an event says so) for the one before it."""
-        import ray.train
-
-        latest = ray.train.get_checkpoint()
-        if latest is None:
+        checkpoints = _newest_first(self.job)
+        if not checkpoints:
             return None
-        for ckpt in _newest_first(latest):
+        for ckpt in checkpoints:
             try:
                 state = _load_checked(ckpt)
             except CheckpointCorrupt as exc:
@@ -179,16 +177,19 @@ class WorkerSession:
             self.monitor.checkpoint.remote(state["epoch"], self.job.uri("train"))
 
 
-def _newest_first(latest) -> list:
-    """The checkpoint Ray Train handed over, then the run's older ones (their names sort by time)."""
+def _newest_first(job: JobFolder) -> list:
+    """Every checkpoint of the job's run, newest first (their names sort by time). Ray Train would
+    hand over the newest one its controller registered; one written after it (the worker died before
+    the controller's next poll) is complete when its manifest checks out, and loses less work."""
     import pyarrow.fs
     import ray.train
 
-    parent = os.path.dirname(latest.path.rstrip("/"))
-    found = latest.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
-    older = sorted((f.path for f in found if f.type == pyarrow.fs.FileType.Directory
-                    and os.path.basename(f.path).startswith("checkpoint_") and f.path < latest.path), reverse=True)
-    return [latest, *(ray.train.Checkpoint(path, filesystem=latest.filesystem) for path in older)]
+    fs = job.store.pyarrow_filesystem() or pyarrow.fs.LocalFileSystem()
+    run = job.uri("train").removeprefix("s3://")
+    found = fs.get_file_info(pyarrow.fs.FileSelector(run, allow_not_found=True))
+    paths = sorted((f.path for f in found if f.type == pyarrow.fs.FileType.Directory
+                    and os.path.basename(f.path).startswith("checkpoint_")), reverse=True)
+    return [ray.train.Checkpoint(path, filesystem=fs) for path in paths]
 
 
 def _load_checked(ckpt) -> dict:

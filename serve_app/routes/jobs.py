@@ -79,18 +79,19 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
     existing = p.records.get_job(cfg.job_id)
     if existing is not None and existing["owner"] != user["username"]:
         raise HTTPException(409, f"job id {cfg.job_id} is taken; leave job_id out to get a new one")
-    active = [j for j in (p.jobs.get(r["job_id"]) for r in p.records.list_jobs(user["username"])
-                          if r["state"] not in TERMINAL) if j["state"] not in TERMINAL]
-    try:
-        p.quotas.check(user, cfg, active, _gpus_in_use(p, active))
-    except QuotaExceeded as exc:
-        raise HTTPException(429, str(exc)) from None
     if problem := p.why_unplaceable(cfg):
         raise HTTPException(422, f"this job could never start: {problem}")
-    try:
-        return p.jobs.submit(cfg)
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from None
+    with p.submitting[user["username"]]:  # one user's submissions one at a time: the quota holds under a burst
+        active = [j for j in (p.jobs.get(r["job_id"]) for r in p.records.list_jobs(user["username"])
+                              if r["state"] not in TERMINAL) if j["state"] not in TERMINAL]
+        try:
+            p.quotas.check(user, cfg, active, _gpus_in_use(p, active))
+        except QuotaExceeded as exc:
+            raise HTTPException(429, str(exc)) from None
+        try:
+            return p.jobs.submit(cfg)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
 
 
 @router.post("", status_code=201)

@@ -65,6 +65,8 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[di
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from train_jobs.failures import FailureEvents
+
     r = cfg.resources
     per_worker = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
     fs = job.store.pyarrow_filesystem()
@@ -72,13 +74,15 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[di
     TorchTrainer(
         loop,
         train_loop_config={"config": cfg.model_dump(mode="json")},
-        scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker),
+        scaling_config=ScalingConfig(num_workers=r.num_workers, use_gpu=r.use_gpu, resources_per_worker=per_worker,
+                                     label_selector=dict(r.node_labels) or None),
         run_config=RunConfig(
             name="train",
             storage_path=storage.removeprefix("s3://") if fs is not None else storage,
             storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=r.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
-            callbacks=list(callbacks),
+            callbacks=[FailureEvents(cfg.storage.uri, cfg.job_id, r.max_failures), *callbacks],
         ),
     ).fit()
+

@@ -100,6 +100,7 @@ def _epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Module,
     stopper = EarlyStopper(cfg, *(state["early_stopping"] if state else (None, 0)), default=default_metric)
     history = state["history"] if state else []
     for epoch in range(state["epoch"] if state else 0, hp.epochs):
+        torch.manual_seed(hp.seed + 1009 * (epoch + 1) + session.rank)  # a resumed epoch draws what it would have
         sampler = getattr(train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)

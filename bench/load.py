@@ -1,0 +1,122 @@
+"""The API under load on a local platform: 50 conversations at once (each a few chat turns, by 50
+users) while 20 job submissions arrive together (5 users, 4 each, against the per-user quota of
+concurrent jobs). Every request is timed; every submission must end accepted (and then visible in
+its owner's job list) or refused with 429, never dropped.
+
+Prints JSON lines; the last is the summary with bench, requests, errors (anything but 2xx and the
+quota's 429), p50_ms, p99_ms, rejected_429, lost (accepted submissions missing from the owner's
+job list), accepted, and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import httpx  # noqa: E402
+
+from _local import local_platform  # noqa: E402
+from train_jobs.data.synth import make_classification  # noqa: E402
+
+ADMIN = {"VISIONTRAIN_ADMIN_USER": "load-admin", "VISIONTRAIN_ADMIN_PASSWORD": "load-admin-password"}
+TURNS = [("ResNet18로 도형 3종류 분류해줘, 에폭 3", "Train efficientnet_b0 on my shapes, 5 epochs"),
+         ("이미지 크기는 64로 해줘", "batch size 32 please"),
+         ("데이터는 /data/shapes 에 있어", "the data is in /data/shapes")]
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+async def users(c: httpx.AsyncClient, admin: dict, prefix: str, n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        name = f"{prefix}-{i}"
+        await c.post("/v1/users", headers=admin, json={"username": name, "password": f"{name}-password"})
+        r = await c.post("/v1/auth/login", json={"username": name, "password": f"{name}-password"})
+        out.append({"authorization": f"Bearer {r.raise_for_status().json()['access_token']}"})
+    return out
+
+
+async def timed(c: httpx.AsyncClient, log: list, method: str, path: str, **kw) -> httpx.Response | None:
+    t = time.perf_counter()
+    try:
+        r = await c.request(method, path, **kw)
+        log.append((path, r.status_code, (time.perf_counter() - t) * 1000))
+        return r
+    except httpx.HTTPError as exc:
+        log.append((path, type(exc).__name__, (time.perf_counter() - t) * 1000))
+        return None
+
+
+async def conversation(c: httpx.AsyncClient, log: list, user: dict, i: int) -> None:
+    session = None
+    for turn in TURNS:
+        r = await timed(c, log, "POST", "/v1/chat", headers=user, json={"message": turn[i % 2], "session_id": session})
+        if r is not None and r.status_code == 200:
+            session = r.json()["session_id"]
+
+
+def job_config(n: int) -> dict:
+    return {"task": "classification", "model": {"source": "timm", "name": "test_resnet"},
+            "dataset": {"uri": "uploaded:latest"}, "job_id": f"load-{n:02d}-{int(time.time())}",
+            "hyperparameters": {"epochs": 1, "batch_size": 16, "image_size": 32}}
+
+
+async def run(url: str, archive: bytes, conversations: int, submitters: int, per_submitter: int) -> dict:
+    log: list = []
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=200)) as c:
+        r = await c.post("/v1/auth/login", json={"username": ADMIN["VISIONTRAIN_ADMIN_USER"],
+                                                 "password": ADMIN["VISIONTRAIN_ADMIN_PASSWORD"]})
+        admin = {"authorization": f"Bearer {r.raise_for_status().json()['access_token']}"}
+        talkers = await users(c, admin, "talker", conversations)
+        owners = await users(c, admin, "owner", submitters)
+        for owner in owners:
+            (await c.post("/v1/datasets", params={"name": "shapes"}, content=archive,
+                          headers={**owner, "content-type": "application/zip"})).raise_for_status()
+        submissions = [(owner, job_config(k * per_submitter + j))
+                       for k, owner in enumerate(owners) for j in range(per_submitter)]
+        t0 = time.time()
+        answers = await asyncio.gather(
+            *[conversation(c, log, user, i) for i, user in enumerate(talkers)],
+            *[timed(c, log, "POST", "/v1/jobs", headers=owner, json={"config": cfg}) for owner, cfg in submissions])
+        wall = time.time() - t0
+        accepted = [(owner, cfg["job_id"]) for (owner, cfg), r in zip(submissions, answers[conversations:])
+                    if r is not None and r.status_code == 201]
+        lost = 0
+        for owner in owners:
+            listed = {j["job_id"] for j in (await c.get("/v1/jobs", headers=owner)).json()}
+            lost += sum(1 for o, job_id in accepted if o is owner and job_id not in listed)
+        for owner, job_id in accepted:
+            await c.post(f"/v1/jobs/{job_id}/stop", headers=owner)
+    times = sorted(ms for _, _, ms in log)
+    errors = [(path, status) for path, status, _ in log if not (status in (200, 201) or status == 429)]
+    return {"requests": len(log), "errors": len(errors), "error_kinds": sorted({f"{p} {s}" for p, s in errors}),
+            "p50_ms": round(times[len(times) // 2], 1), "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
+            "rejected_429": sum(1 for _, s, _ in log if s == 429), "lost": lost, "accepted": len(accepted),
+            "submissions": len(submissions), "conversations": conversations, "wall_s": round(wall, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--conversations", type=int, default=50)
+    ap.add_argument("--submitters", type=int, default=5)
+    ap.add_argument("--per-submitter", type=int, default=4)
+    args = ap.parse_args()
+    with local_platform("load", ADMIN) as (d, _, url):
+        make_classification(os.path.join(d, "shapes"), 3, 20, 32, seed=0)
+        with open(shutil.make_archive(os.path.join(d, "shapes"), "zip", os.path.join(d, "shapes")), "rb") as f:
+            archive = f.read()
+        out = asyncio.run(run(url, archive, args.conversations, args.submitters, args.per_submitter))
+    emit({"bench": "load", **out, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}})
+
+
+if __name__ == "__main__":
+    main()
