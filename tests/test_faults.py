@@ -22,7 +22,7 @@ from train_jobs.store import open_store
 
 pytestmark = pytest.mark.ray
 
-EPOCHS = 6
+EPOCHS = 10
 
 
 @pytest.fixture(scope="module")
@@ -91,32 +91,40 @@ def _node_of(pid: int, nodes: list[int]) -> int:
     return next(n for n in nodes if n in groups)
 
 
-def test_a_killed_worker_a_lost_node_and_a_killed_driver_are_each_survived(service, data, tmp_path, spot_nodes,
-                                                                          undisturbed):
-    """One run, three faults in turn, each after the run has recovered from the one before: its
-    training worker is killed, then the node it restarted on is lost, then its driver is killed."""
-    cfg = config(data, str(tmp_path), resources={"node_labels": {"pool": "spot"}, "max_failures": 2})
+def test_a_killed_worker_a_lost_node_a_hung_worker_and_a_killed_driver_are_each_survived(
+        service, data, tmp_path, spot_nodes, undisturbed):
+    """One run, four faults in turn, each after the run has recovered from the one before: its
+    training worker is killed; the node it restarted on is lost; the next worker hangs (SIGSTOP) and
+    its monitor, seeing no step for 5 s, kills it (stall_action restart); then its driver is killed."""
+    cfg = config(data, str(tmp_path), resources={"node_labels": {"pool": "spot"}, "max_failures": 3},
+                 monitor={"sample_interval_s": 1, "stall_timeout_s": 5, "stall_action": "restart"})
     folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     record = service.submit(cfg)
 
     def resumed() -> list[dict]:
         return [e for e in folder.events() if e["kind"] == "resumed"]
 
-    def trained_after(event: dict) -> bool:
-        return any(e["kind"] == "checkpoint" and e["time"] > event["time"] for e in folder.events())
+    def next_worker(after: dict, pid: int) -> int:
+        """Once the run has checkpointed since ``after``: the pid of the worker that replaced ``pid``."""
+        _wait_for(lambda: any(e["kind"] == "checkpoint" and e["time"] > after["time"] for e in folder.events()),
+                  120, service, cfg.job_id)
+        return _wait_for(lambda: [w["worker_pid"] for w in folder.workers() if w["worker_pid"] != pid], 60,
+                         service, cfg.job_id)[0]
 
     _wait_for(lambda: _checkpoints(folder) >= 1, 240, service, cfg.job_id)
     pid = folder.workers()[0]["worker_pid"]
     os.kill(pid, signal.SIGKILL)
     first = _wait_for(resumed, 120, service, cfg.job_id)[0]
 
-    _wait_for(lambda: trained_after(first), 120, service, cfg.job_id)
-    pid = _wait_for(lambda: [w["worker_pid"] for w in folder.workers() if w["worker_pid"] != pid], 60,
-                    service, cfg.job_id)[0]
+    pid = next_worker(first, pid)
     stop_node(_node_of(pid, spot_nodes))
     second = _wait_for(lambda: resumed()[1:], 120, service, cfg.job_id)[0]
 
-    _wait_for(lambda: trained_after(second), 120, service, cfg.job_id)
+    pid = next_worker(second, pid)
+    os.kill(pid, signal.SIGSTOP)
+    third = _wait_for(lambda: resumed()[2:], 120, service, cfg.job_id)[0]
+
+    next_worker(third, pid)
     os.kill(int(service.client.get_job_info(record["ray_job_id"]).driver_info.pid), signal.SIGKILL)
 
     final = service.wait(cfg.job_id, timeout_s=300)
@@ -124,12 +132,14 @@ def test_a_killed_worker_a_lost_node_and_a_killed_driver_are_each_survived(servi
     assert final["submissions"] == 2 and final["ray_job_id"] != record["ray_job_id"]
     events = folder.events()
     failed = [e for e in events if e["kind"] == "worker_failed"]
-    assert len(failed) == 2 and all(e["restarting"] for e in failed), failed
+    assert len(failed) == 3 and all(e["restarting"] for e in failed), failed
+    assert any(e["kind"] == "stalled" and e["action"] == "restart" for e in folder.telemetry())
     lost = [e for e in events if e["kind"] == "driver_lost"]
     assert len(lost) == 1 and "driver died" in lost[0]["reason"] and "during training" in lost[0]["reason"]
     after = resumed()
-    assert len(after) == 3 and all(e["from_epoch"] >= 1 for e in after), after
-    assert failed[0]["time"] < after[0]["time"] < failed[1]["time"] < after[1]["time"] < lost[0]["time"] < after[2]["time"]
+    assert len(after) == 4 and all(e["from_epoch"] >= 1 for e in after), after
+    order = [e["time"] for pair in zip(failed + lost, after) for e in pair]
+    assert order == sorted(order)  # each fault, then its recovery
     for r in after:
         _continued(events, r)
     assert max(e["epoch"] for e in events if e["kind"] == "metrics") == EPOCHS
