@@ -145,9 +145,7 @@ class LocalRay:
     def start(self, timeout_s: float = 120) -> "LocalRay":
         # Job entrypoints say `python`: make it this environment's interpreter.
         path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-        # RAY_ADDRESS: Ray's own "auto" lookups (Ray Train's placement-group cleaner) find this cluster
-        # even while another runs on the machine; without it they fail and leak placement groups.
-        env = {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "PATH": path, "RAY_ADDRESS": self.gcs_address}
+        env = {**self._process_env(), "PATH": path}
         temp_dir = os.path.join("/tmp", f"vt-ray-{self.gcs_port}")
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
                f"--port={self.gcs_port}", f"--dashboard-port={self.dashboard_port}",
@@ -176,6 +174,12 @@ class LocalRay:
             json.dump(asdict(self), f)
         return self
 
+    def _process_env(self) -> dict[str, str]:
+        """What this cluster's Ray processes run with. RAY_ADDRESS: Ray's own "auto" lookups (Ray
+        Train's placement-group cleaner) find this cluster even while another runs on the machine;
+        without it they fail and leak placement groups."""
+        return {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "RAY_ADDRESS": self.gcs_address}
+
     def add_node(self, num_cpus: int, labels: Optional[dict[str, str]] = None, timeout_s: float = 60) -> int:
         """Join one more raylet (a worker node on this machine) to this cluster, in its own process
         group; returns that group's id, for :func:`stop_node` (killing it loses the node, as a crash would)."""
@@ -184,7 +188,7 @@ class LocalRay:
                f"--num-cpus={num_cpus}", "--disable-usage-stats", f"--dashboard-agent-listen-port={free_port()}"]
         if labels:
             cmd.append("--labels=" + ",".join(f"{k}={v}" for k, v in labels.items()))
-        env = {**SERVE_TUNING, **os.environ, **ray_client_env(self.home), "RAY_ADDRESS": self.gcs_address}
+        env = self._process_env()
         with open(os.path.join(self.home, f"ray-node-{self.gcs_port}.log"), "ab") as log:
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout_s

@@ -89,7 +89,7 @@ STORE_OUTAGE = ("NETWORK_CONNECTION", "Could not connect to server", "cannot rea
 OUTAGE_WAITS_S = (5, 15, 30)
 
 
-def _waiting_out_store_outages(job: JobFolder, fit) -> None:
+def _waiting_out_store_outages(job: JobFolder, fit):
     """Run ``fit``; when training ended because the artifact store did not answer (Ray Train's
     controller writes its run state there, with only a few quick retries of its own), wait and run it
     again: it resumes from the last complete checkpoint. After the waits, fail with the reason."""
