@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: venv chromium
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q --durations=40 tests
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here), with a
 # Korean font so that the Korean screenshots are readable.

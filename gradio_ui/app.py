@@ -20,6 +20,7 @@ __all__ = ["build"]
 
 DOWNLOADS = ["export/model.onnx", "weights/model.pt", "metrics.json", "history.json", "config.yaml"]
 REFRESH_S = 1.0
+CACHE_S = 86400  # files Gradio serves (downloads, pictures) are kept a day, swept every hour
 
 
 def _client(api: str, state: dict) -> UiClient:
@@ -41,7 +42,7 @@ def _jobs_table(client: UiClient) -> pd.DataFrame:
 
 def build(api: str) -> gr.Blocks:
     T = LABELS["en"]  # the first render; on load every label follows the browser's language
-    with gr.Blocks(title="visiontrain") as ui:
+    with gr.Blocks(title="visiontrain", delete_cache=(3600, CACHE_S)) as ui:
         state = gr.State({})
         gr.Markdown("# visiontrain")
         with gr.Column(visible=True) as login_box:
@@ -208,18 +209,21 @@ def build(api: str) -> gr.Blocks:
             loss, metric = progress.curves()
             names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]
             metrics = client.get(f"/v1/jobs/{job}/artifacts/metrics.json") if "metrics.json" in names else None
-            folder = tempfile.mkdtemp(prefix=f"vt-ui-{job}-")
-            def fetch(name: str) -> str:
-                path = os.path.join(folder, name.replace("/", "-") if name != "export/model.onnx" else "model.onnx")
-                with open(path, "wb") as f:
-                    f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
-                return path
+            # Gradio copies what it serves into its own cache (emptied by age, CACHE_S) before it asks
+            # for the next item, so this copy goes as soon as the results are shown.
+            with tempfile.TemporaryDirectory(prefix=f"vt-ui-{job}-") as folder:
+                def fetch(name: str) -> str:
+                    path = os.path.join(folder, name.replace("/", "-") if name != "export/model.onnx" else "model.onnx")
+                    with open(path, "wb") as f:
+                        f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
+                    return path
 
-            files = [fetch(n) for n in DOWNLOADS if n in names]
-            pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
-            table, classes = result_tables(metrics)
-            yield (st, progress.status(), loss, metric, gr.update(visible=True), result_summary(lang, record, metrics),
-                   table, classes, pictures or None, files or None, config, gr.update(visible=True), "")
+                files = [fetch(n) for n in DOWNLOADS if n in names]
+                pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
+                table, classes = result_tables(metrics)
+                yield (st, progress.status(), loss, metric, gr.update(visible=True),
+                       result_summary(lang, record, metrics), table, classes, pictures or None, files or None, config,
+                       gr.update(visible=True), "")
 
         def on_confirm(st):
             lang = st.get("lang", "en")

@@ -252,7 +252,8 @@ class Monitor:
 
 
 def start_monitor(cfg: TrainingConfig, rank: int, gpu_uuid: Optional[str] = None):
-    """Start the monitoring actor for this worker on this worker's node; returns its handle."""
+    """Start the monitoring actor for this worker on this worker's node; returns its handle and a
+    reference that resolves once it runs (the worker builds its model meanwhile)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -261,5 +262,4 @@ def start_monitor(cfg: TrainingConfig, rank: int, gpu_uuid: Optional[str] = None
         num_cpus=0, max_concurrency=4, max_restarts=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
     ).remote(cfg.job_id, cfg.task, rank, cfg.storage.uri, cfg.monitor.model_dump(), os.getpid(), gpu_uuid)
-    ray.get(actor.ready.remote())
-    return actor
+    return actor, actor.ready.remote()

@@ -66,12 +66,12 @@ class WorkerSession:
         torch.manual_seed(cfg.hyperparameters.seed + self.rank)
         self.job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
         self._last_event = self._last_beat = 0.0
-        self.monitor = None
+        self.monitor = self._monitor_started = None
         if cfg.monitor.enabled:
             from train_jobs.monitor import start_monitor
 
             uuid = str(torch.cuda.get_device_properties(self.device).uuid) if self.cuda else None
-            self.monitor = start_monitor(cfg, self.rank, uuid)
+            self.monitor, self._monitor_started = start_monitor(cfg, self.rank, uuid)
 
     @property
     def is_chief(self) -> bool:
@@ -153,6 +153,9 @@ class WorkerSession:
         """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
         import ray.train
 
+        if self._monitor_started is not None:  # a monitor that could not start fails the job here
+            ray.get(self._monitor_started)
+            self._monitor_started = None
         if self.monitor is not None:
             self.monitor.epoch_end.remote(metrics)
         if not self.is_chief:
