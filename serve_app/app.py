@@ -10,9 +10,11 @@ import time
 from typing import Any, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.auth import AuthError
@@ -98,6 +100,13 @@ api = FastAPI(title="visiontrain", version="0.1.0",
 api.middleware("http")(observe_requests)
 for _router in (chat.router, jobs.router, datasets.router):
     api.include_router(_router)
+
+
+@api.exception_handler(RayActorError)
+async def _replica_lost(request: Request, exc: RayActorError) -> JSONResponse:
+    """A parser or registry replica died while answering: Serve is replacing it, so say retry."""
+    return JSONResponse({"detail": "a service replica was lost while answering and is being replaced; retry in a "
+                                   "moment (nothing was changed)"}, status_code=503, headers={"Retry-After": "1"})
 
 
 def _found(answer: dict) -> dict:

@@ -187,7 +187,7 @@ def cmd_submit(args) -> int:
     config_from_dict(data, source=args.config)  # the same checks, here, before anything is sent
     client = _client(args)
     record = client.post("/v1/jobs", {"config": data})
-    print(f"submitted job {record['job_id']} (Ray job {record['ray_job_id']})")
+    print(f"submitted job {record['job_id']}: {record['state']}, {record['message']}")
     if args.follow:
         record = follow(client, record["job_id"])
         print_result(client, record)

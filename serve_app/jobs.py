@@ -21,6 +21,8 @@ from train_jobs.store import open_store
 __all__ = ["JobService", "JobNotFound"]
 
 ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
+QUEUED = "queued: waiting to be submitted to Ray"
+QUEUE_GRACE_S = 120.0  # a job queued this long and never submitted (its replica died) is submitted by reconcile()
 _RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
@@ -30,8 +32,8 @@ class JobNotFound(KeyError):
 
 
 class JobService:
-    def __init__(self, records: Records, ray_dashboard_url: str):
-        self.records = records
+    def __init__(self, records: Records, ray_dashboard_url: str, queue_grace_s: float = QUEUE_GRACE_S):
+        self.records, self.queue_grace_s = records, queue_grace_s
         self.ray_dashboard_url = ray_dashboard_url
         self._ended: dict[str, dict] = {}  # job id -> the record of its ended attempt (an end is final)
 
@@ -47,8 +49,10 @@ class JobService:
         root = job["folder_uri"].rsplit("/jobs/", 1)[0]
         return JobFolder(open_store(root), job["job_id"])
 
-    def submit(self, cfg: TrainingConfig) -> dict:
-        """Store the config, record the job, submit it. Submitting an existing job id resumes it."""
+    def submit(self, cfg: TrainingConfig, queue: bool = False) -> dict:
+        """Store the config, record the job, submit it. Submitting an existing job id resumes it.
+        ``queue``: return once the job is recorded (state pending, no Ray job yet); :meth:`launch`
+        submits it to Ray, called in the background by the API (or by :meth:`reconcile`)."""
         job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
         record = self.records.get_job(cfg.job_id)
         if record and record["state"] not in TERMINAL and record["submissions"] > 0:
@@ -61,8 +65,20 @@ class JobService:
                 job_id=cfg.job_id, owner=cfg.owner, task=cfg.task, model=f"{cfg.model.source}/{cfg.model.name}",
                 config_uri=job.uri("config.yaml"), folder_uri=job.uri(),
             )
-        self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message="submitting to Ray")
-        return self._launch(cfg, job, record["submissions"] + 1, f"submitting to Ray ({cfg.resources.num_workers} workers)")
+        record = self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message=QUEUED)
+        job.transition("pending", QUEUED)
+        return record if queue else self.launch(cfg.job_id)
+
+    def launch(self, job_id: str) -> dict:
+        """Submit a queued job to Ray, once across processes (the first to claim it does)."""
+        record = self.records.get_job(job_id)
+        n = record["submissions"]
+        if not self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
+                                          submissions=n + 1, message="submitting to Ray"):
+            return self.get(job_id)
+        job = self.folder(record)
+        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+        return self._launch(cfg, job, n + 1, f"submitting to Ray ({cfg.resources.num_workers} workers)")
 
     def _launch(self, cfg: TrainingConfig, job: JobFolder, attempt: int, why: str) -> dict:
         r = cfg.resources
@@ -79,8 +95,10 @@ class JobService:
             job.transition("failed", f"Ray did not take the job: {exc}")
             self.records.update_job(cfg.job_id, state="failed", message=f"Ray did not take the job: {exc}")
             raise
-        return self.records.update_job(cfg.job_id, ray_job_id=ray_job_id, submissions=attempt, state="pending",
-                                       message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)")
+        if not self.records.update_job_if(cfg.job_id, {"state": "pending"}, ray_job_id=ray_job_id, submissions=attempt,
+                                          message=f"submitted as Ray job {ray_job_id} ({r.num_workers} workers)"):
+            self.client.stop_job(ray_job_id)  # stopped while it was being submitted
+        return self.records.get_job(cfg.job_id)
 
     def _submit_to_ray(self, wait_s: float = 60, **job) -> str:
         """Submit, waiting out a cluster that is still starting (its job agent not registered yet)."""
@@ -134,8 +152,8 @@ class JobService:
         cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
         if record["submissions"] >= cfg.resources.driver_attempts:
             return None
-        if not self.records.claim_job(record["job_id"], record["ray_job_id"], state="pending",
-                                      message=f"{lost}; resubmitting"):
+        if not self.records.update_job_if(record["job_id"], {"ray_job_id": record["ray_job_id"]}, ray_job_id=None,
+                                          state="pending", message=f"{lost}; resubmitting"):
             return self.get(record["job_id"])
         job.event("driver_lost", reason=lost, attempt=record["submissions"])
         self._launch(cfg, job, record["submissions"] + 1,
@@ -161,11 +179,15 @@ class JobService:
             return "UNKNOWN" if "status code 404" in str(exc) else None
 
     def reconcile(self) -> list[dict]:
-        """Bring every unfinished job's record up to date (on start: jobs may have ended meanwhile)."""
+        """Bring every unfinished job's record up to date (on start: jobs may have ended meanwhile),
+        and submit jobs queued long ago that no one submitted (the replica that took them died)."""
         out = []
         for record in self.records.list_jobs():
             if record["state"] not in TERMINAL:
                 try:
+                    if (record["state"], record["ray_job_id"]) == ("pending", None) \
+                            and time.time() - record["updated_at"] > self.queue_grace_s:
+                        self.launch(record["job_id"])
                     out.append(self.get(record["job_id"]))
                 except Exception as exc:  # one unreadable folder must not keep the API from starting
                     out.append({**record, "reconcile_error": str(exc)})
@@ -178,6 +200,10 @@ class JobService:
         record = self.get(job_id)
         if record["ray_job_id"] and record["ray_status"] not in _RAY_TERMINAL:
             self.client.stop_job(record["ray_job_id"])
+        elif record["state"] == "pending" and self.records.update_job_if(
+                job_id, {"state": "pending", "ray_job_id": None}, state="stopped", message="stopped before it started"):
+            self.folder(record).transition("stopped", "stopped before it started")
+            return self.get(job_id)
         return record
 
     def logs(self, job_id: str) -> str:

@@ -3,9 +3,11 @@ limits, where artifacts go, and the parser deployment."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from serve_app.auth import Auth, signing_key
@@ -14,6 +16,8 @@ from serve_app.limits import Quotas, RateLimiter
 from serve_app.records import Records
 
 __all__ = ["Platform"]
+
+log = logging.getLogger(__name__)
 
 
 class Platform:
@@ -39,7 +43,19 @@ class Platform:
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
         self.submitting: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per user, this replica
+        self.launcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="job-launch")
         self.reconciled = self.jobs.reconcile()
+
+    def launch_later(self, job_id: str) -> None:
+        """Submit a queued job to Ray in the background (a job left queued by a failure here is
+        submitted by the job watcher after jobs.QUEUE_GRACE_S)."""
+        def launch() -> None:
+            try:
+                self.jobs.launch(job_id)
+            except Exception:
+                log.exception("submitting job %s to Ray failed", job_id)
+
+        self.launcher.submit(launch)
 
     def why_unplaceable(self, cfg) -> Optional[str]:
         """What keeps ``cfg``'s workers from ever being placed on this cluster (a job that waits

@@ -109,12 +109,13 @@ class Records:
         with self.engine.connect() as conn:
             conn.execute(select(1))
 
-    def claim_job(self, job_id: str, ray_job_id: str, **fields: Any) -> bool:
-        """Update the job only while Ray job ``ray_job_id`` still runs it; False when another process
+    def update_job_if(self, job_id: str, expected: dict[str, Any], **fields: Any) -> bool:
+        """Update the job only while its columns still hold ``expected``; False when another process
         got there first (two replicas noticing the same ended driver resubmit it once)."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.ray_job_id == ray_job_id)
-                                .values(updated_at=time.time(), ray_job_id=None, **fields))
+            done = conn.execute(update(jobs).where(jobs.c.job_id == job_id,
+                                                   *(jobs.c[k] == v for k, v in expected.items()))
+                                .values(updated_at=time.time(), **fields))
         return done.rowcount == 1
 
     def get_job(self, job_id: str) -> Optional[dict]:

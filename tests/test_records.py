@@ -24,3 +24,16 @@ def test_url_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("VISIONTRAIN_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
     Records().add_job(**_job("j3"))
     assert (tmp_path / "other.db").exists()
+
+
+def test_of_two_processes_claiming_a_queued_job_one_gets_it(tmp_path):
+    url = f"sqlite:///{tmp_path}/records.db"
+    first, second = Records(url), Records(url)
+    first.add_job(**_job("j4"))
+    expected = {"state": "pending", "ray_job_id": None, "submissions": 0}
+    assert first.update_job_if("j4", expected, submissions=1)
+    assert not second.update_job_if("j4", expected, submissions=1)
+    assert second.get_job("j4")["submissions"] == 1
+    assert second.update_job_if("j4", {"submissions": 1}, ray_job_id="raysubmit_4")
+    assert not first.update_job_if("j4", {"ray_job_id": None}, state="stopped")  # it started meanwhile
+    assert first.get_job("j4")["state"] == "pending"

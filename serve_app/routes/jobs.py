@@ -89,14 +89,17 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
         except QuotaExceeded as exc:
             raise HTTPException(429, str(exc)) from None
         try:
-            return p.jobs.submit(cfg)
+            record = p.jobs.submit(cfg, queue=True)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
+    p.launch_later(cfg.job_id)
+    return record
 
 
 @router.post("", status_code=201)
 def submit(body: SubmitRequest, user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
-    """Quota check, job record, then a Ray Job with the fixed entrypoint. 429 when over quota."""
+    """Quota check and job record; 201 once the job is queued (429 when over quota). It is then
+    submitted as a Ray Job with the fixed entrypoint, in the background: follow its state."""
     return _submit(p, body, user)
 
 

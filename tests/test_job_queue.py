@@ -1,0 +1,47 @@
+"""Submissions through the API are queued (recorded, then submitted to Ray in the background): a
+queued job that its replica never submitted is submitted by the job watcher, once; a queued job
+stopped before it starts never reaches Ray."""
+import time
+
+import pytest
+
+from conftest import tiny_config
+from serve_app.jobs import QUEUED, JobService
+from serve_app.records import Records
+from train_jobs.config import config_from_dict
+from train_jobs.state import JobFolder
+from train_jobs.store import open_store
+
+pytestmark = pytest.mark.ray
+
+
+def _ray_jobs(service: JobService, job_id: str) -> list:
+    return [j for j in service.client.list_jobs() if (j.metadata or {}).get("visiontrain_job_id") == job_id]
+
+
+def test_a_queued_job_left_behind_is_submitted_by_the_watcher_once(ray_cluster, shapes, tmp_path):
+    records = Records(f"sqlite:///{tmp_path}/records.db")
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))
+    took = JobService(records, ray_cluster.dashboard_url)
+    record = took.submit(cfg, queue=True)  # and then the replica that took it dies before submitting it
+    assert (record["state"], record["message"], record["ray_job_id"]) == ("pending", QUEUED, None)
+    assert took.get(cfg.job_id)["state"] == "pending" and not _ray_jobs(took, cfg.job_id)
+
+    watchers = [JobService(records, ray_cluster.dashboard_url, queue_grace_s=5) for _ in range(2)]
+    assert watchers[0].reconcile()[0]["ray_job_id"] is None  # not yet: it may still be on its way
+    time.sleep(5)
+    for w in watchers:
+        w.reconcile()
+    assert len(_ray_jobs(took, cfg.job_id)) == 1
+    final = took.wait(cfg.job_id, timeout_s=300)
+    assert final["state"] == "succeeded" and final["submissions"] == 1, took.logs(cfg.job_id)[-2000:]
+
+
+def test_a_queued_job_stopped_before_it_starts_never_reaches_ray(job_service, shapes, tmp_path):
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))
+    job_service.submit(cfg, queue=True)
+    assert job_service.stop(cfg.job_id)["state"] == "stopped"
+    assert job_service.launch(cfg.job_id)["state"] == "stopped"
+    assert not _ray_jobs(job_service, cfg.job_id)
+    folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    assert folder.state()["state"] == "stopped" and folder.state()["message"] == "stopped before it started"
