@@ -153,7 +153,7 @@ def run_search(cfg: TrainingConfig, job: JobFolder) -> TrainingConfig:
                  if s.scheduler == "asha" else FIFOScheduler())
     job.event("search_started", metric=metric, mode=mode, trials=s.num_trials, concurrent=s.max_concurrent_trials,
               scheduler=s.scheduler, parameters={k: v.model_dump(exclude_none=True) for k, v in s.parameters.items()})
-    fs = job.store.pyarrow_filesystem()
+    fs, storage = job.pyarrow_location()
     trainable = tune.with_resources(tune.with_parameters(_trial, config=cfg.model_dump(mode="json")),
                                     {"memory": 2**20})  # the trial itself only waits; its workers hold the CPUs
     tune.Tuner(
@@ -162,7 +162,7 @@ def run_search(cfg: TrainingConfig, job: JobFolder) -> TrainingConfig:
         tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=s.num_trials // s.combinations(),
                                     scheduler=scheduler, search_alg=BasicVariantGenerator(
                                         max_concurrent=s.max_concurrent_trials, random_state=s.seed)),
-        run_config=tune.RunConfig(name="tune", storage_path=job.uri().removeprefix("s3://") if fs else job.uri(),
+        run_config=tune.RunConfig(name="tune", storage_path=storage,
                                   storage_filesystem=fs, callbacks=[_trial_events(job, metric)], verbose=0),
     ).fit()
     results = search_results(job)

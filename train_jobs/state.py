@@ -29,6 +29,12 @@ class JobFolder:
     def uri(self, name: str = "") -> str:
         return self.store.child_uri(self.key(name) if name else self.prefix)
 
+    def pyarrow_location(self, name: str = "") -> tuple[Any, str]:
+        """``(filesystem, path)`` as Ray Train and Tune take their storage: a pyarrow filesystem and
+        a path in it for S3, or None and a local path."""
+        fs, uri = self.store.pyarrow_filesystem(), self.uri(name)
+        return fs, uri.removeprefix("s3://") if fs is not None else uri
+
     def state(self) -> Optional[dict]:
         key = self.key("state.json")
         return self.store.read_json(key) if self.store.exists(key) else None

@@ -187,8 +187,8 @@ def _newest_first(job: JobFolder) -> list:
     import pyarrow.fs
     import ray.train
 
-    fs = job.store.pyarrow_filesystem() or pyarrow.fs.LocalFileSystem()
-    run = job.uri("train").removeprefix("s3://")
+    fs, run = job.pyarrow_location("train")
+    fs = fs or pyarrow.fs.LocalFileSystem()
     found = fs.get_file_info(pyarrow.fs.FileSelector(run, allow_not_found=True))
     paths = sorted((f.path for f in found if f.type == pyarrow.fs.FileType.Directory
                     and os.path.basename(f.path).startswith("checkpoint_")), reverse=True)

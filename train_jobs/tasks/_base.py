@@ -69,8 +69,7 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[di
 
     r = cfg.resources
     per_worker = {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.use_gpu else {})}
-    fs = job.store.pyarrow_filesystem()
-    storage = job.uri()
+    fs, storage = job.pyarrow_location()
     TorchTrainer(
         loop,
         train_loop_config={"config": cfg.model_dump(mode="json")},
@@ -78,11 +77,10 @@ def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[di
                                      label_selector=dict(r.node_labels) or None),
         run_config=RunConfig(
             name="train",
-            storage_path=storage.removeprefix("s3://") if fs is not None else storage,
+            storage_path=storage,
             storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=r.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=[FailureEvents(cfg.storage.uri, cfg.job_id, r.max_failures), *callbacks],
         ),
     ).fit()
-
