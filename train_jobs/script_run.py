@@ -71,11 +71,11 @@ def _script_loop(loop_config: dict) -> None:
                 batch.append(line)
                 last = line
                 if session.monitor is not None and time.time() - sent >= SEND_EVERY_S:
-                    session.monitor.lines.remote(batch)
+                    session.ready_monitor().lines.remote(batch)
                     batch, sent = [], time.time()
             code = proc.wait()
             if session.monitor is not None and batch:
-                ray.get(session.monitor.lines.remote(batch))
+                ray.get(session.ready_monitor().lines.remote(batch))
             if code != 0:
                 raise ScriptFailed(f"the training script exited with code {code}; its last line: {last!r} "
                                    "(the job's log has the whole output)")

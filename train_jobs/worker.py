@@ -110,10 +110,20 @@ class WorkerSession:
         value = round(float(loss), 5)
         if beat:
             self._last_beat = now
-            self.monitor.beat.remote(epoch + 1, step, {"loss": value, "steps": steps})
+            self.ready_monitor().beat.remote(epoch + 1, step, {"loss": value, "steps": steps})
         if event:
             self._last_event = now
             self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=value)
+
+    def ready_monitor(self):
+        """This worker's monitor, once it runs (None without one). It is a threaded actor: calls sent
+        before it ran would start together, out of order. One that could not start fails the job here."""
+        import ray
+
+        if self._monitor_started is not None:
+            ray.get(self._monitor_started)
+            self._monitor_started = None
+        return self.monitor
 
     def stop_requested(self) -> Optional[dict]:
         """A stop asked for by a monitor (a stalled worker with stall_action stop)."""
@@ -124,7 +134,7 @@ class WorkerSession:
         import ray
 
         if self.monitor is not None:
-            ray.get(self.monitor.close.remote())
+            ray.get(self.ready_monitor().close.remote())
             ray.kill(self.monitor)
             self.monitor = None
 
@@ -153,11 +163,8 @@ class WorkerSession:
         """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
         import ray.train
 
-        if self._monitor_started is not None:  # a monitor that could not start fails the job here
-            ray.get(self._monitor_started)
-            self._monitor_started = None
         if self.monitor is not None:
-            self.monitor.epoch_end.remote(metrics)
+            self.ready_monitor().epoch_end.remote(metrics)
         if not self.is_chief:
             ray.train.report(metrics, checkpoint=None)
             return
