@@ -19,7 +19,7 @@ from ray.serve.handle import DeploymentHandle
 
 from serve_app.auth import AuthError
 from serve_app.intent import ParseResult, parse
-from serve_app.metrics import observe_requests, render
+from serve_app.metrics import RequestMetrics, render
 from serve_app.routes import chat, datasets, jobs
 from serve_app.routes.deps import admin_user, bearer, current_user, unauthorized
 
@@ -97,7 +97,7 @@ class ModelRegistry:
 
 api = FastAPI(title="visiontrain", version="0.1.0",
               description="Describe a vision model in Korean or English; get it trained on Ray.")
-api.middleware("http")(observe_requests)
+api.add_middleware(RequestMetrics)
 for _router in (chat.router, jobs.router, datasets.router):
     api.include_router(_router)
 

@@ -111,14 +111,23 @@ class JobService:
                     raise
                 time.sleep(1)
 
+    def ended(self, job_id: str) -> Optional[dict]:
+        """The job's record if it has ended and this service has seen the end (from memory: one
+        database read checks it is still current, not submitted again); else None."""
+        ended = self._ended.get(job_id)
+        if ended is None:
+            return None
+        record = self.records.get_job(job_id)
+        current = record is not None and (record["submissions"], record["state"]) == (ended["submissions"], ended["state"])
+        return ended if current else None
+
     def get(self, job_id: str) -> dict:
         """The job's record, brought up to date from its folder and Ray's job table."""
+        if (ended := self.ended(job_id)) is not None:
+            return ended
         record = self.records.get_job(job_id)
         if record is None:
             raise JobNotFound(job_id)
-        ended = self._ended.get(job_id)
-        if ended is not None and (ended["submissions"], ended["state"]) == (record["submissions"], record["state"]):
-            return ended
         state = self.folder(record).state() or {}
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         during = fields.get("state", record["state"])

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_TYPE_LATEST", "observe_requests", "render"]
+__all__ = ["CONTENT_TYPE_LATEST", "RequestMetrics", "render"]
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("visiontrain_api_requests", "API requests answered", ("route", "method", "status"),
@@ -21,18 +21,31 @@ LATENCY = Histogram("visiontrain_api_request_seconds", "API request latency", ("
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 
-async def observe_requests(request: Request, call_next) -> Response:
-    """FastAPI middleware: count and time every request."""
-    t0 = time.perf_counter()
-    code = 500
-    try:
-        response = await call_next(request)
-        code = response.status_code
-        return response
-    finally:
-        route = getattr(request.scope.get("route"), "path", "(no route)")
-        REQUESTS.labels(route, request.method, str(code)).inc()
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - t0)
+class RequestMetrics:
+    """ASGI middleware: count every request and time it to its response's start (a stream of
+    events counts once it begins). A plain ASGI class: Starlette's ``BaseHTTPMiddleware`` runs
+    each request in extra tasks and streams, a measurable cost on a small machine."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        answer = {"status": 500, "after_s": None}
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer.update(status=message["status"], after_s=time.perf_counter() - t0)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "(no route)")
+            REQUESTS.labels(route, scope["method"], str(answer["status"])).inc()
+            LATENCY.labels(route, scope["method"]).observe(answer["after_s"] or time.perf_counter() - t0)
 
 
 def render() -> Response:

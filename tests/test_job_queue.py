@@ -33,8 +33,14 @@ def test_a_queued_job_left_behind_is_submitted_by_the_watcher_once(ray_cluster, 
     for w in watchers:
         w.reconcile()
     assert len(_ray_jobs(took, cfg.job_id)) == 1
-    final = took.wait(cfg.job_id, timeout_s=300)
-    assert final["state"] == "succeeded" and final["submissions"] == 1, took.logs(cfg.job_id)[-2000:]
+    deadline = time.time() + 120
+    while (record := took.get(cfg.job_id))["state"] == "pending" and time.time() < deadline:
+        time.sleep(0.5)
+    assert record["state"] in ("validating", "preparing", "training"), took.logs(cfg.job_id)[-2000:]  # its driver runs
+    took.stop(cfg.job_id)
+    final = took.wait(cfg.job_id, timeout_s=120)
+    assert final["state"] == "stopped" and final["submissions"] == 1, took.logs(cfg.job_id)[-2000:]
+    assert len(_ray_jobs(took, cfg.job_id)) == 1
 
 
 def test_a_queued_job_stopped_before_it_starts_never_reaches_ray(job_service, shapes, tmp_path):

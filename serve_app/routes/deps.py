@@ -16,7 +16,8 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def platform(request: Request):
+async def platform(request: Request):
+    """(async only so that FastAPI calls it in place: a plain ``def`` dependency costs a thread hop per request)"""
     return request.app.state.platform
 
 

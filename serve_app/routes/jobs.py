@@ -112,8 +112,13 @@ def list_jobs(owner: Optional[str] = Query(None, max_length=64), user: dict = De
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
-    return _job(p, job_id, user)
+async def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    """An ended job's record comes from memory, on the event loop; any other is brought up to date
+    from its folder and Ray's job table, in a thread (those may be remote)."""
+    ended = p.jobs.ended(job_id)
+    if ended is not None and visible(ended, user):
+        return ended
+    return await asyncio.to_thread(_job, p, job_id, user)
 
 
 @router.post("/{job_id}/stop")
