@@ -23,8 +23,9 @@ LATENCY = Histogram("visiontrain_api_request_seconds", "API request latency", ("
 
 class RequestMetrics:
     """ASGI middleware: count every request and time it to its response's start (a stream of
-    events counts once it begins). A plain ASGI class: Starlette's ``BaseHTTPMiddleware`` runs
-    each request in extra tasks and streams, a measurable cost on a small machine."""
+    events counts once it begins), before that start is sent, so a client that has its answer
+    finds it counted. A plain ASGI class: Starlette's ``BaseHTTPMiddleware`` runs each request in
+    extra tasks and streams, a measurable cost on a small machine."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -33,19 +34,25 @@ class RequestMetrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
-        answer = {"status": 500, "after_s": None}
+        counted = False
 
-        async def send_and_note(message: Message) -> None:
+        def count(status: int) -> None:
+            nonlocal counted
+            counted = True
+            route = getattr(scope.get("route"), "path", "(no route)")
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            LATENCY.labels(route, scope["method"]).observe(time.perf_counter() - t0)
+
+        async def send_counted(message: Message) -> None:
             if message["type"] == "http.response.start":
-                answer.update(status=message["status"], after_s=time.perf_counter() - t0)
+                count(message["status"])
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, send_counted)
         finally:
-            route = getattr(scope.get("route"), "path", "(no route)")
-            REQUESTS.labels(route, scope["method"], str(answer["status"])).inc()
-            LATENCY.labels(route, scope["method"]).observe(answer["after_s"] or time.perf_counter() - t0)
+            if not counted:  # it raised before answering: the server answers 500
+                count(500)
 
 
 def render() -> Response:

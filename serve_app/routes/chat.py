@@ -42,22 +42,23 @@ def _session(p, session_id: Optional[str], user: dict) -> dict:
 
 @router.post("", response_model=ChatAnswer)
 async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(platform)) -> ChatAnswer:
-    session = _session(p, body.session_id, user)
+    """Database work runs in threads: a commit that waits must not hold up every other request."""
+    session = await asyncio.to_thread(_session, p, body.session_id, user)
     if len(session["history"]) >= 2 * MAX_TURNS:
         raise HTTPException(422, f"this conversation has {MAX_TURNS} turns; start a new one (omit session_id)")
     result = ParseResult.model_validate_json(await p.parser.parse.remote(body.message, session["history"]))
     plan, problem = None, None
     if result.status == "complete":
         try:
-            plan = make_plan(result, user, p.records, p.storage_uri, await asyncio.to_thread(p.cluster_shape))
+            plan = await asyncio.to_thread(lambda: make_plan(result, user, p.records, p.storage_uri, p.cluster_shape()))
         except (PlanError, ConfigError) as exc:
             problem = str(exc)
     history = [*session["history"], body.message, result.model_dump(mode="json")]
-    p.records.save_chat(session["session_id"], user["username"], history, plan)
+    await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, plan)
     return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem)
 
 
 @router.get("/{session_id}")
 async def conversation(session_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
-    session = _session(p, session_id, user)
+    session = await asyncio.to_thread(_session, p, session_id, user)
     return {"session_id": session_id, "history": session["history"], "plan": session["plan"]}

@@ -58,6 +58,19 @@ def _gpus_in_use(p, active: list[dict]) -> float:
     return total
 
 
+def _check_quota(p, user: dict, cfg, active: list[dict]) -> None:
+    """From the records first (kept current by the job watcher); only when they say no, from each
+    job brought up to date, so that a job that ended a moment ago does not count (each of those
+    looks is a call to Ray, slow while the cluster is busy starting jobs)."""
+    def check(jobs: list[dict]) -> None:
+        p.quotas.check(user, cfg, jobs, _gpus_in_use(p, jobs) if gpus_of(cfg.model_dump(mode="json")) else 0.0)
+
+    try:
+        check(active)
+    except QuotaExceeded:
+        check([j for j in (p.jobs.get(r["job_id"]) for r in active) if j["state"] not in TERMINAL])
+
+
 def _submit(p, body: SubmitRequest, user: dict) -> dict:
     if body.session_id is not None:
         chat = p.records.get_chat(body.session_id)
@@ -82,10 +95,8 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
     if problem := p.why_unplaceable(cfg):
         raise HTTPException(422, f"this job could never start: {problem}")
     with p.submitting[user["username"]]:  # one user's submissions one at a time: the quota holds under a burst
-        active = [j for j in (p.jobs.get(r["job_id"]) for r in p.records.list_jobs(user["username"])
-                              if r["state"] not in TERMINAL) if j["state"] not in TERMINAL]
         try:
-            p.quotas.check(user, cfg, active, _gpus_in_use(p, active))
+            _check_quota(p, user, cfg, [r for r in p.records.list_jobs(user["username"]) if r["state"] not in TERMINAL])
         except QuotaExceeded as exc:
             raise HTTPException(429, str(exc)) from None
         try:
