@@ -42,7 +42,7 @@ def _session(p, session_id: Optional[str], user: dict) -> dict:
 
 @router.post("", response_model=ChatAnswer)
 async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(platform)) -> ChatAnswer:
-    """Database work runs in threads: a commit that waits must not hold up every other request."""
+    # Database work runs in threads: a commit that waits must not hold up every other request.
     session = await asyncio.to_thread(_session, p, body.session_id, user)
     if len(session["history"]) >= 2 * MAX_TURNS:
         raise HTTPException(422, f"this conversation has {MAX_TURNS} turns; start a new one (omit session_id)")

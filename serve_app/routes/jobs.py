@@ -124,8 +124,8 @@ def list_jobs(owner: Optional[str] = Query(None, max_length=64), user: dict = De
 
 @router.get("/{job_id}")
 async def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
-    """An ended job's record comes from memory, on the event loop; any other is brought up to date
-    from its folder and Ray's job table, in a thread (those may be remote)."""
+    # An ended job's record comes from memory, on the event loop; any other is brought up to date
+    # from its folder and Ray's job table, in a thread (those may be remote).
     ended = p.jobs.ended(job_id)
     if ended is not None and visible(ended, user):
         return ended
