@@ -12,6 +12,7 @@ import httpx
 __all__ = ["ApiError", "UiClient"]
 
 RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
+READ_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # waits before a GET is sent again while Serve replaces a replica
 ARCHIVE_TYPES = {".zip": "application/zip", ".tar.gz": "application/gzip", ".tgz": "application/gzip",
                  ".tar": "application/x-tar"}
 
@@ -22,6 +23,11 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def _replica_lost(r: httpx.Response) -> bool:
+    """502-504, or Serve's bare-text 500 for a request whose ingress replica died while answering."""
+    return r.status_code in RETRYABLE or (r.status_code == 500 and "json" not in r.headers.get("content-type", ""))
 
 
 def _sentence(r: httpx.Response) -> str:
@@ -50,19 +56,24 @@ class UiClient:
 
     def _call(self, method: str, path: str, auth: bool = True, headers: Optional[dict] = None, timeout: float = 60,
               **kwargs) -> httpx.Response:
-        for attempt in (1, 2):  # the second after a refreshed access token
+        refreshed, waits = False, iter(READ_RETRY_S if method == "GET" else ())
+        while True:
             sent = {**(headers or {}), **({"authorization": f"Bearer {self.tokens.get('access_token')}"} if auth else {})}
             try:
                 r = httpx.request(method, self.url + path, headers=sent, timeout=timeout, **kwargs)
             except httpx.HTTPError as exc:
                 raise ApiError(0, f"the platform at {self.url} does not answer ({exc.__class__.__name__}); "
                                   "is it running?") from None
-            if r.status_code == 401 and auth and attempt == 1 and self._refresh():
+            if r.status_code == 401 and auth and not refreshed and self._refresh():
+                refreshed = True
+                continue
+            wait = next(waits, None) if _replica_lost(r) else None
+            if wait is not None:
+                time.sleep(wait)
                 continue
             if r.status_code >= 400:
                 raise ApiError(r.status_code, _sentence(r))
             return r
-        raise AssertionError("unreachable")
 
     def _refresh(self) -> bool:
         if not self.tokens.get("refresh_token"):
@@ -104,7 +115,7 @@ class UiClient:
                        **({"last-event-id": last_id} if last_id else {})}
             try:
                 with httpx.stream("GET", f"{self.url}/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
-                    if r.status_code >= 400 and r.status_code not in RETRYABLE:
+                    if r.status_code >= 400 and not _replica_lost(r):
                         r.read()
                         raise ApiError(r.status_code, _sentence(r))
                     for line in r.iter_lines() if r.status_code < 400 else ():

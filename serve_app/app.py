@@ -109,6 +109,15 @@ async def _replica_lost(request: Request, exc: RayActorError) -> JSONResponse:
                                    "moment (nothing was changed)"}, status_code=503, headers={"Retry-After": "1"})
 
 
+@api.exception_handler(Exception)
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """The API's own failures answer JSON, so a bare-text 500 can only be Serve's proxy saying that
+    the ingress replica died while answering (what the clients retry)."""
+    return JSONResponse({"detail": f"internal error while answering {request.method} {request.url.path} "
+                                   f"({type(exc).__name__}); it is logged on the server, please report it"},
+                        status_code=500)
+
+
 def _found(answer: dict) -> dict:
     if "error" in answer:
         raise HTTPException(status_code=404, detail=answer["error"])

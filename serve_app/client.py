@@ -18,6 +18,13 @@ __all__ = ["ApiClient", "ApiError", "NotLoggedIn"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
+READ_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # waits before a GET is sent again while Serve replaces a replica
+
+
+def _replica_lost(r: httpx.Response) -> bool:
+    """A replica being replaced: 502-504, or Serve's bare-text 500 for a request whose ingress replica
+    died while answering (the API's own errors are JSON)."""
+    return r.status_code in RETRYABLE or (r.status_code == 500 and "json" not in r.headers.get("content-type", ""))
 
 
 class ApiError(RuntimeError):
@@ -67,13 +74,19 @@ class ApiClient:
 
     def _send(self, method: str, path: str, auth: bool = True, headers: Optional[dict] = None,
               **kwargs) -> httpx.Response:
-        try:
-            r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **kwargs)
-            if r.status_code == 401 and auth and self._refresh():
+        waits = iter(READ_RETRY_S if method == "GET" else ())
+        while True:
+            try:
                 r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **kwargs)
-        except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach the API at {self.url} ({exc}); start the local platform with "
-                              "`make up`, or give --api URL") from None
+                if r.status_code == 401 and auth and self._refresh():
+                    r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **kwargs)
+            except httpx.TransportError as exc:
+                raise ApiError(0, f"cannot reach the API at {self.url} ({exc}); start the local platform with "
+                                  "`make up`, or give --api URL") from None
+            wait = next(waits, None) if _replica_lost(r) else None
+            if wait is None:
+                break
+            time.sleep(wait)
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -127,7 +140,7 @@ class ApiClient:
             headers = {**self._headers(True), **({"last-event-id": last_id} if last_id else {})}
             try:
                 with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
-                    if r.status_code >= 400 and r.status_code not in RETRYABLE:
+                    if r.status_code >= 400 and not _replica_lost(r):
                         r.read()
                         raise ApiError(r.status_code, r.json().get("detail", r.text))
                     for line in r.iter_lines() if r.status_code < 400 else ():

@@ -66,3 +66,23 @@ def test_unknown_model_or_source_is_404_with_closest_names(api):
     r = api.get("/v1/models", params={"source": "keras"})
     assert r.status_code == 404 and "timm" in r.json()["detail"]
     assert api.get("/v1/models", params={"task": "juggling"}).status_code == 422
+
+
+def test_an_unexpected_failure_answers_json_naming_the_request(ray_cluster):
+    """The API's own 500 is JSON, so a bare-text 500 can only be Serve's proxy saying that the
+    ingress replica died while answering, which the clients send again (tests/test_replica_faults.py)."""
+    from fastapi.testclient import TestClient
+
+    from serve_app.app import api as app
+
+    @app.get("/v1/broken-route-for-this-test", include_in_schema=False)
+    def broken() -> None:
+        raise KeyError("a bug")
+
+    try:
+        r = TestClient(app, raise_server_exceptions=False).get("/v1/broken-route-for-this-test")
+    finally:
+        app.router.routes.pop()
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert "GET /v1/broken-route-for-this-test (KeyError)" in r.json()["detail"]
+    assert "a bug" not in r.text  # nothing of the exception's text crosses the wire
