@@ -132,7 +132,9 @@ class JobService:
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         during = fields.get("state", record["state"])
         ray_status = self._ray_status(record["ray_job_id"]) if during not in TERMINAL else None  # an end is final
-        if ray_status in ("FAILED", "UNKNOWN") and during not in TERMINAL:
+        # Ray Train's workers outlive a killed driver by a moment: its end is recorded once they are gone
+        ending = ray_status in ("FAILED", "STOPPED") and self._actors_left(record["ray_job_id"])
+        if not ending and ray_status in ("FAILED", "UNKNOWN") and during not in TERMINAL:
             # The driver ended without recording an end: killed, crashed, or lost with a restarted head.
             lost = (f"the job's driver died during {during} (Ray job {record['ray_job_id']}: "
                     f"{self._ray_message(record['ray_job_id'])})" if ray_status == "FAILED" else
@@ -143,7 +145,7 @@ class JobService:
             fields.update(state="failed", message=f"{lost}; it ran {record['submissions']} time(s), as many as "
                                                   "resources.driver_attempts allows. Submit it again to resume "
                                                   "from its last checkpoint")
-        elif ray_status == "STOPPED" and during not in TERMINAL:
+        elif not ending and ray_status == "STOPPED" and during not in TERMINAL:
             fields.update(state="stopped", message=f"the job's driver was stopped during {during}")
         if fields.get("state") in TERMINAL and during not in TERMINAL:  # the driver could not record its end
             state = self.folder(record).transition(fields["state"], fields["message"])
@@ -177,6 +179,17 @@ class JobService:
         except RuntimeError:
             return "FAILED"
         return message.strip().splitlines()[0].split(", last available logs")[0][:300]
+
+    def _actors_left(self, ray_job_id: str) -> bool:
+        """Whether actors of the Ray job still live (they could still write a checkpoint)."""
+        from ray.util.state import list_actors
+
+        try:
+            job = self.client.get_job_info(ray_job_id).job_id
+            return bool(job) and bool(list_actors(address=self.ray_dashboard_url, raise_on_missing_output=False,
+                                                  filters=[("job_id", "=", job), ("state", "!=", "DEAD")]))
+        except Exception:  # noqa: BLE001 - the state API unreachable: the job's end is as Ray says
+            return False
 
     def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
         """Ray's status of the job, or UNKNOWN when Ray's job table does not have it."""

@@ -174,8 +174,19 @@ def test_a_stopped_job_resumes_from_its_newest_complete_checkpoint(service, data
     assert _checkpoints(folder) < EPOCHS
 
     train = os.path.join(cfg.storage.uri, "jobs", cfg.job_id, "train")
-    complete = sorted((d for d in os.listdir(train) if os.path.exists(os.path.join(train, d, "manifest.json"))),
+
+    def complete_checkpoints() -> list[str]:
+        return sorted((d for d in os.listdir(train) if os.path.exists(os.path.join(train, d, "manifest.json"))),
                       reverse=True)
+
+    complete = complete_checkpoints()
+    from ray.util.state import list_actors
+
+    ray_job = service.client.get_job_info(service.get(cfg.job_id)["ray_job_id"]).job_id
+    left = list_actors(address=service.ray_dashboard_url, filters=[("job_id", "=", ray_job), ("state", "!=", "DEAD")])
+    assert not left, f"the job reads stopped while its actors live on: {left}"
+    time.sleep(2)
+    assert complete_checkpoints() == complete, "a checkpoint was written after the job read stopped"
     assert len(complete) >= 2, complete
     with open(os.path.join(train, complete[0], "state.pt"), "r+b") as f:
         f.truncate(100)
