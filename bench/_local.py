@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Iterator, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -33,3 +34,14 @@ def local_platform(name: str, admin: Optional[dict] = None) -> Iterator[tuple[st
             yield d, cluster, url
         finally:
             cluster.stop()
+
+
+def settle(busy_percent: float = 25, timeout_s: float = 60) -> float:
+    """Wait until the machine is idle (the last job's processes have exited): CPU use under
+    ``busy_percent`` over one second, or ``timeout_s``. Returns the seconds waited."""
+    import psutil
+
+    t0 = time.time()
+    while psutil.cpu_percent(interval=1.0) >= busy_percent and time.time() - t0 < timeout_s:
+        pass
+    return round(time.time() - t0, 1)

@@ -1,6 +1,7 @@
 """The platform as users meet it, over HTTP on a local cluster: how long from confirming a plan to
-the first training step (on a warm cluster: a first job has run), and how fast ``GET
-/v1/jobs/{id}`` answers under 20 concurrent clients (20 users, so no one hits the rate limit).
+the first training step (on a warm cluster: a first job has run, and its processes have exited),
+and how fast ``GET /v1/jobs/{id}`` answers under 20 concurrent clients (20 users, so no one hits
+the rate limit) once the measured job's processes have exited.
 
 Prints JSON lines; the last is the summary with confirm_to_first_step_s, get_job_p50_ms,
 get_job_p99_ms (and the request count and errors), plus the machine.
@@ -21,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import httpx  # noqa: E402
 
-from _local import local_platform  # noqa: E402
+from _local import local_platform, settle  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
 
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "bench-admin", "VISIONTRAIN_ADMIN_PASSWORD": "bench-admin-password"}
@@ -74,9 +75,10 @@ def first_step_after_confirm(url: str, user: dict) -> dict:
 
 
 async def get_latencies(url: str, users: list[dict], job_id: str, per_client: int) -> tuple[list, int]:
-    """Every client's own connection, all asking at once. The clients are made before the clock
-    starts, with one TLS context between them: httpx builds one per client otherwise (~40 ms of
-    this process's CPU each), which had the first requests wait on the bench itself."""
+    """Every client's own connection, all asking at once. The clients are made and connected
+    before the clock starts, with one TLS context between them: httpx builds one per client
+    otherwise (~40 ms of this process's CPU each), which had the first requests wait on the bench
+    itself."""
     tls = ssl.create_default_context()
 
     async def client(c: httpx.AsyncClient) -> tuple[list, int]:
@@ -90,6 +92,8 @@ async def get_latencies(url: str, users: list[dict], job_id: str, per_client: in
 
     clients = [httpx.AsyncClient(headers=u, timeout=30, verify=tls) for u in users]
     try:
+        for c in clients:  # each client's connection opened before the clock, as a client that stays on has it
+            (await c.get(f"{url}/v1/jobs/{job_id}")).raise_for_status()
         results = await asyncio.gather(*[client(c) for c in clients])
     finally:
         await asyncio.gather(*[c.aclose() for c in clients])
@@ -112,10 +116,10 @@ def main() -> None:
             httpx.post(f"{url}/v1/datasets", params={"name": "shapes"}, content=body, timeout=120,
                        headers={**user, "content-type": "application/zip"}).raise_for_status()
         warm = first_step_after_confirm(url, users[0])
-        emit({"bench": "submit", "phase": "warm_up", **warm})
+        emit({"bench": "submit", "phase": "warm_up", **warm, "then_settled_s": settle()})
         measured = first_step_after_confirm(url, users[1])
-        emit({"bench": "submit", "phase": "measured", **measured})
         viewers = make_users(url, admin, args.clients, "viewer")  # viewers read every job
+        emit({"bench": "submit", "phase": "measured", **measured, "then_settled_s": settle()})
         times, errors = asyncio.run(get_latencies(url, viewers, measured["job_id"], args.requests_per_client))
 
     def pct(p: float) -> float:

@@ -108,12 +108,12 @@ class WorkerSession:
         if not (beat or event):
             return
         value = round(float(loss), 5)
+        if event:  # first: the first step's event does not wait for the monitor to start
+            self._last_event = now
+            self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=value)
         if beat:
             self._last_beat = now
             self.ready_monitor().beat.remote(epoch + 1, step, {"loss": value, "steps": steps})
-        if event:
-            self._last_event = now
-            self.job.event("progress", epoch=epoch + 1, step=step, steps=steps, loss=value)
 
     def ready_monitor(self):
         """This worker's monitor, once it runs (None without one). It is a threaded actor: calls sent
