@@ -113,6 +113,7 @@ async def _replica_lost(request: Request, exc: RayActorError) -> JSONResponse:
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     """The API's own failures answer JSON, so a bare-text 500 can only be Serve's proxy saying that
     the ingress replica died while answering (what the clients retry)."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": f"internal error while answering {request.method} {request.url.path} "
                                    f"({type(exc).__name__}); it is logged on the server, please report it"},
                         status_code=500)
