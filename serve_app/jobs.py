@@ -100,6 +100,15 @@ class JobService:
             self.client.stop_job(ray_job_id)  # stopped while it was being submitted
         return self.records.get_job(cfg.job_id)
 
+    def wait_started(self, job_id: str, timeout_s: float, poll_s: float = 0.25) -> None:
+        """Return once the job's driver runs (its state left ``pending``), it ended, or ``timeout_s``."""
+        record, deadline = self.records.get_job(job_id), time.time() + timeout_s
+        while record is not None and record["state"] == "pending" and record["ray_job_id"] and time.time() < deadline:
+            if (self.folder(record).state() or {}).get("state", "pending") != "pending":
+                return
+            time.sleep(poll_s)
+            record = self.records.get_job(job_id)
+
     def _submit_to_ray(self, wait_s: float = 60, **job) -> str:
         """Submit, waiting out a cluster that is still starting (its job agent not registered yet)."""
         deadline = time.time() + wait_s

@@ -223,6 +223,7 @@ class LocalRay:
     def stop(self) -> None:
         if self.pgid is not None:
             _kill_group(self.pgid)
+        _kill_job_drivers(self.gcs_port)
         if os.path.exists(self.state_file):
             os.unlink(self.state_file)
 
@@ -296,6 +297,18 @@ def stop_node(pgid: int) -> None:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     _kill_group(pgid, signal.SIGKILL)
+
+
+def _kill_job_drivers(gcs_port: int) -> None:
+    """Kill the Ray Job drivers of the cluster on ``gcs_port``. Each runs in a session of its own,
+    and drivers of a cluster stopped mid-job were seen alive minutes later, one at a full core."""
+    import psutil
+
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            env = proc.environ()
+            if "RAY_JOB_CONFIG_JSON_ENV_VAR" in env and env.get("RAY_ADDRESS", "").endswith(f":{gcs_port}"):
+                proc.kill()
 
 
 def _kill_group(pgid: int, *signals: signal.Signals) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -18,6 +16,8 @@ from serve_app.records import Records
 __all__ = ["Platform"]
 
 log = logging.getLogger(__name__)
+LAUNCHING_AT_ONCE = 2
+STARTING_S = 30.0  # a job counts as starting until its driver runs, or this long
 
 
 class Platform:
@@ -42,16 +42,23 @@ class Platform:
                                                     or os.environ.get("VISIONTRAIN_REQUESTS_PER_MINUTE") or 600))
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
-        self.submitting: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per user, this replica
-        self.launcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="job-launch")
+        # Submissions take turns on one thread, so a burst cannot slip past the quota, and twenty
+        # at once do not hold the GIL away from the event loop that answers every other request.
+        self.submitting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-submit")
+        # Jobs start two at a time: each Ray job boots a supervisor and a driver process, and ten
+        # at once held up the API for seconds on a small head node (bench/load.py).
+        self.launcher = ThreadPoolExecutor(max_workers=LAUNCHING_AT_ONCE, thread_name_prefix="job-launch")
         self.reconciled = self.jobs.reconcile()
+        self.launcher.submit(lambda: self.jobs.client)  # its import takes 0.1 s of the GIL: not in a request
 
     def launch_later(self, job_id: str) -> None:
-        """Submit a queued job to Ray in the background (a job left queued by a failure here is
-        submitted by the job watcher after jobs.QUEUE_GRACE_S)."""
+        """Submit a queued job to Ray in the background, once fewer than LAUNCHING_AT_ONCE jobs are
+        starting (a job left queued by a failure here is submitted by the job watcher after
+        jobs.QUEUE_GRACE_S)."""
         def launch() -> None:
             try:
                 self.jobs.launch(job_id)
+                self.jobs.wait_started(job_id, STARTING_S)
             except Exception:
                 log.exception("submitting job %s to Ray failed", job_id)
 

@@ -51,3 +51,32 @@ def test_a_queued_job_stopped_before_it_starts_never_reaches_ray(job_service, sh
     assert not _ray_jobs(job_service, cfg.job_id)
     folder = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     assert folder.state()["state"] == "stopped" and folder.state()["message"] == "stopped before it started"
+
+
+def test_jobs_queued_together_reach_ray_two_at_a_time(ray_cluster, shapes, tmp_path):
+    """Each Ray job boots a supervisor and a driver process: a job queued behind two others is
+    submitted only once one of them runs its driver, so a burst of submissions cannot swamp the head."""
+    from serve_app.platform import LAUNCHING_AT_ONCE, Platform
+
+    assert LAUNCHING_AT_ONCE == 2
+    (tmp_path / "home").mkdir()
+    p = Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
+                  "storage_uri": str(tmp_path / "artifacts")})
+    cfgs = [config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), job_id=f"burst-{i}")) for i in range(3)]
+    for cfg in cfgs:
+        p.jobs.submit(cfg, queue=True)
+        p.launch_later(cfg.job_id)
+
+    def driver_runs(job_id: str) -> bool:
+        return p.jobs.folder(p.records.get_job(job_id)).state()["state"] != "pending"
+
+    deadline = time.time() + 120
+    while not p.records.get_job("burst-2")["ray_job_id"]:
+        assert time.time() < deadline, "the third job was never submitted to Ray"
+        time.sleep(0.05)
+    assert any(driver_runs(c.job_id) for c in cfgs[:2]), "the third job reached Ray while the first two were starting"
+    assert all(p.records.get_job(c.job_id)["ray_job_id"] for c in cfgs[:2])
+    for cfg in cfgs:
+        p.jobs.stop(cfg.job_id)
+    for cfg in cfgs:
+        assert p.jobs.wait(cfg.job_id, timeout_s=120)["state"] in ("stopped", "succeeded")

@@ -5,8 +5,10 @@ import asyncio
 import json
 import os
 import shutil
+import time
 
 import httpx
+import psutil
 import pytest
 
 pytestmark = pytest.mark.ray
@@ -33,6 +35,18 @@ def shapes_zip(shapes, tmp_path_factory) -> bytes:
     path = shutil.make_archive(str(tmp_path_factory.mktemp("zip") / "shapes"), "zip", shapes)
     with open(path, "rb") as f:
         return f.read()
+
+
+def processes(part: str) -> list[psutil.Process]:
+    """This machine's processes whose command line contains ``part``."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if part in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 
 def sse(url: str, headers: dict, timeout_s: float = 300, ids: bool = False) -> list[tuple]:
@@ -93,6 +107,18 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     assert job_id not in [j["job_id"] for j in httpx.get(f"{api_url}/v1/jobs", headers=bob).json()]
     assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=vera).status_code == 200
     assert httpx.post(f"{api_url}/v1/jobs/{job_id}/stop", headers=vera).status_code == 403
+
+    # While the job starts and runs, the API keeps the machine's normal priority and the job's
+    # driver runs at that of Ray's workers (nice 15), below it.
+    def driver() -> list[psutil.Process]:  # the Python process, not the shell that started it
+        return [p for p in processes(f"/jobs/{job_id}/config.yaml") if p.cmdline()[0] != "/bin/sh"]
+
+    deadline = time.time() + 60
+    while not (driver() and {p.nice() for p in driver()} == {15}) and time.time() < deadline:
+        time.sleep(0.2)
+    assert driver() and {p.nice() for p in driver()} == {15}, [(p.cmdline(), p.nice()) for p in driver()]
+    api = processes("ServeReplica:visiontrain:") + processes("ray::ProxyActor")
+    assert len(api) >= 4 and {p.nice() for p in api} == {0}, [(p.cmdline(), p.nice()) for p in api]
 
     events = sse(f"{api_url}/v1/jobs/{job_id}/events", alice)
     states = [e["state"] for kind, e in events if kind == "job" and e["kind"] == "state"]

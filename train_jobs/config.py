@@ -303,7 +303,9 @@ class TrainingConfig(_Schema):
         return self
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        # libyaml's emitter: PyYAML's own took 4 ms of the API's time per submitted job
+        return yaml.dump(self.model_dump(mode="json"), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                         sort_keys=False, allow_unicode=True)
 
 
 def _describe(err: dict) -> str:

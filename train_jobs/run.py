@@ -204,6 +204,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="Ray cluster address (default: $RAY_ADDRESS, set by `ray job submit`); "
                              "'local' starts a throwaway in-process cluster")
     args = parser.parse_args(argv)
+    os.nice(15)  # the priority of Ray's workers, below the API's processes: a starting job must not slow it
     try:
         cfg = load_config(args.config)
     except (ConfigError, StoreError) as exc:
