@@ -21,8 +21,8 @@ from typing import Optional
 import httpx
 import yaml
 
-__all__ = ["LocalRay", "free_port", "home_dir", "node_types_config", "ray_client_env", "start_ui", "stop_node",
-           "stop_ui", "use_client_env", "worker_types"]
+__all__ = ["LocalRay", "free_port", "home_dir", "job_drivers", "node_types_config", "ray_client_env", "start_ui",
+           "stop_node", "stop_ui", "use_client_env", "worker_types"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
@@ -221,9 +221,13 @@ class LocalRay:
         return self.autoscaling_copy
 
     def stop(self) -> None:
+        import psutil
+
         if self.pgid is not None:
             _kill_group(self.pgid)
-        _kill_job_drivers(self.gcs_port)
+        for driver in job_drivers(self.gcs_port):
+            with contextlib.suppress(psutil.Error):
+                driver.kill()
         if os.path.exists(self.state_file):
             os.unlink(self.state_file)
 
@@ -299,16 +303,19 @@ def stop_node(pgid: int) -> None:
     _kill_group(pgid, signal.SIGKILL)
 
 
-def _kill_job_drivers(gcs_port: int) -> None:
-    """Kill the Ray Job drivers of the cluster on ``gcs_port``. Each runs in a session of its own,
-    and drivers of a cluster stopped mid-job were seen alive minutes later, one at a full core."""
+def job_drivers(gcs_port: int) -> list:
+    """The processes of Ray Job drivers (psutil) of the cluster on ``gcs_port``. Each runs in a
+    session of its own: drivers of a cluster stopped mid-job were seen alive minutes later, one
+    at a full core, so :meth:`LocalRay.stop` kills them."""
     import psutil
 
+    found = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
             env = proc.environ()
             if "RAY_JOB_CONFIG_JSON_ENV_VAR" in env and env.get("RAY_ADDRESS", "").endswith(f":{gcs_port}"):
-                proc.kill()
+                found.append(proc)
+    return found
 
 
 def _kill_group(pgid: int, *signals: signal.Signals) -> None:

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
-from serve_app.local import LocalRay, free_port
+from serve_app.local import LocalRay, free_port, job_drivers
 
 pytestmark = pytest.mark.ray
-
-
-def _drivers(gcs_port: int) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            env = proc.environ()
-        except psutil.Error:
-            continue
-        if "RAY_JOB_CONFIG_JSON_ENV_VAR" in env and env.get("RAY_ADDRESS", "").endswith(f":{gcs_port}"):
-            found.append(proc)
-    return found
 
 
 def test_stopping_the_cluster_stops_a_running_jobs_driver(tmp_path):
@@ -29,12 +16,12 @@ def test_stopping_the_cluster_stops_a_running_jobs_driver(tmp_path):
     try:
         job = cluster.submit_job("python -c 'import time; time.sleep(300)'")
         deadline = time.time() + 60
-        while not (_drivers(cluster.gcs_port) and cluster.job_info(job)["status"] == "RUNNING"):
+        while not (job_drivers(cluster.gcs_port) and cluster.job_info(job)["status"] == "RUNNING"):
             assert time.time() < deadline, f"the job's driver did not start: {cluster.job_info(job)}"
             time.sleep(0.5)
     finally:
         cluster.stop()
     deadline = time.time() + 5
-    while (left := _drivers(cluster.gcs_port)) and time.time() < deadline:
+    while (left := job_drivers(cluster.gcs_port)) and time.time() < deadline:
         time.sleep(0.2)
     assert not left, f"the job's driver outlived its cluster: {[' '.join(p.cmdline()) for p in left]}"
