@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from serve_app.auth import Auth, signing_key
 from serve_app.jobs import JobService
 from serve_app.limits import Quotas, RateLimiter
+from serve_app.metrics import unanswered
 from serve_app.records import Records
 
 __all__ = ["Platform"]
@@ -18,6 +20,8 @@ __all__ = ["Platform"]
 log = logging.getLogger(__name__)
 LAUNCHING_AT_ONCE = 2
 STARTING_S = 30.0  # a job counts as starting until its driver runs, or this long
+BUSY_REQUESTS = 4  # more requests than this unanswered in a replica: a job launch waits (BUSY_WAIT_S at most)
+BUSY_WAIT_S = 5.0
 
 
 class Platform:
@@ -53,9 +57,10 @@ class Platform:
 
     def launch_later(self, job_id: str) -> None:
         """Submit a queued job to Ray in the background, once fewer than LAUNCHING_AT_ONCE jobs are
-        starting (a job left queued by a failure here is submitted by the job watcher after
-        jobs.QUEUE_GRACE_S)."""
+        starting and the API is not busy (a job left queued by a failure here is submitted by the
+        job watcher after jobs.QUEUE_GRACE_S)."""
         def launch() -> None:
+            self.wait_while_busy()
             try:
                 self.jobs.launch(job_id)
                 self.jobs.wait_started(job_id, STARTING_S)
@@ -63,6 +68,16 @@ class Platform:
                 log.exception("submitting job %s to Ray failed", job_id)
 
         self.launcher.submit(launch)
+
+    @staticmethod
+    def wait_while_busy(poll_s: float = 0.05) -> None:
+        """Launching a job is background work that takes the head's CPU for a second or two (the
+        job's supervisor and driver processes start): it waits while this replica holds more than
+        BUSY_REQUESTS unanswered requests, such as a burst of chat turns, for at most BUSY_WAIT_S.
+        A few clients polling without pause do not hold it up."""
+        deadline = time.monotonic() + BUSY_WAIT_S
+        while unanswered() > BUSY_REQUESTS and time.monotonic() < deadline:
+            time.sleep(poll_s)
 
     def why_unplaceable(self, cfg) -> Optional[str]:
         """What keeps ``cfg``'s workers from ever being placed on this cluster (a job that waits

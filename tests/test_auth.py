@@ -128,3 +128,5 @@ def test_api_request_metrics_for_admins_and_the_scrape_token(api_url, admin_toke
                for line in lines)
     assert any(route in line and 'status="404"' in line for line in lines)
     assert any(line.startswith("visiontrain_api_request_seconds_bucket{") and route in line for line in lines)
+    unanswered = [float(line.split()[-1]) for line in lines if line.startswith("visiontrain_api_requests_unanswered ")]
+    assert unanswered and unanswered[0] >= 1, "the scrape itself is a request not answered yet"

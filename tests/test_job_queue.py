@@ -1,6 +1,9 @@
 """Submissions through the API are queued (recorded, then submitted to Ray in the background): a
 queued job that its replica never submitted is submitted by the job watcher, once; a queued job
-stopped before it starts never reaches Ray."""
+stopped before it starts never reaches Ray; queued jobs reach Ray two at a time, and not while
+the API has requests to answer."""
+import asyncio
+import threading
 import time
 
 import pytest
@@ -80,3 +83,79 @@ def test_jobs_queued_together_reach_ray_two_at_a_time(ray_cluster, shapes, tmp_p
         p.jobs.stop(cfg.job_id)
     for cfg in cfgs:
         assert p.jobs.wait(cfg.job_id, timeout_s=120)["state"] in ("stopped", "succeeded")
+
+
+def _hold_requests(n: int, until: threading.Event) -> None:
+    """``n`` requests through the API's metrics middleware, unanswered until ``until`` is set."""
+    from serve_app.metrics import RequestMetrics
+
+    async def app(scope, receive, send):
+        while not until.is_set():
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def send(message):
+        pass
+
+    async def requests():
+        await asyncio.gather(*[RequestMetrics(app)({"type": "http", "method": "POST"}, None, send) for _ in range(n)])
+
+    asyncio.run(requests())
+
+
+def _held(n: int, until: threading.Event) -> threading.Thread:
+    from serve_app.metrics import unanswered
+
+    before = unanswered()
+    holder = threading.Thread(target=_hold_requests, args=(n, until), daemon=True)
+    holder.start()
+    deadline = time.time() + 5
+    while unanswered() < before + n:
+        assert time.time() < deadline, "the held requests were never counted"
+        time.sleep(0.01)
+    return holder
+
+
+def test_a_launch_waits_while_the_api_is_busy(ray_cluster, shapes, tmp_path):
+    """Starting a Ray job takes the head's CPU for a second or two: a queued job is submitted once
+    the replica has answered a burst of requests (chat turns), not in the middle of it."""
+    from serve_app.platform import BUSY_REQUESTS, Platform
+
+    (tmp_path / "home").mkdir()
+    p = Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
+                  "storage_uri": str(tmp_path / "artifacts")})
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), job_id="after-the-burst"))
+    answered = threading.Event()
+    holder = _held(BUSY_REQUESTS + 1, answered)
+    p.jobs.submit(cfg, queue=True)
+    p.launch_later(cfg.job_id)
+    time.sleep(2)
+    assert p.records.get_job(cfg.job_id)["ray_job_id"] is None, "the job reached Ray while requests waited"
+    answered.set()
+    holder.join()
+    deadline = time.time() + 60
+    while not p.records.get_job(cfg.job_id)["ray_job_id"]:
+        assert time.time() < deadline, "the job was not submitted once the requests were answered"
+        time.sleep(0.05)
+    p.jobs.stop(cfg.job_id)
+    assert p.jobs.wait(cfg.job_id, timeout_s=120)["state"] in ("stopped", "succeeded")
+
+
+def test_a_busy_api_holds_a_launch_back_no_longer_than_its_limit(monkeypatch):
+    import serve_app.platform as platform
+
+    monkeypatch.setattr(platform, "BUSY_WAIT_S", 1.0)
+    for n, waits in ((platform.BUSY_REQUESTS, False), (platform.BUSY_REQUESTS + 1, True)):
+        answered = threading.Event()
+        holder = _held(n, answered)
+        try:
+            t = time.monotonic()
+            platform.Platform.wait_while_busy()
+            waited = time.monotonic() - t
+        finally:
+            answered.set()
+            holder.join()
+        if waits:  # a steady stream of requests must not hold jobs back for good
+            assert 1.0 <= waited < 3.0, f"{n} requests unanswered: the launch waited {waited:.2f} s"
+        else:  # a few clients polling without pause must not hold jobs back
+            assert waited < 0.5, f"{n} requests unanswered: the launch waited {waited:.2f} s"
