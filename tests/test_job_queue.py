@@ -1,7 +1,7 @@
 """Submissions through the API are queued (recorded, then submitted to Ray in the background): a
 queued job that its replica never submitted is submitted by the job watcher, once; a queued job
 stopped before it starts never reaches Ray; queued jobs reach Ray two at a time, and not while
-the API has requests to answer."""
+the API is busy (a burst of requests unanswered)."""
 import asyncio
 import threading
 import time
