@@ -56,15 +56,36 @@ def test_a_queued_job_stopped_before_it_starts_never_reaches_ray(job_service, sh
     assert folder.state()["state"] == "stopped" and folder.state()["message"] == "stopped before it started"
 
 
+def _platform(ray_cluster, tmp_path):
+    """A Platform as an ingress replica has it, on the test cluster."""
+    from serve_app.platform import Platform
+
+    (tmp_path / "home").mkdir()
+    return Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
+                     "storage_uri": str(tmp_path / "artifacts")})
+
+
+def _until_submitted(p, job_id: str, timeout_s: float, never: str) -> None:
+    deadline = time.time() + timeout_s
+    while not p.records.get_job(job_id)["ray_job_id"]:
+        assert time.time() < deadline, never
+        time.sleep(0.05)
+
+
+def _stop_all(p, job_ids: list) -> None:
+    for job_id in job_ids:
+        p.jobs.stop(job_id)
+    for job_id in job_ids:
+        assert p.jobs.wait(job_id, timeout_s=120)["state"] in ("stopped", "succeeded")
+
+
 def test_jobs_queued_together_reach_ray_two_at_a_time(ray_cluster, shapes, tmp_path):
     """Each Ray job boots a supervisor and a driver process: a job queued behind two others is
     submitted only once one of them runs its driver, so a burst of submissions cannot swamp the head."""
-    from serve_app.platform import LAUNCHING_AT_ONCE, Platform
+    from serve_app.platform import LAUNCHING_AT_ONCE
 
     assert LAUNCHING_AT_ONCE == 2
-    (tmp_path / "home").mkdir()
-    p = Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
-                  "storage_uri": str(tmp_path / "artifacts")})
+    p = _platform(ray_cluster, tmp_path)
     cfgs = [config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), job_id=f"burst-{i}")) for i in range(3)]
     for cfg in cfgs:
         p.jobs.submit(cfg, queue=True)
@@ -73,16 +94,10 @@ def test_jobs_queued_together_reach_ray_two_at_a_time(ray_cluster, shapes, tmp_p
     def driver_runs(job_id: str) -> bool:
         return p.jobs.folder(p.records.get_job(job_id)).state()["state"] != "pending"
 
-    deadline = time.time() + 120
-    while not p.records.get_job("burst-2")["ray_job_id"]:
-        assert time.time() < deadline, "the third job was never submitted to Ray"
-        time.sleep(0.05)
+    _until_submitted(p, "burst-2", 120, "the third job was never submitted to Ray")
     assert any(driver_runs(c.job_id) for c in cfgs[:2]), "the third job reached Ray while the first two were starting"
     assert all(p.records.get_job(c.job_id)["ray_job_id"] for c in cfgs[:2])
-    for cfg in cfgs:
-        p.jobs.stop(cfg.job_id)
-    for cfg in cfgs:
-        assert p.jobs.wait(cfg.job_id, timeout_s=120)["state"] in ("stopped", "succeeded")
+    _stop_all(p, [c.job_id for c in cfgs])
 
 
 def _hold_requests(n: int, until: threading.Event) -> None:
@@ -119,11 +134,9 @@ def _held(n: int, until: threading.Event) -> threading.Thread:
 def test_a_launch_waits_while_the_api_is_busy(ray_cluster, shapes, tmp_path):
     """Starting a Ray job takes the head's CPU for a second or two: a queued job is submitted once
     the replica has answered a burst of requests (chat turns), not in the middle of it."""
-    from serve_app.platform import BUSY_REQUESTS, Platform
+    from serve_app.platform import BUSY_REQUESTS
 
-    (tmp_path / "home").mkdir()
-    p = Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
-                  "storage_uri": str(tmp_path / "artifacts")})
+    p = _platform(ray_cluster, tmp_path)
     cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), job_id="after-the-burst"))
     answered = threading.Event()
     holder = _held(BUSY_REQUESTS + 1, answered)
@@ -133,12 +146,8 @@ def test_a_launch_waits_while_the_api_is_busy(ray_cluster, shapes, tmp_path):
     assert p.records.get_job(cfg.job_id)["ray_job_id"] is None, "the job reached Ray while requests waited"
     answered.set()
     holder.join()
-    deadline = time.time() + 60
-    while not p.records.get_job(cfg.job_id)["ray_job_id"]:
-        assert time.time() < deadline, "the job was not submitted once the requests were answered"
-        time.sleep(0.05)
-    p.jobs.stop(cfg.job_id)
-    assert p.jobs.wait(cfg.job_id, timeout_s=120)["state"] in ("stopped", "succeeded")
+    _until_submitted(p, cfg.job_id, 60, "the job was not submitted once the requests were answered")
+    _stop_all(p, [cfg.job_id])
 
 
 def test_a_busy_api_holds_a_launch_back_no_longer_than_its_limit(monkeypatch):
