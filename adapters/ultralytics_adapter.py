@@ -87,6 +87,8 @@ class UltralyticsAdapter(ModelAdapter):
         for m in model.modules():  # heads return one tensor (boxes + scores [+ mask coefficients])
             if hasattr(m, "export"):
                 m.export = True
+            if hasattr(m, "dynamic"):  # anchors made for each input: a shape cached by an earlier forward
+                m.dynamic = True       # of the export's batch size would make the batch axis static
             if hasattr(m, "format"):
                 m.format = "onnx"
         super().export_onnx(model, sample, path)

@@ -2,8 +2,10 @@
 deployments. Serve runs it by import path: ``serve_app.app:build_app``."""
 
 import asyncio
+import contextlib
 import hmac
 import logging
+import math
 import os
 import threading
 import time
@@ -12,12 +14,12 @@ from typing import Any, Literal, Optional, Union
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ray import serve
 from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
-from serve_app.auth import AuthError
+from serve_app.auth import AuthError, TooManyAttempts
 from serve_app.intent import ParseResult, parse
 from serve_app.metrics import RequestMetrics, render
 from serve_app.routes import chat, datasets, jobs
@@ -49,10 +51,50 @@ class NewUser(BaseModel):
     role: Literal["admin", "user", "viewer"] = "user"
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    disabled: bool
+
+
+@contextlib.contextmanager
+def _auth_errors():
+    """Refused credentials answer 401; too many attempts 429 with Retry-After."""
+    try:
+        yield
+    except TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after_s))}) from None
+    except AuthError as exc:
+        raise unauthorized(str(exc)) from None
+
+
+def _address(request: Request) -> Optional[str]:
+    return request.client.host if request.client else None
+
+
 class ParseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(min_length=1, max_length=4000)
     history: list[Union[str, dict[str, Any]]] = Field(default_factory=list, max_length=100)
+
+    @field_validator("history")
+    @classmethod
+    def _earlier_results_are_results(cls, v: list) -> list:
+        """Earlier answers (items with an ``intent``) must be ParseResults as this API returned them."""
+        for n, item in enumerate(v):
+            if isinstance(item, dict) and "intent" in item:
+                try:
+                    ParseResult.model_validate(item)
+                except ValidationError as exc:
+                    raise ValueError(f"history[{n}] has an 'intent' but is not a parse result this API returned "
+                                     f"({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}); send the "
+                                     "results as they came back, or only the user's messages") from None
+        return v
 
 
 @serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=64, logging_config={"enable_access_log": False})
@@ -160,18 +202,38 @@ class Ingress:
         return {"status": "ok", "uptime_s": round(time.time() - self.started, 1)}
 
     @api.post("/v1/auth/login")
-    def login(self, body: LoginRequest) -> dict:
-        try:
-            return self.auth.login(body.username, body.password)
-        except AuthError as exc:
-            raise unauthorized(str(exc)) from None
+    def login(self, body: LoginRequest, request: Request) -> dict:
+        with _auth_errors():
+            return self.auth.login(body.username, body.password, _address(request))
 
     @api.post("/v1/auth/refresh")
-    def refresh(self, body: RefreshRequest) -> dict:
+    def refresh(self, body: RefreshRequest, request: Request) -> dict:
+        with _auth_errors():
+            return self.auth.refresh(body.refresh_token, _address(request))
+
+    @api.post("/v1/auth/logout", status_code=204)
+    def logout(self, user: dict = Depends(current_user)) -> Response:
+        """Sign out everywhere: every access and refresh token of yours stops working."""
+        self.auth.logout(user["username"])
+        return Response(status_code=204)
+
+    @api.post("/v1/auth/password")
+    def change_password(self, body: PasswordChange, user: dict = Depends(current_user)) -> dict:
+        """A new password; every earlier token stops working. Answers new tokens for this client."""
+        with _auth_errors():
+            try:
+                return self.auth.change_password(user["username"], body.current_password, body.new_password)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
+
+    @api.patch("/v1/users/{username}")
+    def change_user(self, username: str, body: UserChange, user: dict = Depends(admin_user)) -> dict:
+        """Disable (signs the user out everywhere and refuses their logins) or enable a user."""
         try:
-            return self.auth.refresh(body.refresh_token)
-        except AuthError as exc:
-            raise unauthorized(str(exc)) from None
+            self.auth.set_disabled(username, body.disabled)
+        except ValueError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"username": username, "disabled": body.disabled}
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics(self, request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):

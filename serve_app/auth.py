@@ -1,6 +1,12 @@
-"""Users, passwords and tokens. Passwords are scrypt-hashed in the records database; login gives a
-JWT access token (1 h) and a refresh token (30 days, one use: refreshing rotates it, and a reused
-one revokes every refresh token of that user). Tokens are HS256-signed with the platform key."""
+"""Users, passwords and tokens. Passwords are argon2id-hashed in the records database (the
+parameters are in each hash; a hash made with older ones, or scrypt, is redone at the next login).
+Login gives a JWT access token (1 h) and a refresh token (30 days, one use: refreshing rotates it,
+and a reused one revokes every refresh token of that user). Tokens are HS256-signed with the
+platform key and carry the user's token epoch: logout, a password change or disabling the user
+raises it, and every token issued before stops working. Logins and refreshes are counted per
+username (every attempt) and per client address (failures, and refreshes) in the records database,
+so across replicas, and refused past their limits a minute with how long to wait; an unknown
+username costs the same password check as a known one."""
 from __future__ import annotations
 
 import base64
@@ -9,19 +15,24 @@ import hmac
 import os
 import re
 import secrets
+import threading
 import time
 import uuid
 from typing import Optional
 
 import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from serve_app.records import Records
 
-__all__ = ["ROLES", "Auth", "AuthError", "signing_key"]
+__all__ = ["ROLES", "Auth", "AuthError", "TooManyAttempts", "signing_key"]
 
 ROLES = ("admin", "user", "viewer")
 ACCESS_TTL_S, REFRESH_TTL_S = 3600, 30 * 86400
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # OWASP's argon2id minimum
+_CHECKS = threading.BoundedSemaphore(2)  # password checks at once per replica: a flood queues, the API answers
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
@@ -29,19 +40,48 @@ class AuthError(Exception):
     """Credentials or a token that do not let the request through (HTTP 401)."""
 
 
+def _login_limits() -> tuple[int, int]:
+    """Login attempts a minute per username, and failed logins (and refreshes) a minute per client address."""
+    try:
+        return (int(os.environ.get("VISIONTRAIN_LOGINS_PER_MINUTE", "10")),
+                int(os.environ.get("VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE", "30")))
+    except ValueError:
+        raise ValueError("VISIONTRAIN_LOGINS_PER_MINUTE and VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE must be whole "
+                         "numbers; set them so, or unset them for 10 and 30") from None
+
+
+class TooManyAttempts(AuthError):
+    """Too many logins or refreshes for a name or an address (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    return _HASHER.hash(password)
+
+
+_UNKNOWN_USER_HASH = hash_password(secrets.token_hex(16))  # checked for unknown names: the same work
 
 
 def verify_password(password: str, stored: str) -> bool:
-    try:
-        _, salt, digest = stored.split("$")
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32, **_SCRYPT)
-        return hmac.compare_digest(got, base64.b64decode(digest))
-    except ValueError:
-        return False
+    with _CHECKS:
+        if stored.startswith("scrypt$"):  # made before argon2id; redone at this login
+            try:
+                _, salt, digest = stored.split("$")
+                got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32, **_SCRYPT)
+                return hmac.compare_digest(got, base64.b64decode(digest))
+            except ValueError:
+                return False
+        try:
+            return _HASHER.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return stored.startswith("scrypt$") or _HASHER.check_needs_rehash(stored)
 
 
 def signing_key(home: str) -> str:
@@ -87,21 +127,67 @@ class Auth:
             return user
         return None
 
-    def _issue(self, username: str, role: str) -> dict:
+    def _issue(self, username: str, role: str, epoch: int) -> dict:
         now = int(time.time())
         jti = uuid.uuid4().hex
-        access = jwt.encode({"sub": username, "role": role, "type": "access", "iat": now, "exp": now + ACCESS_TTL_S},
-                            self.key, algorithm="HS256")
+        access = jwt.encode({"sub": username, "role": role, "type": "access", "iat": now, "exp": now + ACCESS_TTL_S,
+                             "epoch": epoch}, self.key, algorithm="HS256")
         refresh = jwt.encode({"sub": username, "type": "refresh", "jti": jti, "iat": now, "exp": now + REFRESH_TTL_S},
                              self.key, algorithm="HS256")
         self.records.add_refresh_token(jti, username, now + REFRESH_TTL_S)
         return {"access_token": access, "refresh_token": refresh, "token_type": "bearer", "expires_in": ACCESS_TTL_S}
 
-    def login(self, username: str, password: str) -> dict:
+    def _throttle(self, what: str, key: str, limit: int, count: bool = True) -> None:
+        """Count this attempt under ``key`` (or only look, with ``count=False``); TooManyAttempts past ``limit``
+        a minute."""
+        key = f"{what}:{key}"[:256]
+        seen, ends = self.records.hit(key, 60.0) if count else self.records.hits(key, 60.0)
+        if seen > limit or (not count and seen >= limit):
+            wait = max(1.0, ends - time.time())
+            raise TooManyAttempts(f"too many {what} attempts; try again in {wait:.0f} s", wait)
+
+    def login(self, username: str, password: str, address: Optional[str] = None) -> dict:
+        """Tokens for a right password. Every attempt counts against the username, failed ones against
+        the client address too (``VISIONTRAIN_LOGINS_PER_MINUTE``, ``VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE``)."""
+        per_user, per_address = _login_limits()
+        if address:
+            self._throttle("failed login from", address, per_address, count=False)
+        self._throttle("login", username, per_user)
         user = self.records.get_user(username)
-        if user is None or not verify_password(password, user["password_hash"]):
+        stored = user["password_hash"] if user else _UNKNOWN_USER_HASH
+        if not verify_password(password, stored) or user is None:
+            if address:
+                self.records.hit(f"failed login from:{address}"[:256], 60.0)
             raise AuthError("wrong username or password")
-        return self._issue(user["username"], user["role"])
+        if user["disabled"]:
+            raise AuthError("this account is disabled; ask an admin")
+        if needs_rehash(stored):
+            self.records.update_password_hash(username, hash_password(password))
+        return self._issue(user["username"], user["role"], user["token_epoch"])
+
+    def logout(self, username: str) -> None:
+        """Sign ``username`` out everywhere: every access and refresh token they hold stops working."""
+        self.records.update_user(username)
+        self._forget(username)
+
+    def change_password(self, username: str, old: str, new: str) -> dict:
+        """A new password (the old one must be right); every earlier token stops working. New tokens."""
+        user = self.records.get_user(username)
+        if user is None or not verify_password(old, user["password_hash"]):
+            raise AuthError("the current password is wrong")
+        if len(new or "") < 8:
+            raise ValueError("password: use at least 8 characters")
+        self.records.update_user(username, password_hash=hash_password(new))
+        self._forget(username)
+        return self._issue(username, user["role"], user["token_epoch"] + 1)
+
+    def set_disabled(self, username: str, disabled: bool = True) -> None:
+        if not self.records.update_user(username, disabled=disabled):
+            raise ValueError(f"no user {username!r}")
+        self._forget(username)
+
+    def _forget(self, username: str) -> None:
+        self._checked = {t: hit for t, hit in self._checked.items() if hit[1]["username"] != username}
 
     def _decode(self, token: str, kind: str) -> dict:
         try:
@@ -115,27 +201,32 @@ class Auth:
             raise AuthError(f"not a valid {kind} token")
         return claims
 
-    def refresh(self, token: str) -> dict:
+    def refresh(self, token: str, address: Optional[str] = None) -> dict:
+        if address:
+            self._throttle("refresh from", address, _login_limits()[1])
         claims = self._decode(token, "refresh")
         if not self.records.use_refresh_token(claims.get("jti", "")):
             self.records.revoke_refresh_tokens(claims["sub"])  # a reused refresh token: someone else has a copy
             raise AuthError("this refresh token was already used; every session of this user is signed out")
         user = self.records.get_user(claims["sub"])
-        if user is None:
-            raise AuthError("the user no longer exists")
-        return self._issue(user["username"], user["role"])
+        if user is None or user["disabled"]:
+            raise AuthError("the user no longer exists or is disabled")
+        return self._issue(user["username"], user["role"], user["token_epoch"])
 
     def user(self, access_token: str) -> dict:
         """``{"username", "role"}`` of a valid access token, with the role as stored now (a change
-        of role or a deleted user takes effect within ``CACHE_S`` seconds)."""
+        of role, a deleted or disabled user, a revocation from another replica take effect within
+        ``CACHE_S`` seconds; on this replica at once)."""
         now = time.time()
         hit = self._checked.get(access_token)
         if hit is not None and hit[0] > now:
             return hit[1]
         claims = self._decode(access_token, "access")
         user = self.records.get_user(claims["sub"])
-        if user is None:
-            raise AuthError("the user no longer exists")
+        if user is None or user["disabled"]:
+            raise AuthError("the user no longer exists or is disabled")
+        if claims.get("epoch") != user["token_epoch"]:
+            raise AuthError("this token was revoked (signed out, or the password changed); log in again")
         if len(self._checked) > 10_000:
             self._checked.clear()
         found = {"username": user["username"], "role": user["role"]}

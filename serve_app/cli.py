@@ -144,7 +144,12 @@ def cmd_users(args) -> int:
     auth = _auth()
     if args.users_command == "list":
         for u in auth.records.list_users():
-            print(f"{u['username']:<24} {u['role']}")
+            print(f"{u['username']:<24} {u['role']:<8} {'disabled' if u['disabled'] else ''}".rstrip())
+        return 0
+    if args.users_command in ("disable", "enable"):
+        auth.set_disabled(args.username, args.users_command == "disable")
+        print(f"{args.username} {args.users_command}d" + (": every token they held no longer works"
+                                                          if args.users_command == "disable" else ""))
         return 0
     password = os.environ.get("VISIONTRAIN_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
     print(json.dumps(auth.create_user(args.username, password, args.role)))
@@ -248,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("username")
     ua.add_argument("--role", choices=("admin", "user", "viewer"), default="user")
     ua.set_defaults(fn=cmd_users)
+    for verb, text in (("disable", "sign the user out everywhere and refuse their logins"),
+                       ("enable", "let a disabled user log in again")):
+        ud = us_sub.add_parser(verb, help=text)
+        ud.add_argument("username")
+        ud.set_defaults(fn=cmd_users)
     pa = sub.add_parser("parse", help="what the intent parser makes of one or more messages (a conversation)")
     pa.add_argument("message", nargs="+")
     pa.add_argument("--compact", action="store_true")

@@ -21,6 +21,8 @@ from typing import Optional
 import httpx
 import yaml
 
+from train_jobs.config import home_dir
+
 __all__ = ["LocalRay", "free_port", "home_dir", "job_drivers", "node_types_config", "ray_client_env", "start_ui",
            "stop_node", "stop_ui", "use_client_env", "worker_types"]
 
@@ -44,16 +46,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def home_dir() -> str:
-    home = os.path.abspath(os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain"))
-    os.makedirs(home, exist_ok=True)
-    return home
-
-
 def ray_client_env(home: str) -> dict[str, str]:
     """Environment every process that talks to this cluster needs (token auth on, same token)."""
     token_path = os.path.join(home, "ray_auth_token")
-    os.makedirs(home, exist_ok=True)
+    os.makedirs(home, mode=0o700, exist_ok=True)
     if not os.path.exists(token_path):
         fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -1,20 +1,24 @@
 """From what a user said (a complete ParseResult) or wrote (a TrainingConfig) to what the
 platform will run: the full config, with the platform's rules applied and defaults marked.
 
-Rules for configs that come through the API: the job belongs to the caller and writes to the
-platform's storage; a dataset is one the caller uploaded (``ds-...``, or ``uploaded:latest``)
-or an ``s3://`` location; server paths (datasets, weights, scripts) are for admins only.
+Rules for configs that come through the API: the job belongs to the caller, gets an id the
+server makes, and writes to the platform's storage; a dataset is one the caller uploaded
+(``ds-...``, or ``uploaded:latest``) or an ``s3://`` folder under a prefix the admins allow
+(``VISIONTRAIN_USER_S3_PREFIXES``; admins may name any but the platform's own storage);
+server paths (datasets, weights, scripts) are for admins only.
 """
 from __future__ import annotations
 
 import math
+import os
+import re
 import secrets
 from typing import Optional
 
 from serve_app.intent import ParseResult
 from serve_app.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
-from train_jobs.store import StoreError, open_store
+from train_jobs.store import StoreError, open_store, split_s3_uri
 
 __all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
 
@@ -29,7 +33,44 @@ class AdminOnly(PlanError):
     """A feature only admins may use (server paths, own scripts)."""
 
 
-def resolve_dataset(uri: str, user: dict, records: Records) -> str:
+def user_s3_prefixes() -> list[str]:
+    """The s3:// folders non-admins may train from (``VISIONTRAIN_USER_S3_PREFIXES``, comma-separated)."""
+    return [p.strip() for p in os.environ.get("VISIONTRAIN_USER_S3_PREFIXES", "").split(",") if p.strip()]
+
+
+def _s3_folder(uri: str) -> tuple[str, str]:
+    try:
+        bucket, prefix = split_s3_uri(uri)
+    except StoreError as exc:
+        raise PlanError(str(exc)) from None
+    return bucket, prefix + "/" if prefix else ""
+
+
+def _within(inner: tuple[str, str], outer: tuple[str, str]) -> bool:
+    return inner[0] == outer[0] and inner[1].startswith(outer[1])
+
+
+def _s3_dataset(uri: str, user: dict, storage_uri: str) -> str:
+    """An s3:// dataset folder the user may read: never the platform's own storage (nor a folder
+    holding it), and for non-admins only inside an allowed prefix."""
+    folder = _s3_folder(uri)
+    if storage_uri.startswith("s3://"):
+        storage = _s3_folder(storage_uri)
+        if _within(folder, storage) or _within(storage, folder):
+            raise PlanError(f"{uri} is inside the platform's own storage (or holds it); a stored dataset is used by "
+                            "its id: GET /v1/datasets lists yours")
+    if user["role"] == "admin":
+        return uri
+    allowed = user_s3_prefixes()
+    if not any(_within(folder, _s3_folder(p)) for p in allowed):
+        raise AdminOnly(f"{uri} is not under an s3:// prefix you may read ("
+                        + (", ".join(allowed) if allowed else "none are allowed on this platform")
+                        + "); upload the dataset (POST /v1/datasets) and use its id, or ask an admin to add the "
+                          "prefix to VISIONTRAIN_USER_S3_PREFIXES")
+    return uri
+
+
+def resolve_dataset(uri: str, user: dict, records: Records, storage_uri: str) -> str:
     if uri == "uploaded:latest":
         mine = records.list_datasets(user["username"])
         if not mine:
@@ -40,18 +81,24 @@ def resolve_dataset(uri: str, user: dict, records: Records) -> str:
         if user["role"] != "admin" and records.get_dataset(uri, user["username"]) is None:
             raise PlanError(f"no dataset {uri} among yours; GET /v1/datasets lists what you uploaded")
         return uri
-    if uri.startswith("s3://") or user["role"] == "admin":
+    if uri.startswith("s3://"):
+        return _s3_dataset(uri, user, storage_uri)
+    if user["role"] == "admin":
         return uri
     raise AdminOnly(f"{uri!r} is a path on the server, which only admins may use; upload the dataset "
                     "(POST /v1/datasets) and use its id, or give an s3:// location")
 
 
-def platform_config(data: dict, user: dict, records: Records, storage_uri: str) -> TrainingConfig:
-    """A TrainingConfig from the API, owned by ``user`` and stored where the platform stores."""
+def platform_config(data: dict, user: dict, records: Records, storage_uri: str,
+                    keep_job_id: bool = False) -> TrainingConfig:
+    """A TrainingConfig from the API, owned by ``user`` and stored where the platform stores. Its
+    job id is a new one the server makes, unless ``keep_job_id`` (a plan the server made, or an admin's
+    config): a user can never name, and so never reach, another job's folder."""
     if not isinstance(data, dict):
         raise ConfigError("config: expected a mapping of TrainingConfig fields")
     data = {**data, "owner": user["username"], "storage": {"uri": storage_uri}}
-    data.setdefault("job_id", _new_job_id(str(data.get("task", "job"))))
+    if not (keep_job_id and data.get("job_id")):
+        data["job_id"] = _new_job_id(str(data.get("task", "job")))
     if user["role"] != "admin":
         if data.get("script"):
             raise AdminOnly("script: running your own training script is for admins for now; use a built-in task")
@@ -60,7 +107,7 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str) 
                             "from scratch")
     dataset = data.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("uri"), str):
-        data["dataset"] = {**dataset, "uri": resolve_dataset(dataset["uri"], user, records)}
+        data["dataset"] = {**dataset, "uri": resolve_dataset(dataset["uri"], user, records, storage_uri)}
     return config_from_dict(data, source="config")
 
 
@@ -139,7 +186,8 @@ def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int]
 
 
 def _new_job_id(task: str) -> str:
-    return f"{task.replace('_', '-')[:40]}-{secrets.token_hex(4)}"
+    word = re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")[:40] or "job"
+    return f"{word}-{secrets.token_hex(6)}"
 
 
 def visible(record: Optional[dict], user: dict) -> bool:

@@ -11,7 +11,10 @@ import time
 from typing import Any, Optional
 
 from sqlalchemy import (JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
-                        insert, select, update)
+                        delete, false, insert, inspect, select, text, update)
+from sqlalchemy.exc import IntegrityError
+
+from train_jobs.config import home_dir
 
 __all__ = ["Records", "default_database_url"]
 
@@ -43,6 +46,17 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
+    # access tokens carry the epoch they were issued in: raising it revokes them all (logout, password, disable)
+    Column("token_epoch", Integer, nullable=False, default=0, server_default="0"),
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+attempts = Table(  # counters of recent attempts (logins per name and per address), shared by every replica
+    "attempts",
+    metadata,
+    Column("key", String(256), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 refresh_tokens = Table(
@@ -58,7 +72,7 @@ refresh_tokens = Table(
 datasets = Table(
     "datasets",
     metadata,
-    Column("dataset_id", String(32), primary_key=True),
+    Column("dataset_id", String(80), primary_key=True),
     Column("owner", String(64), primary_key=True),
     Column("name", String(128), nullable=False),
     Column("format", String(32)),
@@ -82,9 +96,7 @@ def default_database_url() -> str:
     url = os.environ.get("VISIONTRAIN_DATABASE_URL")
     if url:
         return url
-    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
-    os.makedirs(home, exist_ok=True)
-    return f"sqlite:///{os.path.abspath(home)}/records.db"
+    return f"sqlite:///{home_dir()}/records.db"
 
 
 def _write_ahead_log(dbapi_connection, _record) -> None:
@@ -105,6 +117,18 @@ class Records:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _write_ahead_log)
         metadata.create_all(self.engine)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring a database made by an earlier version up to this schema (columns added since)."""
+        have = {c["name"] for c in inspect(self.engine).get_columns("users")}
+        with self.engine.begin() as conn:
+            if "token_epoch" not in have:
+                conn.execute(text("ALTER TABLE users ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0"))
+            if "disabled" not in have:
+                conn.execute(text("ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE"))
+            if self.engine.dialect.name == "postgresql":  # content ids grew from 19 to 67 characters
+                conn.execute(text("ALTER TABLE datasets ALTER COLUMN dataset_id TYPE VARCHAR(80)"))
 
     def add_job(self, **fields: Any) -> dict:
         now = time.time()
@@ -148,8 +172,48 @@ class Records:
 
     def list_users(self) -> list[dict]:
         with self.engine.connect() as conn:
-            return [{k: v for k, v in r.items() if k != "password_hash"}
+            return [{k: v for k, v in r.items() if k not in ("password_hash", "token_epoch")}
                     for r in conn.execute(select(users).order_by(users.c.username)).mappings()]
+
+    def update_user(self, username: str, **fields: Any) -> bool:
+        """Change a user's columns and raise their token epoch (every token they hold stops working)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(users).where(users.c.username == username)
+                                .values(token_epoch=users.c.token_epoch + 1, **fields))
+            conn.execute(update(refresh_tokens).where(refresh_tokens.c.username == username).values(used=True))
+        return done.rowcount == 1
+
+    def hits(self, key: str, window_s: float) -> tuple[int, float]:
+        """The attempts counted under ``key`` in its current window, and when it ends (nothing counted)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(attempts).where(attempts.c.key == key)).mappings().first()
+        if row is None or row["window_start"] <= time.time() - window_s:
+            return 0, time.time()
+        return row["count"], row["window_start"] + window_s
+
+    def update_password_hash(self, username: str, password_hash: str) -> None:
+        """The same password hashed anew (stronger parameters); tokens stay valid."""
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.username == username).values(password_hash=password_hash))
+
+    def hit(self, key: str, window_s: float) -> tuple[int, float]:
+        """Count one attempt under ``key`` in its current window of ``window_s`` seconds: the count so far
+        (this one included) and when the window ends. One counter for every replica."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            fresh = conn.execute(update(attempts).where(attempts.c.key == key, attempts.c.window_start > now - window_s)
+                                 .values(count=attempts.c.count + 1))
+            if fresh.rowcount == 0:
+                conn.execute(delete(attempts).where(attempts.c.window_start < now - 86400))
+                if conn.execute(update(attempts).where(attempts.c.key == key)
+                                .values(window_start=now, count=1)).rowcount == 0:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(attempts).values(key=key, window_start=now, count=1))
+                    except IntegrityError:  # another replica counted the first one at the same moment
+                        conn.execute(update(attempts).where(attempts.c.key == key).values(count=attempts.c.count + 1))
+            row = conn.execute(select(attempts).where(attempts.c.key == key)).mappings().first()
+        return row["count"], row["window_start"] + window_s
 
     def add_refresh_token(self, jti: str, username: str, expires_at: float) -> None:
         with self.engine.begin() as conn:
@@ -167,11 +231,11 @@ class Records:
             conn.execute(update(refresh_tokens).where(refresh_tokens.c.username == username).values(used=True))
 
     def add_dataset(self, dataset_id: str, owner: str, name: str, fmt: Optional[str], ok: bool, summary: str) -> dict:
-        """Record that ``owner`` uploaded ``dataset_id`` (a content hash: the same upload twice is one row)."""
+        """Record that ``owner`` uploaded ``dataset_id`` (a content hash: the same upload twice is one row,
+        which the second upload makes the newest, under its new name)."""
         with self.engine.begin() as conn:
-            found = conn.execute(select(datasets).where(datasets.c.dataset_id == dataset_id,
-                                                        datasets.c.owner == owner)).first()
-            if found is None:
+            mine = (datasets.c.dataset_id == dataset_id) & (datasets.c.owner == owner)
+            if conn.execute(update(datasets).where(mine).values(name=name, created_at=time.time())).rowcount == 0:
                 conn.execute(insert(datasets).values(dataset_id=dataset_id, owner=owner, name=name, format=fmt, ok=ok,
                                                      summary=summary, created_at=time.time()))
         return self.get_dataset(dataset_id, owner)

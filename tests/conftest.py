@@ -86,6 +86,9 @@ def ray_cluster(session_dir, s3_server):
     os.environ.update(ray_client_env(home))
     os.environ["VISIONTRAIN_METRICS_TOKEN"] = METRICS_TOKEN  # the cluster's processes inherit it, as from a Secret
     os.environ["VISIONTRAIN_MAX_ACTIVE_JOBS"] = "1"  # so that a quota test needs only one running job
+    os.environ["VISIONTRAIN_USER_S3_PREFIXES"] = "s3://b/d"  # users may name this bucket folder (it does not exist)
+    # every test logs in from 127.0.0.1: failures per address are tested on their own (test_auth_unit)
+    os.environ.update(VISIONTRAIN_LOGINS_PER_MINUTE="60", VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE="100000")
     cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
                        metrics_port=free_port()).start()
     yield cluster

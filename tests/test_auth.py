@@ -71,7 +71,7 @@ def test_expired_token_signed_with_the_real_key_is_401(api_url, ray_cluster):
     key = signing_key(ray_cluster.home)
     r = httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({"exp": int(time.time()) - 5}, key=key)))
     assert r.status_code == 401 and "expired" in r.json()["detail"]
-    assert httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({}, key=key))).json()["role"] == "admin"
+    assert httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({"epoch": 0}, key=key))).json()["role"] == "admin"
 
 
 def test_a_refresh_token_is_not_an_access_token(api_url, users):
@@ -130,3 +130,37 @@ def test_api_request_metrics_for_admins_and_the_scrape_token(api_url, admin_toke
     assert any(line.startswith("visiontrain_api_request_seconds_bucket{") and route in line for line in lines)
     unanswered = [float(line.split()[-1]) for line in lines if line.startswith("visiontrain_api_requests_unanswered ")]
     assert unanswered and unanswered[0] >= 1, "the scrape itself is a request not answered yet"
+
+
+def test_a_login_flood_gets_429_and_others_still_log_in(api_url, users):
+    import asyncio
+
+    async def flood():
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*[client.post(f"{api_url}/v1/auth/login", json={
+                "username": "alice", "password": f"guess-{i}"}) for i in range(200)])
+
+    answers = asyncio.run(flood())
+    refused = [r for r in answers if r.status_code == 429]
+    assert {r.status_code for r in answers} == {401, 429} and len(refused) >= 100, [r.status_code for r in answers]
+    assert int(refused[0].headers["retry-after"]) >= 1 and "try again in" in refused[0].json()["detail"]
+    assert login(api_url, "victor", "victor-password").status_code == 200
+
+
+def test_logout_and_disabling_revoke_tokens(api_url, admin_token):
+    httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
+               json={"username": "leaver", "password": "leaver-password", "role": "user"})
+    one, two = (login(api_url, "leaver", "leaver-password").json() for _ in range(2))
+    assert httpx.post(f"{api_url}/v1/auth/logout", headers=bearer(one["access_token"])).status_code == 204
+    for tokens in (one, two):
+        r = httpx.get(f"{api_url}/v1/me", headers=bearer(tokens["access_token"]))
+        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+        assert httpx.post(f"{api_url}/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+    three = login(api_url, "leaver", "leaver-password").json()
+    r = httpx.patch(f"{api_url}/v1/users/leaver", headers=bearer(three["access_token"]), json={"disabled": True})
+    assert r.status_code == 403  # only admins
+    r = httpx.patch(f"{api_url}/v1/users/leaver", headers=bearer(admin_token), json={"disabled": True})
+    assert r.status_code == 200
+    assert httpx.get(f"{api_url}/v1/me", headers=bearer(three["access_token"])).status_code == 401
+    assert login(api_url, "leaver", "leaver-password").status_code == 401
+    assert httpx.patch(f"{api_url}/v1/users/nobody", headers=bearer(admin_token), json={"disabled": True}).status_code == 404

@@ -44,3 +44,76 @@ def test_refresh_token_is_single_use(auth):
     auth.refresh(first["refresh_token"])
     with pytest.raises(AuthError, match="already used"):
         auth.refresh(first["refresh_token"])
+
+
+def test_passwords_are_argon2id_and_older_hashes_are_redone_at_login(auth):
+    import base64
+    import hashlib
+    import os
+
+    assert hash_password("x" * 8).startswith("$argon2id$")
+    salt = os.urandom(16)  # a hash made by an earlier version (scrypt)
+    old = "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(
+        hashlib.scrypt(b"dave-password", salt=salt, dklen=32, n=2 ** 14, r=8, p=1)).decode()
+    auth.records.add_user("dave", old, "user")
+    assert auth.user(auth.login("dave", "dave-password")["access_token"])["username"] == "dave"
+    assert auth.records.get_user("dave")["password_hash"].startswith("$argon2id$")
+    assert auth.login("dave", "dave-password")
+
+
+def test_unknown_users_cost_a_password_check(auth, monkeypatch):
+    import serve_app.auth as mod
+
+    checked = []
+    real = mod.verify_password
+    monkeypatch.setattr(mod, "verify_password", lambda p, h: checked.append(h) or real(p, h))
+    auth.create_user("erin", "erin-password")
+    for name in ("erin", "nobody"):
+        with pytest.raises(AuthError, match="wrong username or password"):
+            auth.login(name, "wrong-password")
+    assert len(checked) == 2 and all(h.startswith("$argon2id$") for h in checked)
+
+
+def test_logins_are_limited_per_name_and_failures_per_address(auth, monkeypatch):
+    from serve_app.auth import TooManyAttempts
+
+    monkeypatch.setenv("VISIONTRAIN_LOGINS_PER_MINUTE", "3")
+    monkeypatch.setenv("VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE", "4")
+    auth.create_user("fay", "fay-password")
+    for _ in range(3):
+        auth.login("fay", "fay-password", "10.0.0.1")
+    with pytest.raises(TooManyAttempts, match="try again in") as refused:
+        auth.login("fay", "fay-password", "10.0.0.2")
+    assert 1 <= refused.value.retry_after_s <= 60
+    for name in ("g1", "g2", "g3", "g4"):  # four wrong guesses from one address, each at another name
+        with pytest.raises(AuthError, match="wrong"):
+            auth.login(name, "guess-guess", "10.0.0.9")
+    with pytest.raises(TooManyAttempts):
+        auth.login("g5", "guess-guess", "10.0.0.9")
+    auth.create_user("hal", "hal-password")
+    assert auth.login("hal", "hal-password", "10.0.0.3")  # other addresses are not held up
+
+
+def test_logout_password_change_and_disabling_revoke_every_token(auth):
+    auth.create_user("ivy", "ivy-password")
+    first, second = auth.login("ivy", "ivy-password"), auth.login("ivy", "ivy-password")
+    auth.logout("ivy")
+    for tokens in (first, second):
+        with pytest.raises(AuthError, match="revoked"):
+            auth.user(tokens["access_token"])
+        with pytest.raises(AuthError):
+            auth.refresh(tokens["refresh_token"])
+    third = auth.login("ivy", "ivy-password")
+    with pytest.raises(AuthError, match="current password is wrong"):
+        auth.change_password("ivy", "not-it", "ivy-new-password")
+    fresh = auth.change_password("ivy", "ivy-password", "ivy-new-password")
+    with pytest.raises(AuthError, match="revoked"):
+        auth.user(third["access_token"])
+    assert auth.user(fresh["access_token"])["username"] == "ivy"
+    auth.set_disabled("ivy")
+    with pytest.raises(AuthError, match="disabled"):
+        auth.user(fresh["access_token"])
+    with pytest.raises(AuthError, match="disabled"):
+        auth.login("ivy", "ivy-new-password")
+    auth.set_disabled("ivy", False)
+    assert auth.login("ivy", "ivy-new-password")

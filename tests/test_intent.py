@@ -148,7 +148,7 @@ def test_model_digits_are_not_read_as_numbers():
     ("classify s3://bucket/cats.zip", "s3://bucket/cats.zip", None),
     ("데이터는 s3://factory/pcb/에 있어요, 이상 탐지", "s3://factory/pcb/", None),
     ("classify images in /data/pets", "/data/pets", None),
-    ("분류 데이터셋 ds-0123456789abcdef로", "ds-0123456789abcdef", None),
+    ("분류 데이터셋 ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef로", "ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", None),
     ("detect helmets on the dataset I uploaded", "uploaded:latest", None),
     ("방금 올린 데이터로 분류해줘", "uploaded:latest", None),
     ("anomaly detection on /data/mvtec/screw, MVTec format", "/data/mvtec/screw", "mvtec"),
@@ -201,7 +201,7 @@ def test_follow_ups_fill_or_change_fields():
     first = parse("ResNet50으로 고양이 3종류 분류해줘")
     second = parse("에폭은 50으로", [first.model_dump()])
     assert fields(second)["epochs"] == 50 and fields(second)["model"] == "resnet50" and second.intent.num_classes == 3
-    third = parse("데이터는 ds-0123456789abcdef야", [first.model_dump(), second.model_dump()])
+    third = parse("데이터는 ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef야", [first.model_dump(), second.model_dump()])
     assert third.status == "complete" and fields(third)["epochs"] == 50
 
 

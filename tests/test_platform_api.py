@@ -154,8 +154,8 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
 @pytest.mark.parametrize("body, status, words", [
     ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "/etc"}}}, 403,
      "only admins"),
-    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "ds-0000000000000000"}}},
-     422, "no dataset ds-0000000000000000 among yours"),
+    ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "ds-0000000000000000000000000000000000000000000000000000000000000000"}}},
+     422, "no dataset ds-0000000000000000000000000000000000000000000000000000000000000000 among yours"),
     ({"config": {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"},
                  "script": {"path": "/tmp/x.py"}}}, 403, "admins"),
     ({"config": {"task": "painting", "model": {"name": "resnet18"}, "dataset": {"uri": "s3://b/d"}}}, 422, "task"),

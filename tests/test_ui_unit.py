@@ -10,7 +10,7 @@ from gradio_ui.text import LABELS, SENTENCES, language_of
 
 UI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gradio_ui")
 PLAN = {"config": {"task": "classification", "model": {"source": "timm", "name": "resnet18"},
-                   "dataset": {"uri": "ds-0123456789abcdef"}, "class_names": None,
+                   "dataset": {"uri": "ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, "class_names": None,
                    "hyperparameters": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001, "image_size": 32},
                    "resources": {"num_workers": 1, "use_gpu": False, "cpus_per_worker": 2.0}},
         "defaults": ["hyperparameters.learning_rate", "resources.num_workers", "resources.use_gpu"],

@@ -15,6 +15,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, Validatio
 __all__ = [
     "SEARCHABLE",
     "TASKS",
+    "TRIAL",
     "ConfigError",
     "Search",
     "SearchParameter",
@@ -22,11 +23,14 @@ __all__ = [
     "config_from_yaml",
     "config_from_dict",
     "default_storage_uri",
+    "home_dir",
 ]
 
 TASKS = ("classification", "detection", "segmentation", "anomaly_detection")
 DATASET_FORMATS = ("imagefolder", "yolo", "coco", "voc", "mask", "mvtec")
-_JOB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+_JOB_ID = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+TRIAL = "--"  # a search's trial tNN runs as job "<job>--tNN", kept inside its job's folder: jobs/<job>/trials/tNN/
+_TRIAL = re.compile(r"^t[0-9]{2,3}$")
 
 
 class ConfigError(ValueError):
@@ -44,7 +48,7 @@ class ModelRef(_Schema):
     weights: Optional[str] = Field(None, description="local path or store URI of a weights file")
 
 
-DATASET_ID = re.compile(r"^ds-[0-9a-f]{16}$")
+DATASET_ID = re.compile(r"^ds-[0-9a-f]{64}$")  # the SHA-256 of the stored files (data/versions.py)
 
 
 def _absolute_location(v: str, field: str) -> str:
@@ -56,9 +60,18 @@ def _absolute_location(v: str, field: str) -> str:
     )
 
 
+def home_dir() -> str:
+    """``$VISIONTRAIN_HOME`` (default ``~/.visiontrain``): records, secrets and local artifacts. Made,
+    and kept, readable by its owner only."""
+    home = os.path.abspath(os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain"))
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    if os.stat(home).st_mode & 0o077 and os.stat(home).st_uid == os.getuid():
+        os.chmod(home, 0o700)
+    return home
+
+
 def default_storage_uri() -> str:
-    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
-    return os.path.join(os.path.abspath(home), "artifacts")
+    return os.path.join(home_dir(), "artifacts")
 
 
 class DatasetRef(_Schema):
@@ -245,8 +258,10 @@ class TrainingConfig(_Schema):
     @field_validator("job_id")
     @classmethod
     def _job_id_shape(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not _JOB_ID.match(v):
-            raise ValueError("use 3-63 lowercase letters, digits and '-', starting with a letter or digit")
+        base, sep, trial = (v or "").partition(TRIAL)
+        if v is not None and (not _JOB_ID.match(base) or (sep and not _TRIAL.match(trial))):
+            raise ValueError("use 3-63 lowercase letters, digits and single '-', starting and ending with a letter "
+                             "or digit")
         return v
 
     @field_validator("class_names")

@@ -2,14 +2,14 @@
 
 Each trial is a small function that fits the task's trainer on its own values (the Train V2 way:
 the trial builds and fits a TorchTrainer, which reports to Tune through ``TuneReportCallback``).
-ASHA stops weak trials early. Each trial trains in its own job folder (``<job>-tNN``); the search
+ASHA stops weak trials early. Each trial trains in its own folder inside the job's (``trials/tNN``); the search
 job's event stream gets every trial's state and epoch metrics, and ``search/results.json`` the table.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from train_jobs.config import TrainingConfig
+from train_jobs.config import TRIAL, TrainingConfig
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
 
@@ -39,7 +39,7 @@ def trial_name(trial_id: str) -> str:
 
 
 def trial_job_id(job_id: str, name: str) -> str:
-    return f"{job_id[:56]}-{name}"
+    return f"{job_id}{TRIAL}{name}"
 
 
 def trial_folder(job: JobFolder, name: str) -> JobFolder:

@@ -5,6 +5,7 @@ import json
 import time
 from typing import Any, Optional
 
+from train_jobs.config import TRIAL
 from train_jobs.store import ArtifactStore
 
 __all__ = ["STATES", "TERMINAL", "JobFolder"]
@@ -21,7 +22,8 @@ class JobFolder:
 
     def __init__(self, store: ArtifactStore, job_id: str):
         self.store, self.job_id = store, job_id
-        self.prefix = f"jobs/{job_id}"
+        parent, _, trial = job_id.partition(TRIAL)
+        self.prefix = f"jobs/{parent}/trials/{trial}" if trial else f"jobs/{job_id}"
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"

@@ -24,6 +24,7 @@ __all__ = [
     "StoreUnreachable",
     "file_sha256",
     "open_store",
+    "split_s3_uri",
 ]
 
 
@@ -187,6 +188,18 @@ def _s3_endpoint() -> Optional[str]:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``(bucket, prefix)`` of ``s3://bucket/prefix`` as S3 will read it: empty and ``.`` parts dropped,
+    ``..`` refused. Rules about which prefixes may be used compare these, never the raw text."""
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise StoreError(f"{uri!r} names no bucket; write s3://bucket/prefix")
+    parts = [p for p in prefix.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise StoreError(f"{uri!r} has a '..' part; write the prefix without it")
+    return bucket, "/".join(parts)
+
+
 class S3Store(ArtifactStore):
     """S3 or any S3-compatible server. Errors, throttling and an unreachable server are retried with
     exponential backoff (boto3's ``standard`` mode; the same number of attempts for the pyarrow
@@ -197,10 +210,8 @@ class S3Store(ArtifactStore):
         import boto3
         from botocore.config import Config
 
-        bucket, _, prefix = uri[len("s3://"):].partition("/")
-        if not bucket:
-            raise StoreError(f"{uri!r} names no bucket; write s3://bucket/prefix")
-        self.bucket, self.prefix, self.uri = bucket, prefix.strip("/"), uri.rstrip("/")
+        self.bucket, self.prefix = split_s3_uri(uri)
+        self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.endpoint = _s3_endpoint()
         self.max_attempts = max_attempts or _s3_max_attempts()
         self.client = boto3.client(
@@ -255,21 +266,30 @@ class S3Store(ArtifactStore):
         except StoreNotFound:
             return False
 
-    def _iter_keys(self, prefix: str):
+    def _objects(self, prefix: str) -> list[dict]:
+        """The objects under ``prefix`` (a folder: ``data/shapes`` is not ``data/shapes-v2``), keys relative
+        to the store's own prefix."""
         full = self._key(prefix) if prefix else self.prefix
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call(lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full)))
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        rel = _clean_key(prefix) if prefix else ""
+        out = []
         for page in pages:
             for obj in page.get("Contents", []):
-                yield obj["Key"]
+                if self.prefix and not obj["Key"].startswith(self.prefix + "/"):
+                    continue
+                key = obj["Key"][strip:]
+                if not rel or key == rel or key.startswith(rel + "/"):
+                    out.append({"key": key, "size": obj.get("Size", 0), "etag": obj.get("ETag", "")})
+        return sorted(out, key=lambda o: o["key"])
 
     def list(self, prefix: str = "") -> list[str]:
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        keys = [k[strip:] for k in self._iter_keys(prefix)]
-        if prefix:
-            p = _clean_key(prefix)
-            keys = [k for k in keys if k == p or k.startswith(p + "/")]
-        return sorted(keys)
+        return [o["key"] for o in self._objects(prefix)]
+
+    def list_objects(self, prefix: str = "") -> list[dict]:
+        """``{"key", "size", "etag"}`` for each object under ``prefix``: what changed content looks like."""
+        return self._objects(prefix)
 
     def delete(self, prefix: str) -> None:
         keys = [self._key(k) for k in self.list(prefix)]

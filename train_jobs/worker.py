@@ -14,13 +14,40 @@ from train_jobs.config import TrainingConfig
 from train_jobs.state import JobFolder
 from train_jobs.store import file_sha256, open_store
 
-__all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "unwrap"]
+__all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "load_tensors", "save_tensors",
+           "unwrap"]
 
 STATE_FILE, MANIFEST = "state.pt", "manifest.json"
 
 
 class CheckpointCorrupt(RuntimeError):
     pass
+
+
+def _plain(obj: Any) -> Any:
+    """Tensors, numbers, strings and containers of them only (numpy values become Python ones)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def save_tensors(obj: Any, path: str) -> None:
+    """Save state (tensors, numbers, strings, containers) so that ``load_tensors`` can read it."""
+    torch.save(_plain(obj), path)
+
+
+def load_tensors(path: str) -> Any:
+    """Read what ``save_tensors`` wrote. Never unpickles objects: a checkpoint or weights file from
+    a bucket or a job folder cannot run code (``weights_only=True``)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 
@@ -177,11 +204,11 @@ class WorkerSession:
         if best_weights is not None:
             with tempfile.TemporaryDirectory() as d:
                 path = os.path.join(d, "model.pt")
-                torch.save(best_weights, path)
+                save_tensors(best_weights, path)
                 self.job.store.upload_file(self.job.key("weights/model.pt"), path)
         with tempfile.TemporaryDirectory() as d:
             state_path = os.path.join(d, STATE_FILE)
-            torch.save(state, state_path)
+            save_tensors(state, state_path)
             with open(os.path.join(d, MANIFEST), "w") as f:
                 json.dump({"epoch": state["epoch"], "sha256": file_sha256(state_path)}, f)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
@@ -214,7 +241,10 @@ def _load_checked(ckpt) -> dict:
             manifest = json.load(f)
         if file_sha256(state_path) != manifest["sha256"]:
             raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
-        return torch.load(state_path, map_location="cpu", weights_only=False)
+        try:
+            return load_tensors(state_path)
+        except Exception as exc:  # noqa: BLE001 - anything weights_only refuses is not a checkpoint of ours
+            raise CheckpointCorrupt(f"checkpoint {ckpt.path} holds more than tensors and numbers: {exc}") from None
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -2,12 +2,13 @@
 then the fields still missing and the questions that ask for them."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, get_args
 
 from serve_app.intent._models import ModelMatch, find_models, model_tasks, task_variant
 from serve_app.intent._offline import Reading, language_of, read_message
 from serve_app.intent._questions import say
 from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult, SearchMention
+from train_jobs.config import Hyperparameters
 
 __all__ = ["apply_reading", "finish", "history_state", "parse_offline"]
 
@@ -86,14 +87,29 @@ def _model_name(text: str, problems: list) -> Optional[str]:
     return found[0].name
 
 
+def _searched(name: str, value: object, problems: list) -> object:
+    """One searched value checked like a stated one (None, with a problem, when it cannot be used)."""
+    if name == "model":
+        return _model_name(str(value), problems)
+    if name == "optimizer":
+        choices = get_args(Hyperparameters.model_fields["optimizer"].annotation)
+        if value in choices:
+            return value
+        problems.append(("out_of_range", f"optimizer={value}", ", ".join(choices)))
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(("out_of_range", f"{name}={value}", "a number"))
+        return None
+    return _in_range(name, value, problems)
+
+
 def _apply_search(intent: Intent, r: Reading, problems: list) -> None:
     """Searched values (each range-checked like a stated value) and the trial count, over what was said before."""
     if not r.search and r.num_trials is None:
         return
     search = (intent.search or SearchMention()).model_dump(exclude_none=True)
     for name, spec in r.search.items():
-        bounds = [_model_name(str(v), problems) for v in spec["values"]] if name == "model" else [
-            _in_range(name, v, problems) for v in spec.get("values") or (spec["low"], spec["high"])]
+        bounds = [_searched(name, v, problems) for v in spec.get("values") or (spec["low"], spec["high"])]
         if None not in bounds:
             search["parameters"][name] = {**spec, "values": bounds} if "values" in spec else spec
     if r.num_trials is not None and (n := _in_range("num_trials", r.num_trials, problems)) is not None:

@@ -8,6 +8,7 @@ from typing import Optional
 from serve_app.intent import _lexicon as lex
 from serve_app.intent._classes import class_names
 from serve_app.intent._models import ModelMatch, find_models
+from train_jobs.config import DATASET_ID
 
 __all__ = ["Reading", "read_message"]
 
@@ -83,7 +84,7 @@ def _take_dataset(text: str, reading: Reading) -> str:
     """Dataset references out of the text (so their digits and words are not read as anything else)."""
     refs = [
         (r"(?<![A-Za-z0-9])s3://[A-Za-z0-9][A-Za-z0-9.\-_]{1,62}(?:/[^\s'\"<>`|;,가-힣]*)?", "uri"),
-        (r"(?<![A-Za-z0-9])ds-[0-9a-f]{16}(?![0-9a-f])", "uri"),
+        (r"(?<![A-Za-z0-9])" + DATASET_ID.pattern.strip("^$") + r"(?![0-9a-f])", "uri"),
         (r"(?<![A-Za-z0-9])(?:https?|gs|hdfs|ftp)://[^\s'\"<>가-힣]+", "url"),
         (r"(?<![\w:/.\-])(?:~|\.{1,2})?/[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*/?", "path"),
     ]

@@ -78,11 +78,11 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
             raise HTTPException(404, f"no conversation {body.session_id} of yours")
         if not chat["plan"]:
             raise HTTPException(409, "this conversation has no plan yet: answer its questions first (POST /v1/chat)")
-        data = chat["plan"]["config"]
+        data, own_id = chat["plan"]["config"], True
     else:
-        data = body.config
+        data, own_id = body.config, user["role"] == "admin"
     try:
-        cfg = platform_config(data, user, p.records, p.storage_uri)
+        cfg = platform_config(data, user, p.records, p.storage_uri, keep_job_id=own_id)
     except AdminOnly as exc:
         raise HTTPException(403, str(exc)) from None
     except PlanError as exc:

@@ -1,47 +1,119 @@
-"""Make a dataset URI readable on this node: local folders as they are, s3:// copied to a node cache."""
+"""Make a dataset URI readable on this node: local folders as they are, s3:// copied to a node cache.
+
+The cache is keyed by content (each object's key, size and ETag), so a changed bucket is fetched
+again; it is bounded (``VISIONTRAIN_DATA_CACHE_BYTES``, default 50 GiB) and the least recently
+used datasets are evicted. A download obeys the upload limits (files, bytes) and keeps only what
+a dataset is (images, label and metadata files), as an upload does.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import tempfile
+import time
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from train_jobs.config import DATASET_ID, default_storage_uri
 from train_jobs.data.imagefolder import DatasetError
+from train_jobs.data.ingest import IngestLimits, dropped_because
 from train_jobs.store import open_store
 
 __all__ = ["local_dataset_path"]
+
+DONE = ".complete"
+IN_USE_S = 3600.0  # a dataset used this recently is never evicted (a job may be reading it)
 
 
 def _cache_root() -> str:
     return os.environ.get("VISIONTRAIN_DATA_CACHE") or os.path.join(tempfile.gettempdir(), "visiontrain-data")
 
 
+def _cache_bytes() -> int:
+    raw = os.environ.get("VISIONTRAIN_DATA_CACHE_BYTES", str(50 << 30))
+    try:
+        return int(raw)
+    except ValueError:
+        raise DatasetError(f"VISIONTRAIN_DATA_CACHE_BYTES must be a number of bytes (got {raw!r}); "
+                           "set it so, or unset it for 50 GiB") from None
+
+
 def local_dataset_path(uri: str, storage_uri: str | None = None) -> str:
-    """A local folder holding the dataset at ``uri``; S3 prefixes are downloaded once per node.
+    """A local folder holding the dataset at ``uri``; S3 prefixes are downloaded once per node and content.
     A dataset id (``ds-...``) names a stored version in the artifact store at ``storage_uri``."""
     if DATASET_ID.match(uri):
         store = open_store(storage_uri or default_storage_uri())
         if not store.exists(f"datasets/{uri}/.complete"):
-            raise DatasetError(f"no dataset {uri} in {store.uri}; upload it with `visiontrain datasets add`, "
-                               "or check the id")
+            raise DatasetError(f"no dataset {uri} in the platform's storage; upload it with `visiontrain datasets "
+                               "add`, or check the id")
         uri = store.child_uri(f"datasets/{uri}/files")
     if not uri.startswith("s3://"):
         return uri
-    target = os.path.join(_cache_root(), hashlib.sha256(uri.encode()).hexdigest()[:16])
-    os.makedirs(_cache_root(), exist_ok=True)
+    return _fetch(uri, IngestLimits.from_env())
+
+
+def _fetch(uri: str, limits: IngestLimits) -> str:
+    store = open_store(uri)
+    objects = store.list_objects()
+    if not objects:
+        raise DatasetError(f"no objects under {uri!r}; check the bucket and prefix")
+    kept = [o for o in objects if not dropped_because(o["key"])]
+    if len(kept) > limits.max_files or sum(o["size"] for o in kept) > limits.max_total_bytes:
+        raise DatasetError(f"{uri} holds {len(kept)} files and {sum(o['size'] for o in kept)} bytes; the limits are "
+                           f"{limits.max_files} files and {limits.max_total_bytes} bytes (VISIONTRAIN_INGEST_MAX_FILES, "
+                           "VISIONTRAIN_INGEST_MAX_TOTAL_BYTES)")
+    big = next((o for o in kept if o["size"] > limits.max_member_bytes), None)
+    if big:
+        raise DatasetError(f"{big['key']} is {big['size']} bytes, over the per-file limit of {limits.max_member_bytes}")
+    content = json.dumps([store.uri, [(o["key"], o["size"], o["etag"]) for o in kept]])
+    target = os.path.join(_cache_root(), hashlib.sha256(content.encode()).hexdigest()[:32])
+    os.makedirs(_cache_root(), mode=0o700, exist_ok=True)
     with FileLock(target + ".lock"):
-        done = os.path.join(target, ".complete")
-        if os.path.exists(done):
-            return target
-        store = open_store(uri)
-        keys = store.list()
-        if not keys:
-            raise DatasetError(f"no objects under {uri!r}; check the bucket and prefix")
-        for key in keys:
-            path = os.path.join(target, *key.split("/"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            store.download_file(key, path)
-        open(done, "w").close()
+        done = os.path.join(target, DONE)
+        if not os.path.exists(done):
+            shutil.rmtree(target, ignore_errors=True)  # a download that died half-way
+            for o in kept:
+                path = os.path.join(target, *o["key"].split("/"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                store.download_file(o["key"], path)
+                if os.path.getsize(path) != o["size"]:
+                    raise DatasetError(f"{o['key']} changed while it was fetched; run the job again")
+            with open(done, "w") as f:
+                json.dump({"uri": uri, "bytes": sum(o["size"] for o in kept)}, f)
+        os.utime(done)
+    _evict(_cache_bytes(), keep=target)
     return target
+
+
+def _size(done: str) -> int:
+    try:
+        with open(done) as f:
+            return int(json.load(f)["bytes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _evict(budget: int, keep: str) -> None:
+    """Remove the least recently used cached datasets until the cache fits ``budget`` (never ``keep``,
+    nor one used in the last hour, nor one another process holds)."""
+    root = _cache_root()
+    entries = []
+    for name in os.listdir(root):
+        folder = os.path.join(root, name)
+        done = os.path.join(folder, DONE)
+        if os.path.isdir(folder) and os.path.exists(done):
+            entries.append((os.path.getmtime(done), folder, _size(done)))
+    total = sum(size for *_, size in entries)
+    for used, folder, size in sorted(entries):
+        if total <= budget:
+            return
+        if folder == keep or time.time() - used < IN_USE_S:
+            continue
+        try:
+            with FileLock(folder + ".lock", timeout=0):
+                shutil.rmtree(folder, ignore_errors=True)
+            total -= size
+        except Timeout:
+            continue

@@ -66,6 +66,10 @@ CATALOGUE: dict[str, FindingKind] = {
                                         "train/에 없는 클래스 폴더가 val/에 있어 무시됩니다"),
     "file_outside_class_folder": FindingKind("warning", "files outside any class folder are ignored",
                                              "클래스 폴더 밖의 파일은 무시됩니다"),
+    "files_dropped": FindingKind("warning", "files that are not images, labels or dataset metadata were not kept "
+                                 "(a dataset stores nothing else: no caches, weights, scripts or hidden files)",
+                                 "이미지, 라벨, 데이터셋 메타데이터가 아닌 파일은 저장하지 않았습니다"
+                                 "(캐시, 가중치, 스크립트, 숨김 파일은 보관하지 않습니다)"),
     "annotation_without_image": FindingKind("warning", "annotations that point to no listed image are ignored",
                                             "목록에 없는 이미지를 가리키는 어노테이션은 무시됩니다"),
 }

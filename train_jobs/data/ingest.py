@@ -1,4 +1,5 @@
-"""Safe ingestion of uploaded archives and folders: nothing lands outside the target, bombs stop early.
+"""Safe ingestion of uploaded archives and folders: nothing lands outside the target, bombs stop early,
+and only what a dataset is (images, label and metadata files) is kept; the rest is dropped and listed.
 
 Everything is written to a hidden folder beside the target and renamed into place only when the
 whole upload passed, so a rejected upload leaves nothing behind.
@@ -12,9 +13,11 @@ import tarfile
 import uuid
 import zipfile
 from dataclasses import dataclass, fields
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
-__all__ = ["IngestError", "IngestLimits", "ingest"]
+from train_jobs.data.formats._index import DATA_EXTENSIONS
+
+__all__ = ["IngestError", "IngestLimits", "dropped_because", "ingest"]
 
 CHUNK = 1 << 20
 
@@ -54,6 +57,15 @@ def _safe_relpath(name: str) -> str:
     if ".." in parts:
         raise IngestError(f"member {name!r} climbs out of the archive with '..'")
     return "/".join(parts)
+
+
+def dropped_because(rel: str) -> Optional[str]:
+    """Why a member is not kept, or None for an image, label or metadata file."""
+    if any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/")):
+        return "hidden or system file"
+    if not rel.lower().endswith(DATA_EXTENSIONS):
+        return f"not an image or a label/metadata file ({', '.join(DATA_EXTENSIONS)})"
+    return None
 
 
 @dataclass
@@ -125,8 +137,10 @@ def ingest(source: str, target: str, limits: IngestLimits | None = None) -> dict
     """Unpack (or copy) ``source`` into the new folder ``target``; returns counts.
 
     Refused: members outside the target (absolute, ``..``), links, devices, more files or
-    bytes than the limits, and members whose compression ratio marks a bomb. Sizes are
-    counted as bytes are written, not taken from headers.
+    bytes than the limits, and members (or, for compressed tars, the whole archive) whose
+    compression ratio marks a bomb. Sizes are counted as bytes are written, not taken from
+    headers. Files that are not images, labels or dataset metadata are not written; ``dropped``
+    lists them with the reason.
     """
     limits = limits or IngestLimits.from_env()
     if os.path.exists(target):
@@ -135,7 +149,11 @@ def ingest(source: str, target: str, limits: IngestLimits | None = None) -> dict
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".ingest-{uuid.uuid4().hex}")
     os.makedirs(staging)
-    files = total = 0
+    files = total = expanded = 0
+    dropped: list[dict] = []
+    # a compressed tar gives no per-member sizes: its whole expansion is bounded by the same ratio
+    expand_budget = (limits.max_compression_ratio * max(os.path.getsize(source), 1 << 20)
+                     if os.path.isfile(source) else float("inf"))
     try:
         for m in _members(source):
             rel = _safe_relpath(m.name)
@@ -153,19 +171,27 @@ def ingest(source: str, target: str, limits: IngestLimits | None = None) -> dict
             if m.is_dir:
                 os.makedirs(dest, exist_ok=True)
                 continue
-            files += 1
-            if files > limits.max_files:
+            if files + len(dropped) >= limits.max_files:
                 raise IngestError(f"the upload has more than {limits.max_files} files")
             if m.size > limits.max_member_bytes or total + m.size > limits.max_total_bytes:
                 raise IngestError(f"member {m.name!r} ({m.size} bytes) takes the upload past its size limits")
             if m.compressed and m.size / m.compressed > limits.max_compression_ratio:
                 raise IngestError(f"member {m.name!r} expands {m.size / m.compressed:.0f}x "
                                   f"(limit {limits.max_compression_ratio:.0f}x): refused as a possible archive bomb")
+            expanded += m.size
+            if expanded > expand_budget:
+                raise IngestError(f"the archive expands more than {limits.max_compression_ratio:.0f}x its size: "
+                                  "refused as a possible archive bomb")
+            reason = dropped_because(rel)
+            if reason:
+                dropped.append({"path": rel, "reason": reason})
+                continue
+            files += 1
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with m.open() as src, open(dest, "xb") as dst:
                 total += _copy_bounded(src, dst, m.name, limits.max_total_bytes - total, limits)
         if files == 0:
-            raise IngestError("the upload holds no files")
+            raise IngestError("the upload holds no images or label files" if dropped else "the upload holds no files")
         os.rename(staging, target)
     except IngestError:
         shutil.rmtree(staging, ignore_errors=True)
@@ -176,4 +202,4 @@ def ingest(source: str, target: str, limits: IngestLimits | None = None) -> dict
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {"path": os.path.abspath(target), "files": files, "bytes": total}
+    return {"path": os.path.abspath(target), "files": files, "bytes": total, "dropped": dropped}

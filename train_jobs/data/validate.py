@@ -31,6 +31,11 @@ def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[d
     for path in paths:
         rec = {"path": path}
         try:
+            if not os.path.isfile(path):  # devices, FIFOs and sockets are never opened
+                rec["error"] = "corrupt_image"
+                rec["detail"] = "not a regular file"
+                out.append(rec)
+                continue
             if os.path.getsize(path) > MAX_IMAGE_BYTES:
                 rec["error"] = "image_too_large"
                 out.append(rec)
@@ -137,12 +142,32 @@ def _counts(index: DatasetIndex) -> dict[str, dict[str, int]]:
 
 
 def validate_dataset(root: str, fmt: Optional[str] = None, class_names: Optional[list[str]] = None,
-                     task: Optional[str] = None, language: str = "en", use_ray: bool = False) -> dict:
-    """The health report of the dataset at ``root`` (a local folder)."""
-    rep = _Report()
+                     task: Optional[str] = None, language: str = "en", use_ray: bool = False,
+                     found: tuple[tuple[str, str], ...] = ()) -> dict:
+    """The health report of the dataset at ``root`` (a local folder); ``found`` adds findings met
+    before (code, example). Paths in it are relative to ``root``: it never names the server's folders."""
     if not os.path.isdir(root):
-        return _format_failure(root, fmt, f"dataset folder {root!r} does not exist on this node; check "
-                                          "dataset.uri, or upload the dataset and use its id", language)
+        return _format_failure(root, fmt, "the dataset folder does not exist on this node; check dataset.uri, "
+                                          "or upload the dataset and use its id", language)
+    return _relative(_validate(root, fmt, class_names, task, language, use_ray, found), root)
+
+
+def _relative(report: dict, root: str) -> dict:
+    """The report with ``root`` taken out of every text (a user sees paths inside their dataset)."""
+    import json
+
+    real = os.path.realpath(root)
+    text = json.dumps(report, ensure_ascii=False)
+    for prefix in {root, real}:
+        text = text.replace(json.dumps(prefix + os.sep)[1:-1], "").replace(json.dumps(prefix)[1:-1], ".")
+    return json.loads(text)
+
+
+def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], task: Optional[str], language: str,
+              use_ray: bool, found: tuple[tuple[str, str], ...]) -> dict:
+    rep = _Report()
+    for code, example in found:
+        rep.add(code, example)
     try:
         index = read_dataset(root, fmt)
     except FormatError as exc:
@@ -195,7 +220,7 @@ def validate_dataset(root: str, fmt: Optional[str] = None, class_names: Optional
     widths = [w for w, _ in sizes.values()]
     heights = [h for _, h in sizes.values()]
     report = {
-        "dataset": root, "format": index.format, "task": index.task, "class_names": index.class_names,
+        "dataset": ".", "format": index.format, "task": index.task, "class_names": index.class_names,
         "images": len(index.samples), "images_per_split": dict(Counter(s.split for s in index.samples)),
         "counts": counts,
         "image_size": ({"min": [min(widths), min(heights)], "max": [max(widths), max(heights)],
@@ -209,9 +234,9 @@ def validate_dataset(root: str, fmt: Optional[str] = None, class_names: Optional
 
 
 def _format_failure(root: str, fmt: Optional[str], message: str, language: str) -> dict:
-    finding = {"code": "unreadable_format", "severity": "error", "count": 1, "examples": [root],
+    finding = {"code": "unreadable_format", "severity": "error", "count": 1, "examples": ["."],
                "message": message, "message_ko": message}
-    report = {"dataset": root, "format": fmt or "unknown", "task": None, "class_names": [], "images": 0,
+    report = {"dataset": ".", "format": fmt or "unknown", "task": None, "class_names": [], "images": 0,
               "images_per_split": {}, "counts": {}, "image_size": None, "findings": [finding], "ok": False}
     report["summary"] = render_summary(report, language)
     return report

@@ -13,25 +13,25 @@ from train_jobs.data.ingest import IngestLimits, ingest
 from train_jobs.data.validate import validate_dataset
 from train_jobs.store import ArtifactStore
 
-__all__ = ["DATASET_ID", "add_dataset", "dataset_id"]
+__all__ = ["add_dataset", "dataset_id"]
 
-DATASET_ID = r"^ds-[0-9a-f]{16}$"
 MARKER = ".complete"
 
 
 def dataset_id(folder: str) -> str:
-    """``ds-`` + 16 hex digits of a hash over every file's relative path and bytes."""
-    h = hashlib.sha256()
+    """``ds-`` + the SHA-256 of every file's relative path and bytes, each length-prefixed, so that
+    no two different folders give the same input to the hash."""
+    h = hashlib.sha256(b"visiontrain-dataset-v2\0")
     for dirpath, dirnames, files in os.walk(folder):
         dirnames.sort()
         for name in sorted(files):
             path = os.path.join(dirpath, name)
-            h.update(os.path.relpath(path, folder).replace(os.sep, "/").encode() + b"\0")
+            rel = os.path.relpath(path, folder).replace(os.sep, "/").encode()
+            h.update(len(rel).to_bytes(8, "big") + rel + os.path.getsize(path).to_bytes(8, "big"))
             with open(path, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
-            h.update(b"\0")
-    return "ds-" + h.hexdigest()[:16]
+    return "ds-" + h.hexdigest()
 
 
 def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, language: str = "en",
@@ -40,13 +40,14 @@ def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, la
     Returns ``{"dataset_id", "uri", "created", "report"}``; the report says whether it can train."""
     with tempfile.TemporaryDirectory(prefix="vt-upload-") as tmp:
         unpacked = os.path.join(tmp, "data")
-        ingest(source, unpacked, limits)
+        dropped = ingest(source, unpacked, limits)["dropped"]
         entries = [e for e in os.listdir(unpacked) if not e.startswith(".")]
         root = os.path.join(unpacked, entries[0]) if len(entries) == 1 and os.path.isdir(
             os.path.join(unpacked, entries[0])) else unpacked  # an archive of one top folder
         ds_id = dataset_id(root)
         prefix = f"datasets/{ds_id}"
-        report = validate_dataset(root, fmt, language=language)
+        found = tuple(("files_dropped", f"{d['path']} ({d['reason']})") for d in dropped)
+        report = validate_dataset(root, fmt, language=language, found=found)
         created = not store.exists(f"{prefix}/{MARKER}")
         if created:
             store.delete(f"{prefix}/files")  # a half-written earlier attempt, never a complete version

@@ -11,7 +11,7 @@ import torch
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
-from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict
+from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors
 
 __all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
 
@@ -44,7 +44,7 @@ def load_best(job) -> dict:
     """The best weights a run kept (``weights/model.pt``: the state dict under ``model``, and what the task added)."""
     with tempfile.NamedTemporaryFile(suffix=".pt") as f:
         job.store.download_file(job.key("weights/model.pt"), f.name)
-        return torch.load(f.name, map_location="cpu", weights_only=False)
+        return load_tensors(f.name)
 
 
 def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):

@@ -11,7 +11,6 @@ from adapters.ultralytics_adapter import offline_env
 from train_jobs.config import TrainingConfig
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
-from train_jobs.data.formats.yolo import read_data_yaml
 from train_jobs.state import JobFolder
 from train_jobs.store import file_sha256, open_store
 
@@ -26,25 +25,19 @@ def work_dir(cfg: TrainingConfig) -> str:
 
 
 def prepare_yolo_data(cfg: TrainingConfig, path: str) -> tuple[str, list[str]]:
-    """A data.yaml written by the platform (absolute paths, names, splits; nothing else from the
-    user's file), converting COCO/VOC to YOLO on this node when needed."""
+    """A per-job working copy for Ultralytics: the images (linked) and label files written by the
+    platform from the parsed dataset, and a data.yaml of its own. Nothing else of the user's files
+    is there, so no cache or other file an upload carried is ever read by Ultralytics."""
     import yaml
 
     index = read_dataset(path, cfg.dataset.format)
     root = work_dir(cfg)
-    if index.format == "yolo":
-        data = read_data_yaml(next(os.path.join(path, n) for n in ("data.yaml", "dataset.yaml", "data.yml")
-                                   if os.path.isfile(os.path.join(path, n))))
-        base = os.path.join(path, str(data.get("path") or "."))
-        splits = {k: data[k] for k in ("train", "val") if data.get(k)}
-    else:
-        base = os.path.join(root, "yolo-data")
-        if not os.path.exists(os.path.join(base, "data.yaml")):
-            convert(index, "yolo", base)
-        splits = {s: f"images/{s}" for s in index.splits() if s in ("train", "val")}
+    base = os.path.join(root, "yolo-data")
+    if not os.path.exists(os.path.join(base, "data.yaml")):
+        convert(index, "yolo", base)
+    splits = {s: f"images/{s}" for s in index.splits() if s in ("train", "val")}
     if "val" not in splits:
         raise DatasetError("detection data needs a val split (YOLO: val: images/val; COCO: instances_val.json)")
-    os.makedirs(root, exist_ok=True)
     data_yaml = os.path.join(root, "data.yaml")
     with open(data_yaml, "w") as f:
         yaml.safe_dump({"path": os.path.abspath(base), **splits, "names": dict(enumerate(index.class_names))}, f)

@@ -15,7 +15,16 @@ __all__ = ["Box", "DatasetFormat", "DatasetIndex", "FormatError", "Sample", "con
 
 
 def read_dataset(root: str, fmt: str | None = None) -> DatasetIndex:
-    return (get_format(fmt) if fmt else detect_format(root)).read(root)
+    """The dataset at ``root`` read as ``fmt`` (detected when None). Any file that does not hold what
+    its format says (a list where a mapping belongs, a missing key) is a FormatError, never a crash."""
+    reader = get_format(fmt) if fmt else detect_format(root)
+    try:
+        return reader.read(root)
+    except FormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+        raise FormatError(f"the {reader.name} files do not have the layout of the format "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); check them against the format's description") from None
 
 
 def convert(index: DatasetIndex, fmt: str, out: str) -> None:

@@ -5,9 +5,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "image_files", "IMAGE_EXTENSIONS"]
+__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "dataset_file", "image_files", "DATA_EXTENSIONS",
+           "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# Label and metadata files of the supported formats (YOLO .txt/.yaml, COCO .json, VOC .xml, classes.txt),
+# all read as data. A stored dataset holds only these and images: nothing a loader could unpickle.
+LABEL_EXTENSIONS = (".txt", ".json", ".xml", ".yaml", ".yml")
+DATA_EXTENSIONS = IMAGE_EXTENSIONS + LABEL_EXTENSIONS
 
 
 class FormatError(ValueError):
@@ -58,8 +63,26 @@ class DatasetIndex:
         return sorted({s.split for s in self.samples})
 
 
+def dataset_file(root: str, name: str, what: str) -> str:
+    """The path of ``name`` (a path a dataset file wrote, relative to ``root``) when it is a regular
+    file inside ``root``; FormatError naming ``what`` otherwise. Links are resolved before the check,
+    and devices, FIFOs and sockets are never opened."""
+    name = str(name).replace("\\", "/")
+    if "\x00" in name or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        raise FormatError(f"{what} {name!r} is not a path inside the dataset; write it relative to the dataset's folder")
+    real_root = os.path.realpath(root)
+    path = os.path.realpath(os.path.join(real_root, name))
+    if os.path.commonpath([real_root, path]) != real_root:
+        raise FormatError(f"{what} {name!r} points outside the dataset; every path in a dataset must stay inside it")
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        raise FormatError(f"{what} {name!r} is not a regular file")
+    return os.path.normpath(os.path.join(root, name))
+
+
 def image_files(folder: str) -> list[str]:
+    """Image files under ``folder`` (regular files only; links to folders are not followed)."""
     out = []
     for dirpath, _, names in os.walk(folder):
-        out += [os.path.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+        out += [p for n in names if n.lower().endswith(IMAGE_EXTENSIONS)
+                and os.path.isfile(p := os.path.join(dirpath, n)) and not os.path.islink(p)]
     return sorted(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 SPLIT_WORDS = (("val", "val"), ("valid", "val"), ("test", "test"), ("train", "train"))
@@ -32,12 +32,17 @@ def _split_of(path: str) -> str:
     return next((split for word, split in SPLIT_WORDS if word in name), "train")
 
 
-def _image_root(root: str, split_file: str, file_name: str) -> str:
-    for base in (os.path.join(root, "images", _split_of(split_file)), os.path.join(root, "images"), root,
-                 os.path.join(root, _split_of(split_file))):
-        if os.path.isfile(os.path.join(base, file_name)):
-            return os.path.relpath(os.path.join(base, file_name), root)
-    return os.path.relpath(os.path.join(root, "images", file_name), root)
+def _image_root(root: str, split_file: str, file_name: object) -> str:
+    """Where an image's ``file_name`` is, relative to ``root``: the first of the usual folders that has it."""
+    what = f"{os.path.relpath(split_file, root)}: file_name"
+    if not isinstance(file_name, str) or not file_name:
+        raise FormatError(f"{what} {file_name!r} is not a file name")
+    split = _split_of(split_file)
+    for base in (os.path.join("images", split), "images", ".", split):
+        path = dataset_file(root, os.path.join(base, file_name), what)
+        if os.path.isfile(path):
+            return os.path.relpath(path, root)
+    return os.path.relpath(dataset_file(root, os.path.join("images", file_name), what), root)
 
 
 def read(root: str) -> DatasetIndex:

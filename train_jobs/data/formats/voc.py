@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as ET
 
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 
@@ -50,7 +50,8 @@ def read(root: str, class_names: list[str] | None = None) -> DatasetIndex:
     names = class_names or sorted({n for *_, objs in raw for n, _ in objs})
     index = DatasetIndex("voc", "detection", root, names)
     for stem, filename, w, h, objs in raw:
-        sample = Sample(os.path.join("JPEGImages", os.path.basename(filename)), splits.get(stem, "train"),
+        image = dataset_file(root, os.path.join("JPEGImages", filename), f"Annotations/{stem}.xml: filename")
+        sample = Sample(os.path.relpath(image, root), splits.get(stem, "train"),
                         width=w or None, height=h or None, label_file=f"Annotations/{stem}.xml")
         for name, (x1, y1, x2, y2) in objs:
             if name not in names:

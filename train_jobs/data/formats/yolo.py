@@ -9,7 +9,7 @@ import os
 import yaml
 from PIL import Image
 
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, image_files
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file, image_files
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 ALLOWED_KEYS = {"path", "train", "val", "test", "nc", "names"}
@@ -47,16 +47,18 @@ def read_data_yaml(path: str) -> dict:
     return {**data, "names": [str(n) for n in names]}
 
 
-def _split_dirs(root: str, data: dict) -> dict[str, str]:
-    base = os.path.join(root, str(data.get("path") or "."))
+def split_dirs(root: str, data: dict) -> dict[str, str]:
+    """Each split's image folder; every path data.yaml names must stay inside the dataset."""
+    base = str(data.get("path") or ".")
+    dataset_file(root, base, "data.yaml path:")
     out = {}
     for key in ("train", "val", "test"):
         rel = data.get(key)
         if not rel:
             continue
-        if os.path.isabs(str(rel)) or ".." in str(rel).replace("\\", "/").split("/"):
-            raise FormatError(f"data.yaml {key}: {rel!r} must be a path inside the dataset")
-        out[SPLITS[key]] = os.path.join(base, str(rel))
+        if not isinstance(rel, str):
+            raise FormatError(f"data.yaml {key}: {rel!r} must be one folder inside the dataset (for example images/{key})")
+        out[SPLITS[key]] = dataset_file(root, os.path.join(base, rel), f"data.yaml {key}:")
     if "train" not in out:
         raise FormatError("data.yaml needs a 'train' path (for example images/train)")
     return out
@@ -70,12 +72,13 @@ def _label_path(image: str) -> str:
 def read(root: str) -> DatasetIndex:
     data = read_data_yaml(_yaml_path(root))
     index = DatasetIndex("yolo", "detection", root, data["names"])
-    for split, folder in _split_dirs(root, data).items():
+    for split, folder in split_dirs(root, data).items():
         if not os.path.isdir(folder):
             raise FormatError(f"data.yaml {split} folder {os.path.relpath(folder, root)!r} does not exist")
         for img in image_files(folder):
             sample = Sample(os.path.relpath(img, root), split)
             lbl = _label_path(img) if (os.sep + "images" + os.sep) in img else os.path.splitext(img)[0] + ".txt"
+            lbl = dataset_file(root, os.path.relpath(lbl, root), "label file")
             if os.path.isfile(lbl):
                 sample.label_file = os.path.relpath(lbl, root)
                 _read_labels(index, sample, lbl, img)
