@@ -40,10 +40,13 @@ class JobService:
     @cached_property
     def client(self):
         """Connected on first use, so the API starts even while the training cluster's head does not
-        answer yet (on Kubernetes they start side by side); a failed connection is retried next time."""
+        answer yet (on Kubernetes they start side by side); a failed connection is retried next time.
+        ``VISIONTRAIN_TRAINING_RAY_TOKEN`` is the training cluster's Ray token when it is not this
+        process's own cluster (KubeRay: the API and the training cluster hold different tokens)."""
         from ray.job_submission import JobSubmissionClient
 
-        return JobSubmissionClient(self.ray_dashboard_url)
+        token = os.environ.get("VISIONTRAIN_TRAINING_RAY_TOKEN")
+        return JobSubmissionClient(self.ray_dashboard_url, headers={"authorization": f"Bearer {token}"} if token else None)
 
     def folder(self, job: dict) -> JobFolder:
         root = job["folder_uri"].rsplit("/jobs/", 1)[0]

@@ -152,7 +152,11 @@ def test_rayjob_and_api_agree_with_the_training_cluster(path):
     serve = yaml.safe_load(service["spec"]["serveConfigV2"])
     dashboard = serve["applications"][0]["args"]["ray_dashboard_url"]
     assert dashboard == f"http://{cluster['metadata']['name']}-head-svc:8265"  # KubeRay's head Service name
-    assert cluster["spec"]["authOptions"] == service["spec"]["rayClusterConfig"]["authOptions"]  # one token
+    api_token = service["spec"]["rayClusterConfig"]["authOptions"]["secretName"]
+    train_token = cluster["spec"]["authOptions"]["secretName"]
+    assert api_token != train_token  # a training pod holds no key to the API's cluster
+    env = {e["name"]: e for e in api_pods[0]["template"]["spec"]["containers"][0]["env"]}
+    assert env["VISIONTRAIN_TRAINING_RAY_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": train_token, "key": "auth_token"}
 
 
 @pytest.mark.ray  # imports Ray: after the session cluster set its auth mode, which Ray reads once
@@ -174,32 +178,94 @@ def test_serve_config_is_a_valid_serve_document_for_this_app(ray_cluster):
     assert {d.name for d in app.deployments} == names == {"Ingress", "IntentParser", "ModelRegistry"}
 
 
-def test_only_the_serve_port_is_reachable_from_outside():
-    docs = render("base")
+def _pods(docs: list[dict]) -> list[tuple[str, dict, bool]]:
+    """(kind of node, pod template, whether its cluster autoscales) of every Ray pod the manifests make."""
     service = next(d for d in docs if d["kind"] == "RayService")
-    assert [p["port"] for p in service["spec"]["serveService"]["spec"]["ports"]] == [8000]
-    assert service["spec"]["serveService"]["spec"]["type"] == "ClusterIP"
+    clusters = [service["spec"]["rayClusterConfig"]] + [d["spec"] for d in docs if d["kind"] == "RayCluster"]
+    clusters += [d["spec"]["rayClusterSpec"] for d in docs if d["kind"] == "RayJob"]
+    out = []
+    for c in clusters:
+        out.append(("head", c["headGroupSpec"]["template"], bool(c.get("enableInTreeAutoscaling"))))
+        out += [("worker", g["template"], False) for g in c["workerGroupSpecs"]]
+    return out
+
+
+def _matches(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _peer(peer: dict, pod: dict) -> bool:
+    """Whether a NetworkPolicy peer admits ``pod`` ({"labels", "namespace"} or {"ip"} outside the cluster)."""
+    import ipaddress
+
+    if "ip" in pod:
+        block = peer.get("ipBlock")
+        return bool(block) and ipaddress.ip_address(pod["ip"]) in ipaddress.ip_network(block["cidr"]) and not any(
+            ipaddress.ip_address(pod["ip"]) in ipaddress.ip_network(e) for e in block.get("except", []))
+    if "ipBlock" in peer:
+        return False  # pod addresses are the cluster's private ones
+    ns_ok = (_matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": pod["namespace"]})
+             if "namespaceSelector" in peer else pod["namespace"] == "visiontrain")
+    return ns_ok and _matches(peer.get("podSelector", {}), pod["labels"])
+
+
+def _allowed(policies: list[dict], src: dict, dst: dict, port: int) -> bool:
+    """Kubernetes' rule: a connection needs the egress of the source and the ingress of the destination."""
+    def side(kind: str, subject: dict, other: dict) -> bool:
+        if "labels" not in subject or subject["namespace"] != "visiontrain":
+            return True  # not a pod these policies can select
+        chosen = [p for p in policies if kind in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], subject["labels"])]
+        rules = [r for p in chosen for r in p["spec"].get(kind.lower(), [])]
+        peers = "from" if kind == "Ingress" else "to"
+        return not chosen or any((peers not in r or any(_peer(x, other) for x in r[peers]))
+                                 and ("ports" not in r or port in {x["port"] for x in r["ports"]}) for r in rules)
+
+    return side("Egress", src, dst) and side("Ingress", dst, src)
+
+
+def test_network_policies_keep_the_two_clusters_apart():
+    docs = render("base")
     policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
-    labels = {"ray.io/is-ray-node": "yes"}  # KubeRay's label on every Ray pod
-    pods = [service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]]
-    pods += [g["template"] for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]]
-    cluster = next(d for d in docs if d["kind"] == "RayCluster")
-    pods += [cluster["spec"]["headGroupSpec"]["template"]] + [g["template"] for g in cluster["spec"]["workerGroupSpecs"]]
-    for pod in pods:
-        pod_labels = {**labels, **pod["metadata"]["labels"]}
-        selecting = [p for p in policies
-                     if all(pod_labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())]
-        assert selecting, f"a Ray pod no NetworkPolicy selects: {pod['metadata']['labels']}"
-        for policy in selecting:
-            for rule in policy["spec"]["ingress"]:
-                same_namespace_only = rule.get("from") == [{"podSelector": {}}]
-                ports = {p["port"] for p in rule.get("ports", [])}
-                # 8000: Serve, on API pods only; 8080: metrics, to the monitoring namespace only
-                assert same_namespace_only or ports in ({8000}, {8080}), policy["metadata"]["name"]
-                if ports == {8000}:
-                    assert pod_labels.get("visiontrain.io/role") == "api"
-                if ports == {8080}:
-                    assert rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
+
+    def pod(role: str, node: str = "worker", namespace: str = "visiontrain") -> dict:
+        return {"namespace": namespace, "labels": {"visiontrain.io/role": role, "ray.io/node-type": node,
+                                                    "ray.io/is-ray-node": "yes"}}
+
+    api, api_head, train, train_head = pod("api"), pod("api", "head"), pod("training"), pod("training", "head")
+    outsider, prometheus = {"namespace": "web", "labels": {}}, {"namespace": "monitoring", "labels": {}}
+    assert _allowed(policies, api, train_head, 8265)                            # the API submits jobs
+    for port in (6379, 10001, 8080):
+        assert not _allowed(policies, api, train_head, port), port
+    for port in (6379, 8265, 10001, 8000):                                        # a training pod reaches
+        assert not _allowed(policies, train, api_head, port), port                # nothing of the API's
+    assert _allowed(policies, train, train_head, 6379) and _allowed(policies, api, api_head, 6379)
+    assert _allowed(policies, outsider, api, 8000) and not _allowed(policies, outsider, api_head, 8265)
+    assert not _allowed(policies, outsider, train_head, 8265)
+    assert _allowed(policies, prometheus, train, 8080) and not _allowed(policies, outsider, train, 8080)
+    s3, metadata, internal = {"ip": "52.216.8.1"}, {"ip": "169.254.169.254"}, {"ip": "10.1.2.3"}
+    assert _allowed(policies, train, s3, 443) and not _allowed(policies, train, s3, 80)
+    assert not _allowed(policies, train, metadata, 80) and not _allowed(policies, train, metadata, 443)
+    assert not _allowed(policies, train, internal, 443)
+    assert _allowed(policies, train_head, internal, 443)                          # the autoscaler's API server
+    store = {"namespace": "storage", "labels": {"visiontrain.io/object-store": "true"}}
+    assert _allowed(policies, train, store, 9000)
+
+
+def test_pods_run_unprivileged_and_training_pods_hold_nothing_of_the_apis():
+    docs = render("base")
+    for node, template, autoscales in _pods(docs):
+        spec, name = template["spec"], template["metadata"]["labels"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        # the service-account token only where KubeRay's autoscaler runs beside the head
+        assert spec["automountServiceAccountToken"] is (node == "head" and autoscales), (node, name)
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}, name  # where Ray writes
+            if template["metadata"]["labels"]["visiontrain.io/role"] == "training":
+                text = json.dumps(c)
+                assert "visiontrain-api" not in text and "JWT" not in text and "DATABASE" not in text, name
 
 
 def test_image_ray_version_and_secrets_are_consistent():
