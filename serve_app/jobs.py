@@ -26,14 +26,28 @@ QUEUE_GRACE_S = 120.0  # a job queued this long and never submitted (its replica
 _RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
+def submission_id(job_id: str, attempt: int) -> str:
+    """Ray's submission id for one attempt of a job: the same attempt can never run twice."""
+    return f"vt-{job_id}-{attempt}"
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the dashboard (Jobs API) did not answer, as opposed to refusing the job."""
+    import requests
+
+    return isinstance(exc, (ConnectionError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)) \
+        or "Failed to connect to Ray" in str(exc) or "Connection refused" in str(exc)
+
+
 class JobNotFound(KeyError):
     def __str__(self) -> str:
         return f"no job {self.args[0]!r}"
 
 
 class JobService:
-    def __init__(self, records: Records, ray_dashboard_url: str, queue_grace_s: float = QUEUE_GRACE_S):
-        self.records, self.queue_grace_s = records, queue_grace_s
+    def __init__(self, records: Records, ray_dashboard_url: str, queue_grace_s: float = QUEUE_GRACE_S,
+                 unreachable_wait_s: float = 60.0):
+        self.records, self.queue_grace_s, self.unreachable_wait_s = records, queue_grace_s, unreachable_wait_s
         self.ray_dashboard_url = ray_dashboard_url
         self._ended: dict[str, dict] = {}  # job id -> the record of its ended attempt (an end is final)
 
@@ -73,9 +87,15 @@ class JobService:
         return record if queue else self.launch(cfg.job_id)
 
     def launch(self, job_id: str) -> dict:
-        """Submit a queued job to Ray, once across processes (the first to claim it does)."""
+        """Submit a queued job to Ray, once across processes (the first to claim it does). A job whose
+        last claimed attempt Ray has already taken (the process that submitted it died before recording
+        its Ray id) is adopted, not launched twice."""
         record = self.records.get_job(job_id)
         n = record["submissions"]
+        if n > 0 and (taken := self._ray_job(submission_id(job_id, n))) is not None:
+            self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
+                                       ray_job_id=taken, message=f"submitted as Ray job {taken}")
+            return self.get(job_id)
         if not self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
                                           submissions=n + 1, message="submitting to Ray"):
             return self.get(job_id)
@@ -89,12 +109,17 @@ class JobService:
         try:
             ray_job_id = self._submit_to_ray(
                 entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
-                submission_id=f"vt-{cfg.job_id}-{attempt}-{int(time.time())}",
+                submission_id=submission_id(cfg.job_id, attempt),
                 runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
                 metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
                 entrypoint_num_cpus=0,
             )
         except Exception as exc:
+            if _unreachable(exc):  # the dashboard is briefly away: the job stays queued, tried again later
+                waiting = f"{QUEUED} (the training cluster did not answer: {str(exc)[:200]})"
+                self.records.update_job_if(cfg.job_id, {"state": "pending", "ray_job_id": None}, message=waiting)
+                job.transition("pending", waiting)
+                raise
             job.transition("failed", f"Ray did not take the job: {exc}")
             self.records.update_job(cfg.job_id, state="failed", message=f"Ray did not take the job: {exc}")
             raise
@@ -112,16 +137,30 @@ class JobService:
             time.sleep(poll_s)
             record = self.records.get_job(job_id)
 
-    def _submit_to_ray(self, wait_s: float = 60, **job) -> str:
-        """Submit, waiting out a cluster that is still starting (its job agent not registered yet)."""
-        deadline = time.time() + wait_s
+    def _submit_to_ray(self, **job) -> str:
+        """Submit, waiting out a cluster that is still starting (its job agent not registered yet) or a
+        dashboard that does not answer for a moment. Ray refuses a submission id it has seen: a retry
+        after an answer that got lost finds the job it already took."""
+        deadline = time.time() + self.unreachable_wait_s
         while True:
             try:
                 return self.client.submit_job(**job)
-            except RuntimeError as exc:
-                if "No available agent" not in str(exc) or time.time() > deadline:
+            except Exception as exc:  # noqa: BLE001 - what is retried is decided below
+                if "already exists" in str(exc) and self._ray_job(job["submission_id"]) is not None:
+                    return job["submission_id"]
+                if not ("No available agent" in str(exc) or _unreachable(exc)) or time.time() > deadline:
                     raise
-                time.sleep(1)
+                self.__dict__.pop("client", None)  # connect anew
+                time.sleep(2)
+
+    def _ray_job(self, submission: str) -> Optional[str]:
+        """The id of Ray's job with this submission id, or None when Ray has none."""
+        try:
+            return self.client.get_job_info(submission).submission_id
+        except RuntimeError as exc:
+            if "status code 404" in str(exc) or "does not exist" in str(exc):
+                return None
+            raise
 
     def ended(self, job_id: str) -> Optional[dict]:
         """The job's record if it has ended and this service has seen the end (from memory: one
@@ -247,14 +286,12 @@ class JobService:
     def events(self, job_id: str, poll_s: float = 1.0, timeout_s: Optional[float] = None) -> Iterator[dict]:
         """The job's events as they are written, until it ends (or ``timeout_s`` passes)."""
         record = self.get(job_id)
-        folder, seen, deadline = self.folder(record), 0, time.time() + (timeout_s or 1e12)
+        folder, cursor, deadline = self.folder(record), {}, time.time() + (timeout_s or 1e12)
         while True:
-            events = folder.events()
-            yield from events[seen:]
-            seen = len(events)
+            yield from folder.events(cursor)
             record = self.get(job_id)
             if record["state"] in TERMINAL or time.time() > deadline:
-                yield from folder.events()[seen:]
+                yield from folder.events(cursor)
                 return
             time.sleep(poll_s)
 

@@ -49,6 +49,8 @@ class Platform:
         # Submissions take turns on one thread, so a burst cannot slip past the quota, and twenty
         # at once do not hold the GIL away from the event loop that answers every other request.
         self.submitting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-submit")
+        # uploads are unpacked and validated here, not on the threads that serve chat and the database
+        self.validating = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dataset-validate")
         # Jobs start two at a time: each Ray job boots a supervisor and a driver process, and ten
         # at once held up the API for seconds on a small head node (bench/load.py).
         self.launcher = ThreadPoolExecutor(max_workers=LAUNCHING_AT_ONCE, thread_name_prefix="job-launch")

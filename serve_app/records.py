@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import Any, Optional
 
 from sqlalchemy import (JSON, Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
-                        delete, false, insert, inspect, select, text, update)
+                        delete, false, func, insert, inspect, select, text, update)
 from sqlalchemy.exc import IntegrityError
 
 from train_jobs.config import home_dir
@@ -79,6 +80,15 @@ datasets = Table(
     Column("ok", Boolean, nullable=False),
     Column("summary", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+)
+
+leases = Table(  # things a user holds open (event streams), each until it is dropped or expires
+    "leases",
+    metadata,
+    Column("lease_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("expires_at", Float, nullable=False),
 )
 
 chat_sessions = Table(
@@ -190,6 +200,28 @@ class Records:
         if row is None or row["window_start"] <= time.time() - window_s:
             return 0, time.time()
         return row["count"], row["window_start"] + window_s
+
+    def take_lease(self, kind: str, owner: str, limit: int, ttl_s: float) -> Optional[str]:
+        """A new lease of ``kind`` for ``owner`` while they hold fewer than ``limit`` (expired ones do not
+        count), or None. Kept alive with :meth:`renew_lease`; every replica sees every lease."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(leases).where(leases.c.expires_at < now))
+            held = conn.execute(select(func.count()).select_from(leases)
+                                .where(leases.c.kind == kind, leases.c.owner == owner)).scalar_one()
+            if held >= limit:
+                return None
+            lease_id = uuid.uuid4().hex
+            conn.execute(insert(leases).values(lease_id=lease_id, kind=kind, owner=owner, expires_at=now + ttl_s))
+        return lease_id
+
+    def renew_lease(self, lease_id: str, ttl_s: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(leases).where(leases.c.lease_id == lease_id).values(expires_at=time.time() + ttl_s))
+
+    def drop_lease(self, lease_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(leases).where(leases.c.lease_id == lease_id))
 
     def update_password_hash(self, username: str, password_hash: str) -> None:
         """The same password hashed anew (stronger parameters); tokens stay valid."""

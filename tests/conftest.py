@@ -89,6 +89,7 @@ def ray_cluster(session_dir, s3_server):
     os.environ["VISIONTRAIN_USER_S3_PREFIXES"] = "s3://b/d"  # users may name this bucket folder (it does not exist)
     # every test logs in from 127.0.0.1: failures per address are tested on their own (test_auth_unit)
     os.environ.update(VISIONTRAIN_LOGINS_PER_MINUTE="60", VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE="100000")
+    os.environ["VISIONTRAIN_STREAM_KEEPALIVE_S"] = "1"  # so that a test sees a quiet stream's keep-alives
     cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
                        metrics_port=free_port()).start()
     yield cluster

@@ -386,3 +386,88 @@ def _wait(api_url, who, job_id: str, timeout_s: float = 420) -> dict:
             return job
         time.sleep(2)
     raise AssertionError(f"job {job_id} did not end in {timeout_s} s: {job}")
+
+
+# 8. Bounded API resources
+
+@pytest.mark.ray
+def test_event_streams_are_bounded_per_user_and_kept_alive(api_url, tenants, ray_cluster, shapes):
+    """A job queued and not yet launched is quiet: its stream sends keep-alive comments (every second
+    in this test session, VISIONTRAIN_STREAM_KEEPALIVE_S), and a fifth stream of one user is refused."""
+    import asyncio
+
+    from conftest import tiny_config
+    from serve_app.jobs import JobService
+    from serve_app.records import Records
+    from train_jobs.config import config_from_dict
+
+    records = Records(f"sqlite:///{ray_cluster.home}/records.db")  # the API's own records
+    cfg = config_from_dict({**tiny_config(shapes, os.path.join(ray_cluster.home, "artifacts")), "owner": "walter"})
+    JobService(records, ray_cluster.dashboard_url).submit(cfg, queue=True)
+    url, who = f"{api_url}/v1/jobs/{cfg.job_id}/events", tenants["walter"]
+
+    async def hold(client, lines: list, seconds: float):
+        async with client.stream("GET", url, headers=who) as r:
+            lines.append(r.status_code)
+            async for line in r.aiter_lines():
+                lines.append(line)
+                if time.monotonic() > seconds:
+                    return
+
+    async def scenario():
+        async with httpx.AsyncClient(timeout=30) as client:
+            held = [[] for _ in range(4)]
+            until = time.monotonic() + 4
+            tasks = [asyncio.create_task(hold(client, lines, until)) for lines in held]
+            await asyncio.sleep(2)
+            fifth = await client.get(url, headers=who)
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(0.5)
+            again = []
+            await hold(client, again, time.monotonic() + 1.5)  # the four were closed: their slots are free
+            return held, fifth, again
+
+    try:
+        held, fifth, again = asyncio.run(scenario())
+        assert fifth.status_code == 429 and "event streams open" in fifth.json()["detail"], fifth.text
+        assert all(lines[0] == 200 and ": keep-alive" in lines for lines in held), held
+        assert again[0] == 200
+    finally:
+        httpx.post(f"{api_url}/v1/jobs/{cfg.job_id}/stop", headers=who)
+
+
+@pytest.mark.ray
+def test_uploads_are_limited_in_concurrency_per_user(api_url, tenants, shapes):
+    import asyncio
+
+    body = zipped(shutil.copytree(shapes, os.path.join(os.path.dirname(shapes), "upload-limit"), dirs_exist_ok=True))
+
+    async def slow():  # about 4 s to send
+        step = max(1, len(body) // 40)
+        for i in range(0, len(body), step):
+            await asyncio.sleep(0.1)
+            yield body[i:i + step]
+
+    async def scenario():
+        async with httpx.AsyncClient(timeout=120) as client:
+            def send(content):
+                return client.post(f"{api_url}/v1/datasets", params={"name": "slow"}, content=content,
+                                   headers={**tenants["mallory"], "content-type": "application/zip"})
+            first = [asyncio.create_task(send(slow())) for _ in range(2)]
+            await asyncio.sleep(1)
+            third = await send(body)
+            return [await t for t in first], third
+
+    (one, two), third = asyncio.run(scenario())
+    assert third.status_code == 429 and "uploads under way" in third.json()["detail"], third.text
+    assert one.status_code == two.status_code == 201, (one.text, two.text)
+
+
+def test_s3_artifacts_are_read_in_chunks_and_linked(s3_bucket):
+    from train_jobs.store import open_store
+
+    store = open_store(f"s3://{s3_bucket}/platform")
+    store.write_bytes("jobs/j/weights/model.pt", b"w" * 3_000_000)
+    url = store.presigned_url("jobs/j/weights/model.pt", 60)
+    assert httpx.get(url).content == b"w" * 3_000_000
+    assert "platform/jobs/j/weights/model.pt" in url and "Signature" in url or "X-Amz-Signature" in url

@@ -168,3 +168,41 @@ def test_a_busy_api_holds_a_launch_back_no_longer_than_its_limit(monkeypatch):
             assert 1.0 <= waited < 3.0, f"{n} requests unanswered: the launch waited {waited:.2f} s"
         else:  # a few clients polling without pause must not hold jobs back
             assert waited < 0.5, f"{n} requests unanswered: the launch waited {waited:.2f} s"
+
+
+def test_a_launch_while_the_dashboard_is_down_waits_and_goes_later(ray_cluster, shapes, tmp_path):
+    from serve_app.local import free_port
+
+    records = Records(f"sqlite:///{tmp_path}/records.db")
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))
+    down = JobService(records, f"http://127.0.0.1:{free_port()}", queue_grace_s=0, unreachable_wait_s=1)
+    down.submit(cfg, queue=True)
+    with pytest.raises(Exception):
+        down.launch(cfg.job_id)
+    record = records.get_job(cfg.job_id)
+    assert (record["state"], record["ray_job_id"]) == ("pending", None), record  # not failed for good
+    assert "did not answer" in record["message"]
+    up = JobService(records, ray_cluster.dashboard_url, queue_grace_s=0)
+    up.reconcile()
+    assert len(_ray_jobs(up, cfg.job_id)) == 1 and records.get_job(cfg.job_id)["ray_job_id"]
+    up.stop(cfg.job_id)
+    assert up.wait(cfg.job_id, timeout_s=120)["state"] == "stopped"
+
+
+def test_a_job_ray_took_before_its_id_was_recorded_is_not_launched_twice(ray_cluster, shapes, tmp_path):
+    """The replica that claimed attempt 1 died after Ray took it and before recording its Ray id."""
+    from serve_app.jobs import submission_id
+
+    records = Records(f"sqlite:///{tmp_path}/records.db")
+    cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))
+    service = JobService(records, ray_cluster.dashboard_url, queue_grace_s=0)
+    service.submit(cfg, queue=True)
+    records.update_job(cfg.job_id, submissions=1, message="submitting to Ray")
+    service.client.submit_job(entrypoint="python -c 'import time; time.sleep(120)'",
+                              submission_id=submission_id(cfg.job_id, 1), metadata={"visiontrain_job_id": cfg.job_id},
+                              entrypoint_num_cpus=0)
+    for _ in range(2):
+        service.reconcile()
+    assert [j.submission_id for j in _ray_jobs(service, cfg.job_id)] == [submission_id(cfg.job_id, 1)]
+    assert records.get_job(cfg.job_id)["ray_job_id"] == submission_id(cfg.job_id, 1)
+    service.client.stop_job(submission_id(cfg.job_id, 1))

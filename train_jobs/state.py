@@ -41,8 +41,9 @@ class JobFolder:
         key = self.key("state.json")
         return self.store.read_json(key) if self.store.exists(key) else None
 
-    def events(self) -> list[dict]:
-        return self.store.read_jsonl(self.key("events.jsonl"))
+    def events(self, cursor: Optional[dict] = None) -> list[dict]:
+        """The job's events; with a ``cursor`` dict, those written since the last call with it."""
+        return self.store.read_jsonl(self.key("events.jsonl"), cursor)
 
     def event(self, kind: str, **fields: Any) -> dict:
         ev = {"time": time.time(), "kind": kind, **fields}
@@ -56,7 +57,7 @@ class JobFolder:
 
     def telemetry(self) -> list[dict]:
         """What the monitors sent, all ranks, in time order."""
-        keys = [k for k in self.store.list(self.key("telemetry/")) if k.endswith(".jsonl")]
+        keys = self.store.logs(self.key("telemetry/"))
         return sorted((e for k in keys for e in self.store.read_jsonl(k)), key=lambda e: e["time"])
 
     def workers(self) -> list[dict]:

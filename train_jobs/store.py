@@ -13,7 +13,10 @@ import posixpath
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from typing import Any, Optional
+import itertools
+import socket
+import time
+from typing import Any, Iterator, Optional
 
 __all__ = [
     "ArtifactStore",
@@ -82,7 +85,22 @@ class ArtifactStore(ABC):
         """Delete one key or everything under a prefix."""
 
     @abstractmethod
-    def append_line(self, key: str, line: str) -> None: ...
+    def append_line(self, key: str, line: str) -> None:
+        """Add ``line`` (one or more lines) to the log at ``key``. Many processes may append to one log;
+        nothing appended is ever lost or rewritten."""
+
+    @abstractmethod
+    def read_lines(self, key: str, cursor: Optional[dict] = None) -> list[str]:
+        """The lines of the log at ``key`` ([] when there is none). With a ``cursor`` (a dict the store
+        keeps its place in), only the lines appended since the last call with the same dict."""
+
+    @abstractmethod
+    def logs(self, prefix: str) -> list[str]:
+        """The keys of the logs (``*.jsonl``) under ``prefix``."""
+
+    @abstractmethod
+    def open_read(self, key: str) -> tuple[int, Iterator[bytes]]:
+        """``(size, chunks)`` of an object, read as it is sent (never whole in memory)."""
 
     @abstractmethod
     def upload_file(self, key: str, path: str) -> None: ...
@@ -110,10 +128,8 @@ class ArtifactStore(ABC):
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_text(key))
 
-    def read_jsonl(self, key: str) -> list[dict]:
-        if not self.exists(key):
-            return []
-        return [json.loads(line) for line in self.read_text(key).splitlines() if line.strip()]
+    def read_jsonl(self, key: str, cursor: Optional[dict] = None) -> list[dict]:
+        return [json.loads(line) for line in self.read_lines(key, cursor) if line.strip()]
 
 
 class LocalStore(ArtifactStore):
@@ -168,8 +184,35 @@ class LocalStore(ArtifactStore):
     def append_line(self, key: str, line: str) -> None:
         path = self._path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
+        with open(path, "a", encoding="utf-8") as f:  # one write of a few lines: appends do not interleave
             f.write(line.rstrip("\n") + "\n")
+
+    def read_lines(self, key: str, cursor: Optional[dict] = None) -> list[str]:
+        cursor = {} if cursor is None else cursor
+        try:
+            with open(self._path(key), "rb") as f:
+                f.seek(cursor.get("offset", 0))
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        whole = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        cursor["offset"] = cursor.get("offset", 0) + len(whole)
+        return whole.decode("utf-8").splitlines()
+
+    def logs(self, prefix: str) -> list[str]:
+        return [k for k in self.list(prefix) if k.endswith(".jsonl")]
+
+    def open_read(self, key: str) -> tuple[int, Iterator[bytes]]:
+        path = self._path(key)
+        if not os.path.isfile(path):
+            raise StoreNotFound(f"no artifact {key!r} in {self.uri}")
+
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+
+        return os.path.getsize(path), chunks()
 
     def upload_file(self, key: str, path: str) -> None:
         with open(path, "rb") as f:
@@ -198,6 +241,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if ".." in parts:
         raise StoreError(f"{uri!r} has a '..' part; write the prefix without it")
     return bucket, "/".join(parts)
+
+
+_LOG_PARTS = ".d"  # an S3 log is a folder of parts beside its key: <key>.d/
+_CLOCK_SKEW_NS = 60 * 10**9
+_WRITER = f"{socket.gethostname()[:40]}-{os.getpid()}"
+_APPENDS = itertools.count()
 
 
 class S3Store(ArtifactStore):
@@ -298,8 +347,48 @@ class S3Store(ArtifactStore):
             self._call(self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": objs})
 
     def append_line(self, key: str, line: str) -> None:
-        old = self.read_bytes(key) if self.exists(key) else b""
-        self.write_bytes(key, old + line.rstrip("\n").encode("utf-8") + b"\n")
+        """One new object per append (``<key>.d/<time>-<writer>-<n>``), one writer per object: S3 has no
+        append, and rewriting a shared object would lose what another writer appended meanwhile."""
+        name = f"{time.time_ns():020d}-{_WRITER}-{next(_APPENDS):08d}"
+        self.write_bytes(f"{key}{_LOG_PARTS}/{name}", line.rstrip("\n").encode("utf-8") + b"\n")
+
+    def read_lines(self, key: str, cursor: Optional[dict] = None) -> list[str]:
+        """New parts are listed from a minute before the newest one read (writers' clocks differ a
+        little), and parts already read are skipped."""
+        cursor = {} if cursor is None else cursor
+        folder = self._key(f"{key}{_LOG_PARTS}") + "/"
+        early = []
+        if not cursor.get("started") and self.exists(key):  # a log written whole by an earlier version
+            early = self.read_text(key).splitlines()
+        cursor["started"] = True
+        seen: dict[str, int] = cursor.setdefault("seen", {})
+        newest = max(seen.values(), default=0)
+        after = f"{folder}{max(0, newest - _CLOCK_SKEW_NS):020d}" if newest else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call(lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=folder, StartAfter=after)))
+        lines = []
+        for obj in (o for page in pages for o in page.get("Contents", [])):
+            if obj["Key"] in seen:
+                continue
+            body = self._call(self.client.get_object, Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+            lines += body.decode("utf-8").splitlines()
+            seen[obj["Key"]] = int(obj["Key"][len(folder):].split("-", 1)[0])
+        newest = max(seen.values(), default=0)
+        for k in [k for k, t in seen.items() if t < newest - 2 * _CLOCK_SKEW_NS]:
+            del seen[k]
+        return early + lines
+
+    def logs(self, prefix: str) -> list[str]:
+        return sorted({k.split(_LOG_PARTS + "/", 1)[0] for k in self.list(prefix) if _LOG_PARTS + "/" in k})
+
+    def open_read(self, key: str) -> tuple[int, Iterator[bytes]]:
+        resp = self._call(self.client.get_object, Bucket=self.bucket, Key=self._key(key))
+        return resp["ContentLength"], resp["Body"].iter_chunks(1 << 20)
+
+    def presigned_url(self, key: str, expires_s: int = 900) -> str:
+        """A URL that reads the object for ``expires_s`` seconds, without the store's keys."""
+        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+                                                  ExpiresIn=expires_s)
 
     def upload_file(self, key: str, path: str) -> None:
         self._call(self.client.upload_file, path, self.bucket, self._key(key))

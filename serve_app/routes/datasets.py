@@ -18,6 +18,8 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 SUFFIX = {"application/zip": ".zip", "application/x-tar": ".tar", "application/gzip": ".tar.gz",
           "application/x-gzip": ".tar.gz"}
 FORMATS = "imagefolder|yolo|coco|voc|mask|mvtec"
+UPLOADS_PER_USER = 2   # at once, across replicas
+UPLOAD_S = 3600.0      # an upload's hold on its slot lapses after this, should its replica die
 
 
 @router.post("", status_code=201)
@@ -30,6 +32,17 @@ async def upload(request: Request, name: str = Query(..., min_length=1, max_leng
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind not in SUFFIX:
         raise HTTPException(415, f"send the archive as the body with content-type one of {sorted(SUFFIX)}")
+    lease = await asyncio.to_thread(p.records.take_lease, "upload", user["username"], UPLOADS_PER_USER, UPLOAD_S)
+    if lease is None:
+        raise HTTPException(429, f"you have {UPLOADS_PER_USER} uploads under way; wait for one to finish",
+                            headers={"Retry-After": "10"})
+    try:
+        return await _upload(request, name, format, language, kind, user, p)
+    finally:
+        await asyncio.to_thread(p.records.drop_lease, lease)
+
+
+async def _upload(request: Request, name: str, format: Optional[str], language: str, kind: str, user: dict, p) -> dict:
     limits = IngestLimits.from_env()
     with tempfile.TemporaryDirectory(prefix="vt-upload-") as tmp:
         path = os.path.join(tmp, "upload" + SUFFIX[kind])
@@ -44,7 +57,8 @@ async def upload(request: Request, name: str = Query(..., min_length=1, max_leng
         if size == 0:
             raise HTTPException(422, "the body is empty: send the archive's bytes")
         try:
-            added = await asyncio.to_thread(add_dataset, path, open_store(p.storage_uri), format, language, limits)
+            added = await asyncio.get_running_loop().run_in_executor(
+                p.validating, add_dataset, path, open_store(p.storage_uri), format, language, limits)
         except (IngestError, DatasetError) as exc:
             raise HTTPException(422, str(exc)) from None
     report = added["report"]

@@ -5,12 +5,14 @@ import asyncio
 import heapq
 import json
 import mimetypes
+import os
 import re
+import time
 from typing import Any, Optional
 
 import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from serve_app.jobs import JobNotFound
@@ -22,7 +24,7 @@ from train_jobs.search import search_results
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreError
 
-CHUNK = 1 << 20
+LINK_S = 900
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
@@ -148,22 +150,36 @@ def job_logs(job_id: str, user: dict = Depends(current_user), p=Depends(platform
 @router.get("/{job_id}/artifacts")
 def artifacts(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
     folder = p.jobs.folder(_job(p, job_id, user))
-    names = [k.removeprefix(folder.prefix + "/") for k in folder.store.list(folder.prefix + "/")]
-    return {"job_id": job_id, "uri": folder.uri(), "artifacts": names}
+    logs = folder.store.logs(folder.prefix + "/")
+    names = {k.removeprefix(folder.prefix + "/") for k in folder.store.list(folder.prefix + "/")
+             if not any(k.startswith(log + ".d/") for log in logs)}  # an S3 log's parts are listed as the log
+    return {"job_id": job_id, "uri": folder.uri(), "artifacts": sorted(names | {k.removeprefix(folder.prefix + "/")
+                                                                            for k in logs})}
 
 
 @router.get("/{job_id}/artifacts/{name:path}")
-def artifact(job_id: str, name: str, user: dict = Depends(current_user), p=Depends(platform)) -> Response:
+def artifact(job_id: str, name: str, link: bool = Query(False, description="answer a URL that reads it for 15 "
+                                                                             "minutes instead (S3 storage only)"),
+             user: dict = Depends(current_user), p=Depends(platform)) -> Response:
+    """The file, streamed from the store as it is read (never whole in the API's memory)."""
     folder = p.jobs.folder(_job(p, job_id, user))
+    missing = HTTPException(404, f"job {job_id} has no artifact {name!r}; GET /v1/jobs/{job_id}/artifacts lists them")
     try:
-        data = folder.store.read_bytes(folder.key(name))
+        key = folder.key(name)
+        if key in folder.store.logs(key.rsplit("/", 1)[0]) and not folder.store.exists(key):  # an S3 log
+            text = "".join(line + "\n" for line in folder.store.read_lines(key))
+            return Response(text, media_type="application/x-ndjson")
+        if link:
+            if not hasattr(folder.store, "presigned_url"):
+                raise HTTPException(409, "links are given for S3 storage only; download the file itself (without ?link)")
+            return JSONResponse({"url": folder.store.presigned_url(key, LINK_S), "expires_in": LINK_S})
+        size, chunks = folder.store.open_read(key)
     except (StoreError, ValueError):
-        raise HTTPException(404, f"job {job_id} has no artifact {name!r}; GET /v1/jobs/{job_id}/artifacts lists them")
+        raise missing from None
     kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    # In slices: one Serve message (proxy to replica) holds at most 4 MiB, and weights are larger.
-    slices = (data[i:i + CHUNK] for i in range(0, len(data), CHUNK))
-    return StreamingResponse(slices, media_type=kind, headers={
-        "content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"', "content-length": str(len(data))})
+    # chunks of 1 MiB: one Serve message (proxy to replica) holds at most 4 MiB, and weights are larger
+    return StreamingResponse(chunks, media_type=kind, headers={
+        "content-disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"', "content-length": str(size)})
 
 
 @router.get("/{job_id}/trials")
@@ -191,39 +207,69 @@ def _cursor(last_event_id: Optional[str]) -> dict[str, int]:
     return {name: int(n) for name, n in (part.split(":") for part in last_event_id.split("."))}
 
 
+STREAMS_PER_USER = 4  # event streams one user may hold open at once, across replicas
+# a comment line this often keeps proxies from closing a quiet stream; after STREAM_MAX_S the stream
+# closes and clients reconnect with Last-Event-ID
+KEEP_ALIVE_S = float(os.environ.get("VISIONTRAIN_STREAM_KEEPALIVE_S", "15"))
+STREAM_MAX_S = float(os.environ.get("VISIONTRAIN_STREAM_MAX_S", "3600"))
+
+
 @router.get("/{job_id}/events")
 async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), user: dict = Depends(current_user),
                      last_event_id: Optional[str] = Header(None, max_length=12000),
                      p=Depends(platform)) -> StreamingResponse:
     """Server-sent events until the job ends: ``event: job`` for state changes, epoch metrics and
     checkpoints (``events.jsonl``), ``event: telemetry`` for what the workers' monitors sent.
-    Reconnect with ``Last-Event-ID`` to go on after the last event received, losing none."""
+    Reconnect with ``Last-Event-ID`` to go on after the last event received, losing none. A quiet
+    stream sends a comment every 15 s; a stream closes after an hour (reconnect to go on); one user
+    holds at most 4 streams at once (429 past that)."""  # the times: VISIONTRAIN_STREAM_KEEPALIVE_S, _MAX_S
     record = await asyncio.to_thread(_job, p, job_id, user)
     folder = p.jobs.folder(record)
-    start = _cursor(last_event_id)
+    skip = _cursor(last_event_id)
+    lease = await asyncio.to_thread(p.records.take_lease, "events", user["username"], STREAMS_PER_USER, 3 * KEEP_ALIVE_S)
+    if lease is None:
+        raise HTTPException(429, f"you have {STREAMS_PER_USER} event streams open; close one (each ends with its job)",
+                            headers={"Retry-After": str(int(KEEP_ALIVE_S))})
+    cursors: dict[str, dict] = {}
 
     def new_lines(sent: dict) -> list[tuple[str, str, dict]]:
-        """New lines of every file, in time order, each file's own order kept (the cursor counts lines)."""
+        """Lines written since the last call, every file read from where it was left, in time order
+        (each file's own order kept: the ids count lines). A reconnecting client's lines are skipped once."""
         out = []
-        keys = [folder.key("events.jsonl")] + [k for k in folder.store.list(folder.key("telemetry/"))
-                                               if k.endswith(".jsonl")]
-        for key in keys:
+        for key in [folder.key("events.jsonl")] + folder.store.logs(folder.key("telemetry/")):
             name = "events" if key.endswith("events.jsonl") else key.rsplit("/", 1)[-1].removesuffix(".jsonl")
-            lines = folder.store.read_jsonl(key) if folder.store.exists(key) else []
-            out.append([(name, "job" if name == "events" else "telemetry", e) for e in lines[sent.get(name, 0):]])
+            lines = folder.store.read_jsonl(key, cursors.setdefault(name, {}))
+            if name not in sent:
+                sent[name] = min(skip.get(name, 0), len(lines))
+                lines = lines[sent[name]:]
+            out.append([(name, "job" if name == "events" else "telemetry", e) for e in lines])
         return list(heapq.merge(*out, key=lambda item: item[2]["time"]))
 
     async def stream():
-        sent = dict(start)
-        while True:
-            state = (await asyncio.to_thread(p.jobs.get, job_id))["state"]
-            for name, kind, event in await asyncio.to_thread(new_lines, sent):
-                sent[name] = sent.get(name, 0) + 1
-                cursor = ".".join(f"{k}:{v}" for k, v in sorted(sent.items()))
-                yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
-            if state in TERMINAL:
-                yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'state': state})}\n\n"
-                return
-            await asyncio.sleep(poll_s)
+        sent: dict[str, int] = {}
+        started = quiet_since = renewed = time.monotonic()
+        try:
+            while True:
+                state = (await asyncio.to_thread(p.jobs.get, job_id))["state"]
+                for name, kind, event in await asyncio.to_thread(new_lines, sent):
+                    sent[name] += 1
+                    cursor = ".".join(f"{k}:{v}" for k, v in sorted(sent.items()))
+                    quiet_since = time.monotonic()
+                    yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
+                if state in TERMINAL:
+                    yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'state': state})}\n\n"
+                    return
+                now = time.monotonic()
+                if now - started > STREAM_MAX_S:
+                    return
+                if now - quiet_since >= KEEP_ALIVE_S:
+                    quiet_since = now
+                    yield ": keep-alive\n\n"
+                if now - renewed >= KEEP_ALIVE_S:
+                    renewed = now
+                    await asyncio.to_thread(p.records.renew_lease, lease, 3 * KEEP_ALIVE_S)
+                await asyncio.sleep(poll_s)
+        finally:
+            await asyncio.to_thread(p.records.drop_lease, lease)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})

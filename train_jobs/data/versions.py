@@ -50,7 +50,8 @@ def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, la
         report = validate_dataset(root, fmt, language=language, found=found)
         created = not store.exists(f"{prefix}/{MARKER}")
         if created:
-            store.delete(f"{prefix}/files")  # a half-written earlier attempt, never a complete version
+            # no clean-up of a half-written earlier attempt: the same id means the same files, and an
+            # upload of the same bytes at the same moment writes them too
             for dirpath, _, files in os.walk(root):
                 for name in files:
                     path = os.path.join(dirpath, name)
