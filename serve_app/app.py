@@ -9,6 +9,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from typing import Any, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
@@ -183,8 +184,15 @@ class Ingress:
 
     def _watch_jobs(self, every_s: float) -> None:
         """Keep unfinished jobs' records current even when no one asks: a job whose driver died is
-        resubmitted (or failed) within ``every_s`` seconds."""
+        resubmitted (or failed) within ``every_s`` seconds. Each round the replica also says it is
+        alive, and learns how many replicas share the request rate."""
+        me = f"replica:{uuid.uuid4().hex}"
         while True:
+            try:
+                self.records.renew_lease(me, 6 * every_s, kind="replica")
+                self.platform.limiter.replicas = max(1, self.records.count_leases("replica"))
+            except Exception:
+                log.exception("counting the API replicas failed")
             time.sleep(every_s)
             try:
                 self.platform.jobs.reconcile()

@@ -24,6 +24,7 @@ ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
 QUEUED = "queued: waiting to be submitted to Ray"
 QUEUE_GRACE_S = 120.0  # a job queued this long and never submitted (its replica died) is submitted by reconcile()
 _RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+ENDED_KEPT = 10_000  # ended jobs' records answered from memory
 
 
 def submission_id(job_id: str, attempt: int) -> str:
@@ -205,6 +206,8 @@ class JobService:
         out = {**record, "ray_status": ray_status, "history": state.get("history", [])}
         if record["state"] in TERMINAL and state.get("state") in TERMINAL:
             self._ended[job_id] = out
+            while len(self._ended) > ENDED_KEPT:  # the oldest first (dicts keep insertion order)
+                self._ended.pop(next(iter(self._ended)))
         return out
 
     def _resubmit(self, record: dict, lost: str) -> Optional[dict]:

@@ -1,5 +1,6 @@
-"""Per-user limits: a request rate (token bucket, in each ingress replica) and job quotas
-(concurrent jobs and GPUs, counted from the records database)."""
+"""Per-user limits: a request rate (a token bucket in each ingress replica, each holding its share of
+the rate: the replicas count themselves in the records database) and job quotas (concurrent jobs and
+GPUs, counted from the records database)."""
 from __future__ import annotations
 
 import os
@@ -28,21 +29,26 @@ def _env_number(name: str, default: float) -> float:
 
 @dataclass
 class RateLimiter:
-    """``per_minute`` requests per user, in bursts of up to ``burst``."""
+    """``per_minute`` requests per user, in bursts of up to ``burst``, over all ``replicas`` (each takes
+    its share; Serve spreads a user's requests over the replicas)."""
     per_minute: float = 600.0
     burst: float = 60.0
+    replicas: int = 1
     _buckets: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait_s(self, key: str) -> float:
         """0 and one request taken when ``key`` may go on; else how long until it may."""
         now = time.monotonic()
+        rate, burst = self.per_minute / self.replicas / 60.0, max(1.0, self.burst / self.replicas)
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.per_minute / 60.0)
+            if len(self._buckets) > 100_000:  # users idle long enough to be full again
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < burst / rate}
+            tokens, last = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
-                return (1.0 - tokens) * 60.0 / self.per_minute
+                return (1.0 - tokens) / rate
             self._buckets[key] = (tokens - 1.0, now)
             return 0.0
 

@@ -6,6 +6,7 @@ from the folders and Ray's job table.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -20,6 +21,7 @@ from train_jobs.config import home_dir
 __all__ = ["Records", "default_database_url"]
 
 metadata = MetaData()
+CHAT_KEEP_S, CHATS_PER_USER = 30 * 86400, 200
 
 jobs = Table(
     "jobs",
@@ -215,9 +217,40 @@ class Records:
             conn.execute(insert(leases).values(lease_id=lease_id, kind=kind, owner=owner, expires_at=now + ttl_s))
         return lease_id
 
-    def renew_lease(self, lease_id: str, ttl_s: float) -> None:
+    @contextlib.contextmanager
+    def held(self, name: str, ttl_s: float = 30.0, wait_s: float = 10.0):
+        """A lock every process that shares this database respects (the row's key is ``name``; a holder
+        that died lets go after ``ttl_s``). TimeoutError after ``wait_s``."""
+        deadline = time.time() + wait_s
+        while True:
+            now = time.time()
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete(leases).where(leases.c.lease_id == name, leases.c.expires_at < now))
+                    conn.execute(insert(leases).values(lease_id=name, kind="lock", owner="", expires_at=now + ttl_s))
+                break
+            except IntegrityError:
+                if time.time() > deadline:
+                    raise TimeoutError(f"{name} stayed locked for {wait_s:g} s") from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            self.drop_lease(name)
+
+    def count_leases(self, kind: str) -> int:
+        """Live leases of ``kind`` (for example the API replicas that beat in the last minute)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(leases).where(
+                leases.c.kind == kind, leases.c.expires_at >= time.time())).scalar_one()
+
+    def renew_lease(self, lease_id: str, ttl_s: float, kind: str = "", owner: str = "") -> None:
+        """Extend a lease (made anew, of ``kind`` for ``owner``, when it had lapsed)."""
         with self.engine.begin() as conn:
-            conn.execute(update(leases).where(leases.c.lease_id == lease_id).values(expires_at=time.time() + ttl_s))
+            if conn.execute(update(leases).where(leases.c.lease_id == lease_id)
+                            .values(expires_at=time.time() + ttl_s)).rowcount == 0 and kind:
+                conn.execute(insert(leases).values(lease_id=lease_id, kind=kind, owner=owner,
+                                                   expires_at=time.time() + ttl_s))
 
     def drop_lease(self, lease_id: str) -> None:
         with self.engine.begin() as conn:
@@ -286,11 +319,18 @@ class Records:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def save_chat(self, session_id: str, owner: str, history: list, plan: Optional[dict]) -> None:
+        """Keep a conversation. A new one makes room: conversations idle for CHAT_KEEP_S are forgotten,
+        and each user keeps their CHATS_PER_USER most recent."""
         with self.engine.begin() as conn:
             values = {"history": history, "plan": plan, "updated_at": time.time()}
             if conn.execute(update(chat_sessions).where(chat_sessions.c.session_id == session_id)
                             .values(**values)).rowcount == 0:
                 conn.execute(insert(chat_sessions).values(session_id=session_id, owner=owner, **values))
+                conn.execute(delete(chat_sessions).where(chat_sessions.c.updated_at < time.time() - CHAT_KEEP_S))
+                kept = select(chat_sessions.c.session_id).where(chat_sessions.c.owner == owner) \
+                    .order_by(chat_sessions.c.updated_at.desc()).limit(CHATS_PER_USER)
+                conn.execute(delete(chat_sessions).where(chat_sessions.c.owner == owner,
+                                                         chat_sessions.c.session_id.not_in(kept.scalar_subquery())))
 
     def get_chat(self, session_id: str) -> Optional[dict]:
         with self.engine.connect() as conn:

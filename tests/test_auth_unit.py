@@ -117,3 +117,42 @@ def test_logout_password_change_and_disabling_revoke_every_token(auth):
         auth.login("ivy", "ivy-new-password")
     auth.set_disabled("ivy", False)
     assert auth.login("ivy", "ivy-new-password")
+
+
+def test_the_request_rate_is_shared_by_the_replicas():
+    from serve_app.limits import RateLimiter
+
+    one, three = RateLimiter(per_minute=60, burst=30), RateLimiter(per_minute=60, burst=30, replicas=3)
+    assert sum(one.wait_s("amy") == 0 for _ in range(40)) == 30
+    assert sum(three.wait_s("amy") == 0 for _ in range(40)) == 10  # each of three replicas: a third
+    assert 2.5 < three.wait_s("amy") <= 3.0  # a third of 1 request/s
+
+
+def test_a_lock_in_the_database_is_held_by_one_process_at_a_time(tmp_path):
+    import threading
+    import time
+
+    records = [Records(f"sqlite:///{tmp_path}/records.db") for _ in range(2)]  # two replicas
+    inside, most = [0], [0]
+
+    def work(r):
+        for _ in range(5):
+            with r.held("submit:amy"):
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+                time.sleep(0.01)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in records for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    with records[0].held("submit:bob", ttl_s=0.2):
+        with pytest.raises(TimeoutError):
+            with records[1].held("submit:bob", wait_s=0.05):
+                pass
+        time.sleep(0.3)  # a holder that died lets go once its time is up
+        with records[1].held("submit:bob", wait_s=1):
+            pass

@@ -110,6 +110,32 @@ def test_checkpoints_and_weights_are_never_unpickled(tmp_path):
     assert not os.path.exists(canary)
 
 
+def test_ultralytics_keeps_only_tensors_in_the_store_and_still_resumes(tmp_path, monkeypatch):
+    """Its checkpoints are pickled modules: the store gets their tensors, and a rerun rebuilds the file
+    Ultralytics reads from its architecture and those tensors."""
+    from train_jobs.store import file_sha256, open_store
+    from train_jobs.tasks import ultralytics_run as u
+    from train_jobs.worker import load_tensors, save_tensors
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "work"))
+    data = make_detection(str(tmp_path / "data"), num_classes=2, images=16, image_size=64, seed=0)["path"]
+    cfg = TrainingConfig(task="detection", model={"source": "ultralytics", "name": "yolov8n"}, dataset={"uri": data},
+                         hyperparameters={"epochs": 2, "batch_size": 8, "image_size": 64},
+                         storage={"uri": str(tmp_path / "store")}, job_id="detection-tensors")
+    u._fit_task(cfg.model_dump(mode="json"))
+    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    stored = os.path.join(job.store.root, job.key(u.CKPT))
+    assert load_tensors(stored)["epoch"] == 1 and load_tensors(job.store.child_uri(job.key("weights/model.pt")))["class_names"]
+    state = load_tensors(stored)  # as if the run had stopped after its first epoch
+    save_tensors({**state, "epoch": 0}, stored)
+    job.store.write_json(job.key(u.MANIFEST), {"epoch": 1, "sha256": file_sha256(stored)})
+    shutil.rmtree(os.path.join(u.work_dir(cfg), "run"))
+    u._fit_task(cfg.model_dump(mode="json"))
+    events = [(e["kind"], e.get("epoch") or e.get("from_epoch")) for e in job.events() if e["kind"] in ("resumed", "metrics")]
+    assert events == [("metrics", 1), ("metrics", 2), ("resumed", 1), ("metrics", 2)]
+    assert u.trained_yolo(cfg, job).names == {0: "circle", 1: "square"}
+
+
 # 2. Paths named inside a dataset
 
 def _yolo_with(tmp_path, **data_yaml) -> str:
@@ -471,3 +497,29 @@ def test_s3_artifacts_are_read_in_chunks_and_linked(s3_bucket):
     url = store.presigned_url("jobs/j/weights/model.pt", 60)
     assert httpx.get(url).content == b"w" * 3_000_000
     assert "platform/jobs/j/weights/model.pt" in url and "Signature" in url or "X-Amz-Signature" in url
+
+
+def test_conversations_and_the_ended_jobs_cache_are_bounded(tmp_path, monkeypatch):
+    import serve_app.jobs as jobs_module
+    import serve_app.records as records_module
+    from serve_app.jobs import JobService
+    from serve_app.records import Records
+
+    records = Records(f"sqlite:///{tmp_path}/records.db")
+    monkeypatch.setattr(records_module, "CHATS_PER_USER", 3)
+    for i in range(5):
+        records.save_chat(f"amy-{i}", "amy", ["hi"], None)
+    records.save_chat("bob-0", "bob", ["hi"], None)
+    assert [s for s in ("amy-0", "amy-1", "amy-2", "amy-3", "amy-4", "bob-0") if records.get_chat(s)] == \
+        ["amy-2", "amy-3", "amy-4", "bob-0"]
+
+    monkeypatch.setattr(jobs_module, "ENDED_KEPT", 2)
+    store = LocalStore(str(tmp_path / "artifacts"))
+    service = JobService(records, "http://127.0.0.1:9")
+    for i in range(4):
+        folder = JobFolder(store, f"job-{i}")
+        folder.transition("succeeded", "done")
+        records.add_job(job_id=f"job-{i}", owner="amy", task="classification", model="timm/resnet18", state="succeeded",
+                        config_uri=folder.uri("config.yaml"), folder_uri=folder.uri())
+        assert service.get(f"job-{i}")["state"] == "succeeded"
+    assert list(service._ended) == ["job-2", "job-3"]

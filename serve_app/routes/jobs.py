@@ -96,14 +96,15 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
         raise HTTPException(409, f"job id {cfg.job_id} is taken; leave job_id out to get a new one")
     if problem := p.why_unplaceable(cfg):
         raise HTTPException(422, f"this job could never start: {problem}")
-    try:
-        _check_quota(p, user, cfg, [r for r in p.records.list_jobs(user["username"]) if r["state"] not in TERMINAL])
-    except QuotaExceeded as exc:
-        raise HTTPException(429, str(exc)) from None
-    try:
-        record = p.jobs.submit(cfg, queue=True)
-    except ValueError as exc:
-        raise HTTPException(409, str(exc)) from None
+    with p.records.held(f"submit:{user['username']}"):  # the quota holds across replicas: one at a time per user
+        try:
+            _check_quota(p, user, cfg, [r for r in p.records.list_jobs(user["username"]) if r["state"] not in TERMINAL])
+        except QuotaExceeded as exc:
+            raise HTTPException(429, str(exc)) from None
+        try:
+            record = p.jobs.submit(cfg, queue=True)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
     p.launch_later(cfg.job_id)
     return record
 

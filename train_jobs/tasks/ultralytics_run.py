@@ -63,18 +63,22 @@ def _fit_task(cfg_json: dict) -> None:
     offline_env()
     from ultralytics import YOLO
 
+    from train_jobs.worker import load_tensors, save_tensors
+
     cfg = TrainingConfig.model_validate(cfg_json)
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-    data_yaml, _ = prepare_yolo_data(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
+    data_yaml, names = prepare_yolo_data(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     last_local = os.path.join(work_dir(cfg), "run", "weights", "last.pt")
     resume = job.store.exists(job.key(MANIFEST))
     if resume:
         manifest = job.store.read_json(job.key(MANIFEST))
-        os.makedirs(os.path.dirname(last_local), exist_ok=True)
-        job.store.download_file(job.key(CKPT), last_local)
-        if file_sha256(last_local) != manifest["sha256"]:
+        stored = os.path.join(work_dir(cfg), "stored-last.pt")
+        job.store.download_file(job.key(CKPT), stored)
+        if file_sha256(stored) != manifest["sha256"]:
             raise RuntimeError("the stored checkpoint does not match its manifest; it was not completed")
         job.event("resumed", from_epoch=manifest["epoch"], checkpoint=job.uri(CKPT))
+        os.makedirs(os.path.dirname(last_local), exist_ok=True)
+        _ultralytics_file(cfg, load_tensors(stored), names, last_local)
         model = YOLO(last_local)
     else:
         model = YOLO(get_adapter("ultralytics").source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights))
@@ -105,12 +109,15 @@ def _fit_task(cfg_json: dict) -> None:
                                                                       if k not in ("epoch", "epochs")), flush=True)
 
     def on_model_save(trainer):
-        job.store.upload_file(job.key(CKPT), str(trainer.last))
-        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": file_sha256(str(trainer.last))})
+        safe = os.path.join(work_dir(cfg), "checkpoint.pt")
+        save_tensors(_tensors_of(str(trainer.last)), safe)
+        job.store.upload_file(job.key(CKPT), safe)
+        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": file_sha256(safe)})
         job.event("checkpoint", epoch=trainer.epoch + 1)
         if trainer.best.exists() and state["best"] != trainer.best_fitness:
             state["best"] = trainer.best_fitness
-            job.store.upload_file(job.key("weights/model.pt"), str(trainer.best))
+            save_tensors({**_tensors_of(str(trainer.best)), "class_names": names}, safe)
+            job.store.upload_file(job.key("weights/model.pt"), safe)
 
     model.add_callback("on_train_epoch_start", on_epoch_start)
     model.add_callback("on_train_batch_end", on_batch_end)
@@ -131,14 +138,46 @@ def fit(cfg: TrainingConfig, job: JobFolder) -> None:
     ray.get(task.remote(cfg.model_dump(mode="json")))
 
 
+def _tensors_of(path: str) -> dict:
+    """A checkpoint Ultralytics wrote in this task's work folder, as tensors and plain values: what goes
+    to the store, where nothing is ever kept that loading would unpickle."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # written here, a moment ago, by Ultralytics
+    net = ckpt.get("ema") or ckpt["model"]
+    plain = (int, float, str, bool, type(None))
+    return {"epoch": ckpt.get("epoch", -1), "best_fitness": ckpt.get("best_fitness"), "updates": ckpt.get("updates"),
+            "model": {k: v.float() for k, v in net.state_dict().items()}, "optimizer": ckpt.get("optimizer"),
+            "train_args": {k: v if isinstance(v, plain) else str(v) for k, v in (ckpt.get("train_args") or {}).items()}}
+
+
+def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: str) -> None:
+    """A checkpoint file in Ultralytics' own layout, made here from ``state`` (see _tensors_of): the
+    model is built from its architecture and given the stored weights."""
+    import torch
+    import ultralytics
+
+    net = get_adapter("ultralytics").build(cfg.model.name, cfg.task, len(names))
+    net.load_state_dict(state["model"])
+    net.names = dict(enumerate(names))
+    net.args = state.get("train_args") or {}
+    torch.save({"epoch": state["epoch"], "best_fitness": state["best_fitness"], "model": None, "ema": net,
+                "updates": state["updates"], "optimizer": state["optimizer"], "train_args": state["train_args"],
+                "version": ultralytics.__version__}, path)
+
+
 def trained_yolo(cfg: TrainingConfig, job: JobFolder):
     offline_env()
     from ultralytics import YOLO
 
-    local = os.path.join(work_dir(cfg), "final", "model.pt")
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    job.store.download_file(job.key("weights/model.pt"), local)
-    return YOLO(local)
+    from train_jobs.worker import load_tensors
+
+    folder = os.path.join(work_dir(cfg), "final")
+    os.makedirs(folder, exist_ok=True)
+    job.store.download_file(job.key("weights/model.pt"), os.path.join(folder, "stored.pt"))
+    state = load_tensors(os.path.join(folder, "stored.pt"))
+    _ultralytics_file(cfg, {**state, "epoch": -1, "optimizer": None}, state["class_names"], os.path.join(folder, "model.pt"))
+    return YOLO(os.path.join(folder, "model.pt"))
 
 
 def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str, masks: bool) -> dict:
