@@ -6,6 +6,8 @@ its owner's job list) or refused with 429, never dropped.
 Prints JSON lines; the last is the summary with bench, requests, errors (anything but 2xx and the
 quota's 429), p50_ms, p99_ms, rejected_429, lost (accepted submissions that did not reach Ray
 within 2 minutes: submissions are queued, then submitted in the background), accepted, and the machine.
+During the burst, 200 logins with wrong passwords for one account arrive too (`--login-flood`):
+``login_flood`` says how many were refused with 429; they are not in the latency figures.
 
 The client is aiohttp: it shares the machine's cores with the platform, and httpx's async client
 cost ~3 ms of CPU per request there (0.45 s over the 150 chat turns), which the bench counted as
@@ -77,11 +79,20 @@ async def conversation(c: aiohttp.ClientSession, log: list, url: str, user: dict
 
 def job_config(n: int) -> dict:
     return {"task": "classification", "model": {"source": "timm", "name": "test_resnet"},
-            "dataset": {"uri": "uploaded:latest"}, "job_id": f"load-{n:02d}-{int(time.time())}",
-            "hyperparameters": {"epochs": 1, "batch_size": 16, "image_size": 32}}
+            "dataset": {"uri": "uploaded:latest"}, "hyperparameters": {"epochs": 1, "batch_size": 16, "image_size": 32}}
 
 
-async def run(url: str, archive: bytes, conversations: int, submitters: int, per_submitter: int) -> dict:
+async def flood(c: aiohttp.ClientSession, url: str, username: str, n: int) -> dict:
+    """``n`` logins with wrong passwords at once (someone guessing): how many were refused with 429."""
+    log: list = []
+    await asyncio.gather(*[timed(c, log, "POST", url, "/v1/auth/login", json={"username": username, "password": f"guess-{i}"})
+                           for i in range(n)])
+    return {"sent": n, "rejected_429": sum(1 for _, s, _ in log if s == 429),
+            "refused_401": sum(1 for _, s, _ in log if s == 401), "errors": sum(1 for _, s, _ in log if s not in (401, 429))}
+
+
+async def run(url: str, archive: bytes, conversations: int, submitters: int, per_submitter: int,
+              login_flood: int) -> dict:
     log: list = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200),
                                      timeout=aiohttp.ClientTimeout(total=120)) as c:
@@ -97,9 +108,11 @@ async def run(url: str, archive: bytes, conversations: int, submitters: int, per
         t0 = time.time()
         answers = await asyncio.gather(
             *[conversation(c, log, url, user, i) for i, user in enumerate(talkers)],
-            *[timed(c, log, "POST", url, "/v1/jobs", headers=owner, json={"config": cfg}) for owner, cfg in submissions])
+            *[timed(c, log, "POST", url, "/v1/jobs", headers=owner, json={"config": cfg}) for owner, cfg in submissions],
+            flood(c, url, "talker-0", login_flood))
         wall = time.time() - t0
-        accepted = [(owner, cfg["job_id"]) for (owner, cfg), a in zip(submissions, answers[conversations:])
+        flooded = answers[-1]
+        accepted = [(owner, a[1]["job_id"]) for (owner, cfg), a in zip(submissions, answers[conversations:-1])
                     if a is not None and a[0] == 201]
         waiting, deadline = set(job_id for _, job_id in accepted), time.time() + 120
         while waiting and time.time() < deadline:  # queued until the API submits them to Ray
@@ -121,7 +134,7 @@ async def run(url: str, archive: bytes, conversations: int, submitters: int, per
             "p50_ms": round(times[len(times) // 2], 1), "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
             "rejected_429": sum(1 for _, s, _ in log if s == 429), "lost": lost, "accepted": len(accepted),
             "submissions": len(submissions), "conversations": conversations, "wall_s": round(wall, 2),
-            "all_submitted_to_ray_s": round(submitted_s, 1),
+            "all_submitted_to_ray_s": round(submitted_s, 1), "login_flood": flooded,
             "by_path": {p: {"n": len(t), "p50_ms": round(t[len(t) // 2], 1), "max_ms": round(t[-1], 1)}
                         for p, t in by_path.items()}}
 
@@ -131,12 +144,13 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=50)
     ap.add_argument("--submitters", type=int, default=5)
     ap.add_argument("--per-submitter", type=int, default=4)
+    ap.add_argument("--login-flood", type=int, default=200, help="wrong-password logins sent during the burst")
     args = ap.parse_args()
     with local_platform("load", ADMIN) as (d, _, url):
         make_classification(os.path.join(d, "shapes"), 3, 20, 32, seed=0)
         with open(shutil.make_archive(os.path.join(d, "shapes"), "zip", os.path.join(d, "shapes")), "rb") as f:
             archive = f.read()
-        out = asyncio.run(run(url, archive, args.conversations, args.submitters, args.per_submitter))
+        out = asyncio.run(run(url, archive, args.conversations, args.submitters, args.per_submitter, args.login_flood))
     emit({"bench": "load", **out, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}})
 
 

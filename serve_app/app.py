@@ -34,32 +34,32 @@ TaskName = Literal["classification", "detection", "segmentation", "anomaly_detec
 _LIGHT = {"num_cpus": 0}
 
 
-class LoginRequest(BaseModel):
+class _Body(BaseModel):
+    """A request body: unknown fields are an error (422), never ignored."""
     model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(_Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RefreshRequest(_Body):
     refresh_token: str = Field(min_length=1, max_length=2048)
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NewUser(_Body):
     username: str = Field(min_length=2, max_length=63)
     password: str = Field(min_length=8, max_length=256)
     role: Literal["admin", "user", "viewer"] = "user"
 
 
-class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PasswordChange(_Body):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=8, max_length=256)
 
 
-class UserChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UserChange(_Body):
     disabled: bool
 
 
@@ -78,8 +78,7 @@ def _address(request: Request) -> Optional[str]:
     return request.client.host if request.client else None
 
 
-class ParseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ParseRequest(_Body):
     message: str = Field(min_length=1, max_length=4000)
     history: list[Union[str, dict[str, Any]]] = Field(default_factory=list, max_length=100)
 

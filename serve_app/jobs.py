@@ -22,6 +22,7 @@ __all__ = ["JobService", "JobNotFound"]
 
 ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
 QUEUED = "queued: waiting to be submitted to Ray"
+CLAIMED = "submitting to Ray"  # a record saying so: an attempt was claimed, and Ray may have taken it
 QUEUE_GRACE_S = 120.0  # a job queued this long and never submitted (its replica died) is submitted by reconcile()
 _RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 ENDED_KEPT = 10_000  # ended jobs' records answered from memory
@@ -93,12 +94,13 @@ class JobService:
         its Ray id) is adopted, not launched twice."""
         record = self.records.get_job(job_id)
         n = record["submissions"]
-        if n > 0 and (taken := self._ray_job(submission_id(job_id, n))) is not None:
+        claimed = record["message"].startswith(CLAIMED)  # attempt n was being submitted, not queued anew
+        if claimed and n > 0 and (taken := self._ray_job(submission_id(job_id, n))) is not None:
             self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
                                        ray_job_id=taken, message=f"submitted as Ray job {taken}")
             return self.get(job_id)
         if not self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
-                                          submissions=n + 1, message="submitting to Ray"):
+                                          submissions=n + 1, message=CLAIMED):
             return self.get(job_id)
         job = self.folder(record)
         cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
@@ -117,7 +119,7 @@ class JobService:
             )
         except Exception as exc:
             if _unreachable(exc):  # the dashboard is briefly away: the job stays queued, tried again later
-                waiting = f"{QUEUED} (the training cluster did not answer: {str(exc)[:200]})"
+                waiting = f"{CLAIMED}: the training cluster did not answer ({str(exc)[:200]}); it is tried again soon"
                 self.records.update_job_if(cfg.job_id, {"state": "pending", "ray_job_id": None}, message=waiting)
                 job.transition("pending", waiting)
                 raise

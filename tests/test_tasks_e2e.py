@@ -31,8 +31,7 @@ def _untrained_metrics(cfg, class_names, dataset, tmp_path):
         from adapters import get_adapter
 
         model = get_adapter(cfg.model.source).build(cfg.model.name, cfg.task, len(class_names))
-        model.names = dict(enumerate(class_names))
-        torch.save({"model": model, "train_args": {"task": "segment" if cfg.task == "segmentation" else "detect"}}, path)
+        torch.save({"model": model.state_dict(), "class_names": class_names}, path)  # as the trainer stores its best
     scratch.store.upload_file(scratch.key("weights/model.pt"), path)
     return get_task(cfg.task).evaluate(cfg, scratch, class_names, dataset)
 

@@ -270,7 +270,7 @@ async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), use
                     renewed = now
                     await asyncio.to_thread(p.records.renew_lease, lease, 3 * KEEP_ALIVE_S)
                 await asyncio.sleep(poll_s)
-        finally:
-            await asyncio.to_thread(p.records.drop_lease, lease)
+        finally:  # (a closed stream may be cancelled at any await: the slot is given back without one)
+            p.records.drop_lease(lease)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})

@@ -147,8 +147,8 @@ def validate_dataset(root: str, fmt: Optional[str] = None, class_names: Optional
     """The health report of the dataset at ``root`` (a local folder); ``found`` adds findings met
     before (code, example). Paths in it are relative to ``root``: it never names the server's folders."""
     if not os.path.isdir(root):
-        return _format_failure(root, fmt, "the dataset folder does not exist on this node; check dataset.uri, "
-                                          "or upload the dataset and use its id", language)
+        return _format_failure(root, fmt, f"dataset folder {root!r} does not exist on this node; check dataset.uri, "
+                                          "or upload the dataset and use its id", language)  # the location as given
     return _relative(_validate(root, fmt, class_names, task, language, use_ray, found), root)
 
 

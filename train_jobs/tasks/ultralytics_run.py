@@ -161,9 +161,9 @@ def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: 
     net.load_state_dict(state["model"])
     net.names = dict(enumerate(names))
     net.args = state.get("train_args") or {}
-    torch.save({"epoch": state["epoch"], "best_fitness": state["best_fitness"], "model": None, "ema": net,
-                "updates": state["updates"], "optimizer": state["optimizer"], "train_args": state["train_args"],
-                "version": ultralytics.__version__}, path)
+    torch.save({"epoch": state.get("epoch", -1), "best_fitness": state.get("best_fitness"), "model": None, "ema": net,
+                "updates": state.get("updates"), "optimizer": state.get("optimizer"),
+                "train_args": state.get("train_args") or {}, "version": ultralytics.__version__}, path)
 
 
 def trained_yolo(cfg: TrainingConfig, job: JobFolder):
