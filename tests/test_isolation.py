@@ -529,3 +529,17 @@ def test_conversations_and_the_ended_jobs_cache_are_bounded(tmp_path, monkeypatc
                         config_uri=folder.uri("config.yaml"), folder_uri=folder.uri())
         assert service.get(f"job-{i}")["state"] == "succeeded"
     assert list(service._ended) == ["job-2", "job-3"]
+
+
+def test_a_yaml_alias_bomb_in_class_names_is_refused_at_once(tmp_path):
+    """YAML aliases nest a list 9 times into itself: as text it would be gigabytes (the API's memory)."""
+    root = _yolo_with(tmp_path)
+    levels = ["&a [" + ",".join(["lol"] * 9) + "]"]
+    for prev, cur in zip("abcdefg", "bcdefgh"):
+        levels.append(f"&{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    text = open(os.path.join(root, "data.yaml")).read()
+    with open(os.path.join(root, "data.yaml"), "w") as f:
+        f.write("\n".join(line for line in text.splitlines() if not line.startswith(("names", "- ", "nc")))
+                + "\nnames: [" + ", ".join(levels) + "]\n")
+    report = validate_dataset(root)
+    assert not report["ok"] and "one class name" in report["summary"] and len(report["summary"]) < 2000

@@ -160,10 +160,11 @@ def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: 
     net = get_adapter("ultralytics").build(cfg.model.name, cfg.task, len(names))
     net.load_state_dict(state["model"])
     net.names = dict(enumerate(names))
-    net.args = state.get("train_args") or {}
+    args = {"task": "segment" if cfg.model.name.endswith("-seg") else "detect", **(state.get("train_args") or {})}
+    net.args = args
     torch.save({"epoch": state.get("epoch", -1), "best_fitness": state.get("best_fitness"), "model": None, "ema": net,
-                "updates": state.get("updates"), "optimizer": state.get("optimizer"),
-                "train_args": state.get("train_args") or {}, "version": ultralytics.__version__}, path)
+                "updates": state.get("updates"), "optimizer": state.get("optimizer"), "train_args": args,
+                "version": ultralytics.__version__}, path)
 
 
 def trained_yolo(cfg: TrainingConfig, job: JobFolder):

@@ -39,9 +39,11 @@ def read_data_yaml(path: str) -> dict:
         raise FormatError(f"{path} has keys visiontrain does not read: {sorted(extra)}; allowed: {sorted(ALLOWED_KEYS)}")
     names = data.get("names")
     if isinstance(names, dict):
-        names = [str(names[k]) for k in sorted(names)]
+        names = [names[k] for k in sorted(names)]
     if not isinstance(names, list) or not names:
         raise FormatError(f"{path} needs 'names': a list of class names")
+    if not all(isinstance(n, (str, int, float)) and len(str(n)) <= 200 for n in names):  # no nested (aliased) data
+        raise FormatError(f"{path}: every entry of 'names' must be one class name (text up to 200 characters)")
     if "nc" in data and data["nc"] != len(names):
         raise FormatError(f"{path}: nc is {data['nc']} but names lists {len(names)} classes")
     return {**data, "names": [str(n) for n in names]}
