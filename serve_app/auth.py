@@ -106,6 +106,7 @@ class Auth:
     def __init__(self, records: Records, key: str):
         self.records, self.key = records, key
         self._checked: dict[str, tuple[float, dict]] = {}
+        self._refused: dict[str, float] = {}  # attempt counters past their limit -> when their window ends
 
     def create_user(self, username: str, password: str, role: str = "user") -> dict:
         if not _USERNAME.match(username or ""):
@@ -141,8 +142,15 @@ class Auth:
         """Count this attempt under ``key`` (or only look, with ``count=False``); TooManyAttempts past ``limit``
         a minute."""
         key = f"{what}:{key}"[:256]
+        refused = self._refused.get(key, 0.0)  # known here already: a flood is turned away without the database
+        if refused > time.time():
+            raise TooManyAttempts(f"too many {what} attempts; try again in {refused - time.time() + 1:.0f} s",
+                                  max(1.0, refused - time.time()))
         seen, ends = self.records.hit(key, 60.0) if count else self.records.hits(key, 60.0)
         if seen > limit or (not count and seen >= limit):
+            if len(self._refused) > 10_000:
+                self._refused = {k: t for k, t in self._refused.items() if t > time.time()}
+            self._refused[key] = ends
             wait = max(1.0, ends - time.time())
             raise TooManyAttempts(f"too many {what} attempts; try again in {wait:.0f} s", wait)
 

@@ -8,7 +8,6 @@ import pickle
 import shutil
 import stat
 import time
-import zipfile
 
 import boto3
 import httpx
@@ -18,7 +17,6 @@ import yaml
 
 from train_jobs.config import TrainingConfig
 from train_jobs.data.fetch import local_dataset_path
-from train_jobs.data.ingest import IngestLimits
 from train_jobs.data.synth import make_classification, make_detection
 from train_jobs.data.validate import validate_dataset
 from train_jobs.data.versions import add_dataset, dataset_id

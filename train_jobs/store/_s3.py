@@ -1,230 +1,15 @@
-"""The artifact store: a job's folder is the source of truth for its run.
-
-Two back ends behind one small interface: a local folder (the default) and S3 or any
-S3-compatible server through boto3 (endpoint and keys from the usual AWS variables).
-Keys are relative POSIX paths such as ``jobs/<id>/state.json``.
-"""
+"""The S3 back end: S3 or any S3-compatible server, through boto3."""
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import posixpath
-import shutil
-import tempfile
-from abc import ABC, abstractmethod
 import itertools
+import os
 import socket
 import time
 from typing import Any, Iterator, Optional
 
-__all__ = [
-    "ArtifactStore",
-    "LocalStore",
-    "S3Store",
-    "StoreError",
-    "StoreNotFound",
-    "StoreUnreachable",
-    "file_sha256",
-    "open_store",
-    "split_s3_uri",
-]
+from train_jobs.store._base import ArtifactStore, StoreError, StoreNotFound, StoreUnreachable, clean_key
 
-
-class StoreError(RuntimeError):
-    """The artifact store could not do what was asked."""
-
-
-class StoreNotFound(StoreError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class StoreUnreachable(StoreError):
-    """The store's server did not answer (after retries)."""
-
-
-def file_sha256(path: str) -> str:
-    """The hex SHA-256 of a file, read in chunks (checkpoint manifests record it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _clean_key(key: str) -> str:
-    key = key.replace("\\", "/")
-    if key.startswith("/") or ".." in key.split("/"):
-        raise StoreError(f"artifact key {key!r} points outside the store")
-    norm = posixpath.normpath(key)
-    if norm in ("", "."):
-        raise StoreError(f"artifact key {key!r} is empty")
-    return norm
-
-
-class ArtifactStore(ABC):
-    uri: str
-
-    @abstractmethod
-    def write_bytes(self, key: str, data: bytes) -> None:
-        """Write a whole object; readers see the old object or the new one, never a part."""
-
-    @abstractmethod
-    def read_bytes(self, key: str) -> bytes: ...
-
-    @abstractmethod
-    def exists(self, key: str) -> bool: ...
-
-    @abstractmethod
-    def list(self, prefix: str = "") -> list[str]:
-        """Keys under ``prefix`` (recursively), sorted."""
-
-    @abstractmethod
-    def delete(self, prefix: str) -> None:
-        """Delete one key or everything under a prefix."""
-
-    @abstractmethod
-    def append_line(self, key: str, line: str) -> None:
-        """Add ``line`` (one or more lines) to the log at ``key``. Many processes may append to one log;
-        nothing appended is ever lost or rewritten."""
-
-    @abstractmethod
-    def read_lines(self, key: str, cursor: Optional[dict] = None) -> list[str]:
-        """The lines of the log at ``key`` ([] when there is none). With a ``cursor`` (a dict the store
-        keeps its place in), only the lines appended since the last call with the same dict."""
-
-    @abstractmethod
-    def logs(self, prefix: str) -> list[str]:
-        """The keys of the logs (``*.jsonl``) under ``prefix``."""
-
-    @abstractmethod
-    def open_read(self, key: str) -> tuple[int, Iterator[bytes]]:
-        """``(size, chunks)`` of an object, read as it is sent (never whole in memory)."""
-
-    @abstractmethod
-    def upload_file(self, key: str, path: str) -> None: ...
-
-    @abstractmethod
-    def download_file(self, key: str, path: str) -> None: ...
-
-    @abstractmethod
-    def child_uri(self, key: str) -> str:
-        """The full URI of a key (a local path, or s3://bucket/prefix/key)."""
-
-    def pyarrow_filesystem(self) -> Any:
-        """A pyarrow filesystem for Ray Train's ``storage_filesystem``; None means 'from the URI'."""
-        return None
-
-    def write_text(self, key: str, text: str) -> None:
-        self.write_bytes(key, text.encode("utf-8"))
-
-    def read_text(self, key: str) -> str:
-        return self.read_bytes(key).decode("utf-8")
-
-    def write_json(self, key: str, obj: Any) -> None:
-        self.write_text(key, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-    def read_json(self, key: str) -> Any:
-        return json.loads(self.read_text(key))
-
-    def read_jsonl(self, key: str, cursor: Optional[dict] = None) -> list[dict]:
-        return [json.loads(line) for line in self.read_lines(key, cursor) if line.strip()]
-
-
-class LocalStore(ArtifactStore):
-    def __init__(self, root: str):
-        self.root = os.path.abspath(os.path.expanduser(root))
-        self.uri = self.root
-
-    def _path(self, key: str) -> str:
-        return os.path.join(self.root, *_clean_key(key).split("/"))
-
-    def write_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
-    def read_bytes(self, key: str) -> bytes:
-        try:
-            with open(self._path(key), "rb") as f:
-                return f.read()
-        except (FileNotFoundError, IsADirectoryError):
-            raise StoreNotFound(f"no artifact {key!r} in {self.uri}") from None
-
-    def exists(self, key: str) -> bool:
-        return os.path.isfile(self._path(key))
-
-    def list(self, prefix: str = "") -> list[str]:
-        base = self._path(prefix) if prefix else self.root
-        if os.path.isfile(base):
-            return [_clean_key(prefix)]
-        out = []
-        for dirpath, _, files in os.walk(base):
-            for name in files:
-                if not name.startswith(".tmp-"):
-                    out.append(os.path.relpath(os.path.join(dirpath, name), self.root).replace(os.sep, "/"))
-        return sorted(out)
-
-    def delete(self, prefix: str) -> None:
-        path = self._path(prefix)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.unlink(path)
-
-    def append_line(self, key: str, line: str) -> None:
-        path = self._path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:  # one write of a few lines: appends do not interleave
-            f.write(line.rstrip("\n") + "\n")
-
-    def read_lines(self, key: str, cursor: Optional[dict] = None) -> list[str]:
-        cursor = {} if cursor is None else cursor
-        try:
-            with open(self._path(key), "rb") as f:
-                f.seek(cursor.get("offset", 0))
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        whole = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
-        cursor["offset"] = cursor.get("offset", 0) + len(whole)
-        return whole.decode("utf-8").splitlines()
-
-    def logs(self, prefix: str) -> list[str]:
-        return [k for k in self.list(prefix) if k.endswith(".jsonl")]
-
-    def open_read(self, key: str) -> tuple[int, Iterator[bytes]]:
-        path = self._path(key)
-        if not os.path.isfile(path):
-            raise StoreNotFound(f"no artifact {key!r} in {self.uri}")
-
-        def chunks() -> Iterator[bytes]:
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    yield chunk
-
-        return os.path.getsize(path), chunks()
-
-    def upload_file(self, key: str, path: str) -> None:
-        with open(path, "rb") as f:
-            self.write_bytes(key, f.read())
-
-    def download_file(self, key: str, path: str) -> None:
-        if not self.exists(key):
-            raise StoreNotFound(f"no artifact {key!r} in {self.uri}")
-        shutil.copyfile(self._path(key), path)
-
-    def child_uri(self, key: str) -> str:
-        return self._path(key)
+__all__ = ["S3Store", "split_s3_uri"]
 
 
 def _s3_endpoint() -> Optional[str]:
@@ -274,7 +59,7 @@ class S3Store(ArtifactStore):
         )
 
     def _key(self, key: str) -> str:
-        key = _clean_key(key)
+        key = clean_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _call(self, fn, *args, **kwargs):
@@ -322,7 +107,7 @@ class S3Store(ArtifactStore):
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call(lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full)))
         strip = len(self.prefix) + 1 if self.prefix else 0
-        rel = _clean_key(prefix) if prefix else ""
+        rel = clean_key(prefix) if prefix else ""
         out = []
         for page in pages:
             for obj in page.get("Contents", []):
@@ -422,12 +207,3 @@ def _s3_max_attempts() -> int:
         raise StoreError(f"VISIONTRAIN_S3_MAX_ATTEMPTS must be a whole number from 1 to 50 (got {raw!r}); "
                          "set it so, or unset it for 8") from None
     return value
-
-
-def open_store(uri: str) -> ArtifactStore:
-    """The store for a location: ``s3://bucket/prefix`` or a local folder."""
-    if uri.startswith("s3://"):
-        return S3Store(uri)
-    if "://" in uri:
-        raise StoreError(f"unsupported storage URI {uri!r}: use a local folder or s3://bucket/prefix")
-    return LocalStore(uri)
