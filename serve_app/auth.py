@@ -142,10 +142,7 @@ class Auth:
         """Count this attempt under ``key`` (or only look, with ``count=False``); TooManyAttempts past ``limit``
         a minute."""
         key = f"{what}:{key}"[:256]
-        refused = self._refused.get(key, 0.0)  # known here already: a flood is turned away without the database
-        if refused > time.time():
-            raise TooManyAttempts(f"too many {what} attempts; try again in {refused - time.time() + 1:.0f} s",
-                                  max(1.0, refused - time.time()))
+        self._turned_away(key)
         seen, ends = self.records.hit(key, 60.0) if count else self.records.hits(key, 60.0)
         if seen > limit or (not count and seen >= limit):
             if len(self._refused) > 10_000:
@@ -153,6 +150,20 @@ class Auth:
             self._refused[key] = ends
             wait = max(1.0, ends - time.time())
             raise TooManyAttempts(f"too many {what} attempts; try again in {wait:.0f} s", wait)
+
+    def _turned_away(self, key: str) -> None:
+        """TooManyAttempts when this replica already saw ``key`` past its limit (no database: cheap for a flood)."""
+        refused = self._refused.get(key, 0.0)
+        if refused > time.time():
+            what = key.rsplit(":", 1)[0].split(":")[0]
+            raise TooManyAttempts(f"too many {what} attempts; try again in {refused - time.time() + 1:.0f} s",
+                                  max(1.0, refused - time.time()))
+
+    def turned_away(self, username: str, address: Optional[str]) -> None:
+        """The memory-only part of :meth:`login`'s limits, to answer a flood before anything else runs."""
+        self._turned_away(f"login:{username}"[:256])
+        if address:
+            self._turned_away(f"failed login from:{address}"[:256])
 
     def login(self, username: str, password: str, address: Optional[str] = None) -> dict:
         """Tokens for a right password. Every attempt counts against the username, failed ones against

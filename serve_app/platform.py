@@ -51,6 +51,8 @@ class Platform:
         self.submitting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-submit")
         # uploads are unpacked and validated here, not on the threads that serve chat and the database
         self.validating = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dataset-validate")
+        # password checks (argon2, ~40 ms of CPU and 19 MiB each) two at a time, apart from chat's threads
+        self.logging_in = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login")
         # Jobs start two at a time: each Ray job boots a supervisor and a driver process, and ten
         # at once held up the API for seconds on a small head node (bench/load.py).
         self.launcher = ThreadPoolExecutor(max_workers=LAUNCHING_AT_ONCE, thread_name_prefix="job-launch")
