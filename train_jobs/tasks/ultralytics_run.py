@@ -110,13 +110,13 @@ def _fit_task(cfg_json: dict) -> None:
 
     def on_model_save(trainer):
         safe = os.path.join(work_dir(cfg), "checkpoint.pt")
-        save_tensors(_tensors_of(str(trainer.last)), safe)
+        save_tensors(_tensors_of(trainer), safe)
         job.store.upload_file(job.key(CKPT), safe)
         job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": file_sha256(safe)})
         job.event("checkpoint", epoch=trainer.epoch + 1)
         if trainer.best.exists() and state["best"] != trainer.best_fitness:
             state["best"] = trainer.best_fitness
-            save_tensors({**_tensors_of(str(trainer.best)), "class_names": names}, safe)
+            save_tensors({**_tensors_of(trainer), "class_names": names}, safe)  # this epoch's is the best
             job.store.upload_file(job.key("weights/model.pt"), safe)
 
     model.add_callback("on_train_epoch_start", on_epoch_start)
@@ -138,17 +138,16 @@ def fit(cfg: TrainingConfig, job: JobFolder) -> None:
     ray.get(task.remote(cfg.model_dump(mode="json")))
 
 
-def _tensors_of(path: str) -> dict:
-    """A checkpoint Ultralytics wrote in this task's work folder, as tensors and plain values: what goes
-    to the store, where nothing is ever kept that loading would unpickle."""
-    import torch
+def _tensors_of(trainer) -> dict:
+    """What Ultralytics keeps in a checkpoint, taken from the trainer itself as tensors and plain values:
+    what goes to the store, where nothing is ever kept that loading would unpickle."""
+    import copy
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)  # written here, a moment ago, by Ultralytics
-    net = ckpt.get("ema") or ckpt["model"]
     plain = (int, float, str, bool, type(None))
-    return {"epoch": ckpt.get("epoch", -1), "best_fitness": ckpt.get("best_fitness"), "updates": ckpt.get("updates"),
-            "model": {k: v.float() for k, v in net.state_dict().items()}, "optimizer": ckpt.get("optimizer"),
-            "train_args": {k: v if isinstance(v, plain) else str(v) for k, v in (ckpt.get("train_args") or {}).items()}}
+    return {"epoch": trainer.epoch, "best_fitness": trainer.best_fitness, "updates": trainer.ema.updates,
+            "model": {k: v.detach().float().cpu() for k, v in trainer.ema.ema.state_dict().items()},
+            "optimizer": copy.deepcopy(trainer.optimizer.state_dict()),
+            "train_args": {k: v if isinstance(v, plain) else str(v) for k, v in vars(trainer.args).items()}}
 
 
 def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: str) -> None:
