@@ -142,7 +142,8 @@ class Monitor:
 
     def lines(self, lines: list[str]) -> list[dict]:
         """Output lines of a user's script: metric-looking ones become metrics (and a heartbeat)."""
-        found = [m for m in (self.parser.parse(line) for line in lines) if m]
+        with self._lock:
+            found = [m for m in (self.parser.parse(line) for line in lines) if m]
         for m in found:
             self.beat(int(m.get("epoch", self.epoch)), int(m.get("step", self.step)), m)
         if not found and lines:

@@ -65,17 +65,23 @@ def _script_loop(loop_config: dict) -> None:
                    "VISIONTRAIN_JOB_ID": cfg.job_id}
             proc = subprocess.Popen([sys.executable, script, *cfg.script.args], cwd=work, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            batch, sent, last = [], time.time(), "(no output)"
+            batch, sent, last, in_flight = [], time.time(), "(no output)", []
             for line in _read_lines(proc.stdout):
                 print(line, flush=True)
                 batch.append(line)
                 last = line
-                if session.monitor is not None and time.time() - sent >= SEND_EVERY_S:
-                    session.ready_monitor().lines.remote(batch)
+                if session.monitor is None or time.time() - sent < SEND_EVERY_S:
+                    continue
+                # one batch at a time: the monitor is a threaded actor and would parse two batches
+                # at once, out of order
+                if not in_flight or ray.wait(in_flight, timeout=0)[0]:
+                    in_flight = [session.ready_monitor().lines.remote(batch)]
                     batch, sent = [], time.time()
             code = proc.wait()
-            if session.monitor is not None and batch:
-                ray.get(session.ready_monitor().lines.remote(batch))
+            if session.monitor is not None:
+                ray.get(in_flight)
+                if batch:
+                    ray.get(session.ready_monitor().lines.remote(batch))
             if code != 0:
                 raise ScriptFailed(f"the training script exited with code {code}; its last line: {last!r} "
                                    "(the job's log has the whole output)")
