@@ -2,27 +2,24 @@
 from __future__ import annotations
 
 from adapters._base import AdapterError, ModelAdapter
+from visiontrain import Registry
 
-__all__ = ["get_adapter", "list_adapters", "register_adapter"]
+__all__ = ["SOURCES", "get_adapter", "list_adapters", "register_adapter"]
 
-_ADAPTERS: dict[str, type[ModelAdapter]] = {}
+SOURCES: Registry[type[ModelAdapter]] = Registry("model source", AdapterError)
 _INSTANCES: dict[str, ModelAdapter] = {}
 
 
 def register_adapter(cls: type[ModelAdapter]) -> type[ModelAdapter]:
-    if cls.name in _ADAPTERS:
-        raise ValueError(f"adapter {cls.name!r} is registered twice")
-    _ADAPTERS[cls.name] = cls
-    return cls
+    return SOURCES.register(cls.name, cls)
 
 
 def list_adapters() -> list[str]:
-    return sorted(_ADAPTERS)
+    return sorted(SOURCES.names())
 
 
 def get_adapter(name: str) -> ModelAdapter:
-    if name not in _ADAPTERS:
-        raise AdapterError(f"unknown model source {name!r}; available: {', '.join(list_adapters())}")
-    if name not in _INSTANCES:
-        _INSTANCES[name] = _ADAPTERS[name]()
+    cls = SOURCES.get(name)
+    if _INSTANCES.get(name).__class__ is not cls:
+        _INSTANCES[name] = cls()
     return _INSTANCES[name]

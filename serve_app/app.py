@@ -25,11 +25,11 @@ from serve_app.intent import ParseResult, parse
 from serve_app.metrics import RequestMetrics, render
 from serve_app.routes import chat, datasets, jobs
 from serve_app.routes.deps import admin_user, bearer, current_user, unauthorized
+from train_jobs.config import TaskName
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
 
 log = logging.getLogger(__name__)
-TaskName = Literal["classification", "detection", "segmentation", "anomaly_detection"]
 # Replicas ask for no CPU by default, so the API keeps answering while training holds every core.
 _LIGHT = {"num_cpus": 0}
 

@@ -12,6 +12,9 @@ from typing import Optional
 from serve_app import cli_remote
 from serve_app.client import ApiError
 from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, stop_ui, use_client_env, worker_types
+from adapters import list_adapters
+from train_jobs.config import TASKS
+from train_jobs.data.formats import list_formats
 
 __all__ = ["main"]
 
@@ -220,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                                ("validate", cmd_validate, "print a dataset's health report")):
         c = ds.add_parser(name, help=helptext)
         c.add_argument("path")
-        c.add_argument("--format", choices=["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"])
+        c.add_argument("--format", choices=list_formats())
         c.add_argument("--language", choices=["en", "ko"], default="en")
         if name == "add":
             c.add_argument("--storage", help="artifact store (default: $VISIONTRAIN_HOME/artifacts)")
@@ -263,9 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--compact", action="store_true")
     pa.set_defaults(fn=cmd_parse)
     mo = sub.add_parser("models", help="search the model registry")
-    mo.add_argument("source", nargs="?", help="timm, huggingface, ultralytics, ...")
+    mo.add_argument("source", nargs="?", choices=list_adapters())
     mo.add_argument("-q", "--query")
-    mo.add_argument("--task", choices=("classification", "detection", "segmentation", "anomaly_detection"))
+    mo.add_argument("--task", choices=TASKS)
     mo.add_argument("--limit", type=int, default=20)
     mo.set_defaults(fn=cmd_models)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)

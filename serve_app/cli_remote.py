@@ -12,6 +12,7 @@ import time
 from typing import Optional
 
 from serve_app.client import ApiClient
+from train_jobs.data.formats import list_formats
 
 __all__ = ["add_parsers", "follow", "print_plan", "print_result"]
 
@@ -237,7 +238,7 @@ def add_parsers(sub, datasets) -> None:
     up = datasets.add_parser("upload", help="upload a folder or zip/tar to the API as a dataset")
     up.add_argument("path")
     up.add_argument("--name")
-    up.add_argument("--format", choices=["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"])
+    up.add_argument("--format", choices=list_formats())
     up.set_defaults(fn=cmd_upload)
     sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")
     sm.add_argument("config")

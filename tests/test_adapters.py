@@ -108,8 +108,10 @@ def test_detection_model_asked_to_classify():
 
 
 def test_unknown_source_lists_sources():
-    with pytest.raises(AdapterError, match="available: huggingface, timm, ultralytics"):
+    with pytest.raises(AdapterError, match="unknown model source 'keras'. Known: timm, ultralytics, huggingface"):
         get_adapter("keras")
+    with pytest.raises(AdapterError, match="did you mean 'timm'"):
+        get_adapter("tim")
 
 
 @pytest.mark.parametrize("source, name, task", [("timm", "resnet18", "classification"),

@@ -48,5 +48,6 @@ def test_every_task_has_a_registered_trainer():
 
     assert set(list_tasks()) == set(TASKS)
     assert all(get_task(t).task == t for t in TASKS)
-    with pytest.raises(ValueError, match="trainers exist for: anomaly_detection, classification, detection, segmentation"):
+    with pytest.raises(ValueError, match="unknown task trainer 'juggling'. Known: classification, detection, "
+                                         "segmentation, anomaly_detection"):
         get_task("juggling")

@@ -9,14 +9,16 @@ import math
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
 
 __all__ = [
     "SEARCHABLE",
     "TASKS",
     "TRIAL",
     "ConfigError",
+    "FormatName",
+    "TaskName",
     "Search",
     "SearchParameter",
     "TrainingConfig",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 TASKS = ("classification", "detection", "segmentation", "anomaly_detection")
-DATASET_FORMATS = ("imagefolder", "yolo", "coco", "voc", "mask", "mvtec")
+TaskName = Literal[TASKS]
 _JOB_ID = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 TRIAL = "--"  # a search's trial tNN runs as job "<job>--tNN", kept inside its job's folder: jobs/<job>/trials/tNN/
 _TRIAL = re.compile(r"^t[0-9]{2,3}$")
@@ -74,9 +76,20 @@ def default_storage_uri() -> str:
     return os.path.join(home_dir(), "artifacts")
 
 
+def _registered_format(name: str) -> str:
+    from train_jobs.data.formats import FORMATS  # the formats register themselves there
+
+    if name not in FORMATS:
+        raise ValueError(FORMATS.unknown_message(name) + ". Or leave format out: it is detected")
+    return name
+
+
+FormatName = Annotated[str, AfterValidator(_registered_format)]
+
+
 class DatasetRef(_Schema):
     uri: str = Field(description="an uploaded dataset id (ds-...), an absolute folder or s3://bucket/prefix")
-    format: Optional[Literal[DATASET_FORMATS]] = None
+    format: Optional[FormatName] = None
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="used when the dataset has no val split")
     split_seed: int = 0
 
@@ -241,7 +254,7 @@ class Storage(_Schema):
 class TrainingConfig(_Schema):
     job_id: Optional[str] = Field(None, description="names the run's folder; rerunning an id resumes it")
     owner: str = "local"
-    task: Literal[TASKS]
+    task: TaskName
     model: ModelRef
     dataset: DatasetRef
     class_names: Optional[list[str]] = None

@@ -5,19 +5,29 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from train_jobs.config import SearchParameter
+from train_jobs.config import FormatName, SearchParameter, TaskName
+from train_jobs.config import Hyperparameters as _Hyper, Resources as _Res, Search as _Search
 
 __all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "ParseResult", "Resources", "SearchMention",
            "LIMITS"]
 
-TaskName = Literal["classification", "detection", "segmentation", "anomaly_detection"]
-FormatName = Literal["imagefolder", "yolo", "coco", "voc", "mask", "mvtec"]
 
-# The ranges a value must fall in to be taken from a message (TrainingConfig's own limits).
+
+def _bounds(model: type[BaseModel], name: str) -> tuple[float, float]:
+    """The inclusive range TrainingConfig allows for one field (a ``gt`` bound becomes a tiny step above)."""
+    low, high = None, None
+    for m in model.model_fields[name].metadata:
+        low = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else low
+        low = m.gt + 1e-8 if getattr(m, "gt", None) is not None else low
+        high = getattr(m, "le", None) if getattr(m, "le", None) is not None else high
+    return low, high
+
+
+# The ranges a value must fall in to be taken from a message: TrainingConfig's own limits.
 LIMITS = {
-    "epochs": (1, 1000), "batch_size": (1, 4096), "learning_rate": (1e-8, 10.0),
-    "image_size": (16, 2048), "num_workers": (1, 64), "num_classes": (1, 10000),
-    "weight_decay": (0.0, 1.0), "num_trials": (1, 256),
+    **{n: _bounds(_Hyper, n) for n in ("epochs", "batch_size", "learning_rate", "image_size", "weight_decay")},
+    "num_workers": _bounds(_Res, "num_workers"), "num_classes": (1, 10000),
+    "num_trials": _bounds(_Search, "num_trials"),
 }
 
 

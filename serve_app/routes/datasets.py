@@ -9,6 +9,7 @@ from typing import Optional
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from serve_app.routes.deps import current_user, platform, writer_user
+from train_jobs.config import FormatName
 from train_jobs.data.ingest import IngestError, IngestLimits
 from train_jobs.data.versions import add_dataset
 from train_jobs.data import DatasetError
@@ -17,14 +18,13 @@ from train_jobs.store import open_store
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 SUFFIX = {"application/zip": ".zip", "application/x-tar": ".tar", "application/gzip": ".tar.gz",
           "application/x-gzip": ".tar.gz"}
-FORMATS = "imagefolder|yolo|coco|voc|mask|mvtec"
 UPLOADS_PER_USER = 2   # at once, across replicas
 UPLOAD_S = 3600.0      # an upload's hold on its slot lapses after this, should its replica die
 
 
 @router.post("", status_code=201)
 async def upload(request: Request, name: str = Query(..., min_length=1, max_length=128),
-                 format: Optional[str] = Query(None, pattern=f"^({FORMATS})$"),
+                 format: Optional[FormatName] = Query(None),
                  language: str = Query("en", pattern="^(en|ko)$"),
                  user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
     """Body: the archive itself, with ``content-type: application/zip`` (or x-tar, gzip).

@@ -12,16 +12,13 @@ from PIL import Image
 
 from train_jobs.data.findings import CATALOGUE, render_summary
 from train_jobs.data.imagefolder import MAX_IMAGE_PIXELS
-from train_jobs.data.formats import DatasetIndex, FormatError, read_dataset
+from train_jobs.data.formats import DatasetIndex, FormatError, get_format, read_dataset
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "check_images", "validate_dataset"]
 
 MAX_IMAGE_BYTES = 64 << 20
 MIN_IMAGES_PER_CLASS = 5
 EXAMPLES = 5
-TASK_OF_FORMAT = {"imagefolder": {"classification"}, "yolo": {"detection", "segmentation"},
-                  "coco": {"detection", "segmentation"}, "voc": {"detection"}, "mask": {"segmentation"},
-                  "mvtec": {"anomaly_detection"}}
 
 
 def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[dict]:
@@ -174,7 +171,7 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
         return _format_failure(root, fmt, str(exc), language)
     for p in index.problems:
         rep.add(p["code"], p["example"])
-    if task and task not in TASK_OF_FORMAT.get(index.format, {index.task}):
+    if task and task not in get_format(index.format).tasks:
         rep.add("task_mismatch", f"{index.format} data holds {index.task}, the job asks for {task}")
     # ImageFolder classes are folders (their order is the config's); elsewhere ids index the list.
     same = (set(class_names or []) == set(index.class_names)) if index.format == "imagefolder" \

@@ -5,13 +5,12 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 from train_jobs.config import TASKS, TrainingConfig
+from visiontrain import Registry
 
 if TYPE_CHECKING:
     from train_jobs.state import JobFolder
 
-__all__ = ["TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks", "register_task"]
-
-_TASKS: dict[str, "TaskTrainer"] = {}
+__all__ = ["TRAINERS", "TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks", "register_task"]
 
 
 class TaskTrainer(ABC):
@@ -37,21 +36,23 @@ class TaskTrainer(ABC):
         """Export to ``export/model.onnx``, checked in onnxruntime against PyTorch."""
 
 
+TRAINERS: Registry[TaskTrainer] = Registry("task trainer", ValueError)
+
+
 def register_task(cls: type[TaskTrainer]) -> type[TaskTrainer]:
     if cls.task not in TASKS:
-        raise ValueError(f"unknown task {cls.task!r}; tasks are {TASKS}")
-    _TASKS[cls.task] = cls()
+        raise ValueError(f"{cls.__name__} trains {cls.task!r}, which is not a task; tasks are {TASKS} "
+                         "(train_jobs/config.py: TASKS)")
+    TRAINERS.register(cls.task, cls())
     return cls
 
 
 def list_tasks() -> list[str]:
-    return sorted(_TASKS)
+    return sorted(TRAINERS.names())
 
 
 def get_task(task: str) -> TaskTrainer:
-    if task not in _TASKS:
-        raise ValueError(f"no trainer for task {task!r} yet; trainers exist for: {', '.join(list_tasks())}")
-    return _TASKS[task]
+    return TRAINERS.get(task)
 
 
 def _train_loop(loop_config: dict) -> None:

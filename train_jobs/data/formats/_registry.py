@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from train_jobs.data.formats._index import DatasetIndex, FormatError
+from visiontrain import Registry
 
-__all__ = ["DatasetFormat", "detect_format", "get_format", "list_formats", "register_format"]
+__all__ = ["FORMATS", "DatasetFormat", "detect_format", "get_format", "list_formats", "register_format"]
 
 
 @dataclass(frozen=True)
@@ -16,33 +17,28 @@ class DatasetFormat:
     looks_like: Callable[[str], bool]
     read: Callable[[str], DatasetIndex]
     write: Optional[Callable[[DatasetIndex, str], None]] = None
+    layout: str = ""  # what the format looks like on disk, for "cannot tell the format" errors
 
 
-_FORMATS: dict[str, DatasetFormat] = {}
+FORMATS: Registry[DatasetFormat] = Registry("dataset format", FormatError)
 
 
 def register_format(fmt: DatasetFormat) -> DatasetFormat:
-    _FORMATS[fmt.name] = fmt
-    return fmt
+    return FORMATS.register(fmt.name, fmt)
 
 
 def list_formats() -> list[str]:
-    return list(_FORMATS)
+    return FORMATS.names()
 
 
 def get_format(name: str) -> DatasetFormat:
-    if name not in _FORMATS:
-        raise FormatError(f"unknown dataset format {name!r}; known: {', '.join(_FORMATS)}")
-    return _FORMATS[name]
+    return FORMATS.get(name)
 
 
 def detect_format(root: str) -> DatasetFormat:
     """The first registered format whose layout ``root`` has (more specific formats register first)."""
-    for fmt in _FORMATS.values():
+    for fmt in FORMATS.items():
         if fmt.looks_like(root):
             return fmt
-    raise FormatError(
-        f"cannot tell the format of {root!r}. Expected one of: ImageFolder (one folder per class), "
-        "YOLO (data.yaml + images/ + labels/), COCO (a JSON with images/annotations/categories), "
-        "Pascal VOC (Annotations/*.xml + JPEGImages/), masks (images/ + masks/), MVTec (train/good/)"
-    )
+    raise FormatError(f"cannot tell the format of {root!r}. Expected one of: "
+                      + ", ".join(f.layout or f.name for f in FORMATS.items()))

@@ -108,4 +108,5 @@ def write(index: DatasetIndex, out: str) -> None:
 
 
 register_format(DatasetFormat("coco", ("detection", "segmentation"),
-                              lambda root: any(_is_coco(p) for p in _json_files(root)), read, write))
+                              lambda root: any(_is_coco(p) for p in _json_files(root)), read, write,
+                              layout="COCO (a JSON with images/annotations/categories)"))

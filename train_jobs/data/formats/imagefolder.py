@@ -37,4 +37,5 @@ def read(root: str) -> DatasetIndex:
 
 
 register_format(DatasetFormat("imagefolder", ("classification",),
-                              lambda root: os.path.isdir(root) and bool(_subdirs(root)), read))
+                              lambda root: os.path.isdir(root) and bool(_subdirs(root)), read,
+                              layout="ImageFolder (one folder per class)"))

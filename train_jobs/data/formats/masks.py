@@ -32,4 +32,5 @@ def read(root: str) -> DatasetIndex:
     return index
 
 
-register_format(DatasetFormat("mask", ("segmentation",), _looks_like, read))
+register_format(DatasetFormat("mask", ("segmentation",), _looks_like, read,
+                              layout="masks (images/ + masks/ + classes.txt)"))

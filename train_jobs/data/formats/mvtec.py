@@ -30,4 +30,5 @@ def read(root: str) -> DatasetIndex:
     return index
 
 
-register_format(DatasetFormat("mvtec", ("anomaly_detection",), _looks_like, read))
+register_format(DatasetFormat("mvtec", ("anomaly_detection",), _looks_like, read,
+                              layout="MVTec (train/good/ + test/<defect>/)"))

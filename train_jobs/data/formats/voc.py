@@ -86,4 +86,5 @@ def write(index: DatasetIndex, out: str) -> None:
             f.write("\n".join(stems) + "\n")
 
 
-register_format(DatasetFormat("voc", ("detection",), lambda root: os.path.isdir(os.path.join(root, "Annotations")), read, write))
+register_format(DatasetFormat("voc", ("detection",), lambda root: os.path.isdir(os.path.join(root, "Annotations")), read, write,
+                              layout="Pascal VOC (Annotations/*.xml + JPEGImages/)"))

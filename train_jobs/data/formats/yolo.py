@@ -162,4 +162,5 @@ def _copy(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)
 
 
-register_format(DatasetFormat("yolo", ("detection", "segmentation"), lambda root: _yaml_path(root) is not None, read, write))
+register_format(DatasetFormat("yolo", ("detection", "segmentation"), lambda root: _yaml_path(root) is not None, read, write,
+                              layout="YOLO (data.yaml + images/ + labels/)"))

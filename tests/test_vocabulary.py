@@ -1,0 +1,96 @@
+"""The fixed vocabularies (dataset formats, model sources, task trainers) live in one registry each,
+on one generic registry: a name registered once is offered everywhere that lists or checks names."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from adapters import SOURCES, AdapterError
+from serve_app.cli import build_parser
+from serve_app.intent._schema import LIMITS, DatasetMention
+from train_jobs.config import ConfigError, Resources, config_from_dict
+from train_jobs.data.formats import FORMATS, DatasetFormat, DatasetIndex, FormatError, detect_format, get_format
+from visiontrain import AlreadyRegistered, Registry
+
+
+def test_a_registry_refuses_a_second_registration_and_suggests_close_names():
+    reg: Registry[int] = Registry("colour", KeyError)
+    reg.register("red", 1)
+    reg.register("green", 2)
+    with pytest.raises(AlreadyRegistered, match="colour 'red' is registered twice"):
+        reg.register("red", 3)
+    assert reg.get("red") == 1 and reg.names() == ["red", "green"] and reg.names("g*") == ["green"]
+    with pytest.raises(KeyError, match="unknown colour 'gren'; did you mean 'green'"):
+        reg.get("gren")
+
+
+@pytest.mark.parametrize("registry, name", [(FORMATS, "yolo"), (SOURCES, "timm")])
+def test_the_platforms_registries_refuse_a_duplicate(registry, name):
+    with pytest.raises(AlreadyRegistered):
+        registry.register(name, registry.get(name))
+    assert registry.get(name) is not None
+
+
+def test_an_unknown_name_gets_the_registrys_suggestion():
+    with pytest.raises(FormatError, match="did you mean 'coco'"):
+        get_format("coc")
+    with pytest.raises(AdapterError, match="did you mean 'ultralytics'"):
+        SOURCES.get("ultralytic")
+
+
+@pytest.fixture
+def toy_format():
+    """A dataset format defined here, registered as a format module registers itself."""
+    def looks_like(root: str) -> bool:
+        return os.path.isfile(os.path.join(root, "toy.txt"))
+
+    def read(root: str) -> DatasetIndex:
+        raise FormatError("toy datasets are never read in this test")
+
+    fmt = FORMATS.register("toy", DatasetFormat("toy", ("classification",), looks_like, read, layout="toy (toy.txt)"))
+    yield fmt
+    FORMATS.unregister("toy")
+
+
+def test_a_registered_format_is_offered_everywhere_formats_are_named(toy_format, tmp_path):
+    base = {"task": "classification", "model": {"name": "resnet18"}}
+    cfg = config_from_dict({**base, "dataset": {"uri": str(tmp_path), "format": "toy"}})
+    assert cfg.dataset.format == "toy"
+    assert DatasetMention(format="toy").format == "toy"
+    args = build_parser().parse_args(["datasets", "validate", str(tmp_path), "--format", "toy"])
+    assert args.format == "toy"
+    (tmp_path / "toy.txt").write_text("")
+    assert detect_format(str(tmp_path)) is toy_format
+    with pytest.raises(FormatError, match=r"toy \(toy.txt\)"):
+        detect_format(str(tmp_path / "missing"))
+
+
+def test_an_unregistered_format_is_refused_with_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="dataset.format: unknown dataset format 'cocoo'; did you mean 'coco'"):
+        config_from_dict({"task": "detection", "model": {"name": "yolov8n", "source": "ultralytics"},
+                          "dataset": {"uri": str(tmp_path), "format": "cocoo"}})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["datasets", "validate", str(tmp_path), "--format", "toy"])
+
+
+def test_the_parsers_limits_are_the_configs():
+    assert LIMITS["num_workers"] == (1, Resources.model_fields["num_workers"].metadata[1].le) == (1, 256)
+
+
+def test_the_upload_route_checks_the_format_against_the_registry(toy_format):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from serve_app.routes import datasets
+    from serve_app.routes.deps import platform, writer_user
+
+    app = FastAPI()
+    app.include_router(datasets.router)
+    app.dependency_overrides[writer_user] = lambda: {"username": "alice", "role": "user"}
+    app.dependency_overrides[platform] = lambda: None
+    with TestClient(app) as client:
+        refused = client.post("/v1/datasets", params={"name": "d", "format": "vocc"})
+        assert refused.status_code == 422 and "did you mean 'voc'" in refused.text, refused.text
+        past_the_format = client.post("/v1/datasets", params={"name": "d", "format": "toy"})
+        assert past_the_format.status_code == 415, past_the_format.text  # next check: the body's content-type
