@@ -5,11 +5,12 @@ import difflib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Optional
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError", "count_params"]
 
 
-class AdapterError(ValueError):
+class AdapterError(VisiontrainError, ValueError):
     """A model request an adapter cannot satisfy."""
 
 

@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from serve_app.records import Records
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["ROLES", "Auth", "AuthError", "TooManyAttempts", "signing_key"]
 
@@ -36,7 +37,7 @@ _CHECKS = threading.BoundedSemaphore(2)  # password checks at once per replica: 
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
-class AuthError(Exception):
+class AuthError(VisiontrainError):
     """Credentials or a token that do not let the request through (HTTP 401)."""
 
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Optional
 import httpx
 
 from serve_app.local import home_dir
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["ApiClient", "ApiError", "NotLoggedIn"]
 
@@ -27,7 +28,7 @@ def _replica_lost(r: httpx.Response) -> bool:
     return r.status_code in RETRYABLE or (r.status_code == 500 and "json" not in r.headers.get("content-type", ""))
 
 
-class ApiError(RuntimeError):
+class ApiError(VisiontrainError, RuntimeError):
     def __init__(self, status: int, detail: Any):
         self.status, self.detail = status, detail
         text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)

@@ -17,6 +17,7 @@ from serve_app.records import Records
 from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
 from train_jobs.store import open_store
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["JobService", "JobNotFound"]
 
@@ -41,7 +42,7 @@ def _unreachable(exc: BaseException) -> bool:
         or "Failed to connect to Ray" in str(exc) or "Connection refused" in str(exc)
 
 
-class JobNotFound(KeyError):
+class JobNotFound(VisiontrainError, KeyError):
     def __str__(self) -> str:
         return f"no job {self.args[0]!r}"
 

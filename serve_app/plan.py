@@ -19,13 +19,14 @@ from serve_app.intent import ParseResult
 from serve_app.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.store import StoreError, open_store, split_s3_uri
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
 
 DEFAULTED = ("hyperparameters", "augmentation", "resources", "early_stopping")
 
 
-class PlanError(ValueError):
+class PlanError(VisiontrainError, ValueError):
     """What the platform will not run for this user, and what to do instead."""
 
 

@@ -94,3 +94,21 @@ def test_the_upload_route_checks_the_format_against_the_registry(toy_format):
         assert refused.status_code == 422 and "did you mean 'voc'" in refused.text, refused.text
         past_the_format = client.post("/v1/datasets", params={"name": "d", "format": "toy"})
         assert past_the_format.status_code == 415, past_the_format.text  # next check: the body's content-type
+
+
+def test_every_platform_error_has_one_root_and_survives_pickling():
+    import pickle
+
+    from adapters import UnknownModelError, UnsupportedTaskError
+    from serve_app.auth import TooManyAttempts
+    from serve_app.client import ApiError
+    from train_jobs.store import StoreNotFound
+    from visiontrain import VisiontrainError
+
+    errors = [UnknownModelError("timm", "resnt18", ["resnet18"]), UnsupportedTaskError("timm", "resnet18", "detection",
+              ["classification"]), TooManyAttempts("slow down", 30.0), ApiError(404, {"detail": "no job"}),
+              StoreNotFound("no artifact 'x'"), ConfigError("config: bad")]
+    for err in errors:
+        back = pickle.loads(pickle.dumps(err))
+        assert isinstance(back, VisiontrainError) and type(back) is type(err)
+        assert str(back) == str(err) and back.__dict__ == err.__dict__

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
+from visiontrain.errors import VisiontrainError
 
 __all__ = [
     "SEARCHABLE",
@@ -35,7 +36,7 @@ TRIAL = "--"  # a search's trial tNN runs as job "<job>--tNN", kept inside its j
 _TRIAL = re.compile(r"^t[0-9]{2,3}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(VisiontrainError, ValueError):
     """A config that cannot be used; the message names each bad field and what is allowed."""
 
 

@@ -9,11 +9,12 @@ import torch
 
 from adapters import ModelAdapter
 from train_jobs.state import JobFolder
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["ExportError", "export_onnx_checked"]
 
 
-class ExportError(RuntimeError):
+class ExportError(VisiontrainError, RuntimeError):
     pass
 
 

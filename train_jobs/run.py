@@ -14,21 +14,21 @@ import time
 import traceback
 from typing import Optional
 
-from adapters import AdapterError, get_adapter
+from adapters import get_adapter
 from train_jobs.config import ConfigError, TrainingConfig, config_from_yaml
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.validate import validate_dataset
-from train_jobs.script_run import ScriptFailed, fit_script, script_metrics
-from train_jobs.search import SearchFailed, run_search
+from train_jobs.script_run import fit_script, script_metrics
+from train_jobs.search import run_search
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["JobStopped", "load_config", "main", "run_job"]
 
-EXPECTED = (ConfigError, DatasetError, AdapterError, StoreError, ScriptFailed, SearchFailed)
 
 
-class RayUnreachable(RuntimeError):
+class RayUnreachable(VisiontrainError, RuntimeError):
     pass
 
 
@@ -181,7 +181,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         job.transition("stopped", str(exc))
         print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
         return 143
-    except EXPECTED as exc:
+    except VisiontrainError as exc:  # raised on purpose: its message says what to do
         job.transition("failed", str(exc))
         print(f"job {cfg.job_id} failed: {exc}", file=sys.stderr)
         return 1

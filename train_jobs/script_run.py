@@ -15,13 +15,14 @@ from train_jobs.config import TrainingConfig
 from train_jobs.data import local_dataset_path
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["ScriptFailed", "fit_script", "script_metrics"]
 
 SEND_EVERY_S = 0.5
 
 
-class ScriptFailed(RuntimeError):
+class ScriptFailed(VisiontrainError, RuntimeError):
     pass
 
 

@@ -12,6 +12,7 @@ from typing import Optional
 from train_jobs.config import TRIAL, TrainingConfig
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["RESULTS_KEY", "SearchFailed", "run_search", "search_metric", "search_results", "trial_folder",
            "trials_table"]
@@ -20,7 +21,7 @@ RESULTS_KEY = "search/results.json"
 INTEGER = ("batch_size", "image_size", "epochs")
 
 
-class SearchFailed(RuntimeError):
+class SearchFailed(VisiontrainError, RuntimeError):
     """No trial produced a usable result."""
 
 

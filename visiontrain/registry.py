@@ -6,12 +6,14 @@ import difflib
 import fnmatch
 from typing import Generic, TypeVar
 
+from visiontrain.errors import VisiontrainError
+
 __all__ = ["AlreadyRegistered", "Registry"]
 
 T = TypeVar("T")
 
 
-class AlreadyRegistered(ValueError):
+class AlreadyRegistered(VisiontrainError, ValueError):
     """Two things registered under one name: the second would silently replace the first."""
 
 

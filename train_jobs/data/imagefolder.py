@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from PIL import Image
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["DatasetError", "ImageFolderIndex", "scan_imagefolder", "load_rgb"]
 
 MAX_IMAGE_PIXELS = 64_000_000
 
 
-class DatasetError(ValueError):
+class DatasetError(VisiontrainError, ValueError):
     """A dataset the job cannot train on; the message says what is wrong and what to do."""
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, fields
 from typing import BinaryIO, Iterator, Optional
 
 from train_jobs.data.formats._index import DATA_EXTENSIONS
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["IngestError", "IngestLimits", "dropped_because", "ingest"]
 
 CHUNK = 1 << 20
 
 
-class IngestError(ValueError):
+class IngestError(VisiontrainError, ValueError):
     """An upload that was refused; nothing of it was kept."""
 
 

@@ -6,11 +6,12 @@ import json
 import posixpath
 from abc import ABC, abstractmethod
 from typing import Any, Iterator, Optional
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["ArtifactStore", "StoreError", "StoreNotFound", "StoreUnreachable", "clean_key", "file_sha256"]
 
 
-class StoreError(RuntimeError):
+class StoreError(VisiontrainError, RuntimeError):
     """The artifact store could not do what was asked."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Optional
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "dataset_file", "image_files", "DATA_EXTENSIONS",
            "IMAGE_EXTENSIONS"]
@@ -15,7 +16,7 @@ LABEL_EXTENSIONS = (".txt", ".json", ".xml", ".yaml", ".yml")
 DATA_EXTENSIONS = IMAGE_EXTENSIONS + LABEL_EXTENSIONS
 
 
-class FormatError(ValueError):
+class FormatError(VisiontrainError, ValueError):
     """Files that cannot be read as the format they claim to be; says what is wrong and where."""
 
 
