@@ -8,6 +8,7 @@ from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo
 from adapters._registry import register_adapter
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["UltralyticsAdapter", "offline_env"]
 
@@ -24,8 +25,8 @@ def offline_env() -> None:
 
 
 def weights_dir() -> str:
-    home = os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain")
-    return os.environ.get("VISIONTRAIN_WEIGHTS_DIR") or os.path.join(home, "weights")
+    s = env_settings()
+    return s.weights_dir or os.path.join(s.home_path, "weights")
 
 
 @register_adapter

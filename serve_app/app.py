@@ -26,6 +26,7 @@ from serve_app.metrics import RequestMetrics, render
 from serve_app.routes import chat, datasets, jobs
 from serve_app.routes.deps import admin_user, bearer, current_user, unauthorized
 from train_jobs.config import TaskName
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
 
@@ -248,7 +249,7 @@ class Ingress:
     async def metrics(self, request: Request, creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
         """Prometheus text format. Scrape with an admin's access token, or with the token set in
         VISIONTRAIN_METRICS_TOKEN on the Serve side (Prometheus: ``authorization: {credentials: ...}``)."""
-        scrape_token = os.environ.get("VISIONTRAIN_METRICS_TOKEN")
+        scrape_token = env_settings().metrics_token
         if not (scrape_token and creds and hmac.compare_digest(creds.credentials, scrape_token)):
             await admin_user(await current_user(request, creds))
         return render()

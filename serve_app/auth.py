@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from serve_app.records import Records
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["ROLES", "Auth", "AuthError", "TooManyAttempts", "signing_key"]
 
@@ -43,12 +44,8 @@ class AuthError(VisiontrainError):
 
 def _login_limits() -> tuple[int, int]:
     """Login attempts a minute per username, and failed logins (and refreshes) a minute per client address."""
-    try:
-        return (int(os.environ.get("VISIONTRAIN_LOGINS_PER_MINUTE", "10")),
-                int(os.environ.get("VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE", "30")))
-    except ValueError:
-        raise ValueError("VISIONTRAIN_LOGINS_PER_MINUTE and VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE must be whole "
-                         "numbers; set them so, or unset them for 10 and 30") from None
+    s = env_settings()
+    return s.logins_per_minute, s.login_failures_per_minute
 
 
 class TooManyAttempts(AuthError):
@@ -87,7 +84,7 @@ def needs_rehash(stored: str) -> bool:
 
 def signing_key(home: str) -> str:
     """``VISIONTRAIN_JWT_SECRET`` when set (a Kubernetes Secret), else a key kept in ``home`` (0600)."""
-    if key := os.environ.get("VISIONTRAIN_JWT_SECRET"):
+    if key := env_settings().jwt_secret:
         return key
     path = os.path.join(home, "jwt_secret")
     if not os.path.exists(path):
@@ -123,7 +120,8 @@ class Auth:
 
     def ensure_admin(self) -> Optional[str]:
         """The first admin, from ``VISIONTRAIN_ADMIN_USER`` / ``VISIONTRAIN_ADMIN_PASSWORD`` (created once)."""
-        user, password = os.environ.get("VISIONTRAIN_ADMIN_USER"), os.environ.get("VISIONTRAIN_ADMIN_PASSWORD")
+        s = env_settings()
+        user, password = s.admin_user, s.admin_password
         if user and password and not self.records.get_user(user):
             self.create_user(user, password, "admin")
             return user

@@ -15,6 +15,7 @@ from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, sto
 from adapters import list_adapters
 from train_jobs.config import TASKS
 from train_jobs.data.formats import list_formats
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["main"]
 
@@ -122,7 +123,8 @@ def login_local_admin(url: str, home: str) -> Optional[str]:
     """Log the CLI in as the local platform's first admin, when its password is at hand."""
     from serve_app.client import ApiClient
 
-    user, password = os.environ.get("VISIONTRAIN_ADMIN_USER"), os.environ.get("VISIONTRAIN_ADMIN_PASSWORD")
+    env = env_settings()
+    user, password = env.admin_user, env.admin_password
     path = os.path.join(home, "admin_password")
     if not (user and password) and os.path.exists(path):
         with open(path) as f:
@@ -154,7 +156,7 @@ def cmd_users(args) -> int:
         print(f"{args.username} {args.users_command}d" + (": every token they held no longer works"
                                                           if args.users_command == "disable" else ""))
         return 0
-    password = os.environ.get("VISIONTRAIN_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    password = env_settings().new_password or getpass.getpass(f"password for {args.username}: ")
     print(json.dumps(auth.create_user(args.username, password, args.role)))
     return 0
 

@@ -13,6 +13,7 @@ from typing import Optional
 
 from serve_app.client import ApiClient
 from train_jobs.data.formats import list_formats
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["add_parsers", "follow", "print_plan", "print_result"]
 
@@ -132,8 +133,8 @@ def _client(args) -> ApiClient:
 
 
 def cmd_login(args) -> int:
-    user = args.user or os.environ.get("VISIONTRAIN_USER") or input("user: ")
-    password = os.environ.get("VISIONTRAIN_PASSWORD") or getpass.getpass(f"password for {user}: ")
+    user = args.user or env_settings().user or input("user: ")
+    password = env_settings().password or getpass.getpass(f"password for {user}: ")
     client = ApiClient.login(args.api, user, password)
     print(f"logged in to {client.url} as {user} ({client.get('/v1/me')['role']})")
     return 0

@@ -14,6 +14,7 @@ import httpx
 
 from serve_app.local import home_dir
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["ApiClient", "ApiError", "NotLoggedIn"]
 
@@ -46,7 +47,7 @@ def _credentials_path() -> str:
 class ApiClient:
     def __init__(self, url: Optional[str] = None, tokens: Optional[dict] = None):
         saved = tokens or self._load()
-        self.url = (url or os.environ.get("VISIONTRAIN_API_URL") or saved.get("url") or DEFAULT_URL).rstrip("/")
+        self.url = (url or env_settings().api_url or saved.get("url") or DEFAULT_URL).rstrip("/")
         self.tokens = saved if saved.get("url", self.url).rstrip("/") == self.url else {}
         self.http = httpx.Client(base_url=self.url, timeout=60)
 

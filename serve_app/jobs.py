@@ -18,6 +18,7 @@ from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
 from train_jobs.store import open_store
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["JobService", "JobNotFound"]
 
@@ -62,7 +63,7 @@ class JobService:
         process's own cluster (KubeRay: the API and the training cluster hold different tokens)."""
         from ray.job_submission import JobSubmissionClient
 
-        token = os.environ.get("VISIONTRAIN_TRAINING_RAY_TOKEN")
+        token = env_settings().training_ray_token
         return JobSubmissionClient(self.ray_dashboard_url, headers={"authorization": f"Bearer {token}"} if token else None)
 
     def folder(self, job: dict) -> JobFolder:

@@ -3,7 +3,6 @@ the rate: the replicas count themselves in the records database) and job quotas 
 GPUs, counted from the records database)."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,20 +10,13 @@ from typing import Optional
 
 from train_jobs.config import TrainingConfig
 from train_jobs.state import TERMINAL
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["QuotaExceeded", "Quotas", "RateLimiter"]
 
 
 class QuotaExceeded(Exception):
     pass
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; unset it for the default {default:g}") from None
 
 
 @dataclass
@@ -61,8 +53,9 @@ class Quotas:
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Quotas":
-        return cls(max_active_jobs=int(settings.get("max_active_jobs") or _env_number("VISIONTRAIN_MAX_ACTIVE_JOBS", 2)),
-                   max_gpus=float(settings.get("max_gpus") or _env_number("VISIONTRAIN_MAX_GPUS", 4)))
+        env = env_settings()
+        return cls(max_active_jobs=int(settings.get("max_active_jobs") or env.max_active_jobs),
+                   max_gpus=float(settings.get("max_gpus") or env.max_gpus))
 
     def check(self, user: dict, cfg: TrainingConfig, active: list[dict], gpus_in_use: float) -> None:
         """Raise QuotaExceeded, saying what is in use and what to do, when ``cfg`` would go over."""

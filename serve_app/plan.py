@@ -10,7 +10,6 @@ server paths (datasets, weights, scripts) are for admins only.
 from __future__ import annotations
 
 import math
-import os
 import re
 import secrets
 from typing import Optional
@@ -20,6 +19,7 @@ from serve_app.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.store import StoreError, open_store, split_s3_uri
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
 
@@ -36,7 +36,7 @@ class AdminOnly(PlanError):
 
 def user_s3_prefixes() -> list[str]:
     """The s3:// folders non-admins may train from (``VISIONTRAIN_USER_S3_PREFIXES``, comma-separated)."""
-    return [p.strip() for p in os.environ.get("VISIONTRAIN_USER_S3_PREFIXES", "").split(",") if p.strip()]
+    return [p.strip() for p in env_settings().user_s3_prefixes.split(",") if p.strip()]
 
 
 def _s3_folder(uri: str) -> tuple[str, str]:

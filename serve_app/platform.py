@@ -13,7 +13,8 @@ from serve_app.auth import Auth, signing_key
 from serve_app.jobs import JobService
 from serve_app.limits import Quotas, RateLimiter
 from serve_app.metrics import unanswered
-from serve_app.records import Records
+from serve_app.records import Records, default_database_url
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["Platform"]
 
@@ -35,15 +36,14 @@ class Platform:
 
         settings = settings or {}
         self.home = settings.get("home") or home_dir()
-        self.records = Records(settings.get("database_url") or os.environ.get("VISIONTRAIN_DATABASE_URL")
-                               or f"sqlite:///{self.home}/records.db")
+        self.records = Records(settings.get("database_url") or default_database_url(self.home))
         self.auth = Auth(self.records, signing_key(self.home))
         self.auth.ensure_admin()
         self.storage_uri = settings.get("storage_uri") or os.path.join(self.home, "artifacts")
         self.jobs = JobService(self.records, settings.get("ray_dashboard_url") or "http://127.0.0.1:8265")
         self.quotas = Quotas.from_settings(settings)
         self.limiter = RateLimiter(per_minute=float(settings.get("requests_per_minute")
-                                                    or os.environ.get("VISIONTRAIN_REQUESTS_PER_MINUTE") or 600))
+                                                    or env_settings().requests_per_minute))
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
         # Submissions take turns on one thread, so a burst cannot slip past the quota, and twenty
@@ -110,7 +110,7 @@ class Platform:
 
 
 def _worker_types_from_env() -> dict:
-    raw = os.environ.get("VISIONTRAIN_WORKER_TYPES")
+    raw = env_settings().worker_types
     if not raw:
         return {}
     try:

@@ -7,7 +7,6 @@ from the folders and Ray's job table.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from typing import Any, Optional
@@ -17,6 +16,7 @@ from sqlalchemy import (JSON, Boolean, Column, Float, Integer, MetaData, String,
 from sqlalchemy.exc import IntegrityError
 
 from train_jobs.config import home_dir
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["Records", "default_database_url"]
 
@@ -104,11 +104,9 @@ chat_sessions = Table(
 )
 
 
-def default_database_url() -> str:
-    url = os.environ.get("VISIONTRAIN_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{home_dir()}/records.db"
+def default_database_url(home: Optional[str] = None) -> str:
+    """``VISIONTRAIN_DATABASE_URL``, else SQLite in the home folder."""
+    return env_settings().database_url or f"sqlite:///{home or home_dir()}/records.db"
 
 
 def _write_ahead_log(dbapi_connection, _record) -> None:

@@ -112,3 +112,33 @@ def test_every_platform_error_has_one_root_and_survives_pickling():
         back = pickle.loads(pickle.dumps(err))
         assert isinstance(back, VisiontrainError) and type(back) is type(err)
         assert str(back) == str(err) and back.__dict__ == err.__dict__
+
+
+def test_settings_name_the_variable_the_value_and_the_fix(monkeypatch):
+    from visiontrain.settings import SettingsError, settings
+
+    monkeypatch.setenv("VISIONTRAIN_MAX_GPUS", "lots")
+    monkeypatch.setenv("VISIONTRAIN_S3_MAX_ATTEMPTS", "99")
+    with pytest.raises(SettingsError) as err:
+        settings()
+    assert "VISIONTRAIN_MAX_GPUS='lots'" in str(err.value) and "VISIONTRAIN_S3_MAX_ATTEMPTS='99'" in str(err.value)
+    assert "less than or equal to 50" in str(err.value) and "unset it for its default" in str(err.value)
+    monkeypatch.setenv("VISIONTRAIN_MAX_GPUS", "2")
+    monkeypatch.delenv("VISIONTRAIN_S3_MAX_ATTEMPTS")
+    assert settings().max_gpus == 2.0
+
+
+def test_the_settings_reference_is_generated_and_no_module_reads_a_variable_itself():
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    generated = subprocess.run([sys.executable, "-m", "visiontrain.settings"], capture_output=True, text=True,
+                               check=True, cwd=root).stdout
+    assert (root / "docs" / "settings.md").read_text() == generated, "run: python -m visiontrain.settings > docs/settings.md"
+    readers = [f"{p.relative_to(root)}: {m.group(0)}" for folder in ("serve_app", "train_jobs", "adapters")
+               for p in (root / folder).rglob("*.py")
+               for m in re.finditer(r"(?:environ\.get|getenv|environ\[)\(?\s*f?[\"']VISIONTRAIN_\w*", p.read_text())]
+    assert readers == [], readers

@@ -12,6 +12,7 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import settings as env_settings
 
 __all__ = [
     "SEARCHABLE",
@@ -66,7 +67,7 @@ def _absolute_location(v: str, field: str) -> str:
 def home_dir() -> str:
     """``$VISIONTRAIN_HOME`` (default ``~/.visiontrain``): records, secrets and local artifacts. Made,
     and kept, readable by its owner only."""
-    home = os.path.abspath(os.environ.get("VISIONTRAIN_HOME") or os.path.expanduser("~/.visiontrain"))
+    home = env_settings().home_path
     os.makedirs(home, mode=0o700, exist_ok=True)
     if os.stat(home).st_mode & 0o077 and os.stat(home).st_uid == os.getuid():
         os.chmod(home, 0o700)

@@ -9,6 +9,7 @@ from typing import Optional
 
 from serve_app.intent._conversation import parse_offline
 from serve_app.intent._schema import DatasetMention, Hyperparameters, Intent, ModelMention, ParseResult, Resources
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "ParseResult", "Resources",
            "parse", "parse_offline"]
@@ -16,7 +17,7 @@ __all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "Parse
 
 def parse(message: str, history: Optional[list] = None) -> ParseResult:
     """One conversation turn. ``history``: earlier user messages or ParseResults, oldest first."""
-    if os.environ.get("ANTHROPIC_API_KEY") and os.environ.get("VISIONTRAIN_PARSER", "auto") != "offline":
+    if os.environ.get("ANTHROPIC_API_KEY") and env_settings().parser != "offline":
         from serve_app.intent._llm import parse_with_llm
 
         return parse_with_llm(message, history)

@@ -5,7 +5,6 @@ import asyncio
 import heapq
 import json
 import mimetypes
-import os
 import re
 import time
 from typing import Any, Optional
@@ -23,6 +22,7 @@ from train_jobs.config import ConfigError
 from train_jobs.search import search_results
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreError
+from visiontrain.settings import settings as env_settings
 
 LINK_S = 900
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -211,8 +211,8 @@ def _cursor(last_event_id: Optional[str]) -> dict[str, int]:
 STREAMS_PER_USER = 4  # event streams one user may hold open at once, across replicas
 # a comment line this often keeps proxies from closing a quiet stream; after STREAM_MAX_S the stream
 # closes and clients reconnect with Last-Event-ID
-KEEP_ALIVE_S = float(os.environ.get("VISIONTRAIN_STREAM_KEEPALIVE_S", "15"))
-STREAM_MAX_S = float(os.environ.get("VISIONTRAIN_STREAM_MAX_S", "3600"))
+KEEP_ALIVE_S = env_settings().stream_keepalive_s
+STREAM_MAX_S = env_settings().stream_max_s
 
 
 @router.get("/{job_id}/events")

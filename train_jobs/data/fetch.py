@@ -20,6 +20,7 @@ from train_jobs.config import DATASET_ID, default_storage_uri
 from train_jobs.data.imagefolder import DatasetError
 from train_jobs.data.ingest import IngestLimits, dropped_because
 from train_jobs.store import open_store
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["local_dataset_path"]
 
@@ -28,16 +29,7 @@ IN_USE_S = 3600.0  # a dataset used this recently is never evicted (a job may be
 
 
 def _cache_root() -> str:
-    return os.environ.get("VISIONTRAIN_DATA_CACHE") or os.path.join(tempfile.gettempdir(), "visiontrain-data")
-
-
-def _cache_bytes() -> int:
-    raw = os.environ.get("VISIONTRAIN_DATA_CACHE_BYTES", str(50 << 30))
-    try:
-        return int(raw)
-    except ValueError:
-        raise DatasetError(f"VISIONTRAIN_DATA_CACHE_BYTES must be a number of bytes (got {raw!r}); "
-                           "set it so, or unset it for 50 GiB") from None
+    return env_settings().data_cache or os.path.join(tempfile.gettempdir(), "visiontrain-data")
 
 
 def local_dataset_path(uri: str, storage_uri: str | None = None) -> str:
@@ -83,7 +75,7 @@ def _fetch(uri: str, limits: IngestLimits) -> str:
             with open(done, "w") as f:
                 json.dump({"uri": uri, "bytes": sum(o["size"] for o in kept)}, f)
         os.utime(done)
-    _evict(_cache_bytes(), keep=target)
+    _evict(env_settings().data_cache_bytes, keep=target)
     return target
 
 

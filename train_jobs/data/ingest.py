@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterator, Optional
 
 from train_jobs.data.formats._index import DATA_EXTENSIONS
 from visiontrain.errors import VisiontrainError
+from visiontrain.settings import Settings, settings as env_settings
 
 __all__ = ["IngestError", "IngestLimits", "dropped_because", "ingest"]
 
@@ -27,24 +28,23 @@ class IngestError(VisiontrainError, ValueError):
     """An upload that was refused; nothing of it was kept."""
 
 
+_DEFAULT = Settings.model_fields
+
+
 @dataclass(frozen=True)
 class IngestLimits:
-    """Bounds on one upload. Override with VISIONTRAIN_INGEST_<FIELD> variables (e.g. ..._MAX_FILES)."""
+    """Bounds on one upload (``VISIONTRAIN_INGEST_<FIELD>`` variables, e.g. ..._MAX_FILES)."""
 
-    max_total_bytes: int = 8 << 30
-    max_member_bytes: int = 1 << 30
-    max_files: int = 200_000
-    max_compression_ratio: float = 200.0
-    max_path_depth: int = 32
+    max_total_bytes: int = _DEFAULT["ingest_max_total_bytes"].default
+    max_member_bytes: int = _DEFAULT["ingest_max_member_bytes"].default
+    max_files: int = _DEFAULT["ingest_max_files"].default
+    max_compression_ratio: float = _DEFAULT["ingest_max_compression_ratio"].default
+    max_path_depth: int = _DEFAULT["ingest_max_path_depth"].default
 
     @classmethod
     def from_env(cls) -> "IngestLimits":
-        values = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"VISIONTRAIN_INGEST_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = type(getattr(cls, f.name))(raw)
-        return cls(**values)
+        env = env_settings()
+        return cls(**{f.name: getattr(env, f"ingest_{f.name}") for f in fields(cls)})
 
 
 def _safe_relpath(name: str) -> str:

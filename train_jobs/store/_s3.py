@@ -8,6 +8,7 @@ import time
 from typing import Any, Iterator, Optional
 
 from train_jobs.store._base import ArtifactStore, StoreError, StoreNotFound, StoreUnreachable, clean_key
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["S3Store", "split_s3_uri"]
 
@@ -47,7 +48,7 @@ class S3Store(ArtifactStore):
         self.bucket, self.prefix = split_s3_uri(uri)
         self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.endpoint = _s3_endpoint()
-        self.max_attempts = max_attempts or _s3_max_attempts()
+        self.max_attempts = max_attempts or env_settings().s3_max_attempts
         self.client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
@@ -197,13 +198,4 @@ class S3Store(ArtifactStore):
                                connect_timeout=5, **kwargs)
 
 
-def _s3_max_attempts() -> int:
-    raw = os.environ.get("VISIONTRAIN_S3_MAX_ATTEMPTS", "8")
-    try:
-        value = int(raw)
-        if not 1 <= value <= 50:
-            raise ValueError
-    except ValueError:
-        raise StoreError(f"VISIONTRAIN_S3_MAX_ATTEMPTS must be a whole number from 1 to 50 (got {raw!r}); "
-                         "set it so, or unset it for 8") from None
-    return value
+
