@@ -94,8 +94,7 @@ def build(api: str) -> gr.Blocks:
                         open_job = gr.Button(T["open"], elem_id="open-job")
                 with gr.Tab(T["tab_models"], id="models") as tab_models:
                     with gr.Row():
-                        task = gr.Dropdown(["", "classification", "detection", "segmentation", "anomaly_detection"],
-                                           value="", label=T["task"])
+                        task = gr.Dropdown([""], value="", label=T["task"], elem_id="model-task")
                         query = gr.Textbox(label=T["query"], elem_id="model-query")
                         search = gr.Button(T["search"], elem_id="model-search")
                     models = gr.Dataframe(elem_id="models-table", interactive=False)
@@ -115,8 +114,13 @@ def build(api: str) -> gr.Blocks:
         def on_load(st, request: gr.Request):
             lang = _browser_language(request)
             words = LABELS[lang]
-            return [{**st, "lang": lang}] + [gr.update(**{attr: words[key] for attr, key in texts.items()})
-                                             for texts in labelled.values()]
+            try:
+                menus = {task: {"choices": ["", *UiClient(api).vocabulary()["tasks"]]}}  # the platform's names
+            except ApiError:
+                menus = {}  # the platform is not up yet: the menu fills at the next page load
+            return [{**st, "lang": lang}] + [gr.update(**{attr: words[key] for attr, key in texts.items()},
+                                                       **menus.get(component, {}))
+                                             for component, texts in labelled.items()]
 
         ui.load(on_load, [state], [state, *labelled])
 

@@ -87,6 +87,10 @@ class UiClient:
     def get(self, path: str, **params) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v not in (None, "")}).json()
 
+    def vocabulary(self) -> dict:
+        """Tasks, dataset formats and model sources as the platform names them (no sign-in needed)."""
+        return self._call("GET", "/v1/vocabulary", auth=False).json()
+
     def post(self, path: str, body: Optional[dict] = None) -> Any:
         return self._call("POST", path, json=body or {}).json()
 

@@ -25,7 +25,9 @@ from serve_app.intent import ParseResult, parse
 from serve_app.metrics import RequestMetrics, render
 from serve_app.routes import chat, datasets, jobs
 from serve_app.routes.deps import admin_user, bearer, current_user, unauthorized
-from train_jobs.config import TaskName
+from adapters import list_adapters
+from train_jobs.config import TASKS, TaskName
+from train_jobs.data.formats import FORMATS
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
@@ -208,6 +210,13 @@ class Ingress:
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok", "uptime_s": round(time.time() - self.started, 1)}
+
+    @api.get("/v1/vocabulary")
+    async def vocabulary(self) -> dict:
+        """The names the platform knows, from their registries: tasks, dataset formats (with the tasks
+        each can hold and what it looks like) and model sources. Public: menus are built from it."""
+        return {"tasks": list(TASKS), "sources": list_adapters(),
+                "formats": [{"name": f.name, "tasks": list(f.tasks), "layout": f.layout} for f in FORMATS.items()]}
 
     @api.post("/v1/auth/login")
     async def login(self, body: LoginRequest, request: Request) -> dict:

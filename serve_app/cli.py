@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import sys
+from importlib.metadata import version
 from typing import Optional
 
 from serve_app import cli_remote
@@ -15,6 +16,7 @@ from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, sto
 from adapters import list_adapters
 from train_jobs.config import TASKS
 from train_jobs.data.formats import list_formats
+from visiontrain import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["main"]
@@ -201,11 +203,12 @@ def cmd_down(args) -> int:
 def cmd_demo(args) -> int:
     from serve_app.demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args, cmd_up, login_local_admin)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="visiontrain", description="Train vision models on Ray.")
+    p.add_argument("--version", action="version", version=f"visiontrain {version('visiontrain')}")
     p.add_argument("--api", help="the API's URL (default: $VISIONTRAIN_API_URL, the last login's, else "
                                  "http://127.0.0.1:8000)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -283,16 +286,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    from train_jobs.config import ConfigError
-    from train_jobs.store import StoreError
+# Exit codes: 0 done, 1 the job or the input failed, 2 usage (argparse), 3 the API is unreachable,
+# 4 not logged in or not allowed.
+FAILED, UNREACHABLE, NOT_ALLOWED = 1, 3, 4
+GLOBAL_OPTIONS = ("--api",)
 
-    args = build_parser().parse_args(argv)
+
+def _global_options_first(argv: list[str]) -> list[str]:
+    """``visiontrain jobs --api URL`` as ``visiontrain --api URL jobs``: global options go anywhere."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
+            front += argv[i:i + 2]
+            i += 2
+            continue
+        (front if arg.split("=", 1)[0] in GLOBAL_OPTIONS else rest).append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(_global_options_first(list(sys.argv[1:] if argv is None else argv)))
     try:
         return args.fn(args)
-    except (ConfigError, StoreError, ApiError, ValueError, KeyError, OSError) as exc:
+    except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return UNREACHABLE if exc.status == 0 else NOT_ALLOWED if exc.status in (401, 403) else FAILED
+    except (VisiontrainError, ValueError, KeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
 
 
 if __name__ == "__main__":

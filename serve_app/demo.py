@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import tempfile
+from typing import Callable, Optional
 
 import httpx
 
@@ -29,8 +30,9 @@ def _api_up() -> bool:
         return False
 
 
-def run_demo(args) -> int:
-    from serve_app.cli import cmd_up, login_local_admin
+def run_demo(args, cmd_up: Callable[[argparse.Namespace], int],
+             login_local_admin: Callable[[str, str], Optional[str]]) -> int:
+    """``cmd_up`` starts the local platform, ``login_local_admin`` logs its first admin in (the CLI's own)."""
     from serve_app.cli_remote import follow, print_plan, print_result
     from serve_app.client import ApiClient, NotLoggedIn
     from train_jobs.data.synth import make_classification

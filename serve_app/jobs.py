@@ -9,7 +9,7 @@ import os
 import shlex
 import time
 from functools import cached_property
-from typing import Iterator, Optional
+from typing import Optional
 
 import adapters
 import train_jobs
@@ -289,18 +289,6 @@ class JobService:
     def logs(self, job_id: str) -> str:
         record = self.get(job_id)
         return self.client.get_job_logs(record["ray_job_id"]) if record["ray_job_id"] else ""
-
-    def events(self, job_id: str, poll_s: float = 1.0, timeout_s: Optional[float] = None) -> Iterator[dict]:
-        """The job's events as they are written, until it ends (or ``timeout_s`` passes)."""
-        record = self.get(job_id)
-        folder, cursor, deadline = self.folder(record), {}, time.time() + (timeout_s or 1e12)
-        while True:
-            yield from folder.events(cursor)
-            record = self.get(job_id)
-            if record["state"] in TERMINAL or time.time() > deadline:
-                yield from folder.events(cursor)
-                return
-            time.sleep(poll_s)
 
     def wait(self, job_id: str, timeout_s: float = 600, poll_s: float = 1.0) -> dict:
         deadline = time.time() + timeout_s

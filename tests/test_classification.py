@@ -48,6 +48,6 @@ def test_every_task_has_a_registered_trainer():
 
     assert set(list_tasks()) == set(TASKS)
     assert all(get_task(t).task == t for t in TASKS)
-    with pytest.raises(ValueError, match="unknown task trainer 'juggling'. Known: classification, detection, "
-                                         "segmentation, anomaly_detection"):
+    with pytest.raises(ValueError, match="unknown task trainer 'juggling'. Known: classification, segmentation, "
+                                         "anomaly_detection, detection/ultralytics, segmentation/ultralytics"):
         get_task("juggling")

@@ -18,7 +18,7 @@ def test_submit_refuses_a_bad_config_with_the_reason(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"task": "classification", "model": {"name": "resnet18"},
                                     "dataset": {"uri": "relative/path"}}))
-    assert main(["--api", "http://127.0.0.1:1", "submit", str(path)]) == 2
+    assert main(["--api", "http://127.0.0.1:1", "submit", str(path)]) == 1
     err = capsys.readouterr().err
     assert "dataset.uri" in err and "absolute" in err
 
@@ -26,10 +26,10 @@ def test_submit_refuses_a_bad_config_with_the_reason(tmp_path, capsys):
 def test_commands_without_the_api_say_how_to_start_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path))
     monkeypatch.delenv("VISIONTRAIN_API_URL", raising=False)
-    assert main(["--api", "http://127.0.0.1:1", "jobs"]) == 2
+    assert main(["jobs", "--api", "http://127.0.0.1:1"]) == 4  # global options also after the command
     assert "not logged in" in capsys.readouterr().err
     (tmp_path / "credentials.json").write_text('{"url": "http://127.0.0.1:1", "access_token": "x"}')
-    assert main(["jobs"]) == 2
+    assert main(["jobs"]) == 3
     err = capsys.readouterr().err
     assert "cannot reach the API at http://127.0.0.1:1" in err and "make up" in err
 
@@ -131,3 +131,12 @@ def test_following_a_job_prints_its_faults_and_recoveries(capsys):
     assert "resumed: from_epoch 2" in out[1]
     assert "driver lost: the job's driver died during training; submitted again" in out[2]
     assert "no restarts left" in out[3]
+
+
+def test_version(capsys):
+    import pytest
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"visiontrain {version('visiontrain')}"

@@ -192,3 +192,17 @@ def test_a_flood_of_requests_gets_429_with_retry_after(api_url, people):
     assert refused and all(r.status_code in (200, 429) for r in answers)
     assert int(refused[0].headers["retry-after"]) >= 1 and "try again" in refused[0].json()["detail"]
     assert httpx.get(f"{api_url}/v1/me", headers=people["bob2"]).status_code == 200  # others are not held up
+
+
+def test_the_vocabulary_is_public_and_comes_from_the_registries(api_url):
+    from adapters import list_adapters
+    from train_jobs.config import TASKS
+    from train_jobs.data.formats import list_formats
+
+    r = httpx.get(f"{api_url}/v1/vocabulary")
+    assert r.status_code == 200, r.text
+    words = r.json()
+    assert words["tasks"] == list(TASKS) and words["sources"] == list_adapters()
+    assert [f["name"] for f in words["formats"]] == list_formats()
+    assert {"name": "mvtec", "tasks": ["anomaly_detection"], "layout": "MVTec (train/good/ + test/<defect>/)"} \
+        in words["formats"]

@@ -33,7 +33,7 @@ def _untrained_metrics(cfg, class_names, dataset, tmp_path):
         model = get_adapter(cfg.model.source).build(cfg.model.name, cfg.task, len(class_names))
         torch.save({"model": model.state_dict(), "class_names": class_names}, path)  # as the trainer stores its best
     scratch.store.upload_file(scratch.key("weights/model.pt"), path)
-    return get_task(cfg.task).evaluate(cfg, scratch, class_names, dataset)
+    return get_task(cfg.task, cfg.model.source).evaluate(cfg, scratch, class_names, dataset)
 
 
 CASES = {  # name: (task, metric, margin over the untrained model)

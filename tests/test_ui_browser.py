@@ -161,3 +161,17 @@ def test_korean_conversation_to_onnx(browser, ui_url, api_url, users, shapes_arc
     page = _sign_in(browser, ui_url, "ko", "ulla", users["ulla"])
     _train_through_the_ui(page, "ko", shapes_archive, api_url, users["ulla"], "ulla")
     page.context.close()
+
+
+def test_the_model_menu_offers_the_tasks_the_platform_names(browser, ui_url, api_url, users):
+    from playwright.sync_api import expect
+
+    tasks = httpx.get(f"{api_url}/v1/vocabulary").json()["tasks"]
+    page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
+    page.locator("button[role=tab]").nth(2).click()
+    page.locator("#model-task input").click()
+    options = page.locator("[role=option]")
+    expect(options.last).to_be_visible(timeout=10_000)
+    offered = [t.replace("✓", "").strip() for t in options.all_inner_texts()]  # ✓ marks the chosen one
+    assert [t for t in offered if t] == tasks
+    page.context.close()

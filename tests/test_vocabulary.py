@@ -142,3 +142,21 @@ def test_the_settings_reference_is_generated_and_no_module_reads_a_variable_itse
                for p in (root / folder).rglob("*.py")
                for m in re.finditer(r"(?:environ\.get|getenv|environ\[)\(?\s*f?[\"']VISIONTRAIN_\w*", p.read_text())]
     assert readers == [], readers
+
+
+def test_a_model_source_brings_its_own_trainer_and_the_task_picks_it_by_source():
+    from train_jobs.tasks import TRAINERS, TaskTrainer, get_task, register_task
+
+    @register_task
+    class ToySourceClassifier(TaskTrainer):
+        task, source, metric = "classification", "toy", ("val_acc", "max")
+        check_dataset = fit = evaluate = export = None
+
+    try:
+        assert isinstance(get_task("classification", "toy"), ToySourceClassifier)
+        assert get_task("classification", "timm") is get_task("classification")  # the task's own trainer
+        assert type(get_task("detection", "ultralytics")).__name__ == "UltralyticsDetection"
+        assert type(get_task("segmentation", "ultralytics")).__name__ == "UltralyticsSegmentation"
+        assert type(get_task("segmentation", "huggingface")).__name__ == "SegmentationTrainer"
+    finally:
+        TRAINERS.unregister("classification/toy")

@@ -56,7 +56,7 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
 
     cfg = TrainingConfig.model_validate(cfg_json)
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-    trainer = get_task(cfg.task)
+    trainer = get_task(cfg.task, cfg.model.source)
     metrics = trainer.evaluate(cfg, job, class_names, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     job.store.write_json(job.key("metrics.json"), metrics)
     job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
@@ -135,7 +135,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         job.transition("validating", f"checking the dataset at {cfg.dataset.uri}", attempt=attempt)
-        trainer = get_task(cfg.task)
+        trainer = get_task(cfg.task, cfg.model.source)
         path = local_dataset_path(cfg.dataset.uri, cfg.storage.uri)
         report = validate_dataset(path, cfg.dataset.format, cfg.class_names, cfg.task, use_ray=True)
         job.store.write_json(job.key("dataset_report.json"), report)

@@ -29,7 +29,7 @@ def search_metric(cfg: TrainingConfig) -> tuple[str, str]:
     """The metric that ranks trials and its direction."""
     from train_jobs.tasks import get_task
 
-    headline = get_task(cfg.task).metric
+    headline = get_task(cfg.task, cfg.model.source).metric
     name = cfg.search.metric or cfg.early_stopping.metric or headline[0]
     stated = cfg.search.mode or (cfg.early_stopping.mode if name == cfg.early_stopping.metric else None)
     return name, stated or (headline[1] if name == headline[0] else "min" if "loss" in name else "max")
@@ -112,7 +112,7 @@ def _trial(params: dict, config: dict) -> None:
     cfg = TrainingConfig.model_validate(config)
     job_id = trial_job_id(cfg.job_id, trial_name(tune.get_context().get_trial_id()))
     trial = cfg.trial(params).model_copy(update={"job_id": job_id})
-    get_task(cfg.task).fit(trial, JobFolder(open_store(cfg.storage.uri), job_id), callbacks=[TuneReportCallback()])
+    get_task(cfg.task, cfg.model.source).fit(trial, JobFolder(open_store(cfg.storage.uri), job_id), callbacks=[TuneReportCallback()])
 
 
 def _trial_events(job: JobFolder, metric: str):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Optional, Sequence
 
 from train_jobs.config import TASKS, TrainingConfig
 from visiontrain import Registry
@@ -15,6 +15,7 @@ __all__ = ["TRAINERS", "TaskTrainer", "fit_with_ray_train", "get_task", "list_ta
 
 class TaskTrainer(ABC):
     task: ClassVar[str]
+    source: ClassVar[str] = ""  # "": the task's trainer for any model source; a source's name: that source's own
     metric: ClassVar[tuple[str, str]]  # the headline validation metric and its direction: best weights, search
 
     @abstractmethod
@@ -43,20 +44,28 @@ def register_task(cls: type[TaskTrainer]) -> type[TaskTrainer]:
     if cls.task not in TASKS:
         raise ValueError(f"{cls.__name__} trains {cls.task!r}, which is not a task; tasks are {TASKS} "
                          "(train_jobs/config.py: TASKS)")
-    TRAINERS.register(cls.task, cls())
+    TRAINERS.register(f"{cls.task}/{cls.source}" if cls.source else cls.task, cls())
     return cls
 
 
 def list_tasks() -> list[str]:
-    return sorted(TRAINERS.names())
+    return sorted({name.split("/")[0] for name in TRAINERS.names()})
 
 
-def get_task(task: str) -> TaskTrainer:
+def get_task(task: str, source: Optional[str] = None) -> TaskTrainer:
+    """The trainer for ``task`` and a model ``source``: the source's own where it registered one (the
+    Ultralytics trainer), else the task's. Without a source, a task only one source trains gets that one."""
+    if source and f"{task}/{source}" in TRAINERS:
+        return TRAINERS.get(f"{task}/{source}")
+    only = TRAINERS.names(f"{task}/*")
+    if task not in TRAINERS and source is None and len(only) == 1:
+        return TRAINERS.get(only[0])
     return TRAINERS.get(task)
 
 
 def _train_loop(loop_config: dict) -> None:
-    get_task(loop_config["config"]["task"]).train_loop(loop_config)
+    cfg = loop_config["config"]
+    get_task(cfg["task"], cfg["model"]["source"]).train_loop(loop_config)
 
 
 def fit_with_ray_train(cfg: TrainingConfig, job: "JobFolder", loop: Callable[[dict], None] = _train_loop,

@@ -1,10 +1,13 @@
-"""Ultralytics' own trainer inside one Ray task with the job's CPUs/GPUs: metrics go to the job's
-event stream, each epoch's ``last.pt`` to the store (manifest written last), the best to ``weights/``.
-A rerun of the job resumes from the stored ``last.pt``."""
+"""The ``ultralytics`` source's own trainer, for detection and instance segmentation: Ultralytics'
+trainer inside one Ray task with the job's CPUs/GPUs. Metrics go to the job's event stream, each
+epoch's checkpoint to the store (manifest written last), the best to ``weights/``. A rerun of the
+job resumes from the stored checkpoint. Registered as ``detection/ultralytics`` and
+``segmentation/ultralytics``: the tasks pick it by the model's source."""
 from __future__ import annotations
 
 import os
 import time
+from typing import ClassVar, Sequence
 
 from adapters import get_adapter
 from adapters.ultralytics_adapter import offline_env
@@ -13,8 +16,9 @@ from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import file_sha256, open_store
+from train_jobs.tasks._base import TaskTrainer, register_task
 
-__all__ = ["evaluate", "fit", "prepare_yolo_data", "work_dir"]
+__all__ = ["UltralyticsDetection", "UltralyticsSegmentation", "evaluate", "fit", "prepare_yolo_data", "work_dir"]
 
 CKPT, MANIFEST = "checkpoints/last.pt", "checkpoints/last.json"
 
@@ -232,3 +236,31 @@ def export(cfg: TrainingConfig, job: JobFolder) -> dict:
     net = trained_yolo(cfg, job).model.float().eval()
     size = cfg.hyperparameters.image_size
     return export_onnx_checked(get_adapter("ultralytics"), net, torch.rand(2, 3, size, size), job)
+
+
+class _UltralyticsTrainer(TaskTrainer):
+    source = "ultralytics"
+    masks: ClassVar[bool] = False
+
+    def check_dataset(self, cfg: TrainingConfig, path: str) -> dict:
+        index = read_dataset(path, cfg.dataset.format)
+        return {"format": index.format, "class_names": index.class_names, "images": len(index.samples)}
+
+    def fit(self, cfg: TrainingConfig, job: JobFolder, callbacks: Sequence = ()) -> None:
+        fit(cfg, job)
+
+    def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
+        return evaluate(cfg, job, class_names, path, masks=self.masks)
+
+    def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
+        return export(cfg, job)
+
+
+@register_task
+class UltralyticsDetection(_UltralyticsTrainer):
+    task, metric = "detection", ("mAP50", "max")
+
+
+@register_task
+class UltralyticsSegmentation(_UltralyticsTrainer):
+    task, metric, masks = "segmentation", ("mAP50", "max"), True
