@@ -13,7 +13,9 @@ from train_jobs.store import open_store
 
 @pytest.fixture
 def worker():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    code = "import time; print('ready', flush=True); time.sleep(120)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"  # sampled only once the interpreter runs
     yield proc
     proc.kill()
     proc.wait()
