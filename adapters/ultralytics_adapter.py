@@ -1,5 +1,6 @@
 """Ultralytics: YOLOv8 / YOLO11 detection and instance segmentation (n/s/m/l/x) from their yaml
-definitions; a ``.pt`` file is used as pretrained weights only when it exists locally."""
+definitions; a local weights file (``.pt`` as released, or safetensors) gives the starting weights,
+read without unpickling code (``adapters._weights``)."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +9,7 @@ from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo
 from adapters._registry import register_adapter
+from adapters._weights import load_state_dict
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["UltralyticsAdapter", "offline_env"]
@@ -53,7 +55,7 @@ class UltralyticsAdapter(ModelAdapter):
         )
 
     def source_file(self, model_name: str, pretrained: bool = False, weights: Optional[str] = None) -> str:
-        """What to hand Ultralytics' own trainer: a local .pt when asked for and present, else the yaml."""
+        """The starting weights file when asked for and present, else the architecture's yaml."""
         if weights:
             if not os.path.isfile(weights):
                 raise AdapterError(f"weights file {weights!r} does not exist")
@@ -75,11 +77,8 @@ class UltralyticsAdapter(ModelAdapter):
         cls = SegmentationModel if model_name.endswith("-seg") else DetectionModel
         model = cls(f"{model_name}.yaml", nc=num_classes, verbose=False)
         src = self.source_file(model_name, pretrained, weights)
-        if src.endswith(".pt"):
-            import torch
-
-            ckpt = torch.load(src, map_location="cpu", weights_only=False)
-            state = (ckpt.get("ema") or ckpt["model"]).float().state_dict() if isinstance(ckpt, dict) else ckpt.state_dict()
+        if not src.endswith(".yaml"):
+            state = load_state_dict(src)
             own = model.state_dict()
             model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
         return model

@@ -49,7 +49,7 @@ def _check_artifacts(folder: JobFolder, cfg, epochs: int):
         for key in store.list(folder.key("export")):
             store.download_file(key, os.path.join(d, key.rsplit("/", 1)[1]))
         model = build_model(cfg, len(names))
-        model.load_state_dict(torch.load(f"{d}/model.pt", weights_only=False)["model"])
+        model.load_state_dict(torch.load(f"{d}/model.pt", weights_only=True)["model"])  # tensors only
         model.eval()
         batch = torch.rand(5, 3, 32, 32)
         sess = ort.InferenceSession(f"{d}/model.onnx", providers=["CPUExecutionProvider"])

@@ -85,7 +85,7 @@ def _fit_task(cfg_json: dict) -> None:
         _ultralytics_file(cfg, load_tensors(stored), names, last_local)
         model = YOLO(last_local)
     else:
-        model = YOLO(get_adapter("ultralytics").source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights))
+        model = YOLO(_starting_file(cfg, names))
     state = {"t0": time.time(), "last_progress": 0.0, "best": None, "step": 0}
 
     def on_epoch_start(trainer):
@@ -168,6 +168,20 @@ def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: 
     torch.save({"epoch": state.get("epoch", -1), "best_fitness": state.get("best_fitness"), "model": None, "ema": net,
                 "updates": state.get("updates"), "optimizer": state.get("optimizer"), "train_args": args,
                 "version": ultralytics.__version__}, path)
+
+
+def _starting_file(cfg: TrainingConfig, names: list[str]) -> str:
+    """The yaml, or for starting weights a file written here from their tensors: Ultralytics unpickles
+    whatever file it is given, so it never reads the operator's or the user's own."""
+    adapter = get_adapter("ultralytics")
+    src = adapter.source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights)
+    if src.endswith(".yaml"):
+        return src
+    net = adapter.build(cfg.model.name, cfg.task, len(names), cfg.model.pretrained, cfg.model.weights)
+    path = os.path.join(work_dir(cfg), "start.pt")
+    os.makedirs(work_dir(cfg), exist_ok=True)
+    _ultralytics_file(cfg, {"model": net.state_dict()}, names, path)
+    return path
 
 
 def trained_yolo(cfg: TrainingConfig, job: JobFolder):
