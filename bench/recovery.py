@@ -20,8 +20,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from _local import local_platform  # noqa: E402
-from serve_app.jobs import JobService  # noqa: E402
-from serve_app.records import Records  # noqa: E402
+from serve_app.services.jobs import JobService  # noqa: E402
+from serve_app.services.records import Records  # noqa: E402
 from train_jobs.config import config_from_dict  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
 from train_jobs.state import JobFolder  # noqa: E402

@@ -12,9 +12,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from train_jobs.config import TASKS, config_from_dict  # noqa: E402
+from train_jobs.config import config_from_dict  # noqa: E402
 from train_jobs.data.synth import make_anomaly, make_classification, make_detection, make_segmentation  # noqa: E402
-from train_jobs.tasks import list_tasks  # noqa: E402
+from train_jobs.tasks import TASKS, list_tasks  # noqa: E402
 
 # name -> (metric, target); "segmentation" is semantic (mIoU), "instance_segmentation" has no target set.
 TARGETS = {"classification": ("accuracy", 0.95), "detection": ("mAP50", 0.85), "segmentation": ("miou", 0.85),
@@ -58,9 +58,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="each task's metric after a fixed budget, through the job driver")
     ap.add_argument("--tasks", nargs="*", help="run only these tasks")
     args = ap.parse_args()
-    from serve_app.jobs import JobService
+    from serve_app.services.jobs import JobService
     from serve_app.local import LocalRay, free_port, ray_client_env
-    from serve_app.records import Records
+    from serve_app.services.records import Records
     from train_jobs.state import JobFolder
     from train_jobs.store import open_store
 
@@ -94,7 +94,7 @@ def main() -> None:
         finally:
             ray.stop()
     print(json.dumps({"bench": "tasks", "tasks": lines,
-                      "not_measured": [t for t in TASKS if t not in list_tasks()],
+                      "not_measured": [t for t in TASKS.names() if t not in list_tasks()],
                       "machine": {"cpus": os.cpu_count()}}))
 
 

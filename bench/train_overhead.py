@@ -56,9 +56,9 @@ def platform_round(cfg, home: str) -> dict:
     """One Ray Job through the platform on a fresh local cluster, stopped afterwards so that the
     plain rounds run on a machine without Ray. A one-epoch warm-up job goes first, as on a
     platform that is already up, so startup_s is a warm cluster's."""
-    from serve_app.jobs import JobService
+    from serve_app.services.jobs import JobService
     from serve_app.local import LocalRay, ray_client_env
-    from serve_app.records import Records
+    from serve_app.services.records import Records
     from train_jobs.state import JobFolder
     from train_jobs.store import open_store
 

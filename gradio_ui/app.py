@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 import yaml
 
-from gradio_ui.client import ApiError, UiClient
+from serve_app.client import ApiError, Client
 from gradio_ui.render import Progress, dataset_report, plan_card, result_summary, result_tables
 from gradio_ui.text import LABELS, language_of, say
 
@@ -23,10 +23,10 @@ REFRESH_S = 1.0
 CACHE_S = 86400  # files Gradio serves (downloads, pictures) are kept a day, swept every hour
 
 
-def _client(api: str, state: dict) -> UiClient:
+def _client(api: str, state: dict) -> Client:
     if not state.get("tokens"):
         raise ApiError(401, say(state.get("lang", "en"), "need_login"))
-    return UiClient(api, state["tokens"])
+    return Client(api, state["tokens"])
 
 
 def _browser_language(request: Optional[gr.Request]) -> str:
@@ -34,7 +34,7 @@ def _browser_language(request: Optional[gr.Request]) -> str:
     return "ko" if accept.startswith("ko") else "en"
 
 
-def _jobs_table(client: UiClient) -> pd.DataFrame:
+def _jobs_table(client: Client) -> pd.DataFrame:
     rows = [{"job_id": j["job_id"], "owner": j.get("owner"), "model": j.get("model"), "state": j["state"],
              "message": j.get("message", "")} for j in client.get("/v1/jobs")]
     return pd.DataFrame(rows or {"job_id": [], "owner": [], "model": [], "state": [], "message": []})
@@ -115,7 +115,7 @@ def build(api: str) -> gr.Blocks:
             lang = _browser_language(request)
             words = LABELS[lang]
             try:
-                menus = {task: {"choices": ["", *UiClient(api).vocabulary()["tasks"]]}}  # the platform's names
+                menus = {task: {"choices": ["", *Client(api).vocabulary()["tasks"]]}}  # the platform's names
             except ApiError:
                 menus = {}  # the platform is not up yet: the menu fills at the next page load
             return [{**st, "lang": lang}] + [gr.update(**{attr: words[key] for attr, key in texts.items()},
@@ -127,7 +127,7 @@ def build(api: str) -> gr.Blocks:
         def on_login(name, secret, st):
             lang = st.get("lang", "en")
             try:
-                client = UiClient.login(api, name, secret)
+                client = Client.login(api, name, secret)
                 me = client.get("/v1/me")
                 st = {"tokens": client.tokens, "user": me["username"], "role": me["role"], "lang": lang}
                 return (st, gr.update(visible=False), gr.update(visible=True),
@@ -142,7 +142,7 @@ def build(api: str) -> gr.Blocks:
             if not path:
                 return gr.update(), ""
             try:
-                answer = _client(api, st).upload_dataset(path, st.get("lang", "en"))
+                answer = _client(api, st).upload_dataset(path, language=st.get("lang", "en"))
                 st["dataset"] = {"id": answer["dataset_id"], "summary": answer["report"]["summary"],
                                  "images": answer["report"].get("images")}
                 return dataset_report(st.get("lang", "en"), answer), ""

@@ -1,26 +1,45 @@
-"""A small client of the HTTP API (what the CLI uses; scripts can too).
+"""The one client of the HTTP API: the CLI, the chat UI and scripts all use it. It imports nothing of
+the platform but the root of its errors, so the UI stays a client of the API like any other.
 
-``ApiClient.login(url, user, password)`` keeps the tokens in ``$VISIONTRAIN_HOME/credentials.json``
-(mode 600); later clients load them and refresh the access token when it has expired.
+``Client.login(url, user, password)`` signs in; the access token is refreshed when it runs out, and
+``on_tokens`` (if given) is told each time, to keep them (the CLI writes them to a file). GETs are
+sent again while Serve replaces a replica; uploads stream from disk; a job's event stream reconnects
+where it broke off. Every failure is an :class:`ApiError` whose message is a sentence for a person.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import httpx
 
-from serve_app.local import home_dir
 from visiontrain.errors import VisiontrainError
-from visiontrain.settings import settings as env_settings
 
-__all__ = ["ApiClient", "ApiError", "NotLoggedIn"]
+__all__ = ["ARCHIVE_TYPES", "ApiError", "Client", "NotLoggedIn"]
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
 READ_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # waits before a GET is sent again while Serve replaces a replica
+ARCHIVE_TYPES = {".zip": "application/zip", ".tar.gz": "application/gzip", ".tgz": "application/gzip",
+                 ".tar": "application/x-tar"}
+
+
+class ApiError(VisiontrainError, RuntimeError):
+    """What went wrong, as a sentence (never a traceback); ``status`` is the HTTP status, 0 when the
+    API could not be reached."""
+
+    def __init__(self, status: int, detail: Any):
+        self.status, self.detail = status, detail
+        if isinstance(detail, list):  # FastAPI's validation errors
+            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
+        elif not isinstance(detail, str):
+            detail = json.dumps(detail, ensure_ascii=False)
+        super().__init__(detail or f"HTTP {status}")
+
+
+class NotLoggedIn(ApiError):
+    pass
 
 
 def _replica_lost(r: httpx.Response) -> bool:
@@ -29,80 +48,66 @@ def _replica_lost(r: httpx.Response) -> bool:
     return r.status_code in RETRYABLE or (r.status_code == 500 and "json" not in r.headers.get("content-type", ""))
 
 
-class ApiError(VisiontrainError, RuntimeError):
-    def __init__(self, status: int, detail: Any):
-        self.status, self.detail = status, detail
-        text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
-        super().__init__(f"{status}: {text}")
+def _error(r: httpx.Response) -> ApiError:
+    try:
+        detail = r.json().get("detail", r.text)
+    except (ValueError, AttributeError):
+        detail = r.text
+    return (NotLoggedIn if r.status_code == 401 else ApiError)(r.status_code, detail)
 
 
-class NotLoggedIn(ApiError):
-    pass
+class Client:
+    """One signed-in person at one API ``url``: their ``tokens`` (a dict, updated in place)."""
 
-
-def _credentials_path() -> str:
-    return os.path.join(home_dir(), "credentials.json")
-
-
-class ApiClient:
-    def __init__(self, url: Optional[str] = None, tokens: Optional[dict] = None):
-        saved = tokens or self._load()
-        self.url = (url or env_settings().api_url or saved.get("url") or DEFAULT_URL).rstrip("/")
-        self.tokens = saved if saved.get("url", self.url).rstrip("/") == self.url else {}
+    def __init__(self, url: str, tokens: Optional[dict] = None,
+                 on_tokens: Optional[Callable[[dict], None]] = None):
+        self.url = url.rstrip("/")
+        self.tokens = tokens if tokens is not None else {}
+        self.on_tokens = on_tokens
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
-    @staticmethod
-    def _load() -> dict:
-        try:
-            with open(_credentials_path()) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {}
-
-    def _save(self) -> None:
-        path = _credentials_path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({**self.tokens, "url": self.url}, f)
-
     @classmethod
-    def login(cls, url: Optional[str], username: str, password: str) -> "ApiClient":
-        client = cls(url, tokens={"url": url} if url else {})
+    def login(cls, url: str, username: str, password: str,
+              on_tokens: Optional[Callable[[dict], None]] = None) -> "Client":
+        client = cls(url, on_tokens=on_tokens)
         r = client._send("POST", "/v1/auth/login", json={"username": username, "password": password}, auth=False)
-        client.tokens = {**r.json(), "username": username}
-        client._save()
+        client._keep({**r.json(), "username": username})
         return client
 
-    def _send(self, method: str, path: str, auth: bool = True, headers: Optional[dict] = None,
-              **kwargs) -> httpx.Response:
-        waits = iter(READ_RETRY_S if method == "GET" else ())
-        while True:
-            try:
-                r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **kwargs)
-                if r.status_code == 401 and auth and self._refresh():
-                    r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **kwargs)
-            except httpx.TransportError as exc:
-                raise ApiError(0, f"cannot reach the API at {self.url} ({exc}); start the local platform with "
-                                  "`make up`, or give --api URL") from None
-            wait = next(waits, None) if _replica_lost(r) else None
-            if wait is None:
-                break
-            time.sleep(wait)
-        if r.status_code >= 400:
-            try:
-                detail = r.json().get("detail", r.text)
-            except ValueError:
-                detail = r.text
-            raise (NotLoggedIn if r.status_code == 401 else ApiError)(r.status_code, detail)
-        return r
+    def _keep(self, tokens: dict) -> None:
+        self.tokens.update(tokens)
+        if self.on_tokens:
+            self.on_tokens(self.tokens)
 
     def _headers(self, auth: bool) -> dict:
         if not auth:
             return {}
         if not self.tokens.get("access_token"):
-            raise NotLoggedIn(401, f"not logged in to {self.url}: run `visiontrain login`")
+            raise NotLoggedIn(401, f"not logged in to {self.url}: log in first (`visiontrain login`, or the "
+                                   "UI's sign-in)")
         return {"authorization": f"Bearer {self.tokens['access_token']}"}
+
+    def _send(self, method: str, path: str, auth: bool = True, headers: Optional[dict] = None,
+              **kwargs) -> httpx.Response:
+        refreshed, waits = False, iter(READ_RETRY_S if method == "GET" else ())
+        while True:
+            sent = {**kwargs, "content": kwargs["content"]()} if callable(kwargs.get("content")) else kwargs
+            try:
+                r = self.http.request(method, path, headers={**self._headers(auth), **(headers or {})}, **sent)
+            except httpx.TransportError as exc:
+                raise ApiError(0, f"cannot reach the API at {self.url} ({exc.__class__.__name__}: {exc}); is the "
+                                  "platform running? Start it with `make up`, or point --api (or "
+                                  "VISIONTRAIN_API_URL) at it") from None
+            if r.status_code == 401 and auth and not refreshed and self._refresh():
+                refreshed = True
+                continue
+            wait = next(waits, None) if _replica_lost(r) else None
+            if wait is None:
+                break
+            time.sleep(wait)
+        if r.status_code >= 400:
+            raise _error(r)
+        return r
 
     def _refresh(self) -> bool:
         token = self.tokens.get("refresh_token")
@@ -111,28 +116,44 @@ class ApiClient:
         r = self.http.post("/v1/auth/refresh", json={"refresh_token": token})
         if r.status_code != 200:
             return False
-        self.tokens.update(r.json())
-        self._save()
+        self._keep(r.json())
         return True
 
     def get(self, path: str, **params) -> Any:
-        return self._send("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+        return self._send("GET", path, params={k: v for k, v in params.items() if v not in (None, "")}).json()
 
     def post(self, path: str, body: Optional[dict] = None) -> Any:
-        return self._send("POST", path, json=body).json()
+        return self._send("POST", path, json=body or {}).json()
 
     def text(self, path: str) -> str:
         return self._send("GET", path).text
 
+    def content(self, path: str) -> bytes:
+        return self._send("GET", path).content
+
+    def vocabulary(self) -> dict:
+        """Tasks, dataset formats and model sources as the platform names them (no sign-in needed)."""
+        return self._send("GET", "/v1/vocabulary", auth=False).json()
+
     def chat(self, message: str, session_id: Optional[str] = None) -> dict:
         return self.post("/v1/chat", {"message": message, **({"session_id": session_id} if session_id else {})})
 
-    def upload_dataset(self, archive: str, name: str, fmt: Optional[str] = None) -> dict:
-        kind = "application/zip" if archive.endswith(".zip") else (
-            "application/gzip" if archive.endswith((".tar.gz", ".tgz")) else "application/x-tar")
-        with open(archive, "rb") as f:
-            return self._send("POST", "/v1/datasets", content=f.read(), headers={"content-type": kind}, timeout=600,
-                              params={"name": name, **({"format": fmt} if fmt else {})}).json()
+    def upload_dataset(self, archive: str, name: Optional[str] = None, fmt: Optional[str] = None,
+                       language: Optional[str] = None) -> dict:
+        """Upload a .zip/.tar/.tar.gz/.tgz, streamed from disk (never read whole into memory)."""
+        base = os.path.basename(archive)
+        suffix = next((s for s in ARCHIVE_TYPES if base.lower().endswith(s)), None)
+        if suffix is None:
+            raise ApiError(415, f"{base} is not an archive: upload a .zip, .tar, .tar.gz or .tgz of the dataset folder")
+        params = {"name": (name or base[: -len(suffix)])[:128] or "dataset", "format": fmt, "language": language}
+
+        def chunks() -> Iterator[bytes]:  # opened again if the request is sent again (a refreshed token)
+            with open(archive, "rb") as f:
+                yield from iter(lambda: f.read(1 << 20), b"")
+
+        headers = {"content-type": ARCHIVE_TYPES[suffix], "content-length": str(os.path.getsize(archive))}
+        return self._send("POST", "/v1/datasets", content=chunks, headers=headers, timeout=600,
+                          params={k: v for k, v in params.items() if v}).json()
 
     def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
         """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is
@@ -144,7 +165,7 @@ class ApiClient:
                 with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
                     if r.status_code >= 400 and not _replica_lost(r):
                         r.read()
-                        raise ApiError(r.status_code, r.json().get("detail", r.text))
+                        raise _error(r)
                     for line in r.iter_lines() if r.status_code < 400 else ():
                         if line.startswith("id: "):
                             last_id = line[4:]

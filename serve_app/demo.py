@@ -33,8 +33,9 @@ def _api_up() -> bool:
 def run_demo(args, cmd_up: Callable[[argparse.Namespace], int],
              login_local_admin: Callable[[str, str], Optional[str]]) -> int:
     """``cmd_up`` starts the local platform, ``login_local_admin`` logs its first admin in (the CLI's own)."""
-    from serve_app.cli_remote import follow, print_plan, print_result
-    from serve_app.client import ApiClient, NotLoggedIn
+    from serve_app.cli.remote import follow, print_plan, print_result
+    from serve_app.cli.credentials import api_client
+    from serve_app.client import NotLoggedIn
     from train_jobs.data.synth import make_classification
 
     home = home_dir()
@@ -44,14 +45,14 @@ def run_demo(args, cmd_up: Callable[[argparse.Namespace], int],
         print("[1/5] starting the local platform (Ray head, API, UI) ...", flush=True)
         cmd_up(argparse.Namespace(port=6380, dashboard_port=8265, num_cpus=None, metrics_port=8080,
                                   serve_port=8000, host="127.0.0.1", autoscaling_config=None, ui_port=7860))
-    client = ApiClient(API)
+    client = api_client(API)
     try:
         client.get("/v1/me")
     except NotLoggedIn:
         if not login_local_admin(API, home):
             print("log in first: visiontrain login")
             return 1
-        client = ApiClient(API)
+        client = api_client(API)
 
     dataset = os.path.join(home, "datasets", f"shapes-3x{args.per_class}-32px")
     if not os.path.exists(os.path.join(dataset, ".complete")):

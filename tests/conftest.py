@@ -98,8 +98,8 @@ def ray_cluster(session_dir, s3_server):
 
 @pytest.fixture
 def job_service(ray_cluster, tmp_path):
-    from serve_app.jobs import JobService
-    from serve_app.records import Records
+    from serve_app.services.jobs import JobService
+    from serve_app.services.records import Records
 
     return JobService(Records(f"sqlite:///{tmp_path}/records.db"), ray_cluster.dashboard_url)
 

@@ -66,7 +66,7 @@ def test_bad_tokens_are_401(api_url, token, why):
 
 
 def test_expired_token_signed_with_the_real_key_is_401(api_url, ray_cluster):
-    from serve_app.auth import signing_key
+    from serve_app.services.auth import signing_key
 
     key = signing_key(ray_cluster.home)
     r = httpx.get(f"{api_url}/v1/me", headers=bearer(_forged({"exp": int(time.time()) - 5}, key=key)))

@@ -1,8 +1,8 @@
 """The auth module on its own (a SQLite records file, no server)."""
 import pytest
 
-from serve_app.auth import Auth, AuthError, hash_password, verify_password
-from serve_app.records import Records
+from serve_app.services.auth import Auth, AuthError, hash_password, verify_password
+from serve_app.services.records import Records
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_role_changes_apply_to_existing_tokens(auth):
     with auth.records.engine.begin() as conn:
         from sqlalchemy import update
 
-        from serve_app.records import users
+        from serve_app.services.records import users
         conn.execute(update(users).where(users.c.username == "carol").values(role="viewer"))
     assert auth.user(token)["role"] == "admin"  # checked a moment ago: trusted for CACHE_S seconds
     auth._checked.clear()
@@ -62,7 +62,7 @@ def test_passwords_are_argon2id_and_older_hashes_are_redone_at_login(auth):
 
 
 def test_unknown_users_cost_a_password_check(auth, monkeypatch):
-    import serve_app.auth as mod
+    import serve_app.services.auth as mod
 
     checked = []
     real = mod.verify_password
@@ -75,7 +75,7 @@ def test_unknown_users_cost_a_password_check(auth, monkeypatch):
 
 
 def test_logins_are_limited_per_name_and_failures_per_address(auth, monkeypatch):
-    from serve_app.auth import TooManyAttempts
+    from serve_app.services.auth import TooManyAttempts
 
     monkeypatch.setenv("VISIONTRAIN_LOGINS_PER_MINUTE", "3")
     monkeypatch.setenv("VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE", "4")
@@ -120,7 +120,7 @@ def test_logout_password_change_and_disabling_revoke_every_token(auth):
 
 
 def test_the_request_rate_is_shared_by_the_replicas():
-    from serve_app.limits import RateLimiter
+    from serve_app.services.limits import RateLimiter
 
     one, three = RateLimiter(per_minute=60, burst=30), RateLimiter(per_minute=60, burst=30, replicas=3)
     assert sum(one.wait_s("amy") == 0 for _ in range(40)) == 30

@@ -44,10 +44,10 @@ def test_early_stopping_off_by_default_and_unknown_metric_is_named():
 
 
 def test_every_task_has_a_registered_trainer():
-    from train_jobs.config import TASKS
+    from train_jobs.tasks import TASKS
 
-    assert set(list_tasks()) == set(TASKS)
-    assert all(get_task(t).task == t for t in TASKS)
+    assert set(list_tasks()) == set(TASKS.names())
+    assert all(get_task(t).task == t for t in TASKS.names())
     with pytest.raises(ValueError, match="unknown task trainer 'juggling'. Known: classification, segmentation, "
                                          "anomaly_detection, detection/ultralytics, segmentation/ultralytics"):
         get_task("juggling")

@@ -63,7 +63,7 @@ class _FakeClient:
 
 
 def test_result_printout_fits_every_task(capsys):
-    from serve_app.cli_remote import print_result
+    from serve_app.cli.remote import print_result
 
     detection = {"task": "detection", "mAP50": 0.94, "mAP50_95": 0.66, "samples": ["samples/prediction_0.png"]}
     names = ["metrics.json", "export/model.onnx", "samples/prediction_0.png"]
@@ -119,7 +119,7 @@ def test_synth_covers_every_task_and_its_data_validates(tmp_path, capsys):
 
 
 def test_following_a_job_prints_its_faults_and_recoveries(capsys):
-    from serve_app.cli_remote import print_event
+    from serve_app.cli.remote import print_event
 
     for ev in ({"time": 1.0, "kind": "worker_failed", "errors": {"0": "ActorDiedError: node lost"}, "restarting": True},
                {"time": 2.0, "kind": "resumed", "from_epoch": 2, "checkpoint": "/x/checkpoint_2"},

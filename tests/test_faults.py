@@ -11,9 +11,9 @@ import psutil
 import pytest
 
 from conftest import tiny_config
-from serve_app.jobs import JobService
+from serve_app.services.jobs import JobService
 from serve_app.local import stop_node
-from serve_app.records import Records
+from serve_app.services.records import Records
 from test_e2e import _check_artifacts
 from train_jobs.config import config_from_dict
 from train_jobs.data.synth import make_classification

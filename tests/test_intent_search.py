@@ -3,7 +3,7 @@ like any stated value, and a searched value is not also taken as a fixed one."""
 import pytest
 
 from serve_app.intent import parse_offline
-from serve_app.plan import _search
+from serve_app.services.plan import _search
 
 LR_RANGE = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}
 MODELS = {"model": {"values": ["resnet18", "efficientnet_b0"], "log": False}}

@@ -196,7 +196,7 @@ def test_devices_are_never_opened_as_images(tmp_path):
 # 3. s3:// locations
 
 def _plan(uri: str, role: str = "user", storage: str = "s3://vt-platform/store"):
-    from serve_app.plan import platform_config
+    from serve_app.services.plan import platform_config
 
     class NoRecords:
         pass
@@ -212,7 +212,7 @@ def _plan(uri: str, role: str = "user", storage: str = "s3://vt-platform/store")
     "s3://vt-platform//store/./datasets",                           # the same, spelled so S3 reads it alike
 ])
 def test_the_platforms_own_storage_is_never_a_dataset_location(uri, monkeypatch):
-    from serve_app.plan import PlanError
+    from serve_app.services.plan import PlanError
 
     monkeypatch.setenv("VISIONTRAIN_USER_S3_PREFIXES", "s3://vt-platform/")
     for role in ("user", "admin"):
@@ -221,7 +221,7 @@ def test_the_platforms_own_storage_is_never_a_dataset_location(uri, monkeypatch)
 
 
 def test_users_read_only_the_s3_prefixes_admins_allow(monkeypatch):
-    from serve_app.plan import AdminOnly
+    from serve_app.services.plan import AdminOnly
 
     monkeypatch.delenv("VISIONTRAIN_USER_S3_PREFIXES", raising=False)
     with pytest.raises(AdminOnly, match="none are allowed on this platform"):
@@ -282,7 +282,7 @@ def test_a_search_trial_lives_inside_its_job_and_users_cannot_name_job_ids():
 
 
 def _plan_with_id(job_id: str):
-    from serve_app.plan import platform_config
+    from serve_app.services.plan import platform_config
 
     cfg = {"job_id": job_id, "task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "/d"}}
     return platform_config(cfg, {"username": "mallory", "role": "admin"}, None, "/store")
@@ -312,7 +312,7 @@ def test_the_home_folder_is_its_owners_only(tmp_path, monkeypatch):
 
 
 def test_a_reupload_is_the_latest_dataset(tmp_path):
-    from serve_app.records import Records
+    from serve_app.services.records import Records
 
     records = Records(f"sqlite:///{tmp_path}/records.db")
     records.add_dataset("ds-1", "amy", "first", "imagefolder", True, "")
@@ -424,8 +424,8 @@ def test_event_streams_are_bounded_per_user_and_kept_alive(api_url, tenants, ray
     import asyncio
 
     from conftest import tiny_config
-    from serve_app.jobs import JobService
-    from serve_app.records import Records
+    from serve_app.services.jobs import JobService
+    from serve_app.services.records import Records
     from train_jobs.config import config_from_dict
 
     records = Records(f"sqlite:///{ray_cluster.home}/records.db")  # the API's own records
@@ -504,10 +504,10 @@ def test_s3_artifacts_are_read_in_chunks_and_linked(s3_bucket):
 
 
 def test_conversations_and_the_ended_jobs_cache_are_bounded(tmp_path, monkeypatch):
-    import serve_app.jobs as jobs_module
-    import serve_app.records as records_module
-    from serve_app.jobs import JobService
-    from serve_app.records import Records
+    import serve_app.services.jobs as jobs_module
+    import serve_app.services.records as records_module
+    from serve_app.services.jobs import JobService
+    from serve_app.services.records import Records
 
     records = Records(f"sqlite:///{tmp_path}/records.db")
     monkeypatch.setattr(records_module, "CHATS_PER_USER", 3)

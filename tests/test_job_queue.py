@@ -9,8 +9,8 @@ import time
 import pytest
 
 from conftest import tiny_config
-from serve_app.jobs import QUEUED, JobService
-from serve_app.records import Records
+from serve_app.services.jobs import QUEUED, JobService
+from serve_app.services.records import Records
 from train_jobs.config import config_from_dict
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
@@ -58,7 +58,7 @@ def test_a_queued_job_stopped_before_it_starts_never_reaches_ray(job_service, sh
 
 def _platform(ray_cluster, tmp_path):
     """A Platform as an ingress replica has it, on the test cluster."""
-    from serve_app.platform import Platform
+    from serve_app.services.platform import Platform
 
     (tmp_path / "home").mkdir()
     return Platform({"home": str(tmp_path / "home"), "ray_dashboard_url": ray_cluster.dashboard_url,
@@ -82,7 +82,7 @@ def _stop_all(p, job_ids: list) -> None:
 def test_jobs_queued_together_reach_ray_two_at_a_time(ray_cluster, shapes, tmp_path):
     """Each Ray job boots a supervisor and a driver process: a job queued behind two others is
     submitted only once one of them runs its driver, so a burst of submissions cannot swamp the head."""
-    from serve_app.platform import LAUNCHING_AT_ONCE
+    from serve_app.services.platform import LAUNCHING_AT_ONCE
 
     assert LAUNCHING_AT_ONCE == 2
     p = _platform(ray_cluster, tmp_path)
@@ -134,7 +134,7 @@ def _held(n: int, until: threading.Event) -> threading.Thread:
 def test_a_launch_waits_while_the_api_is_busy(ray_cluster, shapes, tmp_path):
     """Starting a Ray job takes the head's CPU for a second or two: a queued job is submitted once
     the replica has answered a burst of requests (chat turns), not in the middle of it."""
-    from serve_app.platform import BUSY_REQUESTS
+    from serve_app.services.platform import BUSY_REQUESTS
 
     p = _platform(ray_cluster, tmp_path)
     cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts"), job_id="after-the-burst"))
@@ -151,7 +151,7 @@ def test_a_launch_waits_while_the_api_is_busy(ray_cluster, shapes, tmp_path):
 
 
 def test_a_busy_api_holds_a_launch_back_no_longer_than_its_limit(monkeypatch):
-    import serve_app.platform as platform
+    import serve_app.services.platform as platform
 
     monkeypatch.setattr(platform, "BUSY_WAIT_S", 1.0)
     for n, waits in ((platform.BUSY_REQUESTS, False), (platform.BUSY_REQUESTS + 1, True)):
@@ -191,7 +191,7 @@ def test_a_launch_while_the_dashboard_is_down_waits_and_goes_later(ray_cluster, 
 
 def test_a_job_ray_took_before_its_id_was_recorded_is_not_launched_twice(ray_cluster, shapes, tmp_path):
     """The replica that claimed attempt 1 died after Ray took it and before recording its Ray id."""
-    from serve_app.jobs import submission_id
+    from serve_app.services.jobs import submission_id
 
     records = Records(f"sqlite:///{tmp_path}/records.db")
     cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))

@@ -289,8 +289,8 @@ def test_image_ray_version_and_secrets_are_consistent():
 @pytest.mark.ray
 def test_api_plans_for_the_training_cluster_it_is_told_about(ray_cluster, tmp_path, monkeypatch):
     """The API pods' VISIONTRAIN_WORKER_TYPES (as rendered) is what a plan's resources come from."""
-    from serve_app.plan import _resources
-    from serve_app.platform import Platform
+    from serve_app.services.plan import _resources
+    from serve_app.services.platform import Platform
 
     service = next(d for d in render("overlays/gpu-heavy") if d["kind"] == "RayService")
     env = {e["name"]: e for e in service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]}

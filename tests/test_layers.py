@@ -1,6 +1,6 @@
 """The import arrows of ARCHITECTURE.md, read from the source: gradio_ui -> (HTTP) -> serve_app ->
-train_jobs -> adapters -> visiontrain. Nothing imports upward, the UI imports no platform code, and
-no module imports itself through others (a cycle)."""
+train_jobs -> adapters -> visiontrain. Nothing imports upward, the UI imports no platform code but the
+one HTTP client (which the CLI uses too), and no module imports itself through others (a cycle)."""
 from __future__ import annotations
 
 import ast
@@ -8,6 +8,11 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = ("visiontrain", "adapters", "train_jobs", "serve_app", "gradio_ui")  # bottom first
+CLIENT = "serve_app.client"  # what the UI may import of the platform (HTTP only)
+
+
+def _sources(*folders: str) -> list[pathlib.Path]:
+    return [p.relative_to(ROOT) for f in folders for p in (ROOT / f).rglob("*.py")]
 
 
 def _modules() -> dict[str, pathlib.Path]:
@@ -42,8 +47,16 @@ def test_nothing_imports_upward_and_the_ui_imports_no_platform_code():
     upward = [f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m)]
     assert upward == []
     ui = [f"{m} -> {d}" for m, deps in graph.items() if m.startswith("gradio_ui") for d in deps
-          if not d.startswith("gradio_ui")]
+          if not d.startswith("gradio_ui") and d != CLIENT]
     assert ui == []
+    assert graph[CLIENT] <= {"visiontrain.errors"}  # the one client: HTTP, and the root of the error tree
+
+
+def test_the_cli_and_the_ui_share_one_client():
+    graph = _graph()
+    users = {m for m, deps in graph.items() if CLIENT in deps}
+    assert any(m.startswith("gradio_ui") for m in users) and any(m.startswith("serve_app.cli") for m in users)
+    assert not any("httpx" in (ROOT / p).read_text() for p in _sources("gradio_ui", "serve_app/cli"))
 
 
 def test_no_import_cycles():

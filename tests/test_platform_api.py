@@ -196,13 +196,13 @@ def test_a_flood_of_requests_gets_429_with_retry_after(api_url, people):
 
 def test_the_vocabulary_is_public_and_comes_from_the_registries(api_url):
     from adapters import list_adapters
-    from train_jobs.config import TASKS
+    from train_jobs.tasks import TASKS
     from train_jobs.data.formats import list_formats
 
     r = httpx.get(f"{api_url}/v1/vocabulary")
     assert r.status_code == 200, r.text
     words = r.json()
-    assert words["tasks"] == list(TASKS) and words["sources"] == list_adapters()
+    assert words["tasks"] == TASKS.names() and words["sources"] == list_adapters()
     assert [f["name"] for f in words["formats"]] == list_formats()
     assert {"name": "mvtec", "tasks": ["anomaly_detection"], "layout": "MVTec (train/good/ + test/<defect>/)"} \
         in words["formats"]

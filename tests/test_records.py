@@ -1,4 +1,4 @@
-from serve_app.records import Records
+from serve_app.services.records import Records
 
 
 def _job(job_id, owner="alice"):

@@ -57,9 +57,9 @@ class Load:
 def _cli_searches(api_url: str, token: str, stop: threading.Event, answers: list) -> None:
     """What `visiontrain models` asks, through the CLI's client, which sends a read again while a
     replica is being replaced."""
-    from serve_app.client import ApiClient, ApiError
+    from serve_app.client import ApiError, Client
 
-    client = ApiClient(api_url, tokens={"access_token": token, "url": api_url})
+    client = Client(api_url, tokens={"access_token": token})
     while not stop.is_set():
         try:
             answers.append(client.get("/v1/models", limit=1)["total"])

@@ -100,7 +100,7 @@ def test_every_platform_error_has_one_root_and_survives_pickling():
     import pickle
 
     from adapters import UnknownModelError, UnsupportedTaskError
-    from serve_app.auth import TooManyAttempts
+    from serve_app.services.auth import TooManyAttempts
     from serve_app.client import ApiError
     from train_jobs.store import StoreNotFound
     from visiontrain import VisiontrainError
@@ -160,3 +160,59 @@ def test_a_model_source_brings_its_own_trainer_and_the_task_picks_it_by_source()
         assert type(get_task("segmentation", "huggingface")).__name__ == "SegmentationTrainer"
     finally:
         TRAINERS.unregister("classification/toy")
+
+
+@pytest.fixture
+def toy_task():
+    """A task defined here, registered as a task's module registers itself: its spec, then its trainer."""
+    from train_jobs.tasks import TASKS, TRAINERS, TaskTrainer, register_task, register_task_spec
+
+    register_task_spec("counting", "how many objects an image holds")
+
+    @register_task
+    class Counting(TaskTrainer):
+        task, metric = "counting", ("val_mae", "min")
+        check_dataset = fit = evaluate = export = None
+
+    yield Counting
+    TRAINERS.unregister("counting")
+    TASKS.unregister("counting")
+
+
+def test_a_registered_task_is_offered_everywhere_tasks_are_named(toy_task, tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from serve_app.intent._llm import _messages
+    from serve_app.intent._schema import Intent
+    from serve_app.routes import catalogue
+    from serve_app.routes.deps import current_user, platform
+    from train_jobs.tasks import get_task, list_tasks
+
+    cfg = config_from_dict({"task": "counting", "model": {"name": "resnet18"}, "dataset": {"uri": str(tmp_path)}})
+    assert cfg.task == "counting" and isinstance(get_task("counting"), toy_task) and "counting" in list_tasks()
+    assert Intent(task="counting").task == "counting"
+    assert "counting" in _messages("count the cells", Intent(), False)[0][1]  # what Claude is told
+    assert build_parser().parse_args(["models", "--task", "counting"]).task == "counting"
+    app = FastAPI()
+    app.include_router(catalogue.router)
+    app.dependency_overrides[current_user] = lambda: {"username": "alice", "role": "user"}
+    app.dependency_overrides[platform] = lambda: None
+    with TestClient(app) as client:
+        words = client.get("/v1/vocabulary").json()  # the UI's task menu is this list
+        assert "counting" in words["tasks"] and words["task_summaries"]["counting"] == "how many objects an image holds"
+        refused = client.get("/v1/models", params={"task": "countng"})
+        assert refused.status_code == 422 and "did you mean 'counting'" in refused.text, refused.text
+
+
+def test_an_unregistered_task_is_refused_with_the_known_ones(tmp_path):
+    from train_jobs.tasks import TaskTrainer, register_task
+
+    with pytest.raises(ConfigError, match="task: unknown task 'clasification'; did you mean 'classification'"):
+        config_from_dict({"task": "clasification", "model": {"name": "resnet18"}, "dataset": {"uri": str(tmp_path)}})
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["models", "--task", "counting"])
+    with pytest.raises(ValueError, match="unknown task 'counting'.*register_task_spec"):
+        @register_task
+        class Unnamed(TaskTrainer):
+            task, metric = "counting", ("val_mae", "min")

@@ -13,10 +13,10 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
                       field_validator, model_validator)
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
+from visiontrain.tasks import TASKS
 
 __all__ = [
     "SEARCHABLE",
-    "TASKS",
     "TRIAL",
     "ConfigError",
     "FormatName",
@@ -30,8 +30,14 @@ __all__ = [
     "home_dir",
 ]
 
-TASKS = ("classification", "detection", "segmentation", "anomaly_detection")
-TaskName = Literal[TASKS]
+
+def _registered_task(name: str) -> str:
+    if name not in TASKS:
+        raise ValueError(TASKS.unknown_message(name))
+    return name
+
+
+TaskName = Annotated[str, AfterValidator(_registered_task)]
 _JOB_ID = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 TRIAL = "--"  # a search's trial tNN runs as job "<job>--tNN", kept inside its job's folder: jobs/<job>/trials/tNN/
 _TRIAL = re.compile(r"^t[0-9]{2,3}$")

@@ -12,7 +12,7 @@ from serve_app.intent._models import ModelMatch, find_models
 from serve_app.intent._offline import Reading, _take_dataset, read_message
 from serve_app.intent._questions import say
 from serve_app.intent._schema import Intent, ParseResult
-from train_jobs.config import TASKS
+from visiontrain.tasks import TASKS
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["parse_with_llm"]
@@ -20,7 +20,7 @@ __all__ = ["parse_with_llm"]
 log = logging.getLogger(__name__)
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="intent-llm")
 SYSTEM = """You read requests to train computer-vision models, written in Korean or English, and fill the
-ParseResult schema. Tasks: """ + ", ".join(TASKS) + """. Use canonical model
+ParseResult schema. Tasks: TASK_NAMES. Use canonical model
 names (timm: resnet50, efficientnet_b0, vit_base_patch16_224; ultralytics: yolov8n, yolo11s, yolo11s-seg;
 huggingface: nvidia/mit-b0 for SegFormer b0). Leave every field the user did not state null; never guess.
 A reference to a dataset the user uploaded is the uri "uploaded:latest". When the user asks to search or compare
@@ -40,7 +40,8 @@ def _claude():
 
 def _messages(message: str, base: Intent, has_history: bool) -> list[tuple[str, str]]:
     context = f"The plan so far (JSON): {base.model_dump_json(exclude_none=True)}" if has_history else ""
-    return [("system", SYSTEM + ("\n" + context if context else "")), ("human", message)]
+    system = SYSTEM.replace("TASK_NAMES", ", ".join(TASKS.names()))
+    return [("system", system + ("\n" + context if context else "")), ("human", message)]
 
 
 def _reading(result: ParseResult, message: str) -> Reading:

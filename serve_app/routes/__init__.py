@@ -1,2 +1,3 @@
-"""The API's routes beyond the Serve ingress class: each module is one FastAPI router over the
-:class:`~serve_app.platform.Platform` that the ingress puts in ``app.state.platform``."""
+"""Every route of the API, one FastAPI router per module (accounts, catalogue, chat, datasets, jobs,
+ops), over the :class:`~serve_app.services.platform.Platform` that the ingress hands to
+``deps.serve_platform`` when its replica starts."""

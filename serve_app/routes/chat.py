@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.intent import ParseResult
-from serve_app.plan import PlanError, make_plan
+from serve_app.services.plan import PlanError, make_plan
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
 

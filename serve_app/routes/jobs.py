@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from serve_app.jobs import JobNotFound
-from serve_app.limits import QuotaExceeded, gpus_of
-from serve_app.plan import AdminOnly, PlanError, platform_config, visible
+from serve_app.services.jobs import JobNotFound
+from serve_app.services.limits import QuotaExceeded, gpus_of
+from serve_app.services.plan import AdminOnly, PlanError, platform_config, visible
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
 from train_jobs.search import search_results

@@ -1,9 +1,8 @@
-"""Task trainers, registered by task name, or by task and model source where a source brings its own
-trainer (``get_task(task, source)``, ``list_tasks``)."""
+"""Tasks: their names (``TASKS``, light) and their trainers, registered by task name, or by task and
+model source where a source brings its own trainer (``get_task(task, source)``, ``list_tasks``).
+The built-in trainers (which import torch) load on the first ``get_task``/``list_tasks``."""
+from visiontrain.tasks import TASKS, TaskSpec, register_task_spec
 from train_jobs.tasks._base import TRAINERS, TaskTrainer, fit_with_ray_train, get_task, list_tasks, register_task
-from train_jobs.tasks import classification as _classification  # noqa: F401  (registers)
-from train_jobs.tasks import segmentation as _segmentation  # noqa: F401
-from train_jobs.tasks import anomaly as _anomaly  # noqa: F401
-from train_jobs.tasks import ultralytics_run as _ultralytics  # noqa: F401  (detection and instance segmentation)
 
-__all__ = ["TRAINERS", "TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks", "register_task"]
+__all__ = ["TASKS", "TRAINERS", "TaskSpec", "TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks",
+           "register_task", "register_task_spec"]

@@ -1,10 +1,12 @@
 """What a task trainer provides to the job driver, and the Ray Train path most tasks share."""
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, ClassVar, Optional, Sequence
 
-from train_jobs.config import TASKS, TrainingConfig
+from train_jobs.config import TrainingConfig
+from visiontrain.tasks import TASKS
 from visiontrain import Registry
 
 if TYPE_CHECKING:
@@ -40,21 +42,32 @@ class TaskTrainer(ABC):
 TRAINERS: Registry[TaskTrainer] = Registry("task trainer", ValueError)
 
 
+BUILT_IN = ("classification", "segmentation", "anomaly", "ultralytics_run")  # modules of train_jobs.tasks
+
+
 def register_task(cls: type[TaskTrainer]) -> type[TaskTrainer]:
     if cls.task not in TASKS:
-        raise ValueError(f"{cls.__name__} trains {cls.task!r}, which is not a task; tasks are {TASKS} "
-                         "(train_jobs/config.py: TASKS)")
+        raise ValueError(TASKS.unknown_message(cls.task) + f" ({cls.__name__}: register the task's spec "
+                                                           "first, with register_task_spec)")
     TRAINERS.register(f"{cls.task}/{cls.source}" if cls.source else cls.task, cls())
     return cls
 
 
+def _load_built_in() -> None:
+    for module in BUILT_IN:
+        importlib.import_module(f"train_jobs.tasks.{module}")  # each registers its trainers once
+
+
 def list_tasks() -> list[str]:
+    """The tasks some trainer trains (a spec without a trainer is not listed)."""
+    _load_built_in()
     return sorted({name.split("/")[0] for name in TRAINERS.names()})
 
 
 def get_task(task: str, source: Optional[str] = None) -> TaskTrainer:
     """The trainer for ``task`` and a model ``source``: the source's own where it registered one (the
     Ultralytics trainer), else the task's. Without a source, a task only one source trains gets that one."""
+    _load_built_in()
     if source and f"{task}/{source}" in TRAINERS:
         return TRAINERS.get(f"{task}/{source}")
     only = TRAINERS.names(f"{task}/*")

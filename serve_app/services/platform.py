@@ -9,11 +9,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from serve_app.auth import Auth, signing_key
-from serve_app.jobs import JobService
-from serve_app.limits import Quotas, RateLimiter
+from serve_app.services.auth import Auth, signing_key
+from serve_app.services.jobs import JobService
+from serve_app.services.limits import Quotas, RateLimiter
 from serve_app.metrics import unanswered
-from serve_app.records import Records, default_database_url
+from serve_app.services.records import Records, default_database_url
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["Platform"]
@@ -46,6 +46,7 @@ class Platform:
                                                     or env_settings().requests_per_minute))
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
         self.parser, self.registry = parser, registry
+        self.started = time.time()
         # Submissions take turns on one thread, so a burst cannot slip past the quota, and twenty
         # at once do not hold the GIL away from the event loop that answers every other request.
         self.submitting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-submit")

@@ -24,7 +24,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from serve_app.records import Records
+from serve_app.services.records import Records
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 

@@ -11,7 +11,8 @@ import tempfile
 import time
 from typing import Optional
 
-from serve_app.client import ApiClient
+from serve_app.cli import credentials
+from serve_app.client import Client
 from train_jobs.data.formats import list_formats
 from visiontrain.settings import settings as env_settings
 
@@ -72,7 +73,7 @@ def print_trials(results: dict) -> None:
         print(f"{r['trial']:<6} {r['state']:<14} {r['epochs']:>6} {value:>14}  {_params(r['params'])}{best}")
 
 
-def follow(client: ApiClient, job_id: str) -> dict:
+def follow(client: Client, job_id: str) -> dict:
     t0, last = None, [0.0]
     for kind, ev in client.events(job_id):
         if kind == "end":
@@ -82,7 +83,7 @@ def follow(client: ApiClient, job_id: str) -> dict:
     return client.get(f"/v1/jobs/{job_id}")
 
 
-def print_result(client: ApiClient, record: dict) -> None:
+def print_result(client: Client, record: dict) -> None:
     print(f"\njob {record['job_id']}: {record['state']} — {record['message']}")
     if record["state"] != "succeeded":
         return
@@ -128,19 +129,19 @@ def print_plan(answer: dict) -> None:
         print(f"! {w}")
 
 
-def _client(args) -> ApiClient:
-    return ApiClient(args.api)
+def _client(args) -> Client:
+    return credentials.api_client(args.api)
 
 
 def cmd_login(args) -> int:
     user = args.user or env_settings().user or input("user: ")
     password = env_settings().password or getpass.getpass(f"password for {user}: ")
-    client = ApiClient.login(args.api, user, password)
+    client = credentials.login(args.api, user, password)
     print(f"logged in to {client.url} as {user} ({client.get('/v1/me')['role']})")
     return 0
 
 
-def chat_turns(client: ApiClient, messages: list[str], yes: bool = False) -> Optional[dict]:
+def chat_turns(client: Client, messages: list[str], yes: bool = False) -> Optional[dict]:
     """Send ``messages``, then (in a terminal) read more until there is a plan; on confirmation
     submit it. Returns the submitted job's record, or None when nothing was submitted."""
     session, pending, interactive = None, list(messages), sys.stdin.isatty()

@@ -1,25 +1,21 @@
-"""``visiontrain``: the command line of the local platform."""
+"""The commands that work on this machine: the local platform (up, serve, down, demo), datasets on
+disk (synth, add, validate), its accounts, the parser and the model registry in-process."""
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import os
 import secrets
-import sys
-from importlib.metadata import version
 from typing import Optional
 
-from serve_app import cli_remote
 from serve_app.client import ApiError
 from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, stop_ui, use_client_env, worker_types
 from adapters import list_adapters
-from train_jobs.config import TASKS
+from visiontrain.tasks import TASKS
 from train_jobs.data.formats import list_formats
-from visiontrain import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
-__all__ = ["main"]
+__all__ = ["add_parsers", "cmd_up", "login_local_admin"]
 
 
 def cmd_synth(args) -> int:
@@ -123,7 +119,7 @@ def cmd_serve(args) -> int:
 
 def login_local_admin(url: str, home: str) -> Optional[str]:
     """Log the CLI in as the local platform's first admin, when its password is at hand."""
-    from serve_app.client import ApiClient
+    from serve_app.cli import credentials
 
     env = env_settings()
     user, password = env.admin_user, env.admin_password
@@ -134,15 +130,15 @@ def login_local_admin(url: str, home: str) -> Optional[str]:
     if not (user and password):
         return None
     try:
-        ApiClient.login(url, user, password)
+        credentials.login(url, user, password)
     except ApiError:
         return None
     return user
 
 
 def _auth():
-    from serve_app.auth import Auth, signing_key
-    from serve_app.records import Records
+    from serve_app.services.auth import Auth, signing_key
+    from serve_app.services.records import Records
 
     return Auth(Records(), signing_key(home_dir()))
 
@@ -175,7 +171,7 @@ def cmd_parse(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from serve_app.registry import search_models
+    from serve_app.services.registry import search_models
 
     found = search_models(task=args.task, q=args.query, source=args.source, limit=args.limit)
     for m in found["models"]:
@@ -206,13 +202,8 @@ def cmd_demo(args) -> int:
     return run_demo(args, cmd_up, login_local_admin)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="visiontrain", description="Train vision models on Ray.")
-    p.add_argument("--version", action="version", version=f"visiontrain {version('visiontrain')}")
-    p.add_argument("--api", help="the API's URL (default: $VISIONTRAIN_API_URL, the last login's, else "
-                                 "http://127.0.0.1:8000)")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def add_parsers(sub) -> object:
+    """Adds the local commands; returns the ``datasets`` subcommands, which the API commands extend."""
     ds = sub.add_parser("datasets", help="dataset tools").add_subparsers(dest="datasets_command", required=True)
     s = ds.add_parser("synth", help="write a learnable synthetic dataset")
     s.add_argument("--task", default="classification", help="for anomaly, --per-class is the normal training images",
@@ -273,50 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     mo = sub.add_parser("models", help="search the model registry")
     mo.add_argument("source", nargs="?", choices=list_adapters())
     mo.add_argument("-q", "--query")
-    mo.add_argument("--task", choices=TASKS)
+    mo.add_argument("--task", choices=TASKS.names())
     mo.add_argument("--limit", type=int, default=20)
     mo.set_defaults(fn=cmd_models)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
 
-    cli_remote.add_parsers(sub, ds)
-
     d = sub.add_parser("demo", help="the main job end to end on the local default")
     d.add_argument("--per-class", type=int, default=3000)
     d.set_defaults(fn=cmd_demo)
-    return p
-
-
-# Exit codes: 0 done, 1 the job or the input failed, 2 usage (argparse), 3 the API is unreachable,
-# 4 not logged in or not allowed.
-FAILED, UNREACHABLE, NOT_ALLOWED = 1, 3, 4
-GLOBAL_OPTIONS = ("--api",)
-
-
-def _global_options_first(argv: list[str]) -> list[str]:
-    """``visiontrain jobs --api URL`` as ``visiontrain --api URL jobs``: global options go anywhere."""
-    front, rest, i = [], [], 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
-            front += argv[i:i + 2]
-            i += 2
-            continue
-        (front if arg.split("=", 1)[0] in GLOBAL_OPTIONS else rest).append(arg)
-        i += 1
-    return front + rest
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(_global_options_first(list(sys.argv[1:] if argv is None else argv)))
-    try:
-        return args.fn(args)
-    except ApiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return UNREACHABLE if exc.status == 0 else NOT_ALLOWED if exc.status in (401, 403) else FAILED
-    except (VisiontrainError, ValueError, KeyError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return ds

@@ -13,7 +13,7 @@ from typing import Optional
 
 import adapters
 import train_jobs
-from serve_app.records import Records
+from serve_app.services.records import Records
 from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
 from train_jobs.store import open_store

@@ -15,7 +15,7 @@ import secrets
 from typing import Optional
 
 from serve_app.intent import ParseResult
-from serve_app.records import Records
+from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.store import StoreError, open_store, split_s3_uri
 from visiontrain.errors import VisiontrainError
