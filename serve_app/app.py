@@ -17,7 +17,7 @@ from ray.serve.handle import DeploymentHandle
 
 from serve_app.intent import parse
 from serve_app.metrics import RequestMetrics
-from serve_app.routes import accounts, catalogue, chat, datasets, jobs, ops
+from serve_app.routes import ROUTERS
 from serve_app.routes.deps import serve_platform
 
 __all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
@@ -70,7 +70,7 @@ class ModelRegistry:
 api = FastAPI(title="visiontrain", version="0.1.0",
               description="Describe a vision model in Korean or English; get it trained on Ray.")
 api.add_middleware(RequestMetrics)
-for _router in (ops.router, accounts.router, catalogue.router, chat.router, jobs.router, datasets.router):
+for _router in ROUTERS:
     api.include_router(_router)
 
 

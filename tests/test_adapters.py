@@ -108,7 +108,7 @@ def test_detection_model_asked_to_classify():
 
 
 def test_unknown_source_lists_sources():
-    with pytest.raises(AdapterError, match="unknown model source 'keras'. Known: timm, ultralytics, huggingface"):
+    with pytest.raises(AdapterError, match="unknown model source 'keras'. Known: 'timm', 'ultralytics', 'huggingface'"):
         get_adapter("keras")
     with pytest.raises(AdapterError, match="did you mean 'timm'"):
         get_adapter("tim")

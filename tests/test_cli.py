@@ -1,6 +1,7 @@
 import json
 import os
 
+import pytest
 import yaml
 
 from serve_app.cli import main
@@ -95,7 +96,6 @@ def test_models_search(capsys):
 
 
 def test_synth_covers_every_task_and_its_data_validates(tmp_path, capsys):
-    import pytest
 
     from train_jobs.data.validate import validate_dataset
 
@@ -134,9 +134,41 @@ def test_following_a_job_prints_its_faults_and_recoveries(capsys):
 
 
 def test_version(capsys):
-    import pytest
     from importlib.metadata import version
 
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"visiontrain {version('visiontrain')}"
+
+
+@pytest.mark.ray
+def test_the_cli_logs_in_uploads_and_reads_through_the_api_as_lines_or_json(api_url, admin_token, tmp_path,
+                                                                            monkeypatch, capsys):
+    import httpx
+
+    monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VISIONTRAIN_API_URL", raising=False)
+    r = httpx.post(f"{api_url}/v1/users", headers={"authorization": f"Bearer {admin_token}"},
+                   json={"username": "cli-reader", "password": "cli-reader-password", "role": "user"})
+    assert r.status_code in (201, 409), r.text
+    monkeypatch.setenv("VISIONTRAIN_PASSWORD", "cli-reader-password")
+    assert main(["login", "--user", "cli-reader", "--api", api_url]) == 0
+    assert "logged in to" in capsys.readouterr().out
+    assert main(["whoami", "--json"]) == 0  # the kept sign-in names the API: no --api needed
+    assert json.loads(capsys.readouterr().out)["username"] == "cli-reader"
+
+    data = tmp_path / "shapes"
+    assert main(["datasets", "synth", "--out", str(data), "--per-class", "6", "--image-size", "32"]) == 0
+    capsys.readouterr()
+    assert main(["datasets", "upload", str(data), "--name", "shapes"]) == 0
+    dataset_id = capsys.readouterr().out.split("stored as ")[1].split(";")[0]
+    assert main(["datasets", "list", "--json"]) == 0
+    assert [d["dataset_id"] for d in json.loads(capsys.readouterr().out)] == [dataset_id]
+    assert main(["datasets", "show", dataset_id]) == 0
+    lines = capsys.readouterr().out
+    assert dataset_id in lines and "cli-reader" in lines and "imagefolder" in lines
+    assert main(["datasets", "show", dataset_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report"]["ok"] is True
+    assert main(["jobs", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main(["status", "no-such-job", "--json"]) == 1
+    assert "no-such-job" in capsys.readouterr().err

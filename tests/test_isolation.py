@@ -125,11 +125,11 @@ def test_ultralytics_keeps_only_tensors_in_the_store_and_still_resumes(ray_clust
                          storage={"uri": str(tmp_path / "store")}, job_id="detection-tensors")
     u._fit_task(cfg.model_dump(mode="json"))
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-    stored = os.path.join(job.store.root, job.key(u.CKPT))
+    stored = os.path.join(job.store.root, job.key(f"{u.STORED}/state.pt"))
     assert load_tensors(stored)["epoch"] == 1 and load_tensors(job.store.child_uri(job.key("weights/model.pt")))["class_names"]
     state = load_tensors(stored)  # as if the run had stopped after its first epoch
     save_tensors({**state, "epoch": 0}, stored)
-    job.store.write_json(job.key(u.MANIFEST), {"epoch": 1, "sha256": file_sha256(stored)})
+    job.store.write_json(job.key(f"{u.STORED}/manifest.json"), {"epoch": 1, "sha256": file_sha256(stored)})
     shutil.rmtree(os.path.join(u.work_dir(cfg), "run"))
     u._fit_task(cfg.model_dump(mode="json"))
     events = [(e["kind"], e.get("epoch") or e.get("from_epoch")) for e in job.events() if e["kind"] in ("resumed", "metrics")]

@@ -1,14 +1,10 @@
-"""The UI's pieces without a browser: what a plan card, a progress line and a result say, and
-that the UI stays a client of the HTTP API (it imports nothing from the platform)."""
+"""The UI's pieces without a browser: what a plan card, a progress line and a result say (that the
+UI stays a client of the HTTP API is tests/test_layers.py's)."""
 from __future__ import annotations
-
-import ast
-import os
 
 from gradio_ui.render import Progress, plan_card, result_tables
 from gradio_ui.text import LABELS, SENTENCES, language_of
 
-UI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gradio_ui")
 PLAN = {"config": {"task": "classification", "model": {"source": "timm", "name": "resnet18"},
                    "dataset": {"uri": "ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, "class_names": None,
                    "hyperparameters": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001, "image_size": 32},
@@ -17,16 +13,6 @@ PLAN = {"config": {"task": "classification", "model": {"source": "timm", "name":
         "notes": {"resources.cpus_per_worker": "chosen for this cluster",
                   "hyperparameters.image_size": "from the dataset's images (about 32 px)"},
         "warnings": ["you said 4 classes; the dataset has 3: circle, square, triangle"]}
-
-
-def test_the_ui_imports_nothing_from_the_platform():
-    for name in os.listdir(UI):
-        if name.endswith(".py"):
-            with open(os.path.join(UI, name)) as f:
-                tree = ast.parse(f.read())
-            modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-            modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-            assert not {m.split(".")[0] for m in modules} & {"serve_app", "train_jobs", "adapters"}, name
 
 
 def test_plan_card_marks_defaults_and_says_what_it_will_cost():

@@ -51,8 +51,16 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _registered_source(name: str) -> str:
+    from adapters import SOURCES  # the adapters register themselves there
+
+    if name not in SOURCES:
+        raise ValueError(SOURCES.unknown_message(name))
+    return name
+
+
 class ModelRef(_Schema):
-    source: str = "timm"
+    source: Annotated[str, AfterValidator(_registered_source)] = "timm"
     name: str
     pretrained: bool = False
     weights: Optional[str] = Field(None, description="local path or store URI of a weights file")

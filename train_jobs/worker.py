@@ -13,6 +13,7 @@ import torch
 from train_jobs.config import TrainingConfig
 from train_jobs.state import JobFolder
 from train_jobs.store import file_sha256, open_store
+from visiontrain.errors import VisiontrainError
 
 __all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "load_tensors", "save_tensors",
            "unwrap"]
@@ -20,8 +21,8 @@ __all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict
 STATE_FILE, MANIFEST = "state.pt", "manifest.json"
 
 
-class CheckpointCorrupt(RuntimeError):
-    pass
+class CheckpointCorrupt(VisiontrainError, RuntimeError):
+    """A checkpoint that was not completed, or holds more than tensors and numbers: never used."""
 
 
 def _plain(obj: Any) -> Any:
@@ -207,10 +208,7 @@ class WorkerSession:
                 save_tensors(best_weights, path)
                 self.job.store.upload_file(self.job.key("weights/model.pt"), path)
         with tempfile.TemporaryDirectory() as d:
-            state_path = os.path.join(d, STATE_FILE)
-            save_tensors(state, state_path)
-            with open(os.path.join(d, MANIFEST), "w") as f:
-                json.dump({"epoch": state["epoch"], "sha256": file_sha256(state_path)}, f)
+            write_checkpoint(d, state, state["epoch"])
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         self.job.event("checkpoint", epoch=state["epoch"])
         if self.monitor is not None:
@@ -232,19 +230,34 @@ def _newest_first(job: JobFolder) -> list:
     return [ray.train.Checkpoint(path, filesystem=fs) for path in paths]
 
 
+def write_checkpoint(folder: str, state: dict, epoch: int) -> None:
+    """The one checkpoint layout: ``state.pt`` (tensors and plain values) and ``manifest.json`` (the
+    epoch and the state's SHA-256), written last, so a folder whose manifest does not match was not
+    completed. Ray Train's checkpoints and the Ultralytics trainer's stored one both use it."""
+    state_path = os.path.join(folder, STATE_FILE)
+    save_tensors(state, state_path)
+    with open(os.path.join(folder, MANIFEST), "w") as f:
+        json.dump({"epoch": epoch, "sha256": file_sha256(state_path)}, f)
+
+
+def read_checkpoint(folder: str, where: str) -> tuple[int, dict]:
+    """The epoch and state of a checkpoint ``write_checkpoint`` completed (``where`` names it in errors)."""
+    manifest_path, state_path = os.path.join(folder, MANIFEST), os.path.join(folder, STATE_FILE)
+    if not (os.path.exists(manifest_path) and os.path.exists(state_path)):
+        raise CheckpointCorrupt(f"checkpoint {where} lacks {MANIFEST} or {STATE_FILE}: it was not completed")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    if file_sha256(state_path) != manifest["sha256"]:
+        raise CheckpointCorrupt(f"checkpoint {where} does not match its manifest hash")
+    try:
+        return manifest["epoch"], load_tensors(state_path)
+    except Exception as exc:  # noqa: BLE001 - anything weights_only refuses is not a checkpoint of ours
+        raise CheckpointCorrupt(f"checkpoint {where} holds more than tensors and numbers: {exc}") from None
+
+
 def _load_checked(ckpt) -> dict:
     with ckpt.as_directory() as d:
-        manifest_path, state_path = os.path.join(d, MANIFEST), os.path.join(d, STATE_FILE)
-        if not (os.path.exists(manifest_path) and os.path.exists(state_path)):
-            raise CheckpointCorrupt(f"checkpoint {ckpt.path} lacks {MANIFEST} or {STATE_FILE}: it was not completed")
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-        if file_sha256(state_path) != manifest["sha256"]:
-            raise CheckpointCorrupt(f"checkpoint {ckpt.path} does not match its manifest hash")
-        try:
-            return load_tensors(state_path)
-        except Exception as exc:  # noqa: BLE001 - anything weights_only refuses is not a checkpoint of ours
-            raise CheckpointCorrupt(f"checkpoint {ckpt.path} holds more than tensors and numbers: {exc}") from None
+        return read_checkpoint(d, ckpt.path)[1]
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

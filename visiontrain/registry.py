@@ -49,7 +49,7 @@ class Registry(Generic[T]):
     def unknown_message(self, name: object) -> str:
         close = difflib.get_close_matches(str(name), list(self._items), n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
-        return f"unknown {self.kind} {name!r}{hint} Known: {', '.join(self._items)}"
+        return f"unknown {self.kind} {name!r}{hint} Known: {', '.join(map(repr, self._items))}"
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from typing import Literal, Optional
 
 from pydantic import Field, ValidationError
@@ -30,7 +29,7 @@ class Settings(BaseSettings):
                                 "state (default ~/.visiontrain; kept 0700)")
     database_url: Optional[str] = Field(None, description="the records database (SQLAlchemy URL, e.g. "
                                         "postgresql+psycopg://...); default SQLite in the home folder")
-    weights_dir: Optional[str] = Field(None, description="local pretrained weights (NAME.pt); default "
+    weights_dir: Optional[str] = Field(None, description="local pretrained weights of Ultralytics models (NAME.pt); default "
                                        "HOME/weights")
     data_cache: Optional[str] = Field(None, description="a node's cache of datasets fetched from S3; default "
                                       "TMP/visiontrain-data")
@@ -106,9 +105,3 @@ def markdown_table() -> str:
         rows.append(f"| `{PREFIX}{name.upper()}` | {default} | {f.description} |")
     return "\n".join(rows) + "\n"
 
-
-if __name__ == "__main__":
-    sys.stdout.write("# Settings\n\nEvery `VISIONTRAIN_*` variable the platform reads (generated from "
-                     "`visiontrain/settings.py` by `python -m visiontrain.settings`; a test keeps it current).\n"
-                     "The variables a job's own script receives (`VISIONTRAIN_DATASET`, `_OUTPUT_DIR`, `_RANK`,\n"
-                     "`_WORLD_SIZE`, `_JOB_ID`) are set by the platform, not read from it.\n\n" + markdown_table())

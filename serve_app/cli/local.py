@@ -8,6 +8,7 @@ import os
 import secrets
 from typing import Optional
 
+from serve_app.cli._output import json_option, show
 from serve_app.client import ApiError
 from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, stop_ui, use_client_env, worker_types
 from adapters import list_adapters
@@ -53,7 +54,7 @@ def cmd_validate(args) -> int:
     from train_jobs.data.validate import validate_dataset
 
     report = validate_dataset(os.path.abspath(args.path), args.format, language=args.language)
-    print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else report["summary"])
+    show(args, report, lambda r: print(r["summary"]))
     return 0 if report["ok"] else 1
 
 
@@ -146,9 +147,7 @@ def _auth():
 def cmd_users(args) -> int:
     auth = _auth()
     if args.users_command == "list":
-        for u in auth.records.list_users():
-            print(f"{u['username']:<24} {u['role']:<8} {'disabled' if u['disabled'] else ''}".rstrip())
-        return 0
+        return show(args, auth.records.list_users(), _user_lines)
     if args.users_command in ("disable", "enable"):
         auth.set_disabled(args.username, args.users_command == "disable")
         print(f"{args.username} {args.users_command}d" + (": every token they held no longer works"
@@ -157,6 +156,11 @@ def cmd_users(args) -> int:
     password = env_settings().new_password or getpass.getpass(f"password for {args.username}: ")
     print(json.dumps(auth.create_user(args.username, password, args.role)))
     return 0
+
+
+def _user_lines(users: list[dict]) -> None:
+    for u in users:
+        print(f"{u['username']:<24} {u['role']:<8} {'disabled' if u['disabled'] else ''}".rstrip())
 
 
 def cmd_parse(args) -> int:
@@ -173,7 +177,10 @@ def cmd_parse(args) -> int:
 def cmd_models(args) -> int:
     from serve_app.services.registry import search_models
 
-    found = search_models(task=args.task, q=args.query, source=args.source, limit=args.limit)
+    return show(args, search_models(task=args.task, q=args.query, source=args.source, limit=args.limit), _model_lines)
+
+
+def _model_lines(found: dict) -> None:
     for m in found["models"]:
         params = f"{m['params'] / 1e6:.1f}M" if m.get("params") else "?"
         print(f"{m['source']:<12} {m['name']:<40} {','.join(m['tasks']):<28} {params:>8}  "
@@ -181,7 +188,6 @@ def cmd_models(args) -> int:
     print(f"({len(found['models'])} of {found['total']})")
     if found["suggestions"]:
         print("closest names: " + ", ".join(found["suggestions"]))
-    return 0
 
 
 def cmd_down(args) -> int:
@@ -224,7 +230,7 @@ def add_parsers(sub) -> object:
         if name == "add":
             c.add_argument("--storage", help="artifact store (default: $VISIONTRAIN_HOME/artifacts)")
         else:
-            c.add_argument("--json", action="store_true", help="the whole report as JSON")
+            json_option(c)
         c.set_defaults(fn=fn)
 
     up = sub.add_parser("up", help="start the local Ray head")
@@ -247,7 +253,9 @@ def add_parsers(sub) -> object:
     sv.set_defaults(fn=cmd_serve)
     us = sub.add_parser("users", help="accounts of the local platform (in its records database)")
     us_sub = us.add_subparsers(dest="users_command", required=True)
-    us_sub.add_parser("list").set_defaults(fn=cmd_users)
+    ul = us_sub.add_parser("list")
+    json_option(ul)
+    ul.set_defaults(fn=cmd_users)
     ua = us_sub.add_parser("add", help="password from VISIONTRAIN_NEW_PASSWORD or a prompt")
     ua.add_argument("username")
     ua.add_argument("--role", choices=("admin", "user", "viewer"), default="user")
@@ -266,6 +274,7 @@ def add_parsers(sub) -> object:
     mo.add_argument("-q", "--query")
     mo.add_argument("--task", choices=TASKS.names())
     mo.add_argument("--limit", type=int, default=20)
+    json_option(mo)
     mo.set_defaults(fn=cmd_models)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
 

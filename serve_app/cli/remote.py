@@ -1,9 +1,9 @@
-"""The CLI commands that work through the HTTP API (``serve_app.client``): login, chat, datasets
-upload, submit, jobs, status, logs, stop. The same things a browser or a script can do."""
+"""The CLI commands that work through the HTTP API (``serve_app.client``): login, whoami, chat,
+datasets upload/list/show, submit, jobs, status, logs, trials, stop. The same things a browser or a
+script can do; every read command takes ``--json``."""
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import shutil
 import sys
@@ -12,6 +12,7 @@ import time
 from typing import Optional
 
 from serve_app.cli import credentials
+from serve_app.cli._output import json_option, show
 from serve_app.client import Client
 from train_jobs.data.formats import list_formats
 from visiontrain.settings import settings as env_settings
@@ -198,29 +199,57 @@ def cmd_submit(args) -> int:
     return 0
 
 
-def cmd_jobs(args) -> int:
-    for j in _client(args).get("/v1/jobs"):
+def _job_lines(jobs: list[dict]) -> None:
+    for j in jobs:
         print(f"{j['job_id']:<32} {j['owner']:<12} {j['state']:<11} {j['model']:<24} {j['message'][:50]}")
-    return 0
+
+
+def _status_lines(record: dict) -> None:
+    print(f"job {record['job_id']} ({record['owner']}, {record['model']}): {record['state']} — {record['message']}")
+    t0 = record["history"][0]["time"] if record.get("history") else 0
+    for step in record.get("history", []):
+        print(f"  {step['time'] - t0:8.1f}s  {step['state']:<11} {step.get('message', '')}")
+
+
+def _dataset_lines(datasets: list[dict]) -> None:
+    for d in datasets:
+        print(f"{d['dataset_id']:<28} {d['owner']:<12} {d.get('format') or '?':<12} "
+              f"{'ok' if d['ok'] else 'problems':<9} {d['name']}")
+
+
+def cmd_jobs(args) -> int:
+    return show(args, _client(args).get("/v1/jobs"), _job_lines)
 
 
 def cmd_status(args) -> int:
-    print(json.dumps(_client(args).get(f"/v1/jobs/{args.job_id}"), indent=2, default=str, ensure_ascii=False))
-    return 0
+    return show(args, _client(args).get(f"/v1/jobs/{args.job_id}"), _status_lines)
 
 
 def cmd_trials(args) -> int:
-    print_trials(_client(args).get(f"/v1/jobs/{args.job_id}/trials"))
-    return 0
+    return show(args, _client(args).get(f"/v1/jobs/{args.job_id}/trials"), print_trials)
 
 
 def cmd_logs(args) -> int:
     client = _client(args)
     if args.follow:
         follow(client, args.job_id)
-    else:
-        print(client.text(f"/v1/jobs/{args.job_id}/logs"))
-    return 0
+        return 0
+    return show(args, {"job_id": args.job_id, "log": client.text(f"/v1/jobs/{args.job_id}/logs")},
+                lambda d: print(d["log"]))
+
+
+def cmd_whoami(args) -> int:
+    client = _client(args)
+    return show(args, client.get("/v1/me"), lambda me: print(f"{me['username']} ({me['role']}) at {client.url}"))
+
+
+def cmd_datasets(args) -> int:
+    return show(args, _client(args).get("/v1/datasets"), _dataset_lines)
+
+
+def cmd_dataset(args) -> int:
+    return show(args, _client(args).get(f"/v1/datasets/{args.dataset_id}"),
+                lambda d: (_dataset_lines([d]), print(d["report"]["summary"])))
 
 
 def cmd_stop(args) -> int:
@@ -246,7 +275,16 @@ def add_parsers(sub, datasets) -> None:
     sm.add_argument("config")
     sm.add_argument("--follow", action="store_true", help="show progress until the job ends")
     sm.set_defaults(fn=cmd_submit)
-    sub.add_parser("jobs", help="list jobs").set_defaults(fn=cmd_jobs)
+    for parser, name, fn, helptext in ((sub, "jobs", cmd_jobs, "list jobs"),
+                                       (sub, "whoami", cmd_whoami, "who this CLI is logged in as, and where"),
+                                       (datasets, "list", cmd_datasets, "list the stored datasets you can use")):
+        c = parser.add_parser(name, help=helptext)
+        json_option(c)
+        c.set_defaults(fn=fn)
+    ds = datasets.add_parser("show", help="a stored dataset and its health report")
+    ds.add_argument("dataset_id")
+    json_option(ds)
+    ds.set_defaults(fn=cmd_dataset)
     for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
                                ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job"),
                                ("trials", cmd_trials, "a hyperparameter search's trials and the best one")):
@@ -254,4 +292,6 @@ def add_parsers(sub, datasets) -> None:
         c.add_argument("job_id")
         if name == "logs":
             c.add_argument("--follow", action="store_true", help="progress as it happens, until the job ends")
+        if name != "stop":
+            json_option(c)
         c.set_defaults(fn=fn)

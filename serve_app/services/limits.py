@@ -10,13 +10,14 @@ from typing import Optional
 
 from train_jobs.config import TrainingConfig
 from train_jobs.state import TERMINAL
+from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["QuotaExceeded", "Quotas", "RateLimiter"]
 
 
-class QuotaExceeded(Exception):
-    pass
+class QuotaExceeded(VisiontrainError):
+    """A job that would take a user past their concurrent jobs or GPUs (answered 429)."""
 
 
 @dataclass

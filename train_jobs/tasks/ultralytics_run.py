@@ -15,12 +15,12 @@ from train_jobs.config import TrainingConfig
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
 from train_jobs.state import JobFolder
-from train_jobs.store import file_sha256, open_store
+from train_jobs.store import open_store
 from train_jobs.tasks._base import TaskTrainer, register_task
 
 __all__ = ["UltralyticsDetection", "UltralyticsSegmentation", "evaluate", "fit", "prepare_yolo_data", "work_dir"]
 
-CKPT, MANIFEST = "checkpoints/last.pt", "checkpoints/last.json"
+STORED = "checkpoints"  # the last epoch's checkpoint, in the layout of worker.write_checkpoint
 
 
 def work_dir(cfg: TrainingConfig) -> str:
@@ -67,22 +67,22 @@ def _fit_task(cfg_json: dict) -> None:
     offline_env()
     from ultralytics import YOLO
 
-    from train_jobs.worker import load_tensors, save_tensors
+    from train_jobs.worker import MANIFEST, STATE_FILE, read_checkpoint, save_tensors, write_checkpoint
 
     cfg = TrainingConfig.model_validate(cfg_json)
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     data_yaml, names = prepare_yolo_data(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     last_local = os.path.join(work_dir(cfg), "run", "weights", "last.pt")
-    resume = job.store.exists(job.key(MANIFEST))
+    resume = job.store.exists(job.key(f"{STORED}/{MANIFEST}"))
     if resume:
-        manifest = job.store.read_json(job.key(MANIFEST))
-        stored = os.path.join(work_dir(cfg), "stored-last.pt")
-        job.store.download_file(job.key(CKPT), stored)
-        if file_sha256(stored) != manifest["sha256"]:
-            raise RuntimeError("the stored checkpoint does not match its manifest; it was not completed")
-        job.event("resumed", from_epoch=manifest["epoch"], checkpoint=job.uri(CKPT))
+        stored = os.path.join(work_dir(cfg), "stored-checkpoint")
+        os.makedirs(stored, exist_ok=True)
+        for name in (STATE_FILE, MANIFEST):
+            job.store.download_file(job.key(f"{STORED}/{name}"), os.path.join(stored, name))
+        epoch, state = read_checkpoint(stored, job.uri(STORED))
+        job.event("resumed", from_epoch=epoch, checkpoint=job.uri(STORED))
         os.makedirs(os.path.dirname(last_local), exist_ok=True)
-        _ultralytics_file(cfg, load_tensors(stored), names, last_local)
+        _ultralytics_file(cfg, state, names, last_local)
         model = YOLO(last_local)
     else:
         model = YOLO(_starting_file(cfg, names))
@@ -113,11 +113,13 @@ def _fit_task(cfg_json: dict) -> None:
                                                                       if k not in ("epoch", "epochs")), flush=True)
 
     def on_model_save(trainer):
-        safe = os.path.join(work_dir(cfg), "checkpoint.pt")
-        save_tensors(_tensors_of(trainer), safe)
-        job.store.upload_file(job.key(CKPT), safe)
-        job.store.write_json(job.key(MANIFEST), {"epoch": trainer.epoch + 1, "sha256": file_sha256(safe)})
+        folder = os.path.join(work_dir(cfg), "checkpoint")
+        os.makedirs(folder, exist_ok=True)
+        write_checkpoint(folder, _tensors_of(trainer), trainer.epoch + 1)
+        for name in (STATE_FILE, MANIFEST):  # the manifest last
+            job.store.upload_file(job.key(f"{STORED}/{name}"), os.path.join(folder, name))
         job.event("checkpoint", epoch=trainer.epoch + 1)
+        safe = os.path.join(work_dir(cfg), "best.pt")
         if trainer.best.exists() and state["best"] != trainer.best_fitness:
             state["best"] = trainer.best_fitness
             save_tensors({**_tensors_of(trainer), "class_names": names}, safe)  # this epoch's is the best

@@ -1,0 +1,127 @@
+"""One job on screen, under the conversation: its step, epoch bar, curves and system use while it
+runs (with Stop), then its metrics, tables, sample predictions, downloads and the config to rerun it."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import yaml
+
+from gradio_ui.render import Progress, result_summary, result_tables
+from gradio_ui.session import Session
+from gradio_ui.text import say
+from serve_app.client import ApiError
+
+__all__ = ["DOWNLOADS", "Job", "build"]
+
+DOWNLOADS = ["export/model.onnx", "weights/model.pt", "metrics.json", "history.json", "config.yaml"]
+REFRESH_S = 1.0
+
+
+@dataclass
+class Job:
+    progress: gr.Group
+    status: gr.Markdown
+    loss_plot: gr.LinePlot
+    metric_plot: gr.LinePlot
+    stop: gr.Button
+    results: gr.Group
+    summary: gr.Markdown
+    confusion: gr.Dataframe
+    per_class: gr.Dataframe
+    samples: gr.Gallery
+    downloads: gr.File
+    rerun: gr.Code
+
+    def labels(self) -> dict:
+        return {self.loss_plot: {"label": "loss"}, self.metric_plot: {"label": "metric"}, self.stop: {"value": "stop"},
+                self.confusion: {"label": "confusion"}, self.per_class: {"label": "per_class"},
+                self.samples: {"label": "samples"}, self.downloads: {"label": "downloads"},
+                self.rerun: {"label": "config"}}
+
+    def outputs(self, page) -> list:
+        """What ``follow`` updates."""
+        return [page.state, self.progress, self.status, self.loss_plot, self.metric_plot, self.stop, self.results,
+                self.summary, self.confusion, self.per_class, self.samples, self.downloads, self.rerun, page.errors]
+
+    def follow(self, page, st: Session, job: str):
+        """Updates as the job's events arrive (at most once a second, state changes and epochs at
+        once), then its results. Answers ``{component: update}``; errors become a sentence."""
+        try:
+            yield from self._follow(page, st, job)
+        except ApiError as exc:
+            yield {page.errors: st.error(exc)}
+
+    def _follow(self, page, st: Session, job: str):
+        client = st.client(page.api)
+        st.job_id = job
+        config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
+        progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]))
+        yield {page.state: st, self.results: gr.update(visible=False), self.progress: gr.update(visible=True),
+               self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: ""}
+        shown = 0.0
+        for kind, ev in client.events(job):
+            if kind == "end":
+                break
+            progress.add(kind, ev)
+            if kind == "job" or time.time() - shown >= REFRESH_S:
+                shown = time.time()
+                loss, metric = progress.curves()
+                yield {self.status: progress.status(), self.loss_plot: loss, self.metric_plot: metric}
+        record = client.get(f"/v1/jobs/{job}")
+        progress.state, progress.message = record["state"], record.get("message", "")
+        loss, metric = progress.curves()
+        names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]
+        metrics = client.get(f"/v1/jobs/{job}/artifacts/metrics.json") if "metrics.json" in names else None
+        # Gradio copies what it serves into its own cache (emptied by age) before it asks for the
+        # next update, so this copy goes as soon as the results are shown.
+        with tempfile.TemporaryDirectory(prefix=f"vt-ui-{job}-") as folder:
+            def fetch(name: str) -> str:
+                path = os.path.join(folder, name.replace("/", "-") if name != "export/model.onnx" else "model.onnx")
+                with open(path, "wb") as f:
+                    f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
+                return path
+
+            files = [fetch(n) for n in DOWNLOADS if n in names]
+            pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
+            table, classes = result_tables(metrics)
+            yield {self.status: progress.status(), self.loss_plot: loss, self.metric_plot: metric,
+                   self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics),
+                   self.confusion: table, self.per_class: classes, self.samples: pictures or None,
+                   self.downloads: files or None, self.rerun: config, self.results: gr.update(visible=True)}
+
+    def wire(self, page) -> None:
+        api, state = page.api, page.state
+
+        def on_stop(st: Session) -> dict:
+            if not st.job_id:
+                return {page.errors: say(st.lang, "no_job")}
+            try:
+                st.client(api).post(f"/v1/jobs/{st.job_id}/stop")
+                return {page.errors: say(st.lang, "stop_sent", job=st.job_id)}
+            except ApiError as exc:
+                return {page.errors: st.error(exc)}
+
+        self.stop.click(on_stop, [state], [page.errors])
+
+
+def build(T: dict) -> Job:
+    with gr.Group(visible=False) as progress:
+        status = gr.Markdown(elem_id="job-status")
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="epoch", y="value", color="series", label=T["loss"], elem_id="loss-plot")
+            metric_plot = gr.LinePlot(x="epoch", y="value", color="series", label=T["metric"], elem_id="metric-plot")
+        stop = gr.Button(T["stop"], variant="stop", elem_id="stop")
+    with gr.Group(visible=False) as results:
+        summary = gr.Markdown(elem_id="result")
+        with gr.Row():
+            confusion = gr.Dataframe(label=T["confusion"], elem_id="confusion")
+            per_class = gr.Dataframe(label=T["per_class"], elem_id="per-class")
+        samples = gr.Gallery(label=T["samples"], columns=4, height=240, elem_id="samples")
+        downloads = gr.File(label=T["downloads"], file_count="multiple", elem_id="downloads")
+        rerun = gr.Code(label=T["config"], language="yaml", elem_id="rerun-config")
+    return Job(progress, status, loss_plot, metric_plot, stop, results, summary, confusion, per_class, samples,
+               downloads, rerun)
