@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Optional
@@ -72,6 +73,27 @@ class ModelAdapter(ABC):
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None) -> Any:
         """A torch module for ``task`` with ``num_classes`` outputs."""
+
+    def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
+        """Where the model's pretrained weights are on the Hugging Face Hub: (repository, file), or None."""
+        return None
+
+    def publishes_weights(self, model_name: str) -> bool:
+        """Whether ``download`` has pretrained weights to fetch for ``model_name``."""
+        return self.hub_file(model_name) is not None
+
+    def download(self, model_name: str, folder: str) -> tuple[str, str]:
+        """Fetch the model's pretrained weights into ``folder`` with the library's own download
+        function (``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` honoured); returns (path, where from)."""
+        hub = self.hub_file(model_name)
+        if hub is None:
+            raise AdapterError(f"{self.name} publishes no pretrained weights for {model_name!r}; train it from "
+                               "scratch (model.pretrained: false) or add a weights file to the platform's cache")
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(repo_id=hub[0], filename=hub[1], cache_dir=folder,
+                               endpoint=os.environ.get("HF_ENDPOINT") or None)
+        return path, f"{hub[0]} ({hub[1]}) from the Hugging Face Hub"
 
     def export_onnx(self, model: Any, sample: Any, path: str) -> None:
         """Write ``model`` as ONNX (input ``images``, batch dimension dynamic)."""

@@ -8,7 +8,7 @@ import importlib
 
 from adapters._base import AdapterError
 
-__all__ = ["WeightsRefused", "LAYER_PACKAGES", "load_state_dict"]
+__all__ = ["WeightsRefused", "LAYER_PACKAGES", "load_matching", "load_state_dict"]
 
 LAYER_PACKAGES = ("torch.nn.modules.", "ultralytics.nn.")
 
@@ -70,3 +70,26 @@ def load_state_dict(path: str) -> dict:
             raise
         except Exception as exc:  # noqa: BLE001 - the restricted reader refuses what it cannot build
             raise WeightsRefused(f"{path}: could not be read as weights ({exc})") from None
+
+
+def _aligned(state: dict, own: dict) -> dict:
+    """``state`` with the names ``own`` uses: as they are, or without a wrapper's leading part
+    (``module.``, ``model.``, the platform's own ``1.`` and ``1.model.``), whichever fits most."""
+    prefixes = {""} | {".".join(k.split(".")[:n]) + "." for k in state for n in (1, 2) if k.count(".") > n}
+
+    def fitting(prefix: str) -> dict:
+        named = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        return {k: v for k, v in named.items() if k in own and own[k].shape == v.shape}
+
+    return max((fitting(p) for p in sorted(prefixes)), key=len)
+
+
+def load_matching(module, path: str) -> int:
+    """Put the weights of ``path`` into ``module`` wherever a name and shape match (a new head for
+    other classes keeps its fresh weights); returns how many tensors were loaded."""
+    state = _aligned(load_state_dict(path), module.state_dict())
+    if not state:
+        raise WeightsRefused(f"{path}: none of its tensors fits the model (names or shapes differ): these are "
+                             "weights of another architecture")
+    module.load_state_dict(state, strict=False)
+    return len(state)

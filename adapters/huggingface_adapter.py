@@ -1,12 +1,15 @@
 """Hugging Face transformers: image classification (ViT, ConvNeXt, ResNet) and semantic segmentation
-(SegFormer) built from their configs, so nothing downloads; weights are used when a local or
-cached copy exists (``local_files_only``), otherwise the model trains from scratch."""
+(SegFormer) built from their configs; pretrained weights come from a weights file (the platform's
+weights cache, filled from the Hub by ``download``), a ``save_pretrained`` folder or the local
+Hugging Face cache (``local_files_only``)."""
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
 from adapters._registry import register_adapter
+from adapters._weights import load_matching
 
 __all__ = ["HuggingFaceAdapter"]
 
@@ -87,6 +90,9 @@ class HuggingFaceAdapter(ModelAdapter):
         except Exception:
             return False
 
+    def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
+        return (model_name, "model.safetensors") if model_name in CATALOGUE else None
+
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):
         import transformers
@@ -95,14 +101,17 @@ class HuggingFaceAdapter(ModelAdapter):
         _, config = self._config(model_name, num_classes)
         auto = (transformers.AutoModelForSemanticSegmentation if task == "segmentation"
                 else transformers.AutoModelForImageClassification)
-        source = weights or (model_name if pretrained else None)
-        if source:
+        if weights and os.path.isfile(weights):  # a weights file (the platform's cache): what fits is loaded
+            model = auto.from_config(config)
+            load_matching(model, weights)
+        elif weights or pretrained:  # a save_pretrained folder, or the Hugging Face cache
             try:
-                model = auto.from_pretrained(source, config=config, local_files_only=True, ignore_mismatched_sizes=True)
+                model = auto.from_pretrained(weights or model_name, config=config, local_files_only=True,
+                                             ignore_mismatched_sizes=True)
             except OSError:
-                raise AdapterError(f"no local or cached weights for {source!r} (no downloads here): put them in the "
-                                   "Hugging Face cache or set model.weights to a local folder, or set "
-                                   "model.pretrained: false to train from scratch") from None
+                raise AdapterError(f"no weights for {weights or model_name!r} here: the job fetches them into the "
+                                   "platform's weights cache, or set model.pretrained: false to train from "
+                                   "scratch") from None
         else:
             model = auto.from_config(config)
         return _torch_module()(model, task == "segmentation", type(config).__name__ == "ViTConfig")

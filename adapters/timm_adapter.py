@@ -1,4 +1,5 @@
-"""timm: image classification from any ``timm.list_models()`` name, from scratch or local weights;
+"""timm: image classification from any ``timm.list_models()`` name, from scratch or from a weights
+file (the platform's weights cache, filled from the model's timm repository on the Hugging Face Hub);
 for anomaly detection the same networks as feature backbones (``features_only``: one map per stage)."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
 from adapters._registry import register_adapter
+from adapters._weights import load_matching
 
 __all__ = ["TimmAdapter"]
 
@@ -35,21 +37,26 @@ class TimmAdapter(ModelAdapter):
             extra={"architecture": model_name.split(".")[0]},
         )
 
+    def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(model_name)
+        return (cfg.hf_hub_id, "model.safetensors") if cfg and cfg.hf_hub_id else None
+
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):
         import timm
 
         self.check(model_name, task)
-        kwargs = {}
-        if pretrained:
-            if not weights:
-                raise AdapterError(
-                    f"pretrained {model_name!r} needs a local weights file here (no downloads): set "
-                    "model.weights to its path, or set model.pretrained: false to train from scratch"
-                )
-            if not os.path.isfile(weights):
-                raise AdapterError(f"weights file {weights!r} does not exist")
-            kwargs["pretrained_cfg_overlay"] = {"file": weights}
+        if pretrained and not weights:
+            raise AdapterError(f"pretrained {model_name!r} needs its weights file here: the job fetches it into the "
+                               "platform's weights cache, or set model.pretrained: false to train from scratch")
+        if weights and not os.path.isfile(weights):
+            raise AdapterError(f"weights file {weights!r} does not exist")
         if task == "anomaly_detection":
-            return timm.create_model(model_name, pretrained=pretrained, features_only=True, **kwargs)
-        return timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+            net = timm.create_model(model_name, pretrained=False, features_only=True)
+        else:
+            net = timm.create_model(model_name, pretrained=False, num_classes=num_classes)
+        if weights:
+            load_matching(net, weights)
+        return net

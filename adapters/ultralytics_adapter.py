@@ -68,6 +68,20 @@ class UltralyticsAdapter(ModelAdapter):
             return local
         return f"{model_name}.yaml"
 
+    def publishes_weights(self, model_name: str) -> bool:
+        return model_name in self.model_names()  # every released YOLOv8 / YOLO11 size
+
+    def download(self, model_name: str, folder: str) -> tuple[str, str]:
+        """Ultralytics' own release download (its GitHub assets)."""
+        from ultralytics.utils.downloads import attempt_download_asset
+
+        self.check(model_name, self.model_tasks(model_name)[0])
+        path = str(attempt_download_asset(os.path.join(folder, f"{model_name}.pt")))
+        if not os.path.isfile(path):
+            raise AdapterError(f"Ultralytics could not download {model_name}.pt (offline?); put the file in the "
+                               f"platform's weights cache with `visiontrain weights add FILE --model ultralytics/{model_name}`")
+        return path, f"{model_name}.pt from Ultralytics' releases"
+
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):
         offline_env()

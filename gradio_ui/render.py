@@ -23,7 +23,10 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
     model = f"{cfg['model']['source']}/{cfg['model']['name']}"
     why = say(lang, "plan_why_default" if "model.name" in defaults else "plan_why_stated")
     lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=cfg["task"]), "",
-             say(lang, "plan_model", model=model, why=why), "", say(lang, "plan_dataset", uri=cfg["dataset"]["uri"])]
+             say(lang, "plan_model", model=model, why=why)]
+    if "model.pretrained" in notes:
+        lines += ["", say(lang, "plan_weights", weights=notes["model.pretrained"])]
+    lines += ["", say(lang, "plan_dataset", uri=cfg["dataset"]["uri"])]
     if health:
         lines += ["", *[f"> {line}" for line in health.splitlines()]]
     if cfg.get("class_names"):

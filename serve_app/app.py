@@ -57,6 +57,14 @@ class ModelRegistry:
         except AdapterError as exc:
             return {"error": str(exc)}
 
+    def publishes_weights(self, source: str, name: str) -> bool:
+        from adapters import AdapterError, get_adapter
+
+        try:
+            return get_adapter(source).publishes_weights(name)
+        except AdapterError:
+            return False
+
     def describe(self, source: str, name: str) -> dict:
         from adapters import AdapterError
         from serve_app.services.registry import describe_model

@@ -1,7 +1,7 @@
 """``make demo``: the main job as a user lives it, on the local platform.
 
 Starts (or reuses) the local platform (Ray + the API), logs in as its admin, generates a 3-class
-shapes dataset and uploads it, says "ResNet18로 도형 3종류 분류해줘, 에폭 3", answers the
+shapes dataset and uploads it, says "ResNet18로 도형 3종류 분류해줘, 처음부터, 에폭 3", answers the
 platform's question, confirms the plan, follows the job, and prints the result.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from serve_app.local import home_dir
 
 __all__ = ["run_demo"]
 
-REQUEST = "ResNet18로 도형 3종류 분류해줘, 에폭 3"
+REQUEST = "ResNet18로 도형 3종류 분류해줘, 처음부터, 에폭 3"
 ANSWERS = {"dataset": "내가 올린 데이터셋으로 해줘"}
 API = "http://127.0.0.1:8000"
 

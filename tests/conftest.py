@@ -12,6 +12,10 @@ import pytest
 from serve_app.local import LocalRay, free_port, ray_client_env
 from train_jobs.data.synth import make_classification
 
+# Tests never download: plans start from scratch unless the weights cache holds the model's weights
+# (the download path is tested against a loopback stand-in for the Hugging Face Hub).
+os.environ.setdefault("VISIONTRAIN_OFFLINE", "1")
+
 
 @pytest.fixture(scope="session")
 def session_dir():

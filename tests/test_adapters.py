@@ -120,7 +120,7 @@ def test_unknown_source_lists_sources():
 def test_pretrained_without_local_weights_is_refused(source, name, task, tmp_path, monkeypatch):
     monkeypatch.setenv("VISIONTRAIN_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(AdapterError, match="model.weights"):
+    with pytest.raises(AdapterError, match="set model.pretrained: false to train from scratch"):
         get_adapter(source).build(name, task, 3, pretrained=True)
 
 

@@ -22,6 +22,7 @@ from train_jobs.script_run import fit_script, script_metrics
 from train_jobs.search import run_search
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
+from train_jobs.weights import resolve_weights
 from visiontrain.errors import VisiontrainError
 
 __all__ = ["JobStopped", "load_config", "main", "run_job"]
@@ -149,6 +150,10 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         job.transition("preparing", f"building {cfg.model.source}/{cfg.model.name} for {cfg.task}")
         for name in [cfg.model.name, *models]:
             get_adapter(cfg.model.source).check(str(name), cfg.task)
+        cfg, weights = resolve_weights(cfg)
+        if weights is not None:
+            job.event("weights", source=weights["source"], name=weights["name"], sha256=weights["sha256"],
+                      origin=weights["origin"])
 
         job.transition("training", _training_message(cfg))
         job.clear_stop_request()

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     user_s3_prefixes: str = Field("", description="comma-separated s3:// folders non-admins may train from")
     worker_types: Optional[str] = Field(None, description="the training cluster's worker types as JSON, for a "
                                         "separate training cluster")
+    offline: bool = Field(False, description="never download pretrained weights: the weights cache is filled by "
+                          "hand (`visiontrain weights add`); HF_HUB_OFFLINE=1 does the same")
     parser: Literal["auto", "offline"] = Field("auto", description="auto: Claude when ANTHROPIC_API_KEY is set; "
                                                  "offline: the offline parser always")
     claude_model: str = Field("claude-sonnet-4-5", description="the Claude model the parser calls")

@@ -7,7 +7,7 @@ import sys
 from importlib.metadata import version
 from typing import Optional
 
-from serve_app.cli import local, remote
+from serve_app.cli import local, remote, weights
 from serve_app.client import ApiError
 from visiontrain import VisiontrainError
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     remote.add_parsers(sub, local.add_parsers(sub))
+    weights.add_parsers(sub)
     return p
 
 

@@ -56,6 +56,8 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
             intent.model = None
         else:
             intent.model = None  # the task changed and the earlier model cannot do it: the plan picks one
+    if r.pretrained is not None:
+        intent.pretrained = r.pretrained
     if r.class_names:
         intent.class_names = [n[:40] for n in r.class_names[:1000]]
         intent.num_classes = len(intent.class_names)

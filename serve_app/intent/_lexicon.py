@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "SEARCH_WORDS",
-           "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+__all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
 HANGUL_NAMES = {
@@ -74,4 +74,16 @@ SEARCH_WORDS = re.compile(
     r"탐색|서치|search|sweep|\btun(?:e|ing)\b|튜닝|\bbest\b|최적|가장\s*좋|더\s*좋|나은|비교|compar|"
     r"which (?:one )?(?:is|works|does) better|whichever|try (?:a few|several|some|both|each)|trials?\b|시도"
 )
+# Where the weights start: "사전학습된 가중치로", "pretrained on ImageNet" / "from scratch", "사전학습 없이".
+SCRATCH = re.compile(
+    r"from\s+scratch|\bscratch\b|처음부터|밑바닥부터|무작위\s*초기화|random(?:ly)?\s+initiali[sz]|"
+    r"(?:without|no)\s+(?:any\s+)?pre-?train|사전\s*학습(?:된)?\s*(?:가중치|모델|웨이트)?\s*(?:없이|안\s*쓰고|말고|사용하지)"
+)
+PRETRAINED = re.compile(
+    r"pre-?trained|pre-?training|사전\s*학습|프리\s*트레인|imagenet|이미지넷|transfer\s+learning|전이\s*학습"
+)
+# The whole phrase, taken out before class names are read ("사전학습된 가중치로" is not a class).
+WEIGHTS_PHRASE = re.compile(
+    rf"[,\s]*(?:{SCRATCH.pattern}|{PRETRAINED.pattern})(?:된|한)?\s*(?:가중치|웨이트|weights?|모델)?\s*(?:로|으로|를|을|on|from)?",
+    re.I)
 CHOICE_WORDS = re.compile(r"\bor\b|\bvs\.?|versus|중에?서?\b|중\s|또는|아니면")

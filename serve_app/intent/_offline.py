@@ -35,6 +35,7 @@ class Reading:
     task: Optional[str] = None
     task_explicit: bool = False
     model: Optional[ModelMatch] = None
+    pretrained: Optional[bool] = None
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset_uri: Optional[str] = None
@@ -222,14 +223,15 @@ def read_message(message: str) -> Reading:
     _read_task(low, reading, reading.model if reading.model and reading.model.name else None)
     low = _read_search(low, reading, models)
     _read_numbers(low, reading)
-    names = class_names(text, [m.text for m in models])
+    reading.pretrained = False if lex.SCRATCH.search(low) else True if lex.PRETRAINED.search(low) else None
+    names = class_names(lex.WEIGHTS_PHRASE.sub(" ", text), [m.text for m in models])
     if names:
         reading.class_names = names
         reading.num_classes = reading.num_classes or len(names)
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
-        or reading.search
+        or reading.search or reading.pretrained is not None
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

@@ -66,6 +66,8 @@ class SearchMention(_Schema):
 class Intent(_Schema):
     task: Optional[TaskName] = None
     model: Optional[ModelMention] = None
+    pretrained: Optional[bool] = Field(None, description="true: start from pretrained weights; false: from scratch; "
+                                                         "null: not said (the plan decides)")
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset: Optional[DatasetMention] = None

@@ -50,7 +50,9 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     plan, problem = None, None
     if result.status == "complete":
         try:
-            plan = await asyncio.to_thread(lambda: make_plan(result, user, p.records, p.storage_uri, p.cluster_shape()))
+            plan = await asyncio.to_thread(lambda: make_plan(
+                result, user, p.records, p.storage_uri, p.cluster_shape(),
+                publishes=lambda source, name: p.registry.publishes_weights.remote(source, name).result()))
         except (PlanError, ConfigError) as exc:
             problem = str(exc)
     history = [*session["history"], body.message, result.model_dump(mode="json")]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from typing import Optional
+from typing import Callable, Optional
 
 from serve_app.intent import ParseResult
 from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.store import StoreError, open_store, split_s3_uri
+from train_jobs.weights import WeightsCache, how_to_add, may_download
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
@@ -113,9 +114,10 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str,
 
 
 def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str,
-              cluster: Optional[dict] = None) -> dict:
+              cluster: Optional[dict] = None, publishes: Callable[[str, str], bool] = lambda source, name: False) -> dict:
     """``{"config": <full TrainingConfig>, "defaults": [field paths the user did not state],
-    "notes": {field path: where a default came from}, "warnings": [...]}``."""
+    "notes": {field path: where a default came from}, "warnings": [...]}``. ``publishes(source, name)``:
+    whether the model's hub has pretrained weights (the model registry knows)."""
     it = result.intent
     given: dict = {"task": it.task, "model": it.model.model_dump() if it.model else None,
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
@@ -134,10 +136,34 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
                           storage_uri)
     fitted, notes, fit_warnings = _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
     warnings += fit_warnings
-    full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted)}).model_dump(mode="json")
+    pretrained, notes["model.pretrained"] = _weights(cfg, it.pretrained, storage_uri, publishes)
+    full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted),
+                                  "model": cfg.model.model_copy(update={"pretrained": pretrained})}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
+    defaults += ["model.pretrained"] if it.pretrained is None else []
     notes.update({f"resources.{k}": "chosen for this cluster" for k in chosen})
     return {"config": full, "defaults": defaults, "notes": notes, "warnings": warnings}
+
+
+def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
+             publishes: Callable[[str, str], bool]) -> tuple[bool, str]:
+    """Whether the job starts from pretrained weights (by default wherever they are cached or may be
+    fetched), and the plan's line saying which and where from, or why not."""
+    source, name = cfg.model.source, cfg.model.name
+    if stated is False:
+        return False, "from scratch, as you asked"
+    if cfg.script is not None:
+        return False, "your script loads its own weights"
+    cached = WeightsCache(open_store(storage_uri)).find(source, name)
+    if cached is not None:
+        return True, f"pretrained weights, cached: {cached['origin']}"
+    if may_download() and publishes(source, name):
+        return True, f"pretrained weights from {source}'s hub, downloaded once when the job starts and then cached"
+    why = "this platform does not download" if not may_download() else f"{source} publishes none for {name}"
+    if stated:
+        raise PlanError(f"no pretrained weights for {source}/{name}: none are cached and {why}; "
+                        f"{how_to_add(source, name)}; or say 'from scratch'")
+    return False, f"from scratch: no weights cached for {source}/{name} and {why}; {how_to_add(source, name)}"
 
 
 def _search(stated: dict) -> tuple[dict, Optional[str]]:

@@ -11,6 +11,7 @@ import torch
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
+from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors
 
 __all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
@@ -36,7 +37,7 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
     m = cfg.model
-    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, m.weights)
+    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, worker_weights(cfg))
     return torch.nn.Sequential(Normalize(), net)
 
 

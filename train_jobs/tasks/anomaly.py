@@ -25,6 +25,7 @@ from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
 from train_jobs.tasks._torch import Normalize, load_best, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
+from train_jobs.weights import worker_weights
 from train_jobs.worker import WorkerSession
 
 __all__ = ["AnomalyTrainer", "anomaly_report"]
@@ -151,7 +152,7 @@ def _index(cfg: TrainingConfig, path: str) -> tuple[list, list, list]:
 
 def _backbone(cfg: TrainingConfig):
     m = cfg.model
-    return get_adapter(m.source).build(m.name, "anomaly_detection", 2, m.pretrained, m.weights)
+    return get_adapter(m.source).build(m.name, "anomaly_detection", 2, m.pretrained, worker_weights(cfg))
 
 
 @torch.no_grad()

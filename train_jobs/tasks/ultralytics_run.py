@@ -17,6 +17,7 @@ from train_jobs.data.formats import convert, read_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks._base import TaskTrainer, register_task
+from train_jobs.weights import worker_weights
 
 __all__ = ["UltralyticsDetection", "UltralyticsSegmentation", "evaluate", "fit", "prepare_yolo_data", "work_dir"]
 
@@ -176,10 +177,11 @@ def _starting_file(cfg: TrainingConfig, names: list[str]) -> str:
     """The yaml, or for starting weights a file written here from their tensors: Ultralytics unpickles
     whatever file it is given, so it never reads the operator's or the user's own."""
     adapter = get_adapter("ultralytics")
-    src = adapter.source_file(cfg.model.name, cfg.model.pretrained, cfg.model.weights)
+    weights = worker_weights(cfg)
+    src = adapter.source_file(cfg.model.name, cfg.model.pretrained, weights)
     if src.endswith(".yaml"):
         return src
-    net = adapter.build(cfg.model.name, cfg.task, len(names), cfg.model.pretrained, cfg.model.weights)
+    net = adapter.build(cfg.model.name, cfg.task, len(names), cfg.model.pretrained, weights)
     path = os.path.join(work_dir(cfg), "start.pt")
     os.makedirs(work_dir(cfg), exist_ok=True)
     _ultralytics_file(cfg, {"model": net.state_dict()}, names, path)

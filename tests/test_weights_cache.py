@@ -1,0 +1,176 @@
+"""The pretrained-weights cache (issue #25): weights added by hand or fetched once from the model's
+hub (here a loopback stand-in for the Hugging Face Hub: nothing downloads from the internet), kept as
+safetensors in the artifact store, used by the job's workers; plans start from them by default and
+say which weights, or why from scratch."""
+import hashlib
+import http.server
+import os
+import re
+import threading
+
+import pytest
+import torch
+
+from adapters import get_adapter
+from adapters._weights import WeightsRefused
+from serve_app.intent import ParseResult
+from serve_app.services.plan import PlanError, make_plan
+from serve_app.services.records import Records
+from train_jobs.config import TrainingConfig
+from train_jobs.data.synth import make_classification
+from train_jobs.store import open_store
+from train_jobs.weights import WeightsCache, WeightsUnavailable, resolve_weights, worker_weights
+
+
+def timm_state(seed: int) -> dict:
+    import timm
+
+    torch.manual_seed(seed)
+    return timm.create_model("resnet18", pretrained=False, num_classes=1000).state_dict()
+
+
+class StandInHub:
+    """A stand-in for the Hugging Face Hub on loopback: ``/<repo>/resolve/<revision>/<file>`` answered
+    from ``files`` as the Hub answers it (commit and ETag headers, HEAD then GET); it counts requests."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files, self.requests = files, []
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, body: bool) -> None:
+                hub.requests.append((self.command, self.path))
+                m = re.match(r"^/(.+)/resolve/([^/]+)/(.+?)(?:\?.*)?$", self.path)
+                data = hub.files.get(f"{m.group(1)}/{m.group(3)}") if m else None
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", "0" * 40)
+                self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+            def do_HEAD(self):
+                self._answer(body=False)
+
+            def do_GET(self):
+                self._answer(body=True)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    save_file(timm_state(seed=1), str(tmp_path / "hub.safetensors"))
+    stand_in = StandInHub({"timm/resnet18.a1_in1k/model.safetensors": (tmp_path / "hub.safetensors").read_bytes()})
+    monkeypatch.setenv("HF_ENDPOINT", stand_in.url)
+    monkeypatch.setenv("VISIONTRAIN_OFFLINE", "0")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    yield stand_in
+    stand_in.close()
+
+
+def test_the_hubs_weights_are_fetched_once_by_the_driver_and_built_into_the_workers_model(hub, tmp_path):
+    store = str(tmp_path / "store")
+    cfg = TrainingConfig(task="classification", model={"name": "resnet18", "pretrained": True},
+                         dataset={"uri": str(tmp_path)}, storage={"uri": store}, job_id="pretrained-a")
+    resolved, manifest = resolve_weights(cfg)  # the job's driver
+    assert [method for method, _ in hub.requests] == ["HEAD", "GET"]  # huggingface_hub's own download
+    assert "timm/resnet18.a1_in1k" in manifest["origin"] and manifest["sha256"]
+    assert resolved.model.weights == f"weights:timm/resnet18@{manifest['sha256']}"
+    net = get_adapter("timm").build("resnet18", "classification", 3, True, worker_weights(resolved))  # a worker
+    served = timm_state(seed=1)
+    assert torch.equal(net.state_dict()["layer1.0.conv1.weight"], served["layer1.0.conv1.weight"])
+    assert net.state_dict()["fc.weight"].shape == (3, 512)  # a new head for three classes
+
+    again, _ = resolve_weights(cfg.model_copy(update={"job_id": "pretrained-b"}))  # a second job
+    assert len(hub.requests) == 2 and again.model.weights == resolved.model.weights  # the cache, no request
+
+
+def test_weights_added_by_hand_are_kept_as_safetensors_and_a_pickle_is_refused(tmp_path):
+    cache = WeightsCache(open_store(str(tmp_path / "store")))
+    torch.save({"model": timm_state(seed=2), "epoch": 3}, str(tmp_path / "checkpoint.pt"))
+    manifest = cache.add(str(tmp_path / "checkpoint.pt"), "timm", "resnet18", origin="our checkpoint")
+    assert cache.find("timm", "resnet18") == manifest and cache.list() == [manifest]
+    kept = cache.local_file(manifest)
+    assert kept.endswith(".safetensors") and hashlib.sha256(open(kept, "rb").read()).hexdigest() == manifest["sha256"]
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "canary"), "w"))
+
+    torch.save({"model": Payload()}, str(tmp_path / "hostile.pt"))
+    with pytest.raises(WeightsRefused, match="could run code"):
+        cache.add(str(tmp_path / "hostile.pt"), "timm", "resnet50", origin="an attacker")
+    assert not os.path.exists(tmp_path / "canary") and cache.find("timm", "resnet50") is None
+
+
+def test_offline_and_uncached_the_job_says_how_to_add_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIONTRAIN_OFFLINE", "1")
+    cfg = TrainingConfig(task="classification", model={"name": "resnet18", "pretrained": True},
+                         dataset={"uri": str(tmp_path)}, storage={"uri": str(tmp_path / "store")})
+    with pytest.raises(WeightsUnavailable, match=r"visiontrain weights add FILE --model timm/resnet18"):
+        resolve_weights(cfg)
+
+
+def _plan(tmp_path, message: dict, publishes=lambda source, name: True) -> dict:
+    data = make_classification(str(tmp_path / "shapes"), num_classes=2, per_class=4, image_size=32, seed=0)["path"]
+    result = ParseResult.model_validate({"status": "complete", "language": "en", "intent": {
+        "task": "classification", "model": {"source": "timm", "name": "resnet18"}, "dataset": {"uri": data},
+        **message}})
+    return make_plan(result, {"username": "root", "role": "admin"}, Records(f"sqlite:///{tmp_path}/r.db"),
+                     str(tmp_path / "store"), publishes=publishes)
+
+
+def test_plans_start_from_pretrained_weights_where_they_can_and_say_which(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIONTRAIN_OFFLINE", "1")
+    plan = _plan(tmp_path, {})
+    assert plan["config"]["model"]["pretrained"] is False and "model.pretrained" in plan["defaults"]
+    assert plan["notes"]["model.pretrained"].startswith("from scratch: no weights cached for timm/resnet18 and this "
+                                                        "platform does not download")
+    assert "visiontrain weights add FILE --model timm/resnet18" in plan["notes"]["model.pretrained"]
+    with pytest.raises(PlanError, match="no pretrained weights for timm/resnet18.*or say 'from scratch'"):
+        _plan(tmp_path, {"pretrained": True})
+
+    torch.save(timm_state(seed=3), str(tmp_path / "w.pt"))
+    WeightsCache(open_store(str(tmp_path / "store"))).add(str(tmp_path / "w.pt"), "timm", "resnet18", "a test")
+    plan = _plan(tmp_path, {})
+    assert plan["config"]["model"]["pretrained"] is True
+    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: a test"
+    assert _plan(tmp_path, {"pretrained": False})["notes"]["model.pretrained"] == "from scratch, as you asked"
+
+    monkeypatch.setenv("VISIONTRAIN_OFFLINE", "0")
+    plan = _plan(tmp_path, {}, publishes=lambda source, name: name == "resnet50")
+    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: a test"  # the cache first
+
+
+@pytest.mark.parametrize("message, pretrained", [
+    ("ResNet50으로 고양이 3종류 분류해줘, 사전학습된 가중치로", True),
+    ("resnet18 pretrained on imagenet, classify cats and dogs", True),
+    ("fine-tune a pretrained efficientnet_b0 to tell cracks apart", True),
+    ("train resnet18 from scratch on the dataset I uploaded", False),
+    ("사전학습 없이 레즈넷18로 분류", False),
+    ("처음부터 학습해줘, resnet18로 3가지 분류", False),
+    ("resnet50으로 고양이 분류해줘", None),
+])
+def test_the_parser_reads_where_the_weights_start(message, pretrained):
+    from serve_app.intent import parse
+
+    result = parse(message)
+    assert result.intent.pretrained is pretrained
+    assert not (result.intent.class_names or []) or not any("학습" in c or "train" in c for c in result.intent.class_names)
