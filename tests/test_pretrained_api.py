@@ -1,6 +1,7 @@
 """Pretrained weights for an ordinary user, through the API (issue #25): the weights a platform job
 trained are added to the platform's cache by an operator, and a user's next plan starts from them
-by default, says so, and the job's workers build the model from them."""
+by default, says so, and the job's workers build the model from them; a later job starts from the
+first job's own weights when the user names it."""
 import json
 import os
 import shutil
@@ -72,3 +73,8 @@ def test_a_platform_trained_model_becomes_an_ordinary_users_pretrained_weights(a
     used = [e for e in events if e["kind"] == "weights"]
     assert used and used[0]["sha256"] == cached["sha256"] and used[0]["name"] == "resnet18"
     assert os.path.exists(os.path.join(storage, "weights", "timm", "resnet18", "model.safetensors"))
+
+    third, events = _train(api_url, petra, f"fine-tune job {job['job_id']} on the dataset I uploaded, 1 epoch, "
+                                           "image size 32, batch size 16")
+    assert third["config"]["model"]["from_job"] == job["job_id"]
+    assert [e["from_job"] for e in events if e["kind"] == "weights"] == [job["job_id"]]

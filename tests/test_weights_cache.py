@@ -159,6 +159,66 @@ def test_plans_start_from_pretrained_weights_where_they_can_and_say_which(tmp_pa
     assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: a test"  # the cache first
 
 
+def _platform_job(store: str, job_id: str, classes: int, seed: int) -> dict:
+    """A job's best weights as the platform saves them (the model behind its input normalisation)."""
+    from train_jobs.config import config_from_dict
+    from train_jobs.state import JobFolder
+    from train_jobs.tasks._torch import build_model
+
+    cfg = config_from_dict({"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": store},
+                            "storage": {"uri": store}, "job_id": job_id})
+    torch.manual_seed(seed)
+    state = build_model(cfg, classes).state_dict()
+    job = JobFolder(open_store(store), job_id)
+    torch.save({"model": state, "epoch": 3}, str(os.path.join(store, "best.pt")))
+    job.store.upload_file(job.key("weights/model.pt"), os.path.join(store, "best.pt"))
+    return state
+
+
+@pytest.mark.parametrize("classes, head_kept", [(3, True), (5, False)])
+def test_a_model_from_an_earlier_job_keeps_its_head_only_for_the_same_classes(tmp_path, classes, head_kept):
+    store = str(tmp_path / "store")
+    os.makedirs(store)
+    earlier = _platform_job(store, "classification-0123456789ab", classes=3, seed=4)
+    cfg = TrainingConfig(task="classification", model={"name": "resnet18", "from_job": "classification-0123456789ab"},
+                         dataset={"uri": str(tmp_path)}, storage={"uri": store}, job_id="fine-tune-1")
+    resolved, start = resolve_weights(cfg)
+    assert start == {"from_job": "classification-0123456789ab", "source": "timm", "name": "resnet18"}
+    net = get_adapter("timm").build("resnet18", "classification", classes, False, worker_weights(resolved))
+    assert torch.equal(net.state_dict()["layer4.1.conv2.weight"], earlier["1.layer4.1.conv2.weight"])
+    assert torch.equal(net.state_dict()["fc.weight"], earlier["1.fc.weight"]) if head_kept else \
+        net.state_dict()["fc.weight"].shape == (classes, 512)
+    with pytest.raises(WeightsUnavailable, match="left no weights"):
+        resolve_weights(cfg.model_copy(update={"model": cfg.model.model_copy(update={"from_job": "never-ran-1"})}))
+
+
+def test_plans_from_an_earlier_job_take_its_model_and_refuse_others_jobs(tmp_path):
+    records = Records(f"sqlite:///{tmp_path}/r.db")
+    for job_id, owner, state in (("classification-aaaaaaaaaaaa", "ann", "succeeded"),
+                                 ("classification-bbbbbbbbbbbb", "ben", "succeeded"),
+                                 ("classification-cccccccccccc", "ann", "failed")):
+        records.add_job(job_id=job_id, owner=owner, task="classification", model="timm/efficientnet_b0",
+                        config_uri="/x", folder_uri="/x")
+        records.update_job(job_id, state=state)
+    data = make_classification(str(tmp_path / "shapes"), num_classes=2, per_class=4, image_size=32, seed=0)["path"]
+    ann = {"username": "ann", "role": "admin"}
+
+    def plan(from_job: str, user: dict = ann) -> dict:
+        result = ParseResult.model_validate({"status": "complete", "language": "en", "intent": {
+            "from_job": from_job, "dataset": {"uri": data}}})
+        return make_plan(result, user, records, str(tmp_path / "store"))
+
+    for ref in ("latest", "classification-aaaaaaaaaaaa"):
+        p = plan(ref)
+        assert p["config"]["model"] == {"source": "timm", "name": "efficientnet_b0", "pretrained": False,
+                                        "from_job": "classification-aaaaaaaaaaaa", "weights": None}
+        assert p["notes"]["model.pretrained"].startswith("job classification-aaaaaaaaaaaa's best weights")
+    with pytest.raises(PlanError, match="is failed: only a succeeded job"):
+        plan("classification-cccccccccccc")
+    with pytest.raises(PlanError, match="no job classification-bbbbbbbbbbbb of yours"):
+        plan("classification-bbbbbbbbbbbb", {"username": "ann", "role": "user"})
+
+
 @pytest.mark.parametrize("message, pretrained", [
     ("ResNet50으로 고양이 3종류 분류해줘, 사전학습된 가중치로", True),
     ("resnet18 pretrained on imagenet, classify cats and dogs", True),
@@ -174,3 +234,19 @@ def test_the_parser_reads_where_the_weights_start(message, pretrained):
     result = parse(message)
     assert result.intent.pretrained is pretrained
     assert not (result.intent.class_names or []) or not any("학습" in c or "train" in c for c in result.intent.class_names)
+
+
+@pytest.mark.parametrize("message, from_job", [
+    ("지난번 모델에서 이어서 새 데이터로 학습해줘, 내가 올린 데이터셋으로", "latest"),
+    ("fine-tune job classification-1a2b3c4d5e6f on the dataset I uploaded", "classification-1a2b3c4d5e6f"),
+    ("continue from my last model with 5 more epochs on the dataset I uploaded", "latest"),
+    ("10 에폭 더 학습해줘, 지난번 모델로", "latest"),
+    ("train a detector for job site helmets", None),
+])
+def test_the_parser_reads_an_earlier_job_to_start_from(message, from_job):
+    from serve_app.intent import parse
+
+    result = parse(message)
+    assert result.intent.from_job == from_job and not result.intent.class_names
+    if from_job:
+        assert "task" not in result.missing  # the earlier job brings its task

@@ -62,8 +62,18 @@ def _registered_source(name: str) -> str:
 class ModelRef(_Schema):
     source: Annotated[str, AfterValidator(_registered_source)] = "timm"
     name: str
-    pretrained: bool = False
-    weights: Optional[str] = Field(None, description="local path or store URI of a weights file")
+    pretrained: bool = Field(False, description="start from the model's pretrained weights (the platform's "
+                                                "weights cache, filled from the model's hub)")
+    from_job: Optional[str] = Field(None, description="start from this succeeded job's best weights (its head "
+                                                      "too when the classes are the same)")
+    weights: Optional[str] = Field(None, description="a weights file on the server (admins)")
+
+    @field_validator("from_job")
+    @classmethod
+    def _a_job_id(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not _JOB_ID.match(v):
+            raise ValueError("give the id of one of your succeeded jobs (GET /v1/jobs lists them)")
+        return v
 
 
 DATASET_ID = re.compile(r"^ds-[0-9a-f]{64}$")  # the SHA-256 of the stored files (data/versions.py)

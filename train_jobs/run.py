@@ -152,8 +152,8 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
             get_adapter(cfg.model.source).check(str(name), cfg.task)
         cfg, weights = resolve_weights(cfg)
         if weights is not None:
-            job.event("weights", source=weights["source"], name=weights["name"], sha256=weights["sha256"],
-                      origin=weights["origin"])
+            job.event("weights", **{k: weights[k] for k in ("source", "name", "sha256", "origin", "from_job")
+                                    if k in weights})
 
         job.transition("training", _training_message(cfg))
         job.clear_stop_request()

@@ -1,7 +1,9 @@
 """The platform's pretrained-weights cache, one per artifact store, readable by every training node:
 ``weights/<source>/<model>/model.safetensors`` and ``manifest.json`` (its SHA-256, size, where it came
 from, when). Filled by hand (``visiontrain weights add``) or, where the platform may download, from
-the model's own hub by the job's driver, once; every file is kept as safetensors, never a pickle."""
+the model's own hub by the job's driver, once; every file is kept as safetensors, never a pickle.
+Here too: what a job's workers start from (``resolve_weights`` on the driver, ``worker_weights`` on
+each worker): the cache's file, an earlier job's best weights (``model.from_job``), or none."""
 from __future__ import annotations
 
 import os
@@ -10,6 +12,7 @@ import time
 from typing import Optional
 
 from train_jobs.config import TrainingConfig
+from train_jobs.state import JobFolder
 from train_jobs.store import ArtifactStore, StoreNotFound, file_sha256, open_store
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
@@ -17,6 +20,7 @@ from visiontrain.settings import settings as env_settings
 __all__ = ["WeightsCache", "WeightsUnavailable", "how_to_add", "may_download", "resolve_weights", "worker_weights"]
 
 FILE, MANIFEST = "model.safetensors", "manifest.json"
+BEST = "weights/model.pt"  # a job's best weights, in its folder
 
 
 class WeightsUnavailable(VisiontrainError, RuntimeError):
@@ -105,25 +109,43 @@ class WeightsCache:
         return path
 
 
+def _with_weights(cfg: TrainingConfig, ref: str) -> TrainingConfig:
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"weights": ref})})
+
+
 def resolve_weights(cfg: TrainingConfig) -> tuple[TrainingConfig, Optional[dict]]:
-    """On the job's driver: a pretrained model without a weights file gets the cache's (fetched once
-    here, never in each worker). Returns the config the workers get and the manifest used."""
+    """On the job's driver: a model from an earlier job gets that job's best weights; a pretrained
+    model without a weights file gets the cache's (fetched once here, never in each worker). Returns
+    the config the workers get and what it starts from."""
     m = cfg.model
-    if not m.pretrained or m.weights or cfg.script is not None:
+    if cfg.script is not None or m.weights:
+        return cfg, None
+    if m.from_job:
+        job = JobFolder(open_store(cfg.storage.uri), m.from_job)
+        if not job.store.exists(job.key(BEST)):
+            raise WeightsUnavailable(f"job {m.from_job} left no weights to start from ({job.uri(BEST)}); pick a "
+                                     "succeeded job (GET /v1/jobs lists yours)")
+        return _with_weights(cfg, f"job:{m.from_job}"), {"from_job": m.from_job, "source": m.source, "name": m.name}
+    if not m.pretrained:
         return cfg, None
     if cfg.search is not None and "model" in cfg.search.parameters:
         raise WeightsUnavailable("pretrained weights with a search over models is not supported yet: search one "
                                  "model at a time, or set model.pretrained: false")
     cache = WeightsCache(open_store(cfg.storage.uri))
     manifest = cache.fetch(m.source, m.name)
-    ref = f"weights:{m.source}/{m.name}@{manifest['sha256']}"
-    return cfg.model_copy(update={"model": m.model_copy(update={"weights": ref})}), manifest
+    return _with_weights(cfg, f"weights:{m.source}/{m.name}@{manifest['sha256']}"), manifest
 
 
 def worker_weights(cfg: TrainingConfig) -> Optional[str]:
     """The local file a worker builds its model from: the cache's, for a ``weights:`` reference the
     driver set; else ``model.weights`` as given (an admin's file)."""
     ref = cfg.model.weights
+    if ref and ref.startswith("job:"):
+        job = JobFolder(open_store(cfg.storage.uri), ref[len("job:"):])
+        path = os.path.join(tempfile.gettempdir(), "visiontrain-weights", f"{cfg.job_id}-from-{job.job_id}.pt")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        job.store.download_file(job.key(BEST), path)
+        return path
     if not ref or not ref.startswith("weights:"):
         return ref
     entry, _, sha256 = ref[len("weights:"):].rpartition("@")

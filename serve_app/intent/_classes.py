@@ -20,7 +20,7 @@ recognizes recognises spot spots classifier classifiers detector detectors segme
 """.split())
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -70,6 +70,8 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
 def _valid(item: str) -> bool:
     words = item.lower().split()
     if not words or len(item) > 40 or any(w in STOP_EN or w in STOP_KO for w in words):
+        return False
+    if any(w.endswith(("줘", "주세요", "세요", "합니다")) for w in words):  # a request, not a name
         return False
     return not find_models(item.lower()) and not any(c.isdigit() for c in item)
 

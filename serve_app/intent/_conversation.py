@@ -58,6 +58,8 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
             intent.model = None  # the task changed and the earlier model cannot do it: the plan picks one
     if r.pretrained is not None:
         intent.pretrained = r.pretrained
+    if r.from_job is not None:
+        intent.from_job = r.from_job
     if r.class_names:
         intent.class_names = [n[:40] for n in r.class_names[:1000]]
         intent.num_classes = len(intent.class_names)
@@ -124,7 +126,7 @@ def _apply_search(intent: Intent, r: Reading, problems: list) -> None:
 
 def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
     missing = []
-    if intent.task is None:
+    if intent.task is None and not intent.from_job:  # an earlier job brings its task
         missing.append("task")
     if intent.dataset is None or not intent.dataset.uri:
         missing.append("dataset")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
-           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
 HANGUL_NAMES = {
@@ -82,6 +82,15 @@ SCRATCH = re.compile(
 PRETRAINED = re.compile(
     r"pre-?trained|pre-?training|사전\s*학습|프리\s*트레인|imagenet|이미지넷|transfer\s+learning|전이\s*학습"
 )
+# Starting from an earlier job: its id ("fine-tune job classification-1a2b3c4d5e6f"), or the newest
+# ("지난번 모델에서 이어서", "continue from my last model").
+JOB_ID = re.compile(r"(?:\bjob|작업)\s*:?\s*([a-z0-9]+(?:-[a-z0-9]+)+)\b|\b([a-z]+(?:-[a-z]+)*-[0-9a-f]{12})\b")
+LAST_JOB = re.compile(
+    r"(?:지난번|지난|저번|이전|마지막|방금|아까)\s*(?:에\s*)?(?:학습한|훈련한|만든|돌린)?\s*(?:모델|작업|학습)|"
+    r"(?:my|the)\s+(?:last|previous|latest|earlier)\s+(?:model|job|run|training)|continue\s+(?:training|from)"
+)
+JOB_PHRASE_END = re.compile(r"^\s*(?:에서|으로부터|부터)?\s*(?:이어서|계속)?")
+
 # The whole phrase, taken out before class names are read ("사전학습된 가중치로" is not a class).
 WEIGHTS_PHRASE = re.compile(
     rf"[,\s]*(?:{SCRATCH.pattern}|{PRETRAINED.pattern})(?:된|한)?\s*(?:가중치|웨이트|weights?|모델)?\s*(?:로|으로|를|을|on|from)?",

@@ -36,6 +36,7 @@ class Reading:
     task_explicit: bool = False
     model: Optional[ModelMatch] = None
     pretrained: Optional[bool] = None
+    from_job: Optional[str] = None
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset_uri: Optional[str] = None
@@ -202,6 +203,20 @@ def _read_search(low: str, reading: Reading, models: list[ModelMatch]) -> str:
     return low
 
 
+def _take_job(text: str, reading: Reading) -> str:
+    """An earlier job to start from, taken out of the text (an id is not a model or a class)."""
+    found = lex.JOB_ID.search(text)
+    if found:
+        reading.from_job = found.group(1) or found.group(2)
+        return text[:found.start()] + " " + text[found.end():]
+    found = lex.LAST_JOB.search(text.lower())
+    if found:
+        reading.from_job = "latest"
+        rest = text[found.end():]
+        return text[:found.start()] + " " + rest[lex.JOB_PHRASE_END.match(rest).end():]
+    return text
+
+
 def _read_format(low: str, reading: Reading) -> str:
     for fmt, pattern in lex.FORMAT_WORDS.items():
         if re.search(pattern, low):
@@ -214,6 +229,7 @@ def read_message(message: str) -> Reading:
     reading = Reading(language="en")
     text = _drop_injection(message[:MAX_CHARS], reading)
     text = _take_dataset(text, reading)
+    text = _take_job(text, reading)
     reading.language = language_of(text) or language_of(message) or "en"
     low = _read_format(_normalise(text), reading)
     models = find_models(low)
@@ -231,7 +247,7 @@ def read_message(message: str) -> Reading:
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
-        or reading.search or reading.pretrained is not None
+        or reading.search or reading.pretrained is not None or reading.from_job
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

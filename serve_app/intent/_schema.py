@@ -68,6 +68,8 @@ class Intent(_Schema):
     model: Optional[ModelMention] = None
     pretrained: Optional[bool] = Field(None, description="true: start from pretrained weights; false: from scratch; "
                                                          "null: not said (the plan decides)")
+    from_job: Optional[str] = Field(None, description="start from this earlier job's weights: its id, or 'latest' "
+                                                      "for the user's newest succeeded job")
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset: Optional[DatasetMention] = None

@@ -107,10 +107,40 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str,
         if (data.get("model") or {}).get("weights"):
             raise AdminOnly("model.weights: a weights file on the server is for admins; leave it out to train "
                             "from scratch")
+    data = _from_job(data, user, records)
     dataset = data.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("uri"), str):
         data["dataset"] = {**dataset, "uri": resolve_dataset(dataset["uri"], user, records, storage_uri)}
     return config_from_dict(data, source="config")
+
+
+def _from_job(data: dict, user: dict, records: Records) -> dict:
+    """A model that starts from one of the user's succeeded jobs (``latest``: their newest) is that
+    job's model, for that job's task."""
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    ref = model.get("from_job")
+    if not ref:
+        return data
+    if ref == "latest":
+        done = [j for j in records.list_jobs(user["username"]) if j["state"] == "succeeded"
+                and (not data.get("task") or j["task"] == data["task"])]
+        if not done:
+            raise PlanError("you have no succeeded job to continue from; train one first, or leave the earlier "
+                            "model out")
+        record = done[0]
+    else:
+        record = records.get_job(str(ref))
+        if not visible(record, user):
+            raise PlanError(f"no job {ref} of yours; GET /v1/jobs (or `visiontrain jobs`) lists them")
+    if record["state"] != "succeeded":
+        raise PlanError(f"job {record['job_id']} is {record['state']}: only a succeeded job's weights can be "
+                        "trained further")
+    if data.get("task") and data["task"] != record["task"]:
+        raise PlanError(f"job {record['job_id']} trained {record['task']}, not {data['task']}: pick a "
+                        f"{data['task']} job, or ask for {record['task']}")
+    source, _, name = record["model"].partition("/")
+    return {**data, "task": record["task"],
+            "model": {**model, "source": source, "name": name, "from_job": record["job_id"], "pretrained": False}}
 
 
 def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str,
@@ -120,6 +150,8 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     whether the model's hub has pretrained weights (the model registry knows)."""
     it = result.intent
     given: dict = {"task": it.task, "model": it.model.model_dump() if it.model else None,
+                   **({"model": {**(it.model.model_dump() if it.model else {"name": ""}), "from_job": it.from_job}}
+                      if it.from_job else {}),
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
     if it.class_names:
         given["class_names"] = it.class_names
@@ -150,6 +182,8 @@ def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
     """Whether the job starts from pretrained weights (by default wherever they are cached or may be
     fetched), and the plan's line saying which and where from, or why not."""
     source, name = cfg.model.source, cfg.model.name
+    if cfg.model.from_job:
+        return False, f"job {cfg.model.from_job}'s best weights (its head too when the classes are the same)"
     if stated is False:
         return False, "from scratch, as you asked"
     if cfg.script is not None:
