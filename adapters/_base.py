@@ -95,6 +95,14 @@ class ModelAdapter(ABC):
                                endpoint=os.environ.get("HF_ENDPOINT") or None)
         return path, f"{hub[0]} ({hub[1]}) from the Hugging Face Hub"
 
+    def save_native(self, net: Any, folder: str, class_names: list[str]) -> str:
+        """Save ``net`` (as ``build`` made it, trained) into ``folder`` the way its own library loads
+        it; returns how to load it. By default the tensors by the library's own names (safetensors)."""
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, os.path.join(folder, "model.safetensors"))
+        return "safetensors.torch.load_file('model.safetensors'), then model.load_state_dict(...)"
+
     def export_onnx(self, model: Any, sample: Any, path: str) -> None:
         """Write ``model`` as ONNX (input ``images``, batch dimension dynamic)."""
         import torch

@@ -93,6 +93,13 @@ class HuggingFaceAdapter(ModelAdapter):
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         return (model_name, "model.safetensors") if model_name in CATALOGUE else None
 
+    def save_native(self, net, folder: str, class_names: list[str]) -> str:
+        model = net.model
+        model.config.id2label = dict(enumerate(class_names))
+        model.config.label2id = {name: i for i, name in enumerate(class_names)}
+        model.save_pretrained(folder, safe_serialization=True)
+        return f"transformers.{type(model).__name__}.from_pretrained('<this folder>')"
+
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):
         import transformers

@@ -7,7 +7,7 @@ import functools
 import os
 from typing import Optional
 
-from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
+from adapters._base import AdapterError, ModelAdapter, ModelInfo, UnknownModelError, count_params
 from adapters._registry import register_adapter
 from adapters._weights import load_matching
 
@@ -37,11 +37,28 @@ class TimmAdapter(ModelAdapter):
             extra={"architecture": model_name.split(".")[0]},
         )
 
+    def check(self, model_name: str, task: str) -> None:
+        """Any ``timm.list_models()`` name, with or without a pretrained tag (``resnet50.a1_in1k``)."""
+        import timm
+
+        base, _, tag = model_name.partition(".")
+        super().check(base, task)
+        if tag and model_name not in timm.list_pretrained(f"{base}.*"):
+            raise UnknownModelError(self.name, model_name, timm.list_pretrained(f"{base}.*")[:5])
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         import timm
 
         cfg = timm.models.get_pretrained_cfg(model_name)
         return (cfg.hf_hub_id, "model.safetensors") if cfg and cfg.hf_hub_id else None
+
+    def save_native(self, net, folder: str, class_names: list[str]) -> str:
+        from timm.models import save_for_hf
+
+        save_for_hf(net, folder, model_config={"label_names": list(class_names)}, safe_serialization=True)
+        n = len(class_names)
+        return (f"timm.create_model('{net.pretrained_cfg['architecture']}', num_classes={n}, pretrained=True, "
+                f"pretrained_cfg_overlay=dict(file='model.safetensors', num_classes={n}))")
 
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):

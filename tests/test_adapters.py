@@ -151,3 +151,33 @@ class _Scale(torch.nn.Module):
 
     def forward(self, x):
         return x * self.k
+
+
+@pytest.mark.parametrize("source, name", [("timm", "test_resnet"), ("huggingface", "microsoft/resnet-18")])
+def test_a_trained_network_saved_natively_loads_in_its_own_library_with_the_same_outputs(source, name, tmp_path):
+    import timm
+    import transformers
+
+    net = get_adapter(source).build(name, "classification", 3).eval()
+    how = get_adapter(source).save_native(net, str(tmp_path), ["circle", "square", "triangle"])
+    x = torch.rand(2, 3, 32, 32)
+    if source == "timm":
+        assert how.startswith("timm.create_model('test_resnet', num_classes=3")
+        loaded = eval(how.replace("'model.safetensors'", repr(str(tmp_path / "model.safetensors"))),
+                      {"timm": timm}).eval()
+        out = loaded(x)
+    else:
+        loaded = transformers.AutoModelForImageClassification.from_pretrained(str(tmp_path)).eval()
+        assert loaded.config.id2label == {0: "circle", 1: "square", 2: "triangle"}
+        out = loaded(pixel_values=x).logits
+    with torch.no_grad():
+        assert torch.allclose(net(x), out, atol=1e-5)
+
+
+def test_timm_names_with_a_pretrained_tag_are_models_and_a_wrong_tag_gets_the_real_ones():
+    timm = get_adapter("timm")
+    timm.check("resnet18.a1_in1k", "classification")
+    assert timm.hub_file("resnet18.a1_in1k") == ("timm/resnet18.a1_in1k", "model.safetensors")
+    assert timm.build("resnet18.a1_in1k", "classification", 3).num_classes == 3
+    with pytest.raises(UnknownModelError, match="resnet18.a1_in1k"):
+        timm.check("resnet18.in22k_typo", "classification")

@@ -55,6 +55,13 @@ def _check_artifacts(folder: JobFolder, cfg, epochs: int):
         sess = ort.InferenceSession(f"{d}/model.onnx", providers=["CPUExecutionProvider"])
         with torch.no_grad():
             np.testing.assert_allclose(sess.run(None, {"images": batch.numpy()})[0], model(batch).numpy(), atol=1e-3)
+        # timm itself loads the network the job exported for it (export/timm/), with the same outputs.
+        import timm
+
+        how = open(f"{d}/LOAD.txt").read().strip()
+        native = eval(how.replace("'model.safetensors'", repr(f"{d}/model.safetensors")), {"timm": timm}).eval()
+        with torch.no_grad():
+            np.testing.assert_allclose(native(batch).numpy(), model[1](batch).numpy(), atol=1e-4)
 
 
 def test_job_trains_on_two_workers_and_stores_every_artifact(job_service, shapes, tmp_path):

@@ -26,12 +26,12 @@ CONVERSATIONS = {
            "messages": [f"Train resnet18 to classify 3 kinds of shapes, {EPOCHS} epochs, image size 32, batch size 16",
                         "use the dataset I uploaded"],
            "question": "Which dataset", "plan": "Plan", "epoch": "Epoch", "ready": "Ready to train",
-           "health": "3 classes, 180 images", "weights": "Weights: from scratch"},
+           "health": "3 classes, 180 images", "weights": "Weights: "},
     "ko": {"locale": "ko-KR", "login": "로그인",
            "messages": [f"ResNet18로 도형 3종류 분류해줘, 에폭 {EPOCHS}, 이미지 크기 32, 배치 16",
                         "내가 올린 데이터셋으로 해줘"],
            "question": "데이터셋", "plan": "학습 계획", "epoch": "에폭", "ready": "학습할 수 있습니다",
-           "health": "클래스 3개, 이미지 180장", "weights": "가중치: from scratch"},
+           "health": "클래스 3개, 이미지 180장", "weights": "가중치: "},
 }
 
 
@@ -104,7 +104,7 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     expect(card).to_contain_text(talk["plan"], timeout=30_000)
     expect(card).to_contain_text("timm/resnet18")
     expect(card).to_contain_text(talk["health"])  # the dataset's health summary, in the user's language
-    expect(card).to_contain_text(talk["weights"])  # which weights it starts from (none cached, no downloads here)
+    expect(card).to_contain_text(talk["weights"])  # which weights it starts from, or why from scratch
     page.screenshot(path=os.path.join(SHOTS, f"{lang}-plan.png"), full_page=True)
 
     page.locator("#confirm").click()

@@ -11,7 +11,7 @@ from adapters import ModelAdapter
 from train_jobs.state import JobFolder
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["ExportError", "export_onnx_checked"]
+__all__ = ["ExportError", "export_native", "export_onnx_checked"]
 
 
 class ExportError(VisiontrainError, RuntimeError):
@@ -54,3 +54,14 @@ def _opset(path: str) -> int | None:
 
     model = onnx.load(path, load_external_data=False)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def export_native(adapter: ModelAdapter, net: torch.nn.Module, class_names: list[str], job: JobFolder) -> str:
+    """The trained network as its own library saves it, in ``export/<source>/`` (with ``LOAD.txt``:
+    the call that loads it), so it loads there without the platform."""
+    with tempfile.TemporaryDirectory() as d:
+        how = adapter.save_native(net.eval().float(), d, class_names)
+        for name in sorted(os.listdir(d)):
+            job.store.upload_file(job.key(f"export/{adapter.name}/{name}"), os.path.join(d, name))
+    job.store.write_text(job.key(f"export/{adapter.name}/LOAD.txt"), how + "\n")
+    return f"export/{adapter.name}/"

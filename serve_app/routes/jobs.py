@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from serve_app.services.jobs import JobNotFound
-from serve_app.services.limits import QuotaExceeded, gpus_of
+from serve_app.services.limits import QuotaExceeded
 from serve_app.services.plan import AdminOnly, PlanError, platform_config, visible
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
@@ -50,29 +50,6 @@ def _job(p, job_id: str, user: dict) -> dict:
     return record
 
 
-def _gpus_in_use(p, active: list[dict]) -> float:
-    total = 0.0
-    for job in active:
-        try:
-            total += gpus_of(yaml.safe_load(p.jobs.folder(job).store.read_text(p.jobs.folder(job).key("config.yaml"))))
-        except StoreError:
-            continue
-    return total
-
-
-def _check_quota(p, user: dict, cfg, active: list[dict]) -> None:
-    """From the records first (kept current by the job watcher); only when they say no, from each
-    job brought up to date, so that a job that ended a moment ago does not count (each of those
-    looks is a call to Ray, slow while the cluster is busy starting jobs)."""
-    def check(jobs: list[dict]) -> None:
-        p.quotas.check(user, cfg, jobs, _gpus_in_use(p, jobs) if gpus_of(cfg.model_dump(mode="json")) else 0.0)
-
-    try:
-        check(active)
-    except QuotaExceeded:
-        check([j for j in (p.jobs.get(r["job_id"]) for r in active) if j["state"] not in TERMINAL])
-
-
 def _submit(p, body: SubmitRequest, user: dict) -> dict:
     if body.session_id is not None:
         chat = p.records.get_chat(body.session_id)
@@ -98,7 +75,7 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
         raise HTTPException(422, f"this job could never start: {problem}")
     with p.records.held(f"submit:{user['username']}"):  # the quota holds across replicas: one at a time per user
         try:
-            _check_quota(p, user, cfg, [r for r in p.records.list_jobs(user["username"]) if r["state"] not in TERMINAL])
+            p.quotas.check_current(user, cfg, p.jobs)
         except QuotaExceeded as exc:
             raise HTTPException(429, str(exc)) from None
         try:

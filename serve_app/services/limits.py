@@ -1,6 +1,6 @@
-"""Per-user limits: a request rate (a token bucket in each ingress replica, each holding its share of
-the rate: the replicas count themselves in the records database) and job quotas (concurrent jobs and
-GPUs, counted from the records database)."""
+"""Per-user limits, all of them here: a request rate (a token bucket in each ingress replica, each
+holding its share of the rate: the replicas count themselves in the records database) and job quotas
+(concurrent jobs and GPUs, counted from the records database and the jobs' configs)."""
 from __future__ import annotations
 
 import threading
@@ -8,8 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+import yaml
+
 from train_jobs.config import TrainingConfig
 from train_jobs.state import TERMINAL
+from train_jobs.store import StoreError
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
@@ -57,6 +60,30 @@ class Quotas:
         env = env_settings()
         return cls(max_active_jobs=int(settings.get("max_active_jobs") or env.max_active_jobs),
                    max_gpus=float(settings.get("max_gpus") or env.max_gpus))
+
+    def check_current(self, user: dict, cfg: TrainingConfig, jobs) -> None:
+        """``check`` against the user's unfinished jobs in the records first (kept current by the job
+        watcher); only when they say no, against each of them brought up to date by the job service
+        ``jobs``, so that a job that ended a moment ago does not count (each look is a call to Ray,
+        slow while the cluster is busy starting jobs)."""
+        def in_use(active: list[dict]) -> float:
+            if not gpus_of(cfg.model_dump(mode="json")):
+                return 0.0
+            total = 0.0
+            for job in active:
+                folder = jobs.folder(job)
+                try:
+                    total += gpus_of(yaml.safe_load(folder.store.read_text(folder.key("config.yaml"))))
+                except StoreError:
+                    continue
+            return total
+
+        active = [r for r in jobs.records.list_jobs(user["username"]) if r["state"] not in TERMINAL]
+        try:
+            self.check(user, cfg, active, in_use(active))
+        except QuotaExceeded:
+            current = [j for j in (jobs.get(r["job_id"]) for r in active) if j["state"] not in TERMINAL]
+            self.check(user, cfg, current, in_use(current))
 
     def check(self, user: dict, cfg: TrainingConfig, active: list[dict], gpus_in_use: float) -> None:
         """Raise QuotaExceeded, saying what is in use and what to do, when ``cfg`` would go over."""

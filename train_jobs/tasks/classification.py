@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
-from train_jobs.export import export_onnx_checked
+from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
 from train_jobs.tasks._torch import Normalize, build_model, load_best, make_optimizer, run_epochs, to_float
@@ -204,4 +204,6 @@ class ClassificationTrainer(TaskTrainer):
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
         model = self._trained_model(cfg, job, class_names)
-        return export_onnx_checked(get_adapter(cfg.model.source), model, torch.rand(2, 3, size, size), job)
+        adapter = get_adapter(cfg.model.source)
+        out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job)
+        return {**out, "native": export_native(adapter, model[1], class_names, job)}

@@ -16,7 +16,7 @@ from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.data import load_rgb, local_dataset_path
 from train_jobs.data.formats import read_dataset
-from train_jobs.export import export_onnx_checked
+from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._torch import build_model, load_best, run_epochs, to_float
 from train_jobs.worker import WorkerSession
@@ -189,4 +189,6 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
 def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
     size = cfg.hyperparameters.image_size
     model = _trained(cfg, job, class_names)
-    return export_onnx_checked(get_adapter(cfg.model.source), model, torch.rand(2, 3, size, size), job)
+    adapter = get_adapter(cfg.model.source)
+    out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job)
+    return {**out, "native": export_native(adapter, model[1], class_names, job)}
