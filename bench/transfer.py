@@ -18,7 +18,7 @@ from train_jobs.config import config_from_dict  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
 
 EPOCHS = 8
-PRETRAIN = {"classes": 8, "per_class": 100, "epochs": 5}
+PRETRAIN = {"classes": 8, "per_class": 400, "epochs": 4}
 SMALL = {"classes": 12, "per_class": 27}  # a quarter held out for validation: 20 training images per class
 
 
