@@ -8,7 +8,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Optional
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError", "count_params"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "AdapterError", "ModelAdapter", "ModelInfo", "UnknownModelError", "UnsupportedTaskError", "count_params"]
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class AdapterError(VisiontrainError, ValueError):
@@ -73,6 +76,11 @@ class ModelAdapter(ABC):
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None) -> Any:
         """A torch module for ``task`` with ``num_classes`` outputs."""
+
+    def preprocessing(self, model_name: str) -> dict:
+        """How the model wants its input normalised: ``{"mean": (r, g, b), "std": (r, g, b)}`` for
+        RGB in [0, 1], from the model's own config (ImageNet's unless it says otherwise)."""
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
 
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         """Where the model's pretrained weights are on the Hugging Face Hub: (repository, file), or None."""

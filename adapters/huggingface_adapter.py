@@ -90,6 +90,11 @@ class HuggingFaceAdapter(ModelAdapter):
         except Exception:
             return False
 
+    def preprocessing(self, model_name: str) -> dict:
+        if CATALOGUE.get(model_name, ("", "", {}))[1] == "ViTConfig":  # ViT's image processor: 0.5, 0.5
+            return {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+        return super().preprocessing(model_name)
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         return (model_name, "model.safetensors") if model_name in CATALOGUE else None
 

@@ -46,6 +46,14 @@ class TimmAdapter(ModelAdapter):
         if tag and model_name not in timm.list_pretrained(f"{base}.*"):
             raise UnknownModelError(self.name, model_name, timm.list_pretrained(f"{base}.*")[:5])
 
+    def preprocessing(self, model_name: str) -> dict:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(model_name)
+        if cfg is None or not cfg.mean or not cfg.std:
+            return super().preprocessing(model_name)
+        return {"mean": tuple(cfg.mean), "std": tuple(cfg.std)}
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         import timm
 

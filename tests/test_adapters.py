@@ -181,3 +181,16 @@ def test_timm_names_with_a_pretrained_tag_are_models_and_a_wrong_tag_gets_the_re
     assert timm.build("resnet18.a1_in1k", "classification", 3).num_classes == 3
     with pytest.raises(UnknownModelError, match="resnet18.a1_in1k"):
         timm.check("resnet18.in22k_typo", "classification")
+
+
+@pytest.mark.parametrize("source, name, mean", [("timm", "vit_tiny_patch16_224", 0.5), ("timm", "resnet18", 0.485),
+                                                ("huggingface", "google/vit-small-patch16-224", 0.5),
+                                                ("huggingface", "microsoft/resnet-18", 0.485)])
+def test_the_model_is_fed_as_its_own_config_normalises(source, name, mean, tmp_path):
+    from train_jobs.config import TrainingConfig
+    from train_jobs.tasks._torch import build_model
+
+    cfg = TrainingConfig(task="classification", model={"source": source, "name": name}, dataset={"uri": str(tmp_path)})
+    normalize = build_model(cfg, 3)[0]
+    assert normalize.mean.flatten()[0].item() == pytest.approx(mean)
+    assert get_adapter(source).preprocessing(name)["mean"][0] == pytest.approx(mean)

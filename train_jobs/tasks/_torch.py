@@ -10,22 +10,24 @@ import numpy as np
 import torch
 
 from adapters import get_adapter
+from adapters._base import IMAGENET_MEAN, IMAGENET_STD
 from train_jobs.config import TrainingConfig
 from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors
 
 __all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 class Normalize(torch.nn.Module):
-    """Float RGB in [0, 1] -> ImageNet-normalized; part of the model so exports take plain pixels."""
+    """Float RGB in [0, 1] -> normalised as the model wants it (ImageNet's by default); part of the
+    model so exports take plain pixels."""
 
-    def __init__(self):
+    def __init__(self, mean: tuple = MEAN, std: tuple = STD):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -37,8 +39,9 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
     m = cfg.model
-    net = get_adapter(m.source).build(m.name, cfg.task, num_classes, m.pretrained, worker_weights(cfg))
-    return torch.nn.Sequential(Normalize(), net)
+    adapter = get_adapter(m.source)
+    net = adapter.build(m.name, cfg.task, num_classes, m.pretrained, worker_weights(cfg))
+    return torch.nn.Sequential(Normalize(**adapter.preprocessing(m.name)), net)
 
 
 def load_best(job) -> dict:
