@@ -9,7 +9,7 @@ from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo
 from adapters._registry import register_adapter
-from adapters._weights import load_state_dict
+from adapters._weights import load_matching
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["UltralyticsAdapter", "offline_env"]
@@ -92,9 +92,7 @@ class UltralyticsAdapter(ModelAdapter):
         model = cls(f"{model_name}.yaml", nc=num_classes, verbose=False)
         src = self.source_file(model_name, pretrained, weights)
         if not src.endswith(".yaml"):
-            state = load_state_dict(src)
-            own = model.state_dict()
-            model.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
+            load_matching(model, src)
         return model
 
     def export_onnx(self, model, sample, path: str) -> None:

@@ -149,9 +149,10 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     "notes": {field path: where a default came from}, "warnings": [...]}``. ``publishes(source, name)``:
     whether the model's hub has pretrained weights (the model registry knows)."""
     it = result.intent
-    given: dict = {"task": it.task, "model": it.model.model_dump() if it.model else None,
-                   **({"model": {**(it.model.model_dump() if it.model else {"name": ""}), "from_job": it.from_job}}
-                      if it.from_job else {}),
+    model = it.model.model_dump() if it.model else None
+    if it.from_job:  # the earlier job's model replaces this one (platform_config)
+        model = {**(model or {"name": ""}), "from_job": it.from_job}
+    given: dict = {"task": it.task, "model": model,
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
     if it.class_names:
         given["class_names"] = it.class_names
