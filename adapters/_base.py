@@ -82,6 +82,11 @@ class ModelAdapter(ABC):
         RGB in [0, 1], from the model's own config (ImageNet's unless it says otherwise)."""
         return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
 
+    def head_prefixes(self, net: Any, task: str) -> tuple[str, ...]:
+        """Names (parameter-name prefixes in ``net`` as ``build`` made it) of the part made for the task:
+        the classifier or decode head, what ``model.freeze_backbone_epochs`` trains first. () for none."""
+        return ()
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         """Where the model's pretrained weights are on the Hugging Face Hub: (repository, file), or None."""
         return None

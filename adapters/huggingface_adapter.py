@@ -95,6 +95,9 @@ class HuggingFaceAdapter(ModelAdapter):
             return {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
         return super().preprocessing(model_name)
 
+    def head_prefixes(self, net, task: str) -> tuple[str, ...]:
+        return ("model.decode_head",) if task == "segmentation" else ("model.classifier",)
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         return (model_name, "model.safetensors") if model_name in CATALOGUE else None
 

@@ -54,6 +54,12 @@ class TimmAdapter(ModelAdapter):
             return super().preprocessing(model_name)
         return {"mean": tuple(cfg.mean), "std": tuple(cfg.std)}
 
+    def head_prefixes(self, net, task: str) -> tuple[str, ...]:
+        if task != "classification":
+            return ()
+        classifier = net.get_classifier()
+        return tuple(name for name, module in net.named_modules() if module is classifier and name)
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         import timm
 

@@ -82,6 +82,23 @@ class UltralyticsAdapter(ModelAdapter):
                                f"platform's weights cache with `visiontrain weights add FILE --model ultralytics/{model_name}`")
         return path, f"{model_name}.pt from Ultralytics' releases"
 
+    def checkpoint_file(self, net, class_names: list[str], path: str, **saved) -> None:
+        """``net`` (as ``build`` made it) in Ultralytics' own checkpoint layout, the file ``YOLO(path)``
+        loads; ``saved``: what else the checkpoint holds (epoch, optimizer, train_args, ...)."""
+        import torch
+        import ultralytics
+        from ultralytics.nn.tasks import SegmentationModel
+
+        net.names = dict(enumerate(class_names))
+        net.args = {**(saved.pop("train_args", None) or getattr(net, "args", None) or {}),
+                    "task": "segment" if isinstance(net, SegmentationModel) else "detect"}
+        torch.save({"epoch": -1, "best_fitness": None, "updates": None, "optimizer": None, **saved, "model": None,
+                    "ema": net, "train_args": net.args, "version": ultralytics.__version__}, path)
+
+    def save_native(self, net, folder: str, class_names: list[str]) -> str:
+        self.checkpoint_file(net, class_names, os.path.join(folder, "best.pt"))
+        return "ultralytics.YOLO('best.pt')"
+
     def build(self, model_name: str, task: str, num_classes: int, pretrained: bool = False,
               weights: Optional[str] = None):
         offline_env()

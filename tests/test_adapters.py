@@ -153,14 +153,25 @@ class _Scale(torch.nn.Module):
         return x * self.k
 
 
-@pytest.mark.parametrize("source, name", [("timm", "test_resnet"), ("huggingface", "microsoft/resnet-18")])
+@pytest.mark.parametrize("source, name", [("timm", "test_resnet"), ("huggingface", "microsoft/resnet-18"),
+                                          ("ultralytics", "yolov8n")])
 def test_a_trained_network_saved_natively_loads_in_its_own_library_with_the_same_outputs(source, name, tmp_path):
     import timm
     import transformers
 
-    net = get_adapter(source).build(name, "classification", 3).eval()
+    task = get_adapter(source).model_tasks(name)[0]
+    net = get_adapter(source).build(name, task, 3).eval()
     how = get_adapter(source).save_native(net, str(tmp_path), ["circle", "square", "triangle"])
     x = torch.rand(2, 3, 32, 32)
+    if source == "ultralytics":
+        from ultralytics import YOLO
+
+        assert how == "ultralytics.YOLO('best.pt')"
+        loaded = YOLO(str(tmp_path / "best.pt"))
+        assert loaded.task == "detect" and loaded.names == {0: "circle", 1: "square", 2: "triangle"}
+        with torch.no_grad():
+            assert torch.allclose(net(x)[0], loaded.model.float().eval()(x)[0], atol=1e-5)
+        return
     if source == "timm":
         assert how.startswith("timm.create_model('test_resnet', num_classes=3")
         loaded = eval(how.replace("'model.safetensors'", repr(str(tmp_path / "model.safetensors"))),

@@ -189,7 +189,8 @@ def test_complete_request_and_contract_field_names():
     assert r.status == "complete" and r.missing == [] and r.questions == []
     body = json.loads(r.model_dump_json())
     assert set(body) == {"status", "language", "intent", "missing", "questions"}
-    assert set(body["intent"]) == {"task", "model", "pretrained", "from_job", "num_classes", "class_names", "dataset",
+    assert set(body["intent"]) == {"task", "model", "pretrained", "from_job", "continue_training", "num_classes",
+                                   "class_names", "dataset",
                                    "hyperparameters", "resources", "search"}
     assert set(body["intent"]["hyperparameters"]) == {"epochs", "batch_size", "learning_rate", "image_size"}
     assert set(body["intent"]["resources"]) == {"num_workers", "use_gpu"}

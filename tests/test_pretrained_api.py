@@ -78,3 +78,38 @@ def test_a_platform_trained_model_becomes_an_ordinary_users_pretrained_weights(a
                                            "image size 32, batch size 16")
     assert third["config"]["model"]["from_job"] == job["job_id"]
     assert [e["from_job"] for e in events if e["kind"] == "weights"] == [job["job_id"]]
+
+
+def _checkpoint_state(record: dict) -> dict:
+    import glob
+
+    import torch
+
+    newest = sorted(glob.glob(os.path.join(record["folder_uri"], "train", "checkpoint_*", "state.pt")))[-1]
+    return torch.load(newest, weights_only=True)
+
+
+def test_more_epochs_carry_on_a_job_with_its_data_settings_and_optimizer_state(api_url, admin_token, shapes, tmp_path):
+    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
+                   json={"username": "cora", "password": "cora-password", "role": "user"})
+    assert r.status_code in (201, 409), r.text
+    cora = bearer(httpx.post(f"{api_url}/v1/auth/login",
+                             json={"username": "cora", "password": "cora-password"}).json()["access_token"])
+    archive = shutil.make_archive(str(tmp_path / "shapes"), "zip", shapes)
+    with open(archive, "rb") as f:
+        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(),
+                          headers={**cora, "content-type": "application/zip"}).status_code == 201
+    first, first_events = _train(api_url, cora, "train test_resnet from scratch on the dataset I uploaded, 2 epochs, "
+                                                "image size 32, batch size 16, learning rate 0.003")
+    job = first["record"]
+
+    more, events = _train(api_url, cora, "3 에폭 더 학습해줘")
+    cfg = more["config"]
+    assert (cfg["model"]["from_job"], cfg["model"]["continue_training"]) == (job["job_id"], True)
+    assert cfg["dataset"] == first["config"]["dataset"] and cfg["hyperparameters"] == {
+        **first["config"]["hyperparameters"], "epochs": 3}
+    assert [(e["from_job"], e["from_epoch"]) for e in events if e["kind"] == "continued"] == [(job["job_id"], 2)]
+    losses = [[e["train_loss"] for e in evs if e["kind"] == "metrics"] for evs in (first_events, events)]
+    assert len(losses[1]) == 3 and losses[1][0] < losses[0][0]  # it goes on from what the first job learned
+    steps = [_checkpoint_state(rec)["optimizer"]["state"][0]["step"].item() for rec in (job, more["record"])]
+    assert steps[1] == 2.5 * steps[0]  # 2 + 3 epochs: Adam's moments (and step count) carried on, not restarted

@@ -211,7 +211,8 @@ def test_plans_from_an_earlier_job_take_its_model_and_refuse_others_jobs(tmp_pat
     for ref in ("latest", "classification-aaaaaaaaaaaa"):
         p = plan(ref)
         assert p["config"]["model"] == {"source": "timm", "name": "efficientnet_b0", "pretrained": False,
-                                        "from_job": "classification-aaaaaaaaaaaa", "weights": None}
+                                        "from_job": "classification-aaaaaaaaaaaa", "continue_training": False,
+                                        "freeze_backbone_epochs": 0, "weights": None}
         assert p["notes"]["model.pretrained"].startswith("job classification-aaaaaaaaaaaa's best weights")
     with pytest.raises(PlanError, match="is failed: only a succeeded job"):
         plan("classification-cccccccccccc")

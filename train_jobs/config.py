@@ -66,6 +66,10 @@ class ModelRef(_Schema):
                                                 "weights cache, filled from the model's hub)")
     from_job: Optional[str] = Field(None, description="start from this succeeded job's best weights (its head "
                                                       "too when the classes are the same)")
+    continue_training: bool = Field(False, description="with from_job: carry on that job's training (its last "
+                                                       "weights and optimizer state) for hyperparameters.epochs more")
+    freeze_backbone_epochs: int = Field(0, ge=0, description="train only the head for this many epochs first (the "
+                                                             "backbone's learning rate is 0), then the whole model")
     weights: Optional[str] = Field(None, description="a weights file on the server (admins)")
 
     @field_validator("from_job")
@@ -74,6 +78,16 @@ class ModelRef(_Schema):
         if v is not None and not _JOB_ID.match(v):
             raise ValueError("give the id of one of your succeeded jobs (GET /v1/jobs lists them)")
         return v
+
+    @model_validator(mode="after")
+    def _continues_a_job(self) -> "ModelRef":
+        if self.continue_training and not self.from_job:
+            raise ValueError("continue_training carries on an earlier job: name it in model.from_job, or set "
+                             "continue_training: false")
+        if self.continue_training and self.source == "ultralytics":
+            raise ValueError("continue_training: Ultralytics models restart their own optimizer; fine-tune from the "
+                             "job's best weights instead (model.from_job alone)")
+        return self
 
 
 DATASET_ID = re.compile(r"^ds-[0-9a-f]{64}$")  # the SHA-256 of the stored files (data/versions.py)
@@ -312,6 +326,14 @@ class TrainingConfig(_Schema):
             if len(set(v)) != len(v):
                 raise ValueError(f"class names repeat: {sorted({c for c in v if v.count(c) > 1})}")
         return v
+
+    @model_validator(mode="after")
+    def _backbone_trains(self) -> "TrainingConfig":
+        frozen, epochs = self.model.freeze_backbone_epochs, self.hyperparameters.epochs
+        if frozen and frozen >= epochs:
+            raise ValueError(f"model.freeze_backbone_epochs {frozen} leaves no epoch of the {epochs} to train the "
+                             f"whole model; use fewer than {epochs}, or raise hyperparameters.epochs")
+        return self
 
     @model_validator(mode="after")
     def _search_fits(self) -> "TrainingConfig":

@@ -152,7 +152,8 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
             get_adapter(cfg.model.source).check(str(name), cfg.task)
         cfg, weights = resolve_weights(cfg)
         if weights is not None:
-            job.event("weights", **{k: weights[k] for k in ("source", "name", "sha256", "origin", "from_job")
+            job.event("weights", **{k: weights[k] for k in ("source", "name", "sha256", "origin", "from_job",
+                                                           "continue_training")
                                     if k in weights})
 
         job.transition("training", _training_message(cfg))

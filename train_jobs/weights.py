@@ -120,6 +120,13 @@ def resolve_weights(cfg: TrainingConfig) -> tuple[TrainingConfig, Optional[dict]
     m = cfg.model
     if cfg.script is not None or m.weights:
         return cfg, None
+    if m.from_job and m.continue_training:
+        job = JobFolder(open_store(cfg.storage.uri), m.from_job)
+        if not any(k.endswith("/manifest.json") for k in job.store.list(job.key("train/"))):
+            raise WeightsUnavailable(f"job {m.from_job} left no checkpoint to continue from ({job.uri('train')}); "
+                                     "fine-tune from its best weights instead (model.from_job without "
+                                     "continue_training)")
+        return cfg, {"from_job": m.from_job, "continue_training": True, "source": m.source, "name": m.name}
     if m.from_job:
         job = JobFolder(open_store(cfg.storage.uri), m.from_job)
         if not job.store.exists(job.key(BEST)):

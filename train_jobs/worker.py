@@ -190,6 +190,22 @@ class WorkerSession:
             self.job.event("no_checkpoint", reason="no complete checkpoint is left: training from the start")
         return None
 
+    def continued(self) -> Optional[dict]:
+        """For ``model.continue_training``: the state the earlier job (``model.from_job``) ended with."""
+        if not self.cfg.model.continue_training:
+            return None
+        earlier = JobFolder(self.job.store, self.cfg.model.from_job)
+        for ckpt in _newest_first(earlier):
+            try:
+                state = _load_checked(ckpt)
+            except CheckpointCorrupt:
+                continue
+            if self.is_chief:
+                self.job.event("continued", from_job=earlier.job_id, from_epoch=state["epoch"], checkpoint=ckpt.path)
+            return state
+        raise CheckpointCorrupt(f"job {earlier.job_id} left no complete checkpoint to continue from; fine-tune from its "
+                                "best weights instead (model.from_job without continue_training)")
+
     def report(self, metrics: dict, state: dict, best_weights: Optional[dict] = None) -> None:
         """Report an epoch: metrics to the job stream, a checkpoint to Ray Train (manifest last)."""
         import ray.train

@@ -59,7 +59,7 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
     if r.pretrained is not None:
         intent.pretrained = r.pretrained
     if r.from_job is not None:
-        intent.from_job = r.from_job
+        intent.from_job, intent.continue_training = r.from_job, r.continue_training or None
     if r.class_names:
         intent.class_names = [n[:40] for n in r.class_names[:1000]]
         intent.num_classes = len(intent.class_names)
@@ -128,7 +128,7 @@ def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
     missing = []
     if intent.task is None and not intent.from_job:  # an earlier job brings its task
         missing.append("task")
-    if intent.dataset is None or not intent.dataset.uri:
+    if (intent.dataset is None or not intent.dataset.uri) and not intent.continue_training:  # the job's data
         missing.append("dataset")
     asked = set()
     questions = []

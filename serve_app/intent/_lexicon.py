@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
-           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
 HANGUL_NAMES = {
@@ -88,6 +88,11 @@ JOB_ID = re.compile(r"(?:\bjob|작업)\s*:?\s*([a-z0-9]+(?:-[a-z0-9]+)+)\b|\b([a
 LAST_JOB = re.compile(
     r"(?:지난번|지난|저번|이전|마지막|방금|아까)\s*(?:에\s*)?(?:학습한|훈련한|만든|돌린)?\s*(?:모델|작업|학습)|"
     r"(?:my|the)\s+(?:last|previous|latest|earlier)\s+(?:model|job|run|training)|continue\s+(?:training|from)"
+)
+# Carrying on a job's training: "10 에폭 더 학습해줘", "에폭 5번 더", "train it for 5 more epochs".
+MORE_EPOCHS = re.compile(
+    r"(\d+)\s*(?:more|extra|additional)\s+epochs?|another\s+(\d+)\s+epochs?|"
+    r"(\d+)\s*(?:번|회)?\s*(?:에폭|에포크)(?:을|를)?\s*더|(?:에폭|에포크)(?:을|를)?\s*(\d+)\s*(?:번|회|개)?\s*더"
 )
 JOB_PHRASE_END = re.compile(r"^\s*(?:에서|으로부터|부터)?\s*(?:이어서|계속)?")
 

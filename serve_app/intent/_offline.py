@@ -37,6 +37,7 @@ class Reading:
     model: Optional[ModelMatch] = None
     pretrained: Optional[bool] = None
     from_job: Optional[str] = None
+    continue_training: bool = False
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset_uri: Optional[str] = None
@@ -204,7 +205,13 @@ def _read_search(low: str, reading: Reading, models: list[ModelMatch]) -> str:
 
 
 def _take_job(text: str, reading: Reading) -> str:
-    """An earlier job to start from, taken out of the text (an id is not a model or a class)."""
+    """An earlier job to start from, taken out of the text (an id is not a model or a class); "N more
+    epochs" carries on the training of that job (the newest unless one is named)."""
+    more = lex.MORE_EPOCHS.search(text.lower())
+    if more:
+        reading.continue_training, reading.from_job = True, "latest"
+        reading.hyper["epochs"] = float(next(g for g in more.groups() if g))
+        text = text[:more.start()] + " " + text[more.end():]
     found = lex.JOB_ID.search(text)
     if found:
         reading.from_job = found.group(1) or found.group(2)
@@ -247,7 +254,7 @@ def read_message(message: str) -> Reading:
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
-        or reading.search or reading.pretrained is not None or reading.from_job
+        or reading.search or reading.pretrained is not None or reading.from_job or reading.continue_training
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

@@ -70,6 +70,9 @@ class Intent(_Schema):
                                                          "null: not said (the plan decides)")
     from_job: Optional[str] = Field(None, description="start from this earlier job's weights: its id, or 'latest' "
                                                       "for the user's newest succeeded job")
+    continue_training: Optional[bool] = Field(None, description="true: carry on from_job's training (its data, "
+                                                                "settings and optimizer state) for "
+                                                                "hyperparameters.epochs more epochs")
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset: Optional[DatasetMention] = None

@@ -9,7 +9,6 @@ import re
 import time
 from typing import Any, Optional
 
-import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator

@@ -14,9 +14,12 @@ import re
 import secrets
 from typing import Callable, Optional
 
+import yaml
+
 from serve_app.intent import ParseResult
 from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
+from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store, split_s3_uri
 from train_jobs.weights import WeightsCache, how_to_add, may_download
 from visiontrain.errors import VisiontrainError
@@ -107,16 +110,17 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str,
         if (data.get("model") or {}).get("weights"):
             raise AdminOnly("model.weights: a weights file on the server is for admins; leave it out to train "
                             "from scratch")
-    data = _from_job(data, user, records)
+    data = _from_job(data, user, records, storage_uri)
     dataset = data.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("uri"), str):
         data["dataset"] = {**dataset, "uri": resolve_dataset(dataset["uri"], user, records, storage_uri)}
     return config_from_dict(data, source="config")
 
 
-def _from_job(data: dict, user: dict, records: Records) -> dict:
+def _from_job(data: dict, user: dict, records: Records, storage_uri: str) -> dict:
     """A model that starts from one of the user's succeeded jobs (``latest``: their newest) is that
-    job's model, for that job's task."""
+    job's model, for that job's task; continuing its training also takes its data and settings
+    (what ``data`` states wins)."""
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     ref = model.get("from_job")
     if not ref:
@@ -139,8 +143,19 @@ def _from_job(data: dict, user: dict, records: Records) -> dict:
         raise PlanError(f"job {record['job_id']} trained {record['task']}, not {data['task']}: pick a "
                         f"{data['task']} job, or ask for {record['task']}")
     source, _, name = record["model"].partition("/")
-    return {**data, "task": record["task"],
-            "model": {**model, "source": source, "name": name, "from_job": record["job_id"], "pretrained": False}}
+    model = {**model, "source": source, "name": name, "from_job": record["job_id"], "pretrained": False}
+    if not model.get("continue_training"):
+        return {**data, "task": record["task"], "model": model}
+    job = JobFolder(open_store(storage_uri), record["job_id"])
+    earlier = yaml.safe_load(job.store.read_text(job.key("config.yaml")))
+    carried = {k: v for k, v in earlier.items() if k not in ("job_id", "owner", "storage", "search", "model")}
+    for section, stated in data.items():
+        if isinstance(stated, dict) and isinstance(carried.get(section), dict):
+            carried[section] = {**carried[section], **{k: v for k, v in stated.items() if v not in (None, {})}}
+        elif stated not in (None, {}):
+            carried[section] = stated
+    return {**carried, "task": record["task"], "model": {**earlier["model"], **model, "weights": None,
+                                                         "freeze_backbone_epochs": model.get("freeze_backbone_epochs", 0)}}
 
 
 def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str,
@@ -151,7 +166,7 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     it = result.intent
     model = it.model.model_dump() if it.model else None
     if it.from_job:  # the earlier job's model replaces this one (platform_config)
-        model = {**(model or {"name": ""}), "from_job": it.from_job}
+        model = {**(model or {"name": ""}), "from_job": it.from_job, "continue_training": bool(it.continue_training)}
     given: dict = {"task": it.task, "model": model,
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
     if it.class_names:
@@ -167,7 +182,8 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     chosen = _resources(given.get("resources", {}), cluster)
     cfg = platform_config({**given, "resources": {**chosen, **given.get("resources", {})}}, user, records,
                           storage_uri)
-    fitted, notes, fit_warnings = _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
+    fitted, notes, fit_warnings = ({}, {}, []) if cfg.model.continue_training else \
+        _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
     warnings += fit_warnings
     pretrained, notes["model.pretrained"] = _weights(cfg, it.pretrained, storage_uri, publishes)
     full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted),
@@ -183,6 +199,10 @@ def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
     """Whether the job starts from pretrained weights (by default wherever they are cached or may be
     fetched), and the plan's line saying which and where from, or why not."""
     source, name = cfg.model.source, cfg.model.name
+    if cfg.model.continue_training:
+        return False, (f"job {cfg.model.from_job}'s training carried on: its last weights and optimizer state, on its "
+                       f"data and settings, for {cfg.hyperparameters.epochs} more epochs (the learning rate starts "
+                       "again from hyperparameters.learning_rate)")
     if cfg.model.from_job:
         return False, f"job {cfg.model.from_job}'s best weights (its head too when the classes are the same)"
     if stated is False:

@@ -2,6 +2,7 @@
 the optimizer, and the epoch loop (restore, train, validate, early stop, checkpoint, report)."""
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from typing import Callable
@@ -13,7 +14,7 @@ from adapters import get_adapter
 from adapters._base import IMAGENET_MEAN, IMAGENET_STD
 from train_jobs.config import TrainingConfig
 from train_jobs.weights import worker_weights
-from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors
+from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors, unwrap
 
 __all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
 
@@ -38,10 +39,15 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
+    """The adapter's network behind its own normalisation; ``head`` names the parameters made for the
+    task (what ``model.freeze_backbone_epochs`` trains first)."""
     m = cfg.model
     adapter = get_adapter(m.source)
-    net = adapter.build(m.name, cfg.task, num_classes, m.pretrained, worker_weights(cfg))
-    return torch.nn.Sequential(Normalize(**adapter.preprocessing(m.name)), net)
+    net = adapter.build(m.name, cfg.task, num_classes, m.pretrained, None if m.continue_training else worker_weights(cfg))
+    pre = adapter.preprocessing(m.name)
+    model = torch.nn.Sequential(Normalize(pre["mean"], pre["std"]), net)
+    model.head = tuple(f"1.{p}" for p in adapter.head_prefixes(net, cfg.task))
+    return model
 
 
 def load_best(job) -> dict:
@@ -51,13 +57,44 @@ def load_best(job) -> dict:
         return load_tensors(f.name)
 
 
+def _head_first(cfg: TrainingConfig, model: torch.nn.Module) -> list[dict]:
+    """Parameter groups: the backbone's and the head's (``model.head``) where the model has a head (one
+    layout, frozen or not, so a continued run takes the earlier one's optimizer state), else one."""
+    frozen, net = cfg.model.freeze_backbone_epochs, unwrap(model)
+    head = getattr(net, "head", ())
+    names = {n for n, _ in net.named_parameters() if any(n == h or n.startswith(h + ".") for h in head)}
+    if not names:
+        if frozen:
+            raise ValueError(f"model.freeze_backbone_epochs: {cfg.model.source} {cfg.model.name} has no head of its "
+                             f"own for {cfg.task} here; set it to 0")
+        return [{"params": list(model.parameters()), "frozen_epochs": 0}]
+    return [{"params": [p for n, p in net.named_parameters() if n not in names], "frozen_epochs": frozen},
+            {"params": [p for n, p in net.named_parameters() if n in names], "frozen_epochs": 0}]
+
+
 def make_optimizer(cfg: TrainingConfig, model: torch.nn.Module):
+    """The optimizer, and its learning rate over the epochs: a cosine from ``learning_rate`` to 0, and 0
+    for a group while it is frozen (the backbone, for ``model.freeze_backbone_epochs``)."""
     hp = cfg.hyperparameters
+    groups = _head_first(cfg, model)
     if hp.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=hp.learning_rate, momentum=0.9, weight_decay=hp.weight_decay)
+        opt = torch.optim.SGD(groups, lr=hp.learning_rate, momentum=0.9, weight_decay=hp.weight_decay)
     else:
-        opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.epochs)
+        opt = torch.optim.AdamW(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay)
+
+    def schedule(frozen: int) -> Callable[[int], float]:
+        return lambda epoch: 0.0 if epoch < frozen else 0.5 * (1 + math.cos(math.pi * epoch / hp.epochs))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, [schedule(g["frozen_epochs"]) for g in groups])
+
+
+def _load_weights(model: torch.nn.Module, weights: dict, cfg: TrainingConfig) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(f"model.continue_training: job {cfg.model.from_job}'s state does not fit this model ("
+                         f"{str(exc).splitlines()[0]}): continue it with the same classes, or fine-tune from it "
+                         "(model.from_job without continue_training) to get a new head") from None
 
 
 def _all_reduce(session: WorkerSession, sums: dict) -> dict:
@@ -94,13 +131,22 @@ def _epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Module,
             default_metric: tuple[str, str]) -> None:
     hp = cfg.hyperparameters
     state = session.restore()
-    if state:
-        model.load_state_dict(state["model"])
+    carried = None if state else session.continued()
+    if state or carried:
+        _load_weights(model, (state or carried)["model"], cfg)
     model = session.prepare_model(model)
     optimizer, scheduler = make_optimizer(cfg, model)
     if state:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+    elif carried:  # the earlier run's moments, with this run's learning rates
+        rates = [(g["lr"], g["initial_lr"]) for g in optimizer.param_groups]
+        if len(carried["optimizer"]["param_groups"]) != len(rates):
+            raise ValueError(f"model.continue_training: job {cfg.model.from_job}'s optimizer state is for another "
+                             "model; continue it with the same model, or fine-tune from it (model.from_job alone)")
+        optimizer.load_state_dict(carried["optimizer"])
+        for g, (lr, initial) in zip(optimizer.param_groups, rates):
+            g["lr"], g["initial_lr"] = lr, initial
     stopper = EarlyStopper(cfg, *(state["early_stopping"] if state else (None, 0)), default=default_metric)
     history = state["history"] if state else []
     for epoch in range(state["epoch"] if state else 0, hp.epochs):

@@ -42,6 +42,8 @@ def _level(backbone, reduction: int) -> int:
 class AutoEncoder(torch.nn.Module):
     """Pixels in [0, 1] -> reconstruction, through a backbone stage at stride 16 and a narrow bottleneck."""
 
+    head = ("decoder",)  # what model.freeze_backbone_epochs trains first
+
     def __init__(self, backbone, latent: int = 32):
         super().__init__()
         self.norm, self.backbone = Normalize(), backbone

@@ -91,6 +91,11 @@ def _fit_task(cfg_json: dict) -> None:
 
     def on_epoch_start(trainer):
         state["step"] = 0
+        if cfg.model.freeze_backbone_epochs:  # the backbone (the yaml's first layers) waits for the head
+            backbone = len(trainer.model.yaml["backbone"])
+            for name, p in trainer.model.named_parameters():
+                if int(name.split(".")[1]) < backbone:
+                    p.requires_grad = trainer.epoch >= cfg.model.freeze_backbone_epochs
 
     def on_batch_end(trainer):
         state["step"] += 1
@@ -160,17 +165,11 @@ def _tensors_of(trainer) -> dict:
 def _ultralytics_file(cfg: TrainingConfig, state: dict, names: list[str], path: str) -> None:
     """A checkpoint file in Ultralytics' own layout, made here from ``state`` (see _tensors_of): the
     model is built from its architecture and given the stored weights."""
-    import torch
-    import ultralytics
-
-    net = get_adapter("ultralytics").build(cfg.model.name, cfg.task, len(names))
+    adapter = get_adapter("ultralytics")
+    net = adapter.build(cfg.model.name, cfg.task, len(names))
     net.load_state_dict(state["model"])
-    net.names = dict(enumerate(names))
-    args = {"task": "segment" if cfg.model.name.endswith("-seg") else "detect", **(state.get("train_args") or {})}
-    net.args = args
-    torch.save({"epoch": state.get("epoch", -1), "best_fitness": state.get("best_fitness"), "model": None, "ema": net,
-                "updates": state.get("updates"), "optimizer": state.get("optimizer"), "train_args": args,
-                "version": ultralytics.__version__}, path)
+    adapter.checkpoint_file(net, names, path, **{k: state[k] for k in ("epoch", "best_fitness", "updates", "optimizer",
+                                                                      "train_args") if state.get(k) is not None})
 
 
 def _starting_file(cfg: TrainingConfig, names: list[str]) -> str:
@@ -246,14 +245,15 @@ def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, cl
     return keys
 
 
-def export(cfg: TrainingConfig, job: JobFolder) -> dict:
+def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
     import torch
 
-    from train_jobs.export import export_onnx_checked
+    from train_jobs.export import export_native, export_onnx_checked
 
     net = trained_yolo(cfg, job).model.float().eval()
-    size = cfg.hyperparameters.image_size
-    return export_onnx_checked(get_adapter("ultralytics"), net, torch.rand(2, 3, size, size), job)
+    size, adapter = cfg.hyperparameters.image_size, get_adapter("ultralytics")
+    return {**export_onnx_checked(adapter, net, torch.rand(2, 3, size, size), job),
+            "native": export_native(adapter, net, class_names, job)}
 
 
 class _UltralyticsTrainer(TaskTrainer):
@@ -271,7 +271,7 @@ class _UltralyticsTrainer(TaskTrainer):
         return evaluate(cfg, job, class_names, path, masks=self.masks)
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
-        return export(cfg, job)
+        return export(cfg, job, class_names)
 
 
 @register_task
