@@ -101,3 +101,38 @@ def test_a_carried_on_job_keeps_its_data_and_settings_and_takes_the_new_epochs(t
     assert plan["notes"]["model.pretrained"].startswith(f"job {earlier.job_id}'s training carried on")
     with pytest.raises(PlanError, match="no succeeded job to continue from"):
         make_plan(result, {"username": "ben", "role": "user"}, records, storage)
+
+
+@pytest.mark.ray  # Ultralytics' trainer imports Ray (its Tune callbacks): after the session cluster set Ray's auth mode
+def test_ultralytics_keeps_its_backbone_still_while_the_head_trains_first(ray_cluster, tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    import train_jobs.worker
+    from adapters import get_adapter
+    from train_jobs.data.synth import make_detection
+    from train_jobs.tasks import ultralytics_run as u
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "work"))
+    data = make_detection(str(tmp_path / "data"), num_classes=2, images=8, image_size=64, seed=0)["path"]
+    torch.manual_seed(3)
+    start = get_adapter("ultralytics").build("yolov8n", "detection", 2).state_dict()
+    save_file({k: v.contiguous() for k, v in start.items()}, str(tmp_path / "start.safetensors"))
+    kept, write = [], train_jobs.worker.write_checkpoint
+
+    def keep(folder, state, epoch):
+        kept.append({k: v.clone() for k, v in state["model"].items()})
+        write(folder, state, epoch)
+
+    monkeypatch.setattr(train_jobs.worker, "write_checkpoint", keep)
+    u._fit_task(TrainingConfig(
+        task="detection", model={"source": "ultralytics", "name": "yolov8n", "weights": str(tmp_path / "start.safetensors"),
+                                 "freeze_backbone_epochs": 1},
+        dataset={"uri": data}, hyperparameters={"epochs": 2, "batch_size": 64, "image_size": 64},
+        storage={"uri": str(tmp_path / "store")}, job_id="frozen-backbone").model_dump(mode="json"))
+    # yolov8n: 10 backbone layers. Biases: Ultralytics' warm-up moves them first (the weights' rate starts at 0),
+    # and a batch of 64 (its nominal one) steps the optimizer after every batch.
+    backbone, head = "model.0.bn.bias", "model.22.cv2.0.2.bias"
+    assert len(kept) == 2
+    assert torch.allclose(kept[0][backbone], start[backbone], atol=1e-6)
+    assert not torch.allclose(kept[0][head], start[head], atol=1e-6)
+    assert not torch.allclose(kept[1][backbone], start[backbone], atol=1e-6)
