@@ -78,9 +78,10 @@ class ModelAdapter(ABC):
         """A torch module for ``task`` with ``num_classes`` outputs."""
 
     def preprocessing(self, model_name: str) -> dict:
-        """How the model wants its input normalised: ``{"mean": (r, g, b), "std": (r, g, b)}`` for
-        RGB in [0, 1], from the model's own config (ImageNet's unless it says otherwise)."""
-        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        """How the model wants its input, from its own config: ``mean`` and ``std`` (r, g, b) for RGB in
+        [0, 1] (ImageNet's unless it says otherwise), the ``interpolation`` images are resized with, and
+        the ``input_size`` (pixels a side) it was made for, or None."""
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "interpolation": "bilinear", "input_size": None}
 
     def head_prefixes(self, net: Any, task: str) -> tuple[str, ...]:
         """Names (parameter-name prefixes in ``net`` as ``build`` made it) of the part made for the task:

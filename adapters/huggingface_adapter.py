@@ -91,9 +91,13 @@ class HuggingFaceAdapter(ModelAdapter):
             return False
 
     def preprocessing(self, model_name: str) -> dict:
-        if CATALOGUE.get(model_name, ("", "", {}))[1] == "ViTConfig":  # ViT's image processor: 0.5, 0.5
-            return {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
-        return super().preprocessing(model_name)
+        task, kind, _ = CATALOGUE.get(model_name, ("", "", {}))
+        out = {**super().preprocessing(model_name), "input_size": 512 if task == "segmentation" else 224}
+        if kind == "ViTConfig":  # ViT's image processor: 0.5, 0.5
+            out.update(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        elif kind in ("ConvNextConfig", "ResNetConfig"):  # their image processors resize bicubic
+            out.update(interpolation="bicubic")
+        return out
 
     def head_prefixes(self, net, task: str) -> tuple[str, ...]:
         return ("model.decode_head",) if task == "segmentation" else ("model.classifier",)

@@ -49,10 +49,12 @@ class TimmAdapter(ModelAdapter):
     def preprocessing(self, model_name: str) -> dict:
         import timm
 
-        cfg = timm.models.get_pretrained_cfg(model_name)
-        if cfg is None or not cfg.mean or not cfg.std:
-            return super().preprocessing(model_name)
-        return {"mean": tuple(cfg.mean), "std": tuple(cfg.std)}
+        cfg, out = timm.models.get_pretrained_cfg(model_name), super().preprocessing(model_name)
+        if cfg is None:
+            return out
+        return {"mean": tuple(cfg.mean or out["mean"]), "std": tuple(cfg.std or out["std"]),
+                "interpolation": cfg.interpolation if cfg.interpolation in ("bilinear", "bicubic") else "bilinear",
+                "input_size": cfg.input_size[-1] if cfg.input_size else None}
 
     def head_prefixes(self, net, task: str) -> tuple[str, ...]:
         if task != "classification":
@@ -84,10 +86,11 @@ class TimmAdapter(ModelAdapter):
                                "platform's weights cache, or set model.pretrained: false to train from scratch")
         if weights and not os.path.isfile(weights):
             raise AdapterError(f"weights file {weights!r} does not exist")
-        if task == "anomaly_detection":
-            net = timm.create_model(model_name, pretrained=False, features_only=True)
-        else:
-            net = timm.create_model(model_name, pretrained=False, num_classes=num_classes)
+        kwargs = {"features_only": True} if task == "anomaly_detection" else {"num_classes": num_classes}
+        try:  # a ViT takes images of the job's size, its position embeddings resampled
+            net = timm.create_model(model_name, pretrained=False, dynamic_img_size=True, **kwargs)
+        except TypeError:  # a model without a fixed input size
+            net = timm.create_model(model_name, pretrained=False, **kwargs)
         if weights:
             load_matching(net, weights)
         return net

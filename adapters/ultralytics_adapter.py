@@ -68,6 +68,9 @@ class UltralyticsAdapter(ModelAdapter):
             return local
         return f"{model_name}.yaml"
 
+    def preprocessing(self, model_name: str) -> dict:
+        return {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "interpolation": "bilinear", "input_size": 640}
+
     def publishes_weights(self, model_name: str) -> bool:
         return model_name in self.model_names()  # every released YOLOv8 / YOLO11 size
 

@@ -245,26 +245,41 @@ def _resources(stated: dict, cluster: Optional[dict]) -> dict:
 
 
 def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str):
-    """Defaults taken from an uploaded dataset's health report: the image size (never upscaled
-    past the images themselves), and a warning when the stated class count differs."""
-    fitted: dict = {}
-    notes: dict = {}
-    warnings: list[str] = []
-    if not DATASET_ID.match(cfg.dataset.uri):
-        return fitted, notes, warnings
-    try:
-        report = open_store(storage_uri).read_json(f"datasets/{cfg.dataset.uri}/report.json")
-    except StoreError:
-        return fitted, notes, warnings
-    size = report.get("image_size")
-    if size and "image_size" not in given.get("hyperparameters", {}):
-        side = min(size["mean"])
-        fitted["image_size"] = int(min(224, max(32, round(side / 32) * 32)))
-        notes["hyperparameters.image_size"] = f"from the dataset's images (about {side:.0f} px)"
+    """Defaults fitted to the model and the data: the image size (the model's own input size, or the
+    images' own when they are smaller: upscaling adds compute, not detail), and a warning when the stated
+    class count differs from an uploaded dataset's."""
+    report: dict = {}
+    if DATASET_ID.match(cfg.dataset.uri):
+        try:
+            report = open_store(storage_uri).read_json(f"datasets/{cfg.dataset.uri}/report.json")
+        except StoreError:
+            pass
+    fitted, notes, warnings = {}, {}, []
+    if "image_size" not in given.get("hyperparameters", {}):
+        size, why = _image_size(cfg, report.get("image_size"))
+        if size:
+            fitted["image_size"], notes["hyperparameters.image_size"] = size, why
     found = report.get("class_names") or []
     if num_classes and found and num_classes != len(found):
         warnings.append(f"you said {num_classes} classes; the dataset has {len(found)}: {', '.join(found)}")
     return fitted, notes, warnings
+
+
+def _image_size(cfg: TrainingConfig, images: Optional[dict]) -> tuple[Optional[int], str]:
+    from adapters import get_adapter
+
+    name = cfg.model.name
+    made_for = get_adapter(cfg.model.source).preprocessing(name)["input_size"]
+    if not images:
+        return made_for, f"{name}'s own input size" if made_for else ""
+    side = min(images["mean"])
+    own = int(max(32, round(side / 32) * 32))
+    if made_for is None:
+        return min(own, 224), f"from the dataset's images (about {side:.0f} px)"
+    if own < made_for:
+        return own, (f"your images are about {side:.0f} px, under the {made_for} px {name} was made for: larger "
+                     "adds compute, not detail")
+    return made_for, f"{name}'s own input size (your images are about {side:.0f} px)"
 
 
 def _new_job_id(task: str) -> str:

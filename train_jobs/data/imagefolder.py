@@ -79,9 +79,13 @@ def scan_imagefolder(root: str, class_names: Optional[list[str]] = None,
     return index
 
 
-def load_rgb(path: str, size: int) -> Image.Image:
-    """Open an image safely (pixel limit against decompression bombs) as RGB at ``size`` x ``size``."""
+RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}  # the models' configs name one of these
+
+
+def load_rgb(path: str, size: int, resample: str = "bilinear") -> Image.Image:
+    """Open an image safely (pixel limit against decompression bombs) as RGB at ``size`` x ``size``,
+    resized with ``resample`` (the model's own interpolation)."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with Image.open(path) as img:
         img.draft("RGB", (size, size))
-        return img.convert("RGB").resize((size, size), Image.BILINEAR)
+        return img.convert("RGB").resize((size, size), RESAMPLE[resample])

@@ -16,7 +16,8 @@ from train_jobs.config import TrainingConfig
 from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors, unwrap
 
-__all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "run_epochs", "to_float"]
+__all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "preprocessing", "run_epochs",
+           "to_float"]
 
 MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
@@ -36,6 +37,14 @@ class Normalize(torch.nn.Module):
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
+
+
+def preprocessing(cfg: TrainingConfig) -> dict:
+    """What the job feeds its model, as training, evaluation and the export record it: RGB in [0, 1]
+    resized to ``image_size`` with the model's ``interpolation``, then its ``mean`` and ``std``."""
+    pre = get_adapter(cfg.model.source).preprocessing(cfg.model.name)
+    return {"image_size": cfg.hyperparameters.image_size, "interpolation": pre["interpolation"],
+            "mean": list(pre["mean"]), "std": list(pre["std"]), "channels": "RGB", "layout": "NCHW", "scale": 255}
 
 
 def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, load_best, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, load_best, preprocessing, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
 from train_jobs.weights import worker_weights
 from train_jobs.worker import WorkerSession
@@ -44,9 +44,9 @@ class AutoEncoder(torch.nn.Module):
 
     head = ("decoder",)  # what model.freeze_backbone_epochs trains first
 
-    def __init__(self, backbone, latent: int = 32):
+    def __init__(self, backbone, norm: Optional[Normalize] = None, latent: int = 32):
         super().__init__()
-        self.norm, self.backbone = Normalize(), backbone
+        self.norm, self.backbone = norm or Normalize(), backbone
         self.level = _level(backbone, 16)
         channels, stride = backbone.feature_info.channels()[self.level], backbone.feature_info.reduction()[self.level]
         layers: list[torch.nn.Module] = [torch.nn.Conv2d(channels, latent, 1), torch.nn.ReLU()]
@@ -77,9 +77,9 @@ class ReconstructionScore(torch.nn.Module):
 class PatchCoreScore(torch.nn.Module):
     """Image score: the largest distance from a patch feature to its nearest normal patch."""
 
-    def __init__(self, backbone, bank: torch.Tensor):
+    def __init__(self, backbone, bank: torch.Tensor, norm: Optional[Normalize] = None):
         super().__init__()
-        self.norm, self.backbone = Normalize(), backbone
+        self.norm, self.backbone = norm or Normalize(), backbone
         self.levels = (_level(backbone, 8), _level(backbone, 16))
         self.register_buffer("bank", bank)
 
@@ -157,9 +157,20 @@ def _backbone(cfg: TrainingConfig):
     return get_adapter(m.source).build(m.name, "anomaly_detection", 2, m.pretrained, worker_weights(cfg))
 
 
+def _norm(cfg: TrainingConfig) -> Normalize:
+    pre = preprocessing(cfg)
+    return Normalize(pre["mean"], pre["std"])
+
+
+def _images(cfg: TrainingConfig, items: list) -> ImageDataset:
+    """``items`` ((path, label, ...)) as the backbone takes them: the job's size, its model's interpolation."""
+    return ImageDataset([(p, y) for p, y, *_ in items], cfg.hyperparameters.image_size,
+                        resample=preprocessing(cfg)["interpolation"])
+
+
 @torch.no_grad()
-def _scores(scorer: torch.nn.Module, items: list, size: int) -> np.ndarray:
-    loader = DataLoader(ImageDataset([(p, y) for p, y, *_ in items], size), batch_size=32)
+def _scores(scorer: torch.nn.Module, cfg: TrainingConfig, items: list) -> np.ndarray:
+    loader = DataLoader(_images(cfg, items), batch_size=32)
     return np.concatenate([scorer(to_float(x)).numpy() for x, _ in loader]) if items else np.zeros(0)
 
 
@@ -188,10 +199,10 @@ class AnomalyTrainer(TaskTrainer):
         train, held, _ = _index(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
         if cfg.anomaly.method == "patchcore":
             return self._memory_bank(cfg, session, train, held)
-        train_ds = ImageDataset(train, hp.image_size)
+        train_ds = _images(cfg, train)
         loader = ray.train.torch.prepare_data_loader(
             DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-        val_loader = ray.train.torch.prepare_data_loader(DataLoader(ImageDataset(held, hp.image_size), batch_size=hp.batch_size))
+        val_loader = ray.train.torch.prepare_data_loader(DataLoader(_images(cfg, held), batch_size=hp.batch_size))
 
         def step_loss(model, x) -> torch.Tensor:
             x = to_float(session.to_device(x))
@@ -219,18 +230,18 @@ class AnomalyTrainer(TaskTrainer):
             return {"train_loss": round(tr["loss"] / max(1, tr["images"]), 6),
                     "val_loss": round(va["loss"] / max(1, va["images"]), 6)}
 
-        run_epochs(cfg, session, AutoEncoder(_backbone(cfg)), loader, val_loader, train_epoch, validate, summarize,
+        run_epochs(cfg, session, AutoEncoder(_backbone(cfg), _norm(cfg)), loader, val_loader, train_epoch, validate, summarize,
                    {"method": "autoencoder"}, self.metric)
 
     def _memory_bank(self, cfg: TrainingConfig, session: WorkerSession, train: list, held: list) -> None:
         t0 = time.perf_counter()
-        scorer = PatchCoreScore(_backbone(cfg).eval(), torch.zeros(1, 1))
+        scorer = PatchCoreScore(_backbone(cfg).eval(), torch.zeros(1, 1), _norm(cfg))
         with torch.no_grad():
-            loader = DataLoader(ImageDataset(train, cfg.hyperparameters.image_size), batch_size=32)
+            loader = DataLoader(_images(cfg, train), batch_size=32)
             feats = torch.cat([scorer.patches(to_float(x)).flatten(0, 1) for x, _ in loader])
         bank = _coreset(feats, cfg.anomaly.memory_bank_size, cfg.hyperparameters.seed)
         scorer.bank = bank
-        held_scores = _scores(scorer, held, cfg.hyperparameters.image_size)
+        held_scores = _scores(scorer, cfg, held)
         metrics = {"epoch": 1, "epochs": 1, "val_normal_score_max": round(float(held_scores.max()), 5),
                    "memory_bank": len(bank), "patches_seen": len(feats), "train_images": len(train),
                    "images_per_s": round(len(train) / (time.perf_counter() - t0), 2),
@@ -242,10 +253,10 @@ class AnomalyTrainer(TaskTrainer):
     def _scorer(self, cfg: TrainingConfig, job: JobFolder) -> torch.nn.Module:
         saved = load_best(job)
         if cfg.anomaly.method == "patchcore":
-            scorer = PatchCoreScore(_backbone(cfg), saved["model"]["bank"])
+            scorer = PatchCoreScore(_backbone(cfg), saved["model"]["bank"], _norm(cfg))
             scorer.load_state_dict(saved["model"])
         else:
-            ae = AutoEncoder(_backbone(cfg))
+            ae = AutoEncoder(_backbone(cfg), _norm(cfg))
             ae.load_state_dict(saved["model"])
             scorer = ReconstructionScore(ae)
         return scorer.eval()
@@ -253,11 +264,11 @@ class AnomalyTrainer(TaskTrainer):
     def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
         _, held, test = _index(cfg, path)
         scorer = self._scorer(cfg, job)
-        scores = _scores(scorer, test, cfg.hyperparameters.image_size)
+        scores = _scores(scorer, cfg, test)
         labels = np.array([y for _, y, _ in test])
         out = {"task": self.task, "method": cfg.anomaly.method, "class_names": class_names,
                **anomaly_report(scores, labels, [k for _, _, k in test])}
-        held_scores = _scores(scorer, held, cfg.hyperparameters.image_size)
+        held_scores = _scores(scorer, cfg, held)
         out["held_out_normal_score_p99"] = round(float(np.quantile(held_scores, 0.99)), 6) if len(held_scores) else None
         if cfg.anomaly.method == "patchcore" and not cfg.model.pretrained:
             out["note"] = "PatchCore on a backbone without pretrained weights; give model.weights for better scores"
@@ -266,4 +277,4 @@ class AnomalyTrainer(TaskTrainer):
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
         return export_onnx_checked(get_adapter(cfg.model.source), self._scorer(cfg, job),
-                                   torch.rand(2, 3, size, size), job)
+                                   torch.rand(2, 3, size, size), job, preprocessing(cfg))

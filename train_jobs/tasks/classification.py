@@ -14,7 +14,8 @@ from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, build_model, load_best, make_optimizer, run_epochs, to_float
+from train_jobs.tasks._torch import (Normalize, build_model, load_best, make_optimizer, preprocessing, run_epochs,
+                                     to_float)
 from train_jobs.worker import WorkerSession
 
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
@@ -26,8 +27,9 @@ CACHE_LIMIT_BYTES = 1 << 30
 class ImageDataset(Dataset):
     """(uint8 CHW tensor, label) pairs; decoded images are kept in memory when they fit."""
 
-    def __init__(self, items: list[tuple[str, int]], size: int, augment: Optional[Any] = None):
-        self.items, self.size, self.augment = items, size, augment
+    def __init__(self, items: list[tuple[str, int]], size: int, augment: Optional[Any] = None,
+                 resample: str = "bilinear"):
+        self.items, self.size, self.augment, self.resample = items, size, augment, resample
         fits = len(items) * 3 * size * size <= CACHE_LIMIT_BYTES
         self.cache: Optional[list] = [None] * len(items) if fits else None
 
@@ -37,7 +39,7 @@ class ImageDataset(Dataset):
     def _decode(self, i: int) -> torch.Tensor:
         if self.cache is not None and self.cache[i] is not None:
             return self.cache[i]
-        arr = np.asarray(load_rgb(self.items[i][0], self.size))
+        arr = np.asarray(load_rgb(self.items[i][0], self.size, self.resample))
         t = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
         if self.cache is not None:
             self.cache[i] = t
@@ -162,11 +164,12 @@ class ClassificationTrainer(TaskTrainer):
         session = WorkerSession(cfg)
         index = scan_imagefolder(local_dataset_path(cfg.dataset.uri, cfg.storage.uri), cfg.class_names,
                                  cfg.dataset.val_fraction, cfg.dataset.split_seed)
-        train_ds = ImageDataset(index.train, hp.image_size, _augmentation(cfg))
+        resample = preprocessing(cfg)["interpolation"]
+        train_ds = ImageDataset(index.train, hp.image_size, _augmentation(cfg), resample)
         train_loader = ray.train.torch.prepare_data_loader(
             DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
         val_loader = ray.train.torch.prepare_data_loader(
-            DataLoader(ImageDataset(index.val, hp.image_size), batch_size=hp.batch_size))
+            DataLoader(ImageDataset(index.val, hp.image_size, resample=resample), batch_size=hp.batch_size))
 
         def train_epoch(model, loader, optimizer, on_step) -> dict:
             loss, correct, seen = train_one_epoch(model, loader, optimizer, session.to_device, session.autocast, on_step)
@@ -196,7 +199,8 @@ class ClassificationTrainer(TaskTrainer):
     def evaluate(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
         model = self._trained_model(cfg, job, class_names)
         index = scan_imagefolder(path, class_names, cfg.dataset.val_fraction, cfg.dataset.split_seed)
-        loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size), batch_size=64)
+        loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size,
+                                         resample=preprocessing(cfg)["interpolation"]), batch_size=64)
         pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
         return {"task": self.task, **classification_report(pred, true, index.class_names),
                 "samples": draw_samples(job, index.val, pred, index.class_names)}
@@ -205,5 +209,5 @@ class ClassificationTrainer(TaskTrainer):
         size = cfg.hyperparameters.image_size
         model = self._trained_model(cfg, job, class_names)
         adapter = get_adapter(cfg.model.source)
-        out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job)
+        out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, preprocessing(cfg))
         return {**out, "native": export_native(adapter, model[1], class_names, job)}

@@ -18,7 +18,7 @@ from train_jobs.data import load_rgb, local_dataset_path
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
-from train_jobs.tasks._torch import build_model, load_best, run_epochs, to_float
+from train_jobs.tasks._torch import build_model, load_best, preprocessing, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
@@ -29,8 +29,8 @@ IGNORE = 255  # mask value for "not labelled": left out of the loss and the scor
 class MaskDataset(Dataset):
     """(uint8 CHW image, int64 HW class ids) pairs, resized to ``size`` (masks by nearest neighbour)."""
 
-    def __init__(self, pairs: list[tuple[str, str]], size: int, flip: bool = False):
-        self.pairs, self.size, self.flip = pairs, size, flip
+    def __init__(self, pairs: list[tuple[str, str]], size: int, flip: bool = False, resample: str = "bilinear"):
+        self.pairs, self.size, self.flip, self.resample = pairs, size, flip, resample
         self.cache: list = [None] * len(pairs)
 
     def __len__(self) -> int:
@@ -39,7 +39,7 @@ class MaskDataset(Dataset):
     def __getitem__(self, i: int):
         if self.cache[i] is None:
             image, mask = self.pairs[i]
-            x = torch.from_numpy(np.asarray(load_rgb(image, self.size)).copy()).permute(2, 0, 1).contiguous()
+            x = torch.from_numpy(np.asarray(load_rgb(image, self.size, self.resample)).copy()).permute(2, 0, 1).contiguous()
             with Image.open(mask) as m:
                 y = torch.from_numpy(np.asarray(m.convert("L").resize((self.size, self.size), Image.NEAREST)).astype(np.int64))
             self.cache[i] = (x, y)
@@ -133,10 +133,12 @@ def train_loop(loop_config: dict) -> None:
     hp = cfg.hyperparameters
     session = WorkerSession(cfg)
     names, train, val = _index(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
-    train_ds = MaskDataset(train, hp.image_size, flip=cfg.augmentation.horizontal_flip)
+    resample = preprocessing(cfg)["interpolation"]
+    train_ds = MaskDataset(train, hp.image_size, flip=cfg.augmentation.horizontal_flip, resample=resample)
     train_loader = ray.train.torch.prepare_data_loader(
         DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-    val_loader = ray.train.torch.prepare_data_loader(DataLoader(MaskDataset(val, hp.image_size), batch_size=hp.batch_size))
+    val_loader = ray.train.torch.prepare_data_loader(DataLoader(MaskDataset(val, hp.image_size, resample=resample),
+                                                                  batch_size=hp.batch_size))
 
     def summarize(tr: dict, va: dict) -> dict:
         report = iou_report(va["confusion"], names)
@@ -179,7 +181,7 @@ def _draw_samples(job: JobFolder, model, ds: MaskDataset, k: int, n: int = 4) ->
 def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str) -> dict:
     model = _trained(cfg, job, class_names)
     _, _, val = _index(cfg, path)
-    ds = MaskDataset(val, cfg.hyperparameters.image_size)
+    ds = MaskDataset(val, cfg.hyperparameters.image_size, resample=preprocessing(cfg)["interpolation"])
     out = confusion(model, DataLoader(ds, batch_size=16), len(class_names), lambda x: x, torch.no_grad)
     report = iou_report(out["confusion"], class_names)
     return {"task": "segmentation", "segmentation": "semantic", **report, "num_images": len(ds),
@@ -190,5 +192,5 @@ def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
     size = cfg.hyperparameters.image_size
     model = _trained(cfg, job, class_names)
     adapter = get_adapter(cfg.model.source)
-    out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job)
+    out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, preprocessing(cfg))
     return {**out, "native": export_native(adapter, model[1], class_names, job)}
