@@ -88,6 +88,14 @@ class ModelAdapter(ABC):
         the classifier or decode head, what ``model.freeze_backbone_epochs`` trains first. () for none."""
         return ()
 
+    def cache_files(self, model_name: str) -> tuple[str, ...]:
+        """Files the weights cache keeps beside the weights because building ``model_name`` needs them
+        (a Hugging Face model outside the catalogue: its ``config.json``); () for most."""
+        return ()
+
+    def check_files(self, model_name: str, folder: str) -> None:
+        """Raise a helpful error unless ``folder``'s :meth:`cache_files` describe a model this source builds."""
+
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
         """Where the model's pretrained weights are on the Hugging Face Hub: (repository, file), or None."""
         return None

@@ -4,7 +4,9 @@ weights cache, filled from the Hub by ``download``), a ``save_pretrained`` folde
 Hugging Face cache (``local_files_only``)."""
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Optional
 
 from adapters._base import AdapterError, ModelAdapter, ModelInfo, count_params
@@ -31,6 +33,50 @@ CATALOGUE: dict[str, tuple[str, str, dict]] = {
                            {"hidden_sizes": h, "depths": d, "decoder_hidden_size": dec})
        for v, (h, d, dec) in _SEGFORMER.items()},
 }
+
+
+HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # a Hub repository: owner/name
+HEADS = {"ForImageClassification": "classification", "ForSemanticSegmentation": "segmentation"}
+
+
+def _config_task(folder: str) -> tuple[str, dict]:
+    """The task of the model whose ``config.json`` is in ``folder`` (from its architecture), and the config."""
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"no readable config.json beside the weights ({exc}); give the folder save_pretrained "
+                           "wrote, or pull the model from the Hub") from None
+    for arch in config.get("architectures") or []:
+        for suffix, task in HEADS.items():
+            if arch.endswith(suffix):
+                return task, config
+    raise AdapterError(f"config.json names {config.get('architectures')}: visiontrain trains Hugging Face models for "
+                       "image classification (...ForImageClassification) and semantic segmentation "
+                       "(...ForSemanticSegmentation)")
+
+
+def _with_weights(auto, config, weights: str):
+    """The model for ``config`` with the weights of ``weights``: a file in the platform's names (a job's) is
+    loaded by name; one in the Hub's names (what ``save_pretrained`` writes, which transformers renames
+    as it loads) through ``from_pretrained``. A head for other classes keeps its fresh weights."""
+    import tempfile
+
+    from adapters._weights import WeightsRefused
+
+    model = auto.from_config(config)
+    try:
+        if load_matching(model, weights) >= len(model.state_dict()) - 2:  # all but a replaced head
+            return model
+    except WeightsRefused:
+        pass
+    if not weights.endswith(".safetensors"):
+        raise AdapterError(f"{weights}: its names are neither the platform's nor a Hugging Face model's; give the "
+                           "model.safetensors that save_pretrained wrote")
+    with tempfile.TemporaryDirectory(prefix="vt-hf-") as d:
+        config.save_pretrained(d)
+        os.symlink(os.path.abspath(weights), os.path.join(d, "model.safetensors"))
+        return auto.from_pretrained(d, config=config, ignore_mismatched_sizes=True, local_files_only=True)
 
 
 def _torch_module():
@@ -63,6 +109,13 @@ class HuggingFaceAdapter(ModelAdapter):
 
     def model_tasks(self, model_name: str) -> list[str]:
         return [CATALOGUE[model_name][0]] if model_name in CATALOGUE else []
+
+    def cache_files(self, model_name: str) -> tuple[str, ...]:
+        return () if model_name in CATALOGUE or not HUB_NAME.match(model_name) else ("config.json",)
+
+    def check_files(self, model_name: str, folder: str) -> None:
+        if self.cache_files(model_name):
+            _config_task(folder)
 
     def _config(self, model_name: str, num_classes: int):
         import transformers
@@ -103,7 +156,16 @@ class HuggingFaceAdapter(ModelAdapter):
         return ("model.decode_head",) if task == "segmentation" else ("model.classifier",)
 
     def hub_file(self, model_name: str) -> Optional[tuple[str, str]]:
-        return (model_name, "model.safetensors") if model_name in CATALOGUE else None
+        return (model_name, "model.safetensors") if model_name in CATALOGUE or HUB_NAME.match(model_name) else None
+
+    def download(self, model_name: str, folder: str) -> tuple[str, str]:
+        """The weights, and for a model outside the catalogue its ``config.json`` beside them."""
+        if self.cache_files(model_name):
+            from huggingface_hub import hf_hub_download
+
+            _config_task(os.path.dirname(hf_hub_download(repo_id=model_name, filename="config.json", cache_dir=folder,
+                                                         endpoint=os.environ.get("HF_ENDPOINT") or None)))
+        return super().download(model_name, folder)
 
     def save_native(self, net, folder: str, class_names: list[str]) -> str:
         model = net.model
@@ -116,13 +178,14 @@ class HuggingFaceAdapter(ModelAdapter):
               weights: Optional[str] = None):
         import transformers
 
+        if self.cache_files(model_name):
+            return self._build_from_files(model_name, task, num_classes, weights)
         self.check(model_name, task)
         _, config = self._config(model_name, num_classes)
         auto = (transformers.AutoModelForSemanticSegmentation if task == "segmentation"
                 else transformers.AutoModelForImageClassification)
         if weights and os.path.isfile(weights):  # a weights file (the platform's cache): what fits is loaded
-            model = auto.from_config(config)
-            load_matching(model, weights)
+            model = _with_weights(auto, config, weights)
         elif weights or pretrained:  # a save_pretrained folder, or the Hugging Face cache
             try:
                 model = auto.from_pretrained(weights or model_name, config=config, local_files_only=True,
@@ -134,3 +197,22 @@ class HuggingFaceAdapter(ModelAdapter):
         else:
             model = auto.from_config(config)
         return _torch_module()(model, task == "segmentation", type(config).__name__ == "ViTConfig")
+
+    def _build_from_files(self, model_name: str, task: str, num_classes: int, weights: Optional[str]):
+        """A Hub model outside the catalogue: built from the ``config.json`` beside its cached weights."""
+        import transformers
+
+        if not weights or not os.path.isfile(weights):
+            raise AdapterError(f"huggingface/{model_name} is not in the catalogue: it is built from its config.json in "
+                               "the platform's weights cache, with its pretrained weights (model.pretrained: true); "
+                               f"an admin can add it with `visiontrain weights pull huggingface/{model_name}`")
+        found, config = _config_task(os.path.dirname(weights))
+        if found != task:
+            raise AdapterError(f"{model_name} is a {found} model (its config.json), not {task}; pick a {task} model")
+        config = transformers.AutoConfig.for_model(**{**config, "num_labels": num_classes,
+                                                      "id2label": {i: str(i) for i in range(num_classes)},
+                                                      "label2id": {str(i): i for i in range(num_classes)}})
+        auto = (transformers.AutoModelForSemanticSegmentation if task == "segmentation"
+                else transformers.AutoModelForImageClassification)
+        model = _with_weights(auto, config, weights)
+        return _torch_module()(model, task == "segmentation", config.model_type == "vit")

@@ -18,7 +18,9 @@ from serve_app.services.plan import PlanError, make_plan
 from serve_app.services.records import Records
 from train_jobs.config import TrainingConfig
 from train_jobs.data.synth import make_classification
+from train_jobs.state import JobFolder
 from train_jobs.store import open_store
+from train_jobs.worker import save_tensors
 from train_jobs.weights import WeightsCache, WeightsUnavailable, resolve_weights, worker_weights
 
 
@@ -251,3 +253,98 @@ def test_the_parser_reads_an_earlier_job_to_start_from(message, from_job):
     assert result.intent.from_job == from_job and not result.intent.class_names
     if from_job:
         assert "task" not in result.missing  # the earlier job brings its task
+
+
+def _tiny_vit(folder, architecture: str = "ViTForImageClassification") -> dict:
+    """A save_pretrained folder of a small ViT classifier (5 classes), as a Hub repository holds it."""
+    import json
+
+    import transformers
+
+    torch.manual_seed(5)
+    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                                    image_size=32, patch_size=8, num_labels=5)
+    model = transformers.ViTForImageClassification(config)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    if architecture != "ViTForImageClassification":
+        saved = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**saved, "architectures": [architecture]}))
+    return model.state_dict()
+
+
+def test_a_hub_model_outside_the_catalogue_is_taken_by_name_and_built_from_its_own_config(tmp_path, monkeypatch):
+    served = _tiny_vit(tmp_path / "repo")
+    hub = StandInHub({f"acme/tiny-vit/{f}": (tmp_path / "repo" / f).read_bytes()
+                      for f in ("config.json", "model.safetensors")})
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    store = str(tmp_path / "store")
+    records = Records(f"sqlite:///{tmp_path}/r.db")
+    data = make_classification(str(tmp_path / "shapes"), num_classes=3, per_class=4, image_size=32, seed=0)["path"]
+
+    def plan(**intent) -> dict:
+        result = ParseResult.model_validate({"status": "complete", "language": "en", "intent": {
+            "model": {"source": "huggingface", "name": "acme/tiny-vit"}, "task": "classification",
+            "dataset": {"uri": data}, **intent}})
+        return make_plan(result, {"username": "ann", "role": "admin"}, records, store,
+                         publishes=lambda s, n: get_adapter(s).publishes_weights(n))
+
+    with pytest.raises(PlanError, match="visiontrain weights pull huggingface/acme/tiny-vit"):
+        plan()  # offline (the tests' setting) and not cached: it cannot be built
+    monkeypatch.setenv("VISIONTRAIN_OFFLINE", "0")
+    with pytest.raises(PlanError, match="does not train from scratch here"):
+        plan(pretrained=False)
+    p = plan()
+    assert p["config"]["model"]["pretrained"] is True and "downloaded once" in p["notes"]["model.pretrained"]
+
+    cfg = TrainingConfig.model_validate({**p["config"], "job_id": "hub-model-1"})
+    resolved, manifest = resolve_weights(cfg)  # the driver: config.json and the weights, from the hub, once
+    assert sorted(path.rsplit("/", 1)[1] for _, path in hub.requests if _ == "GET") == ["config.json", "model.safetensors"]
+    assert set(manifest["beside"]) == {"config.json"}
+    net = get_adapter("huggingface").build("acme/tiny-vit", "classification", 3, True, worker_weights(resolved))
+    kept = net.state_dict()
+    assert torch.equal(kept["model.vit.layers.0.mlp.fc2.weight"], served["vit.layers.0.mlp.fc2.weight"])
+    assert kept["model.classifier.weight"].shape == (3, 32)  # a new head for three classes
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 3)
+
+    job = JobFolder(open_store(store), "hub-model-1")  # the job trained it: its best weights, in the platform's names
+    save_tensors({"model": {f"1.{k}": v for k, v in kept.items()}}, str(tmp_path / "best.pt"))
+    job.store.upload_file(job.key("weights/model.pt"), str(tmp_path / "best.pt"))
+    again = cfg.model_copy(update={"job_id": "hub-model-2", "model": cfg.model.model_copy(
+        update={"pretrained": False, "from_job": "hub-model-1"})})
+    net = get_adapter("huggingface").build("acme/tiny-vit", "classification", 3, False,
+                                           worker_weights(resolve_weights(again)[0]))
+    assert all(torch.equal(v, kept[k]) for k, v in net.state_dict().items())  # every tensor, its head too
+
+    s3ish = WeightsCache(open_store(store))
+    monkeypatch.setattr(s3ish.store, "child_uri", lambda key: "s3://not-local/" + key)  # a node without the store's disk
+    beside = os.path.dirname(s3ish.local_file(manifest))
+    assert sorted(os.listdir(beside)) == ["config.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize("architecture, error", [("BertForMaskedLM", "trains Hugging Face models for image "
+                                                                      "classification"), (None, "no readable config.json")])
+def test_a_hub_model_is_refused_without_a_config_it_can_build(tmp_path, architecture, error):
+    _tiny_vit(tmp_path / "repo", architecture or "ViTForImageClassification")
+    if architecture is None:
+        os.remove(tmp_path / "repo" / "config.json")
+    cache = WeightsCache(open_store(str(tmp_path / "store")))
+    with pytest.raises(ValueError, match=error):
+        cache.add(str(tmp_path / "repo" / "model.safetensors"), "huggingface", "acme/tiny-vit", origin="by hand")
+    assert cache.list() == []
+
+
+def test_a_config_naming_a_hub_model_starts_from_its_hub_files_and_never_from_scratch(tmp_path):
+    from train_jobs.config import ConfigError, config_from_dict
+
+    base = {"task": "classification", "dataset": {"uri": str(tmp_path)}, "storage": {"uri": str(tmp_path / "store")}}
+    with pytest.raises(ConfigError, match="cannot train from scratch: leave model.pretrained out or set it true"):
+        config_from_dict({**base, "model": {"source": "huggingface", "name": "acme/tiny-vit", "pretrained": False}})
+    cfg = config_from_dict({**base, "model": {"source": "huggingface", "name": "acme/tiny-vit"}})
+    with pytest.raises(WeightsUnavailable, match="visiontrain weights pull huggingface/acme/tiny-vit"):
+        resolve_weights(cfg)  # the driver fetches them (here offline: it says how to add them)
+    _tiny_vit(tmp_path / "repo")
+    WeightsCache(open_store(str(tmp_path / "store"))).add(str(tmp_path / "repo" / "model.safetensors"), "huggingface",
+                                                          "acme/tiny-vit", origin="pulled by an operator")
+    resolved, manifest = resolve_weights(cfg)
+    assert manifest["origin"] == "pulled by an operator" and resolved.model.weights.startswith("weights:huggingface/acme/")

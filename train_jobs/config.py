@@ -84,6 +84,13 @@ class ModelRef(_Schema):
         if self.continue_training and not self.from_job:
             raise ValueError("continue_training carries on an earlier job: name it in model.from_job, or set "
                              "continue_training: false")
+        from adapters import get_adapter
+
+        if (get_adapter(self.source).cache_files(self.name) and "pretrained" in self.model_fields_set
+                and not (self.pretrained or self.from_job or self.weights)):
+            raise ValueError(f"{self.source}/{self.name} is built from its files on the Hub (its config and weights, "
+                             "kept in the platform's weights cache), so it cannot train from scratch: leave "
+                             "model.pretrained out or set it true")
         if self.continue_training and self.source == "ultralytics":
             raise ValueError("continue_training: Ultralytics models restart their own optimizer; fine-tune from the "
                              "job's best weights instead (model.from_job alone)")

@@ -64,13 +64,21 @@ class WeightsCache:
         from adapters import get_adapter
         from adapters._weights import load_state_dict
 
-        get_adapter(source).check(name, get_adapter(source).model_tasks(name)[0])
+        adapter = get_adapter(source)
+        beside = adapter.cache_files(name)
+        if beside:  # built from files kept with the weights (a Hub model outside the catalogue)
+            adapter.check_files(name, os.path.dirname(path))
+        else:
+            adapter.check(name, adapter.model_tasks(name)[0])
         state = {k: v.contiguous() for k, v in load_state_dict(path).items()}
         with tempfile.TemporaryDirectory(prefix="vt-weights-") as d:
             local = os.path.join(d, FILE)
             save_file(state, local)
             manifest = {"source": source, "name": name, "file": FILE, "sha256": file_sha256(local),
-                        "size": os.path.getsize(local), "tensors": len(state), "origin": origin, "added_at": time.time()}
+                        "size": os.path.getsize(local), "tensors": len(state), "origin": origin, "added_at": time.time(),
+                        "beside": {f: file_sha256(os.path.join(os.path.dirname(path), f)) for f in beside}}
+            for f in beside:
+                self.store.upload_file(self.key(source, name, f), os.path.join(os.path.dirname(path), f))
             self.store.upload_file(self.key(source, name), local)
         self.store.write_json(self.key(source, name, MANIFEST), manifest)  # last: the entry is complete
         return manifest
@@ -92,19 +100,28 @@ class WeightsCache:
             return self.add(path, source, name, origin)
 
     def local_file(self, manifest: dict) -> str:
-        """The cached file on this node (fetched from the store once per node, checked by its SHA-256)."""
+        """The cached file on this node (fetched from the store once per node, checked by its SHA-256),
+        with the files kept beside it."""
         uri = self.store.child_uri(self.key(manifest["source"], manifest["name"]))
         if os.path.isfile(uri) and file_sha256(uri) == manifest["sha256"]:
             return uri  # a local store: read in place
-        path = os.path.join(tempfile.gettempdir(), "visiontrain-weights", f"{manifest['sha256']}.safetensors")
-        if not (os.path.isfile(path) and file_sha256(path) == manifest["sha256"]):
+        folder = os.path.join(tempfile.gettempdir(), "visiontrain-weights", manifest["sha256"])
+        self.copy_beside(manifest, folder)
+        return self._fetch(self.key(manifest["source"], manifest["name"]), manifest["sha256"], os.path.join(folder, FILE))
+
+    def copy_beside(self, manifest: dict, folder: str) -> None:
+        """The files kept beside the weights (``cache_files``), into ``folder``."""
+        for f, sha256 in (manifest.get("beside") or {}).items():
+            self._fetch(self.key(manifest["source"], manifest["name"], f), sha256, os.path.join(folder, f))
+
+    def _fetch(self, key: str, sha256: str, path: str) -> str:
+        if not (os.path.isfile(path) and file_sha256(path) == sha256):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             part = f"{path}.{os.getpid()}.part"
-            self.store.download_file(self.key(manifest["source"], manifest["name"]), part)
-            if file_sha256(part) != manifest["sha256"]:
+            self.store.download_file(key, part)
+            if file_sha256(part) != sha256:
                 os.remove(part)
-                raise WeightsUnavailable(f"the cached weights of {manifest['source']}/{manifest['name']} do not match "
-                                         "their manifest; add them again")
+                raise WeightsUnavailable(f"the cached {key} does not match its manifest; add the weights again")
             os.replace(part, path)
         return path
 
@@ -133,7 +150,9 @@ def resolve_weights(cfg: TrainingConfig) -> tuple[TrainingConfig, Optional[dict]
             raise WeightsUnavailable(f"job {m.from_job} left no weights to start from ({job.uri(BEST)}); pick a "
                                      "succeeded job (GET /v1/jobs lists yours)")
         return _with_weights(cfg, f"job:{m.from_job}"), {"from_job": m.from_job, "source": m.source, "name": m.name}
-    if not m.pretrained:
+    from adapters import get_adapter
+
+    if not (m.pretrained or get_adapter(m.source).cache_files(m.name)):  # some models are only built from the hub's
         return cfg, None
     if cfg.search is not None and "model" in cfg.search.parameters:
         raise WeightsUnavailable("pretrained weights with a search over models is not supported yet: search one "
@@ -149,9 +168,12 @@ def worker_weights(cfg: TrainingConfig) -> Optional[str]:
     ref = cfg.model.weights
     if ref and ref.startswith("job:"):
         job = JobFolder(open_store(cfg.storage.uri), ref[len("job:"):])
-        path = os.path.join(tempfile.gettempdir(), "visiontrain-weights", f"{cfg.job_id}-from-{job.job_id}.pt")
+        path = os.path.join(tempfile.gettempdir(), "visiontrain-weights", f"{cfg.job_id}-from-{job.job_id}", "model.pt")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         job.store.download_file(job.key(BEST), path)
+        cache = WeightsCache(job.store)
+        if cache.find(cfg.model.source, cfg.model.name):  # what the model is built from, beside its weights
+            cache.copy_beside(cache.find(cfg.model.source, cfg.model.name), os.path.dirname(path))
         return path
     if not ref or not ref.startswith("weights:"):
         return ref

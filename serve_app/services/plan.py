@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import yaml
 
+from adapters import get_adapter
 from serve_app.intent import ParseResult
 from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
@@ -205,7 +206,11 @@ def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
                        "again from hyperparameters.learning_rate)")
     if cfg.model.from_job:
         return False, f"job {cfg.model.from_job}'s best weights (its head too when the classes are the same)"
+    built_from_files = bool(get_adapter(source).cache_files(name))  # a Hub model outside the catalogue
     if stated is False:
+        if built_from_files:
+            raise PlanError(f"{source}/{name} is built from its files on the Hub (config and weights): it does not "
+                            "train from scratch here; leave 'from scratch' out, or pick a catalogue model")
         return False, "from scratch, as you asked"
     if cfg.script is not None:
         return False, "your script loads its own weights"
@@ -215,9 +220,9 @@ def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
     if may_download() and publishes(source, name):
         return True, f"pretrained weights from {source}'s hub, downloaded once when the job starts and then cached"
     why = "this platform does not download" if not may_download() else f"{source} publishes none for {name}"
-    if stated:
+    if stated or built_from_files:
         raise PlanError(f"no pretrained weights for {source}/{name}: none are cached and {why}; "
-                        f"{how_to_add(source, name)}; or say 'from scratch'")
+                        f"{how_to_add(source, name)}" + ("" if built_from_files else "; or say 'from scratch'"))
     return False, f"from scratch: no weights cached for {source}/{name} and {why}; {how_to_add(source, name)}"
 
 
@@ -266,8 +271,6 @@ def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int]
 
 
 def _image_size(cfg: TrainingConfig, images: Optional[dict]) -> tuple[Optional[int], str]:
-    from adapters import get_adapter
-
     name = cfg.model.name
     made_for = get_adapter(cfg.model.source).preprocessing(name)["input_size"]
     if not images:
