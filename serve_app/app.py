@@ -1,5 +1,5 @@
-"""The Serve application: an HTTP ingress (FastAPI) composed over the IntentParser and ModelRegistry
-deployments. Serve runs it by import path: ``serve_app.app:build_app``."""
+"""The Serve application: an HTTP ingress (FastAPI) composed over the IntentParser, ModelRegistry and
+TrainedModels deployments. Serve runs it by import path: ``serve_app.app:build_app``."""
 
 import asyncio
 import logging
@@ -20,7 +20,7 @@ from serve_app.metrics import RequestMetrics
 from serve_app.routes import ROUTERS
 from serve_app.routes.deps import serve_platform
 
-__all__ = ["IntentParser", "ModelRegistry", "build_app", "deploy"]
+__all__ = ["IntentParser", "ModelRegistry", "TrainedModels", "build_app", "deploy"]
 
 log = logging.getLogger(__name__)
 # Replicas ask for no CPU by default, so the API keeps answering while training holds every core.
@@ -75,6 +75,38 @@ class ModelRegistry:
             return {"error": str(exc)}
 
 
+@serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=8,
+                  autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 2})
+class TrainedModels:
+    """Succeeded jobs' models answering predictions, by job id (Serve's model multiplexing: each replica
+    keeps the ``MODELS_PER_REPLICA`` it used last)."""
+
+    MODELS_PER_REPLICA = 4
+
+    def __init__(self, settings: Optional[dict] = None):
+        from serve_app.services.platform import storage_uri_of
+
+        self.storage_uri = storage_uri_of(settings or {})
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def model(self, job_id: str):
+        from serve_app.services.predict import load_predictor
+
+        return await asyncio.to_thread(load_predictor, self.storage_uri, job_id)
+
+    async def predict(self, images: list[bytes]) -> dict:
+        """``{"predictions": [...]}``, or ``{"error": message, "status": HTTP status}``."""
+        from train_jobs.data import ImageRefused
+
+        try:
+            predict = await self.model(serve.get_multiplexed_model_id())
+            return {"predictions": await asyncio.to_thread(predict, images)}
+        except NotImplementedError as exc:
+            return {"error": str(exc), "status": 501}
+        except ImageRefused as exc:
+            return {"error": str(exc), "status": 422}
+
+
 api = FastAPI(title="visiontrain", version="0.1.0",
               description="Describe a vision model in Korean or English; get it trained on Ray.")
 api.add_middleware(RequestMetrics)
@@ -102,10 +134,11 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 @serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=128)
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle, settings: Optional[dict] = None):
+    def __init__(self, parser: DeploymentHandle, registry: DeploymentHandle, settings: Optional[dict] = None,
+                 models: Optional[DeploymentHandle] = None):
         from serve_app.services.platform import Platform
 
-        self.platform = Platform(settings, parser, registry)
+        self.platform = Platform(settings, parser, registry, models)
         serve_platform(self.platform)
         self.records = self.platform.records
         self.watcher = threading.Thread(target=self._watch_jobs, args=(float((settings or {}).get("reconcile_s", 5)),),
@@ -139,7 +172,8 @@ class Ingress:
 def build_app(args: Optional[dict] = None):
     """The application graph: the ingress with the parser and the registry bound in. ``args``
     (``serve run serve_app.app:build_app home=... database_url=...``): where records and keys live."""
-    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind(), dict(args or {}))
+    args = dict(args or {})
+    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind(), args, TrainedModels.bind(args))
 
 
 def deploy(port: int = 8000, host: str = "127.0.0.1", name: str = "visiontrain", args: Optional[dict] = None) -> str:

@@ -175,7 +175,8 @@ def test_serve_config_is_a_valid_serve_document_for_this_app(ray_cluster):
         deployment = stack.pop()._bound_deployment
         names.add(deployment.name)
         stack.extend(a for a in deployment.init_args if hasattr(a, "_bound_deployment"))
-    assert {d.name for d in app.deployments} == names == {"Ingress", "IntentParser", "ModelRegistry"}
+    assert {d.name for d in app.deployments} == names == {"Ingress", "IntentParser", "ModelRegistry",
+                                                                  "TrainedModels"}
 
 
 def _pods(docs: list[dict]) -> list[tuple[str, dict, bool]]:

@@ -71,6 +71,61 @@ storage: {{uri: {tmp_path / 'artifacts'}}}
 """)
 
 
+def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str], data: str) -> None:
+    """The job's model as the prediction endpoint serves it answers what its evaluation computes for
+    the same images (by the evaluation's own loaders and model)."""
+    import glob
+    import os
+
+    import numpy as np
+
+    from serve_app.services.predict import load_predictor
+    from train_jobs.tasks._torch import preprocessing, to_float
+
+    images = sorted(glob.glob(os.path.join(data, "*", "*.png")) if name == "classification" else
+                    glob.glob(os.path.join(data, "test", "*", "*.png")) if name == "anomaly_detection" else
+                    glob.glob(os.path.join(data, "images", "val", "*")))[:4]
+    answers = load_predictor(cfg.storage.uri, cfg.job_id)([open(p, "rb").read() for p in images])
+    assert len(answers) == len(images)
+    fed = preprocessing(cfg)
+    if name == "classification":
+        from train_jobs.tasks.classification import ClassificationTrainer, ImageDataset
+
+        model = ClassificationTrainer()._trained_model(cfg, folder, class_names)
+        x = torch.stack([ImageDataset([(p, 0)], fed["image_size"], resample=fed["interpolation"])[0][0] for p in images])
+        with torch.no_grad():
+            want = model(to_float(x)).argmax(1).tolist()
+        assert [a["top"][0]["class"] for a in answers] == [class_names[i] for i in want]
+    elif name == "semantic_segmentation":
+        import base64
+        import io
+
+        from PIL import Image
+
+        from train_jobs.tasks import semantic
+
+        model = semantic._trained(cfg, folder, class_names)
+        ds = semantic.MaskDataset([(p, p) for p in images], fed["image_size"], resample=fed["interpolation"])
+        with torch.no_grad():
+            want = model(to_float(torch.stack([ds[i][0] for i in range(len(images))]))).argmax(1).numpy()
+        got = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(a["mask"])))) for a in answers])
+        assert (got == want).mean() >= 0.99 and answers[0]["classes"] == class_names
+    elif name == "anomaly_detection":
+        from train_jobs.tasks.anomaly import AnomalyTrainer, _scores
+
+        want = _scores(AnomalyTrainer()._scorer(cfg, folder), cfg, [(p, 0) for p in images])
+        assert [a["score"] for a in answers] == pytest.approx(want.tolist(), abs=1e-5)
+        assert all(a["class"] == ("anomalous" if a["score"] >= a["threshold"] else "good") for a in answers)
+    else:
+        from train_jobs.tasks.ultralytics_run import trained_yolo
+
+        results = trained_yolo(cfg, folder).predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False)
+        for answer, result in zip(answers, results):
+            assert [o["class"] for o in answer["objects"]] == [class_names[int(c)] for c in result.boxes.cls.tolist()]
+            assert [o["box"] for o in answer["objects"]] == pytest.approx(result.boxes.xyxy.tolist(), abs=1.0)
+            assert all(("polygon" in o) == (name == "instance_segmentation") for o in answer["objects"])
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_task_trains_better_than_untrained(name, job_service, tmp_path):
     task, metric, margin = CASES[name]
@@ -85,6 +140,7 @@ def test_task_trains_better_than_untrained(name, job_service, tmp_path):
     print(f"{name}: {metric} trained {trained[metric]} vs untrained {untrained[metric]}")
     assert trained[metric] >= untrained[metric] + margin
     assert folder.store.exists(folder.key("export/model.onnx"))
+    _check_predictions(name, cfg, folder, trained["class_names"], data)
     if name == "semantic_segmentation":
         assert set(trained["per_class_iou"]) == {"background", "circle", "square"}
         assert len(trained["samples"]) == 4 and all(folder.store.exists(folder.key(k)) for k in trained["samples"])

@@ -252,6 +252,25 @@ def cmd_dataset(args) -> int:
                 lambda d: (_dataset_lines([d]), print(d["report"]["summary"])))
 
 
+def _prediction_line(p: dict) -> str:
+    if "top" in p:
+        return ", ".join(f"{t['class']} {t['score']:.3f}" for t in p["top"])
+    if "objects" in p:
+        return f"{len(p['objects'])} objects" + "".join(f", {o['class']} {o['score']:.2f}" for o in p["objects"])
+    if "coverage" in p:
+        return ", ".join(f"{c} {share:.1%}" for c, share in p["coverage"].items())
+    return f"{p['class']} (score {p['score']:.4g}, threshold {p['threshold']:.4g})"
+
+
+def _prediction_lines(answer: dict) -> None:
+    for p in answer["predictions"]:
+        print(f"{p['image']}: {_prediction_line(p)}")
+
+
+def cmd_predict(args) -> int:
+    return show(args, _client(args).predict(args.job_id, args.images), _prediction_lines)
+
+
 def cmd_stop(args) -> int:
     record = _client(args).post(f"/v1/jobs/{args.job_id}/stop")
     print(f"stop requested for {record['job_id']} (was {record['state']})")
@@ -281,6 +300,11 @@ def add_parsers(sub, datasets) -> None:
         c = parser.add_parser(name, help=helptext)
         json_option(c)
         c.set_defaults(fn=fn)
+    pr = sub.add_parser("predict", help="a succeeded job's model on your images")
+    pr.add_argument("job_id")
+    pr.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    json_option(pr)
+    pr.set_defaults(fn=cmd_predict)
     ds = datasets.add_parser("show", help="a stored dataset and its health report")
     ds.add_argument("dataset_id")
     json_option(ds)

@@ -39,7 +39,7 @@ class SubmitRequest(BaseModel):
         return self
 
 
-def _job(p, job_id: str, user: dict) -> dict:
+def visible_job(p, job_id: str, user: dict) -> dict:
     try:
         record = p.jobs.get(job_id)
     except JobNotFound:
@@ -107,12 +107,12 @@ async def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(pla
     ended = p.jobs.ended(job_id)
     if ended is not None and visible(ended, user):
         return ended
-    return await asyncio.to_thread(_job, p, job_id, user)
+    return await asyncio.to_thread(visible_job, p, job_id, user)
 
 
 @router.post("/{job_id}/stop")
 def stop_job(job_id: str, user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
-    record = _job(p, job_id, user)
+    record = visible_job(p, job_id, user)
     if record["owner"] != user["username"] and user["role"] != "admin":
         raise HTTPException(403, "only the job's owner or an admin can stop it")
     return p.jobs.stop(job_id)
@@ -120,13 +120,13 @@ def stop_job(job_id: str, user: dict = Depends(writer_user), p=Depends(platform)
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse)
 def job_logs(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> str:
-    _job(p, job_id, user)
+    visible_job(p, job_id, user)
     return p.jobs.logs(job_id)
 
 
 @router.get("/{job_id}/artifacts")
 def artifacts(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
-    folder = p.jobs.folder(_job(p, job_id, user))
+    folder = p.jobs.folder(visible_job(p, job_id, user))
     logs = folder.store.logs(folder.prefix + "/")
     names = {k.removeprefix(folder.prefix + "/") for k in folder.store.list(folder.prefix + "/")
              if not any(k.startswith(log + ".d/") for log in logs)}  # an S3 log's parts are listed as the log
@@ -139,7 +139,7 @@ def artifact(job_id: str, name: str, link: bool = Query(False, description="answ
                                                                              "minutes instead (S3 storage only)"),
              user: dict = Depends(current_user), p=Depends(platform)) -> Response:
     """The file, streamed from the store as it is read (never whole in the API's memory)."""
-    folder = p.jobs.folder(_job(p, job_id, user))
+    folder = p.jobs.folder(visible_job(p, job_id, user))
     missing = HTTPException(404, f"job {job_id} has no artifact {name!r}; GET /v1/jobs/{job_id}/artifacts lists them")
     try:
         key = folder.key(name)
@@ -163,7 +163,7 @@ def artifact(job_id: str, name: str, link: bool = Query(False, description="answ
 def trials(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
     """A search job's trials (values, state, epochs run, best metric) and the best one so far."""
     try:
-        results = search_results(p.jobs.folder(_job(p, job_id, user)))
+        results = search_results(p.jobs.folder(visible_job(p, job_id, user)))
     except (StoreError, ConfigError):
         results = None
     if results is None:
@@ -200,7 +200,7 @@ async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), use
     Reconnect with ``Last-Event-ID`` to go on after the last event received, losing none. A quiet
     stream sends a comment every 15 s; a stream closes after an hour (reconnect to go on); one user
     holds at most 4 streams at once (429 past that)."""  # the times: VISIONTRAIN_STREAM_KEEPALIVE_S, _MAX_S
-    record = await asyncio.to_thread(_job, p, job_id, user)
+    record = await asyncio.to_thread(visible_job, p, job_id, user)
     folder = p.jobs.folder(record)
     skip = _cursor(last_event_id)
     lease = await asyncio.to_thread(p.records.take_lease, "events", user["username"], STREAMS_PER_USER, 3 * KEEP_ALIVE_S)

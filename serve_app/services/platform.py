@@ -16,7 +16,7 @@ from serve_app.metrics import unanswered
 from serve_app.services.records import Records, default_database_url
 from visiontrain.settings import settings as env_settings
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "storage_uri_of"]
 
 log = logging.getLogger(__name__)
 LAUNCHING_AT_ONCE = 2
@@ -31,7 +31,7 @@ class Platform:
     ``worker_types`` (the node types an autoscaler may add: ``{name: {CPU, GPU, max_workers}}``;
     default: ``VISIONTRAIN_WORKER_TYPES``, the same as JSON, for a separate training cluster)."""
 
-    def __init__(self, settings: Optional[dict] = None, parser=None, registry=None):
+    def __init__(self, settings: Optional[dict] = None, parser=None, registry=None, models=None):
         from serve_app.local import home_dir
 
         settings = settings or {}
@@ -39,13 +39,13 @@ class Platform:
         self.records = Records(settings.get("database_url") or default_database_url(self.home))
         self.auth = Auth(self.records, signing_key(self.home))
         self.auth.ensure_admin()
-        self.storage_uri = settings.get("storage_uri") or os.path.join(self.home, "artifacts")
+        self.storage_uri = storage_uri_of(settings)
         self.jobs = JobService(self.records, settings.get("ray_dashboard_url") or "http://127.0.0.1:8265")
         self.quotas = Quotas.from_settings(settings)
         self.limiter = RateLimiter(per_minute=float(settings.get("requests_per_minute")
                                                     or env_settings().requests_per_minute))
         self.worker_types = settings.get("worker_types") or _worker_types_from_env()
-        self.parser, self.registry = parser, registry
+        self.parser, self.registry, self.models = parser, registry, models
         self.started = time.time()
         # Submissions take turns on one thread, so a burst cannot slip past the quota, and twenty
         # at once do not hold the GIL away from the event loop that answers every other request.
@@ -108,6 +108,13 @@ class Platform:
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         return {"cpus_per_node": max((n.get("CPU", 0) for n in nodes), default=1),
                 "gpus": sum(n.get("GPU", 0) for n in nodes)}
+
+
+def storage_uri_of(settings: dict) -> str:
+    """Where the platform keeps artifacts: ``storage_uri``, else ``artifacts`` in its home folder."""
+    from serve_app.local import home_dir
+
+    return settings.get("storage_uri") or os.path.join(settings.get("home") or home_dir(), "artifacts")
 
 
 def _worker_types_from_env() -> dict:

@@ -9,7 +9,7 @@ from typing import Optional
 from PIL import Image
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["DatasetError", "ImageFolderIndex", "scan_imagefolder", "load_rgb"]
+__all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "decode_images", "scan_imagefolder", "load_rgb"]
 
 MAX_IMAGE_PIXELS = 64_000_000
 
@@ -82,10 +82,30 @@ def scan_imagefolder(root: str, class_names: Optional[list[str]] = None,
 RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}  # the models' configs name one of these
 
 
-def load_rgb(path: str, size: int, resample: str = "bilinear") -> Image.Image:
-    """Open an image safely (pixel limit against decompression bombs) as RGB at ``size`` x ``size``,
-    resized with ``resample`` (the model's own interpolation)."""
+class ImageRefused(DatasetError):
+    """An image to predict on that cannot be read (not an image, or past the pixel limit)."""
+
+
+def decode_images(images: list[bytes], size: Optional[int] = None, resample: str = "bilinear") -> list[Image.Image]:
+    """``images`` (file bytes) as :func:`load_rgb` reads files; ImageRefused names the first that fails."""
+    import io
+
+    out = []
+    for i, data in enumerate(images):
+        try:
+            out.append(load_rgb(io.BytesIO(data), size, resample))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ImageRefused(f"image {i + 1} cannot be read ({exc}); send PNG or JPEG files of at most "
+                               f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels") from None
+    return out
+
+
+def load_rgb(path, size: Optional[int], resample: str = "bilinear") -> Image.Image:
+    """Open an image safely (pixel limit against decompression bombs) as RGB at ``size`` x ``size``
+    (its own size for None), resized with ``resample`` (the model's own interpolation)."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with Image.open(path) as img:
+        if size is None:
+            return img.convert("RGB")
         img.draft("RGB", (size, size))
         return img.convert("RGB").resize((size, size), RESAMPLE[resample])

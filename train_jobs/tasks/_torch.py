@@ -16,8 +16,8 @@ from train_jobs.config import TrainingConfig
 from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors, unwrap
 
-__all__ = ["MEAN", "STD", "Normalize", "build_model", "load_best", "make_optimizer", "preprocessing", "run_epochs",
-           "to_float"]
+__all__ = ["MEAN", "STD", "Normalize", "build_model", "image_batch", "load_best", "make_optimizer", "preprocessing",
+           "run_epochs", "to_float"]
 
 MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
@@ -45,6 +45,15 @@ def preprocessing(cfg: TrainingConfig) -> dict:
     pre = get_adapter(cfg.model.source).preprocessing(cfg.model.name)
     return {"image_size": cfg.hyperparameters.image_size, "interpolation": pre["interpolation"],
             "mean": list(pre["mean"]), "std": list(pre["std"]), "channels": "RGB", "layout": "NCHW", "scale": 255}
+
+
+def image_batch(cfg: TrainingConfig, images: list[bytes]) -> torch.Tensor:
+    """Image files as the job's loaders feed them: uint8 RGB, NCHW, at its size and interpolation."""
+    from train_jobs.data import decode_images
+
+    fed = preprocessing(cfg)
+    decoded = decode_images(images, fed["image_size"], fed["interpolation"])
+    return torch.stack([torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1) for img in decoded])
 
 
 def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:

@@ -23,7 +23,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, image_batch, load_best, preprocessing, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
 from train_jobs.weights import worker_weights
 from train_jobs.worker import WorkerSession
@@ -273,6 +273,19 @@ class AnomalyTrainer(TaskTrainer):
         if cfg.anomaly.method == "patchcore" and not cfg.model.pretrained:
             out["note"] = "PatchCore on a backbone without pretrained weights; give model.weights for better scores"
         return out
+
+    def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
+        """Per image: its anomaly score and the decision at the threshold the job's evaluation chose."""
+        scorer = self._scorer(cfg, job)
+        threshold = float(job.store.read_json(job.key("metrics.json"))["threshold"])
+
+        @torch.no_grad()
+        def predict(images: list[bytes]) -> list[dict]:
+            scores = scorer(to_float(image_batch(cfg, images))).numpy()
+            return [{"score": round(float(s), 6), "threshold": round(threshold, 6),
+                     "class": class_names[int(s >= threshold)]} for s in scores]
+
+        return predict
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size

@@ -14,8 +14,8 @@ from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import (Normalize, build_model, load_best, make_optimizer, preprocessing, run_epochs,
-                                     to_float)
+from train_jobs.tasks._torch import (Normalize, build_model, image_batch, load_best, make_optimizer, preprocessing,
+                                     run_epochs, to_float)
 from train_jobs.worker import WorkerSession
 
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
@@ -204,6 +204,17 @@ class ClassificationTrainer(TaskTrainer):
         pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
         return {"task": self.task, **classification_report(pred, true, index.class_names),
                 "samples": draw_samples(job, index.val, pred, index.class_names)}
+
+    def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
+        model, k = self._trained_model(cfg, job, class_names), min(5, len(class_names))
+
+        @torch.no_grad()
+        def predict(images: list[bytes]) -> list[dict]:
+            scores, classes = model(to_float(image_batch(cfg, images))).float().softmax(1).topk(k)
+            return [{"top": [{"class": class_names[c], "score": round(float(s), 6)} for s, c in zip(ss, cc)]}
+                    for ss, cc in zip(scores.tolist(), classes.tolist())]
+
+        return predict
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size

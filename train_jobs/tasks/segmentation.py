@@ -32,3 +32,6 @@ class SegmentationTrainer(TaskTrainer):
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         return semantic.export(cfg, job, class_names)
+
+    def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
+        return semantic.predictor(cfg, job, class_names)

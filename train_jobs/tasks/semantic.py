@@ -18,7 +18,7 @@ from train_jobs.data import load_rgb, local_dataset_path
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
-from train_jobs.tasks._torch import build_model, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import build_model, image_batch, load_best, preprocessing, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
@@ -186,6 +186,27 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
     report = iou_report(out["confusion"], class_names)
     return {"task": "segmentation", "segmentation": "semantic", **report, "num_images": len(ds),
             "samples": _draw_samples(job, model, ds, len(class_names))}
+
+
+def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
+    """Per image: the class of each pixel at the job's image size (``mask``: a PNG of class ids, base64)
+    and the share of the image each class covers."""
+    import base64
+
+    model = _trained(cfg, job, class_names)
+
+    @torch.no_grad()
+    def predict(images: list[bytes]) -> list[dict]:
+        out = []
+        for mask in model(to_float(image_batch(cfg, images))).argmax(1).numpy().astype(np.uint8):
+            buf = io.BytesIO()
+            Image.fromarray(mask).save(buf, "PNG")
+            counts = np.bincount(mask.ravel(), minlength=len(class_names)) / mask.size
+            out.append({"mask": base64.b64encode(buf.getvalue()).decode(), "classes": list(class_names),
+                        "size": list(mask.shape), "coverage": {c: round(float(f), 5) for c, f in zip(class_names, counts)}})
+        return out
+
+    return predict
 
 
 def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:

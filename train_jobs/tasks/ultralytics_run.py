@@ -258,6 +258,28 @@ def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
             "native": export_native(adapter, net, class_names, job)}
 
 
+def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str], masks: bool):
+    """Per image: boxes (``[x1, y1, x2, y2]`` in its pixels) with class and score, and for instance
+    segmentation each object's outline (``polygon``), at the job's image size."""
+    from train_jobs.data import decode_images
+
+    model, device = trained_yolo(cfg, job), 0 if cfg.resources.use_gpu else "cpu"
+
+    def predict(images: list[bytes]) -> list[dict]:
+        out = []
+        for img in decode_images(images):  # whole: Ultralytics letterboxes them itself
+            [result] = model.predict(img, imgsz=cfg.hyperparameters.image_size, verbose=False, device=device)
+            polygons = result.masks.xy if masks and result.masks is not None else [None] * len(result.boxes)
+            out.append({"objects": [
+                {"class": class_names[int(c)], "score": round(float(p), 5), "box": [round(float(v), 2) for v in box],
+                 **({"polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in poly]} if poly is not None else {})}
+                for box, c, p, poly in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist(),
+                                           result.boxes.conf.tolist(), polygons)]})
+        return out
+
+    return predict
+
+
 class _UltralyticsTrainer(TaskTrainer):
     source = "ultralytics"
     masks: ClassVar[bool] = False
@@ -274,6 +296,9 @@ class _UltralyticsTrainer(TaskTrainer):
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         return export(cfg, job, class_names)
+
+    def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
+        return predictor(cfg, job, class_names, self.masks)
 
 
 @register_task

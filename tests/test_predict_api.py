@@ -1,0 +1,101 @@
+"""A succeeded job's model in use (issue #24): ``POST /v1/jobs/{id}/predict`` on the TrainedModels
+deployment answers what the job's own evaluation computes for the same images (its size,
+interpolation and normalisation); whoever may see the job may ask, others get 404; an image that
+does not decode answers 422 naming it and the model keeps serving; the CLI prints the answers."""
+import json
+import os
+import shutil
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from serve_app.cli import main
+
+pytestmark = pytest.mark.ray
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _user(api_url: str, admin_token: str, name: str, role: str = "user") -> dict:
+    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token), timeout=60,
+                   json={"username": name, "password": f"{name}-password", "role": role})
+    assert r.status_code in (201, 409), r.text
+    return bearer(httpx.post(f"{api_url}/v1/auth/login", timeout=60,
+                             json={"username": name, "password": f"{name}-password"}).json()["access_token"])
+
+
+def _trained_job(api_url: str, headers: dict, shapes: str, tmp_path) -> tuple[dict, dict]:
+    archive = shutil.make_archive(str(tmp_path / "shapes"), "zip", shapes)
+    with open(archive, "rb") as f:
+        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(), timeout=120,
+                          headers={**headers, "content-type": "application/zip"}).status_code == 201
+    turn = httpx.post(f"{api_url}/v1/chat", headers=headers, timeout=60, json={
+        "message": "train test_resnet from scratch on the dataset I uploaded, 2 epochs, batch size 16"}).json()
+    assert turn["plan"], turn
+    r = httpx.post(f"{api_url}/v1/jobs", headers=headers, json={"session_id": turn["session_id"]}, timeout=60)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
+    with httpx.stream("GET", f"{api_url}/v1/jobs/{job_id}/events", headers=headers, timeout=600) as events:
+        for _ in events.iter_lines():
+            pass
+    record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=headers).json()
+    assert record["state"] == "succeeded", record
+    return record, turn["plan"]["config"]
+
+
+def _evaluated(record: dict, config: dict, images: list[str]) -> np.ndarray:
+    """Class probabilities as the job's evaluation computes them: its weights, its dataset loader."""
+    from train_jobs.config import TrainingConfig
+    from train_jobs.tasks._torch import build_model, preprocessing
+    from train_jobs.tasks.classification import ImageDataset
+
+    cfg = TrainingConfig.model_validate(config)
+    model = build_model(cfg, 3)
+    model.load_state_dict(torch.load(os.path.join(record["folder_uri"], "weights", "model.pt"),
+                                     weights_only=True)["model"])
+    fed = preprocessing(cfg)
+    x = torch.stack([ImageDataset([(p, 0)], fed["image_size"], resample=fed["interpolation"])[0][0] for p in images])
+    with torch.no_grad():
+        return model.eval()(x.float() / 255).softmax(1).numpy()
+
+
+def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_token, shapes, tmp_path, monkeypatch,
+                                                               capsys):
+    owner = _user(api_url, admin_token, "pia")
+    record, config = _trained_job(api_url, owner, shapes, tmp_path)
+    job_id, classes = record["job_id"], sorted(os.listdir(shapes))
+    images = [os.path.join(shapes, c, sorted(os.listdir(os.path.join(shapes, c)))[0]) for c in classes]
+
+    def ask(headers: dict, files: list[tuple[str, bytes]]) -> httpx.Response:
+        return httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers=headers, timeout=300,
+                          files=[("images", (name, data)) for name, data in files])
+
+    sent = [(os.path.basename(p), open(p, "rb").read()) for p in images]
+    r = ask(owner, sent)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["task"] == "classification" and [p["image"] for p in answer["predictions"]] == [n for n, _ in sent]
+    want = _evaluated(record, config, images)
+    for p, probs in zip(answer["predictions"], want):
+        assert [t["class"] for t in p["top"]] == [classes[i] for i in np.argsort(-probs)]
+        assert [t["score"] for t in p["top"]] == pytest.approx(sorted(probs, reverse=True), abs=1e-5)
+
+    assert ask(_user(api_url, admin_token, "vic", "viewer"), sent[:1]).status_code == 200  # viewers may look
+    other = ask(_user(api_url, admin_token, "oscar"), sent[:1])
+    assert other.status_code == 404 and "no job" in other.json()["detail"]
+    broken = ask(owner, [sent[0], ("notes.png", b"this is not an image")])
+    assert broken.status_code == 422 and "image 2" in broken.json()["detail"]
+    assert ask(owner, sent[:1]).json()["predictions"][0]["top"] == answer["predictions"][0]["top"]  # still serving
+
+    monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("VISIONTRAIN_PASSWORD", "pia-password")
+    assert main(["login", "--user", "pia", "--api", api_url]) == 0
+    capsys.readouterr()
+    assert main(["predict", job_id, images[0], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["top"] == answer["predictions"][0]["top"]
+    assert main(["predict", job_id, images[0]]) == 0
+    assert capsys.readouterr().out.startswith(f"{os.path.basename(images[0])}: {answer['predictions'][0]['top'][0]['class']}")
