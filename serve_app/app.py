@@ -19,6 +19,7 @@ from serve_app.intent import parse
 from serve_app.metrics import RequestMetrics
 from serve_app.routes import ROUTERS
 from serve_app.routes.deps import serve_platform
+from visiontrain.settings import settings as env_settings
 
 __all__ = ["IntentParser", "ModelRegistry", "TrainedModels", "build_app", "deploy"]
 
@@ -75,24 +76,39 @@ class ModelRegistry:
             return {"error": str(exc)}
 
 
+class _Loaded:
+    """One job's predictor as a TrainedModels replica holds it; Serve calls ``__del__`` when it unloads it."""
+
+    held: set = set()  # the job ids whose models this replica holds
+
+    def __init__(self, job_id: str, predict):
+        self.job_id, self.predict = job_id, predict
+        _Loaded.held.add(job_id)
+
+    def __del__(self):
+        _Loaded.held.discard(self.job_id)
+
+
 @serve.deployment(ray_actor_options=_LIGHT, max_ongoing_requests=8,
                   autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 2})
 class TrainedModels:
     """Succeeded jobs' models answering predictions, by job id (Serve's model multiplexing: each replica
-    keeps the ``MODELS_PER_REPLICA`` it used last)."""
-
-    MODELS_PER_REPLICA = 4
+    keeps the ``VISIONTRAIN_MODELS_PER_REPLICA`` it used last)."""
 
     def __init__(self, settings: Optional[dict] = None):
         from serve_app.services.platform import storage_uri_of
 
         self.storage_uri = storage_uri_of(settings or {})
 
-    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
-    async def model(self, job_id: str):
+    @serve.multiplexed(max_num_models_per_replica=env_settings().models_per_replica)
+    async def model(self, job_id: str) -> _Loaded:
         from serve_app.services.predict import load_predictor
 
-        return await asyncio.to_thread(load_predictor, self.storage_uri, job_id)
+        return _Loaded(job_id, await asyncio.to_thread(load_predictor, self.storage_uri, job_id))
+
+    def held(self) -> list[str]:
+        """The job ids whose models this replica holds now."""
+        return sorted(_Loaded.held)
 
     async def predict(self, images: list[bytes]) -> dict:
         """``{"predictions": [...]}``, or ``{"error": message, "status": HTTP status}``."""
@@ -100,7 +116,7 @@ class TrainedModels:
 
         try:
             predict = await self.model(serve.get_multiplexed_model_id())
-            return {"predictions": await asyncio.to_thread(predict, images)}
+            return {"predictions": await asyncio.to_thread(predict.predict, images)}
         except NotImplementedError as exc:
             return {"error": str(exc), "status": 501}
         except ImageRefused as exc:

@@ -99,3 +99,63 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     assert json.loads(capsys.readouterr().out)["predictions"][0]["top"] == answer["predictions"][0]["top"]
     assert main(["predict", job_id, images[0]]) == 0
     assert capsys.readouterr().out.startswith(f"{os.path.basename(images[0])}: {answer['predictions'][0]['top'][0]['class']}")
+
+
+MUX = """
+import json, sys
+import ray
+from ray import serve
+ray.init(address=sys.argv[1], logging_level="ERROR")
+from serve_app.app import TrainedModels
+store, jobs, image = sys.argv[2], sys.argv[3].split(","), open(sys.argv[4], "rb").read()
+app = TrainedModels.options(name="MuxTest", autoscaling_config={"min_replicas": 1, "max_replicas": 1},
+                            ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": {
+                                "VISIONTRAIN_MODELS_PER_REPLICA": "2"}}}).bind({"storage_uri": store})
+handle = serve.run(app, name="mux-test", route_prefix=None)
+out = []
+try:
+    for job in jobs * 2:
+        answer = handle.options(multiplexed_model_id=job).predict.remote([image]).result()
+        out.append({"job": job, "answer": answer, "held": handle.held.remote().result()})
+finally:
+    serve.delete("mux-test")
+print(json.dumps(out))
+"""
+
+
+def test_more_models_than_a_replica_holds_answer_right_and_memory_stays_bounded(ray_cluster, shapes, tmp_path):
+    """Three jobs' models, round robin twice, on a replica that holds two: each answer is its own model's."""
+    import subprocess
+    import sys
+
+    from serve_app.services.predict import load_predictor
+    from train_jobs.config import TrainingConfig
+    from train_jobs.state import JobFolder
+    from train_jobs.store import open_store
+    from train_jobs.tasks._torch import build_model
+    from train_jobs.worker import save_tensors
+
+    store, jobs = str(tmp_path / "store"), [f"classification-00000000000{i}" for i in range(3)]
+    for seed, job_id in enumerate(jobs):
+        cfg = TrainingConfig(task="classification", model={"name": "test_resnet"}, dataset={"uri": shapes},
+                             hyperparameters={"image_size": 32}, job_id=job_id, storage={"uri": store})
+        job = JobFolder(open_store(store), job_id)
+        job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
+        job.store.write_json(job.key("metrics.json"), {"class_names": sorted(os.listdir(shapes))})
+        torch.manual_seed(seed)
+        save_tensors({"model": build_model(cfg, 3).state_dict()}, str(tmp_path / "model.pt"))
+        job.store.upload_file(job.key("weights/model.pt"), str(tmp_path / "model.pt"))
+    cls = sorted(os.listdir(shapes))[0]
+    image = os.path.join(shapes, cls, sorted(os.listdir(os.path.join(shapes, cls)))[0])
+    own = {j: load_predictor(store, j)([open(image, "rb").read()]) for j in jobs}
+    assert len({json.dumps(a) for a in own.values()}) == 3  # three models, three answers: a mix-up would show
+
+    run = subprocess.run([sys.executable, "-c", MUX, ray_cluster.gcs_address, store, ",".join(jobs), image],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    calls = json.loads(run.stdout.strip().splitlines()[-1])
+    assert [c["job"] for c in calls] == jobs * 2
+    for c in calls:
+        assert c["answer"]["predictions"] == own[c["job"]]
+        assert c["job"] in c["held"] and len(c["held"]) <= 2
+    assert calls[-1]["held"] == sorted(jobs[1:])  # the least recently used went first

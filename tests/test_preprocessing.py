@@ -19,7 +19,7 @@ from train_jobs.data.versions import add_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.store import LocalStore, open_store
-from train_jobs.tasks._torch import build_model, preprocessing
+from train_jobs.tasks._torch import build_model, export_about, preprocessing
 from train_jobs.tasks.classification import ImageDataset
 
 
@@ -57,10 +57,12 @@ def test_the_export_records_what_the_model_is_fed(tmp_path):
     cfg = TrainingConfig(task="classification", model={"name": "test_resnet"}, dataset={"uri": str(tmp_path)},
                          hyperparameters={"image_size": 32})
     job = JobFolder(LocalStore(str(tmp_path / "store")), "j1")
-    info = export_onnx_checked(get_adapter("timm"), build_model(cfg, 3), torch.rand(2, 3, 32, 32), job, preprocessing(cfg))
+    info = export_onnx_checked(get_adapter("timm"), build_model(cfg, 3), torch.rand(2, 3, 32, 32), job,
+                               export_about(cfg, ["cat", "dog", "고양이"]))
     assert info["preprocessing"] == preprocessing(cfg) == job.store.read_json(job.key("export/export.json"))["preprocessing"]
-    props = {p.key: p.value for p in onnx.load(job.store.child_uri(job.key("export/model.onnx"))).metadata_props}
-    assert json.loads(props["preprocessing"]) == preprocessing(cfg)
+    props = {p.key: json.loads(p.value)
+             for p in onnx.load(job.store.child_uri(job.key("export/model.onnx"))).metadata_props}
+    assert props == {"task": "classification", "classes": ["cat", "dog", "고양이"], "preprocessing": preprocessing(cfg)}
 
 
 @pytest.mark.parametrize("model, side, size, why", [

@@ -21,11 +21,11 @@ class ExportError(VisiontrainError, RuntimeError):
 
 
 def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: torch.Tensor,
-                        job: JobFolder, preprocessing: Optional[dict] = None, atol: float = 1e-3,
+                        job: JobFolder, about: Optional[dict] = None, atol: float = 1e-3,
                         rtol: float = 1e-3) -> dict:
     """Export to ``export/model.onnx`` in the job folder, after onnxruntime agrees with PyTorch.
-    ``preprocessing`` (what the model is fed: size, interpolation, ...) goes into export.json and into
-    the ONNX file's metadata (``preprocessing``, JSON)."""
+    ``about`` (the task, the class names, what the model is fed as ``preprocessing``, an anomaly
+    threshold) goes into export.json and into the ONNX file's metadata, each value as JSON."""
     import onnxruntime as ort
 
     model = model.eval().float()
@@ -44,23 +44,23 @@ def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: t
         if got.shape != want.shape or not np.isfinite(err).all() or (err > atol + rtol * np.abs(want)).any():
             raise ExportError(f"ONNX output differs from PyTorch by up to {diff:.2e} (allowed {atol:.0e} + "
                               f"{rtol:.0e} x |value|); export not kept")
-        opset = _opset(path, preprocessing)
+        opset = _opset(path, about)
         for name in sorted(os.listdir(d)):
             job.store.upload_file(job.key(f"export/{name}"), os.path.join(d, name))
     info = {"format": "onnx", "file": job.uri("export/model.onnx"), "max_abs_diff": diff, "rtol": rtol, "atol": atol,
             "checked_batch": list(check.shape), "input": "float32 RGB in [0, 1], NCHW",
-            "opset": opset, **({"preprocessing": preprocessing} if preprocessing else {})}
+            "opset": opset, **(about or {})}
     job.store.write_json(job.key("export/export.json"), info)
     return info
 
 
-def _opset(path: str, preprocessing: Optional[dict]) -> int | None:
-    """The file's opset; ``preprocessing`` is written into its metadata."""
+def _opset(path: str, about: Optional[dict]) -> int | None:
+    """The file's opset; ``about`` is written into its metadata."""
     import onnx
 
     model = onnx.load(path, load_external_data=False)
-    if preprocessing:
-        onnx.helper.set_model_props(model, {"preprocessing": json.dumps(preprocessing)})
+    if about:
+        onnx.helper.set_model_props(model, {k: json.dumps(v, ensure_ascii=False) for k, v in about.items()})
         onnx.save(model, path)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 

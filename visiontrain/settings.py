@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     logins_per_minute: int = Field(10, ge=1, description="logins a minute per username")
     login_failures_per_minute: int = Field(30, ge=1, description="failed logins and refreshes a minute per "
                                            "client address")
+    models_per_replica: int = Field(4, ge=1, description="trained models each TrainedModels replica keeps loaded "
+                                                         "(the least recently used goes first)")
     max_active_jobs: int = Field(2, ge=1, description="jobs a non-admin user may have queued or running")
     max_gpus: float = Field(4.0, ge=0, description="GPUs a non-admin user's running jobs may hold")
     stream_keepalive_s: float = Field(15.0, gt=0, description="seconds between keep-alive comments on an "

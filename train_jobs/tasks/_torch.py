@@ -16,7 +16,7 @@ from train_jobs.config import TrainingConfig
 from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors, unwrap
 
-__all__ = ["MEAN", "STD", "Normalize", "build_model", "image_batch", "load_best", "make_optimizer", "preprocessing",
+__all__ = ["MEAN", "STD", "Normalize", "build_model", "export_about", "image_batch", "load_best", "make_optimizer", "preprocessing",
            "run_epochs", "to_float"]
 
 MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
@@ -45,6 +45,11 @@ def preprocessing(cfg: TrainingConfig) -> dict:
     pre = get_adapter(cfg.model.source).preprocessing(cfg.model.name)
     return {"image_size": cfg.hyperparameters.image_size, "interpolation": pre["interpolation"],
             "mean": list(pre["mean"]), "std": list(pre["std"]), "channels": "RGB", "layout": "NCHW", "scale": 255}
+
+
+def export_about(cfg: TrainingConfig, class_names: list[str], **extra) -> dict:
+    """What an exported model is, for its metadata: task, classes, and what it is fed."""
+    return {"task": cfg.task, "classes": list(class_names), "preprocessing": preprocessing(cfg), **extra}
 
 
 def image_batch(cfg: TrainingConfig, images: list[bytes]) -> torch.Tensor:

@@ -23,7 +23,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, image_batch, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, export_about, image_batch, load_best, preprocessing, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
 from train_jobs.weights import worker_weights
 from train_jobs.worker import WorkerSession
@@ -289,5 +289,6 @@ class AnomalyTrainer(TaskTrainer):
 
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
-        return export_onnx_checked(get_adapter(cfg.model.source), self._scorer(cfg, job),
-                                   torch.rand(2, 3, size, size), job, preprocessing(cfg))
+        threshold = job.store.read_json(job.key("metrics.json")).get("threshold")
+        return export_onnx_checked(get_adapter(cfg.model.source), self._scorer(cfg, job), torch.rand(2, 3, size, size),
+                                   job, export_about(cfg, class_names, threshold=threshold))

@@ -14,7 +14,7 @@ from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import (Normalize, build_model, image_batch, load_best, make_optimizer, preprocessing,
+from train_jobs.tasks._torch import (Normalize, build_model, export_about, image_batch, load_best, make_optimizer, preprocessing,
                                      run_epochs, to_float)
 from train_jobs.worker import WorkerSession
 
@@ -220,5 +220,5 @@ class ClassificationTrainer(TaskTrainer):
         size = cfg.hyperparameters.image_size
         model = self._trained_model(cfg, job, class_names)
         adapter = get_adapter(cfg.model.source)
-        out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, preprocessing(cfg))
+        out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, export_about(cfg, class_names))
         return {**out, "native": export_native(adapter, model[1], class_names, job)}

@@ -18,7 +18,7 @@ from train_jobs.data import load_rgb, local_dataset_path
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
-from train_jobs.tasks._torch import build_model, image_batch, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import build_model, export_about, image_batch, load_best, preprocessing, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
@@ -213,5 +213,5 @@ def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
     size = cfg.hyperparameters.image_size
     model = _trained(cfg, job, class_names)
     adapter = get_adapter(cfg.model.source)
-    out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, preprocessing(cfg))
+    out = export_onnx_checked(adapter, model, torch.rand(2, 3, size, size), job, export_about(cfg, class_names))
     return {**out, "native": export_native(adapter, model[1], class_names, job)}

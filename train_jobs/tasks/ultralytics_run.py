@@ -249,12 +249,13 @@ def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
     import torch
 
     from train_jobs.export import export_native, export_onnx_checked
-    from train_jobs.tasks._torch import preprocessing
+    from train_jobs.tasks._torch import export_about, preprocessing
 
     net = trained_yolo(cfg, job).model.float().eval()
     size, adapter = cfg.hyperparameters.image_size, get_adapter("ultralytics")
     fed = {**preprocessing(cfg), "letterbox": True}  # Ultralytics pads to a square, keeping the aspect ratio
-    return {**export_onnx_checked(adapter, net, torch.rand(2, 3, size, size), job, fed),
+    about = export_about(cfg, class_names, preprocessing=fed)
+    return {**export_onnx_checked(adapter, net, torch.rand(2, 3, size, size), job, about),
             "native": export_native(adapter, net, class_names, job)}
 
 
