@@ -110,13 +110,13 @@ class TrainedModels:
         """The job ids whose models this replica holds now."""
         return sorted(_Loaded.held)
 
-    async def predict(self, images: list[bytes]) -> dict:
+    async def predict(self, images: list[bytes], draw: bool = False) -> dict:
         """``{"predictions": [...]}``, or ``{"error": message, "status": HTTP status}``."""
         from train_jobs.data import ImageRefused
 
         try:
             predict = await self.model(serve.get_multiplexed_model_id())
-            return {"predictions": await asyncio.to_thread(predict.predict, images)}
+            return {"predictions": await asyncio.to_thread(predict.predict, images, draw)}
         except NotImplementedError as exc:
             return {"error": str(exc), "status": 501}
         except ImageRefused as exc:

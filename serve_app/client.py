@@ -155,12 +155,14 @@ class Client:
         return self._send("POST", "/v1/datasets", content=chunks, headers=headers, timeout=600,
                           params={k: v for k, v in params.items() if v}).json()
 
-    def predict(self, job_id: str, images: list[str]) -> dict:
+    def predict(self, job_id: str, images: list[str], draw: bool = False) -> dict:
         """A succeeded job's model on image files (sent as multipart ``images``)."""
-        def files() -> list:
-            return [("images", (os.path.basename(path), open(path, "rb").read())) for path in images]
-
-        return self._send("POST", f"/v1/jobs/{job_id}/predict", files=files(), timeout=300).json()
+        files = []
+        for path in images:
+            with open(path, "rb") as f:
+                files.append(("images", (os.path.basename(path), f.read())))
+        return self._send("POST", f"/v1/jobs/{job_id}/predict", files=files, timeout=300,
+                          params={"draw": "true"} if draw else {}).json()
 
     def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
         """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is

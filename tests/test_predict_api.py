@@ -2,6 +2,8 @@
 deployment answers what the job's own evaluation computes for the same images (its size,
 interpolation and normalisation); whoever may see the job may ask, others get 404; an image that
 does not decode answers 422 naming it and the model keeps serving; the CLI prints the answers."""
+import base64
+import io
 import json
 import os
 import shutil
@@ -10,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from serve_app.cli import main
 
@@ -70,8 +73,8 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     job_id, classes = record["job_id"], sorted(os.listdir(shapes))
     images = [os.path.join(shapes, c, sorted(os.listdir(os.path.join(shapes, c)))[0]) for c in classes]
 
-    def ask(headers: dict, files: list[tuple[str, bytes]]) -> httpx.Response:
-        return httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers=headers, timeout=300,
+    def ask(headers: dict, files: list[tuple[str, bytes]], **params) -> httpx.Response:
+        return httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers=headers, timeout=300, params=params,
                           files=[("images", (name, data)) for name, data in files])
 
     sent = [(os.path.basename(p), open(p, "rb").read()) for p in images]
@@ -90,6 +93,10 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     broken = ask(owner, [sent[0], ("notes.png", b"this is not an image")])
     assert broken.status_code == 422 and "image 2" in broken.json()["detail"]
     assert ask(owner, sent[:1]).json()["predictions"][0]["top"] == answer["predictions"][0]["top"]  # still serving
+    drawn = ask(owner, sent[:1], draw="true").json()["predictions"][0]
+    assert drawn["top"] == answer["predictions"][0]["top"] and "drawn" not in answer["predictions"][0]
+    with Image.open(io.BytesIO(base64.b64decode(drawn["drawn"]))) as img, Image.open(images[0]) as original:
+        assert img.format == "PNG" and img.width == original.width and img.height > original.height  # a caption
 
     monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path / "cli-home"))
     monkeypatch.setenv("VISIONTRAIN_PASSWORD", "pia-password")
@@ -97,8 +104,10 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     capsys.readouterr()
     assert main(["predict", job_id, images[0], "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["predictions"][0]["top"] == answer["predictions"][0]["top"]
-    assert main(["predict", job_id, images[0]]) == 0
+    assert main(["predict", job_id, images[0], "--draw", str(tmp_path / "drawn")]) == 0
     assert capsys.readouterr().out.startswith(f"{os.path.basename(images[0])}: {answer['predictions'][0]['top'][0]['class']}")
+    stem = os.path.splitext(os.path.basename(images[0]))[0]
+    assert os.listdir(tmp_path / "drawn") == [f"{stem}.predicted.png"]
 
 
 MUX = """

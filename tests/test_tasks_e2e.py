@@ -74,10 +74,13 @@ storage: {{uri: {tmp_path / 'artifacts'}}}
 def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str], data: str) -> None:
     """The job's model as the prediction endpoint serves it answers what its evaluation computes for
     the same images (by the evaluation's own loaders and model)."""
+    import base64
     import glob
+    import io
     import os
 
     import numpy as np
+    from PIL import Image
 
     from serve_app.services.predict import load_predictor
     from train_jobs.tasks._torch import preprocessing, to_float
@@ -85,8 +88,10 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
     images = sorted(glob.glob(os.path.join(data, "*", "*.png")) if name == "classification" else
                     glob.glob(os.path.join(data, "test", "*", "*.png")) if name == "anomaly_detection" else
                     glob.glob(os.path.join(data, "images", "val", "*")))[:4]
-    answers = load_predictor(cfg.storage.uri, cfg.job_id)([open(p, "rb").read() for p in images])
+    answers = load_predictor(cfg.storage.uri, cfg.job_id)([open(p, "rb").read() for p in images], draw=True)
     assert len(answers) == len(images)
+    for answer in answers:  # each image with its prediction drawn: a PNG
+        assert Image.open(io.BytesIO(base64.b64decode(answer.pop("drawn")))).format == "PNG"
     fed = preprocessing(cfg)
     if name == "classification":
         from train_jobs.tasks.classification import ClassificationTrainer, ImageDataset
@@ -97,11 +102,6 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
             want = model(to_float(x)).argmax(1).tolist()
         assert [a["top"][0]["class"] for a in answers] == [class_names[i] for i in want]
     elif name == "semantic_segmentation":
-        import base64
-        import io
-
-        from PIL import Image
-
         from train_jobs.tasks import semantic
 
         model = semantic._trained(cfg, folder, class_names)

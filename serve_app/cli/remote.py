@@ -268,7 +268,15 @@ def _prediction_lines(answer: dict) -> None:
 
 
 def cmd_predict(args) -> int:
-    return show(args, _client(args).predict(args.job_id, args.images), _prediction_lines)
+    answer = _client(args).predict(args.job_id, args.images, draw=bool(args.draw))
+    if args.draw:
+        import base64
+
+        os.makedirs(args.draw, exist_ok=True)
+        for p in answer["predictions"]:
+            with open(os.path.join(args.draw, os.path.splitext(p["image"])[0] + ".predicted.png"), "wb") as f:
+                f.write(base64.b64decode(p.pop("drawn")))
+    return show(args, answer, _prediction_lines)
 
 
 def cmd_stop(args) -> int:
@@ -303,6 +311,8 @@ def add_parsers(sub, datasets) -> None:
     pr = sub.add_parser("predict", help="a succeeded job's model on your images")
     pr.add_argument("job_id")
     pr.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    pr.add_argument("--draw", metavar="OUT_DIR", help="also write each image with its prediction drawn, as "
+                                                     "OUT_DIR/NAME.predicted.png")
     json_option(pr)
     pr.set_defaults(fn=cmd_predict)
     ds = datasets.add_parser("show", help="a stored dataset and its health report")

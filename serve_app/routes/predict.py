@@ -2,7 +2,7 @@
 by the TrainedModels deployment. Who may: whoever may see the job (its owner, viewers, admins)."""
 import asyncio
 
-from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
 from serve_app.routes.deps import current_user, platform
 from serve_app.routes.jobs import visible_job
@@ -14,6 +14,8 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 @router.post("/{job_id}/predict")
 async def predict(job_id: str, images: list[UploadFile] = File(..., description=f"1 to {MAX_IMAGES} images"),
+                  draw: bool = Query(False, description="also answer each image with the prediction drawn on it "
+                                                        "(``drawn``: a PNG, base64)"),
                   user: dict = Depends(current_user), p=Depends(platform)) -> dict:
     """Per image, by task: classification, the top classes with their scores (``top``); detection and
     instance segmentation, ``objects`` (class, score, box, and the outline as ``polygon``); semantic
@@ -30,7 +32,7 @@ async def predict(job_id: str, images: list[UploadFile] = File(..., description=
         if len(body) > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"image {i + 1} ({image.filename}) is over {MAX_IMAGE_BYTES // 2 ** 20} MiB")
         data.append(body)
-    answer = await p.models.options(multiplexed_model_id=job_id).predict.remote(data)
+    answer = await p.models.options(multiplexed_model_id=job_id).predict.remote(data, draw)
     if "error" in answer:
         raise HTTPException(answer["status"], answer["error"])
     return {"job_id": job_id, "task": record["task"],

@@ -9,7 +9,8 @@ from typing import Optional
 from PIL import Image
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "decode_images", "scan_imagefolder", "load_rgb"]
+__all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "decode_images", "load_rgb", "png_base64",
+           "scan_imagefolder"]
 
 MAX_IMAGE_PIXELS = 64_000_000
 
@@ -98,6 +99,16 @@ def decode_images(images: list[bytes], size: Optional[int] = None, resample: str
             raise ImageRefused(f"image {i + 1} cannot be read ({exc}); send PNG or JPEG files of at most "
                                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels") from None
     return out
+
+
+def png_base64(image: Image.Image) -> str:
+    """``image`` as a PNG file, base64 (how an answer carries a drawn image or a mask)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def load_rgb(path, size: Optional[int], resample: str = "bilinear") -> Image.Image:

@@ -280,10 +280,16 @@ class AnomalyTrainer(TaskTrainer):
         threshold = float(job.store.read_json(job.key("metrics.json"))["threshold"])
 
         @torch.no_grad()
-        def predict(images: list[bytes]) -> list[dict]:
+        def predict(images: list[bytes], draw: bool = False) -> list[dict]:
+            from train_jobs.data import decode_images, png_base64
+            from train_jobs.tasks.classification import _captioned
+
             scores = scorer(to_float(image_batch(cfg, images))).numpy()
-            return [{"score": round(float(s), 6), "threshold": round(threshold, 6),
-                     "class": class_names[int(s >= threshold)]} for s in scores]
+            out = [{"score": round(float(s), 6), "threshold": round(threshold, 6),
+                    "class": class_names[int(s >= threshold)]} for s in scores]
+            for answer, image in zip(out, decode_images(images) if draw else []):
+                answer["drawn"] = png_base64(_captioned(image, f"{answer['class']} ({answer['score']:.3g})"))
+            return out
 
         return predict
 

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
-from train_jobs.data import load_rgb, local_dataset_path, scan_imagefolder
+from train_jobs.data import decode_images, load_rgb, local_dataset_path, png_base64, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
@@ -126,6 +126,16 @@ def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[
     }
 
 
+def _captioned(image, text: str):
+    """``image`` with ``text`` on a white band below it."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGB", (image.width, image.height + 18), "white")
+    canvas.paste(image, (0, 0))
+    ImageDraw.Draw(canvas).text((4, image.height + 3), text, fill=(0, 0, 0))
+    return canvas
+
+
 def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray, class_names: list[str],
                  n: int = 8) -> list[str]:
     """A few validation images captioned "true -> predicted" (green when right, red when wrong)."""
@@ -209,10 +219,14 @@ class ClassificationTrainer(TaskTrainer):
         model, k = self._trained_model(cfg, job, class_names), min(5, len(class_names))
 
         @torch.no_grad()
-        def predict(images: list[bytes]) -> list[dict]:
+        def predict(images: list[bytes], draw: bool = False) -> list[dict]:
             scores, classes = model(to_float(image_batch(cfg, images))).float().softmax(1).topk(k)
-            return [{"top": [{"class": class_names[c], "score": round(float(s), 6)} for s, c in zip(ss, cc)]}
-                    for ss, cc in zip(scores.tolist(), classes.tolist())]
+            out = [{"top": [{"class": class_names[c], "score": round(float(s), 6)} for s, c in zip(ss, cc)]}
+                   for ss, cc in zip(scores.tolist(), classes.tolist())]
+            for answer, image in zip(out, decode_images(images) if draw else []):
+                best = answer["top"][0]
+                answer["drawn"] = png_base64(_captioned(image, f"{best['class']} {best['score']:.2f}"))
+            return out
 
         return predict
 

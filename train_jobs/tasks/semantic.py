@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
-from train_jobs.data import load_rgb, local_dataset_path
+from train_jobs.data import load_rgb, local_dataset_path, png_base64
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
@@ -190,20 +190,20 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
 
 def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
     """Per image: the class of each pixel at the job's image size (``mask``: a PNG of class ids, base64)
-    and the share of the image each class covers."""
-    import base64
-
-    model = _trained(cfg, job, class_names)
+    and the share of the image each class covers; drawn: the classes' colours over the image."""
+    model, colours = _trained(cfg, job, class_names), _palette(len(class_names))
 
     @torch.no_grad()
-    def predict(images: list[bytes]) -> list[dict]:
+    def predict(images: list[bytes], draw: bool = False) -> list[dict]:
+        x = image_batch(cfg, images)
         out = []
-        for mask in model(to_float(image_batch(cfg, images))).argmax(1).numpy().astype(np.uint8):
-            buf = io.BytesIO()
-            Image.fromarray(mask).save(buf, "PNG")
+        for pixels, mask in zip(x, model(to_float(x)).argmax(1).numpy().astype(np.uint8)):
             counts = np.bincount(mask.ravel(), minlength=len(class_names)) / mask.size
-            out.append({"mask": base64.b64encode(buf.getvalue()).decode(), "classes": list(class_names),
+            out.append({"mask": png_base64(Image.fromarray(mask)), "classes": list(class_names),
                         "size": list(mask.shape), "coverage": {c: round(float(f), 5) for c, f in zip(class_names, counts)}})
+            if draw:
+                blend = (0.5 * pixels.permute(1, 2, 0).numpy() + 0.5 * colours[mask]).astype(np.uint8)
+                out[-1]["drawn"] = png_base64(Image.fromarray(blend))
         return out
 
     return predict

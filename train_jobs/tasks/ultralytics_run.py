@@ -219,10 +219,33 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
     return out
 
 
+def _objects(result, class_names: list[str], masks: bool) -> list[dict]:
+    """One Ultralytics result as the answer's objects: class, score, box, and the outline (``polygon``)."""
+    polygons = result.masks.xy if masks and result.masks is not None else [None] * len(result.boxes)
+    return [{"class": class_names[int(c)], "score": round(float(p), 5), "box": [round(float(v), 2) for v in box],
+             **({"polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in poly]} if poly is not None else {})}
+            for box, c, p, poly in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist(), result.boxes.conf.tolist(),
+                                       polygons)]
+
+
+def _drawn(img, objects: list[dict]):
+    """``objects`` (class, score, box, polygon) drawn on a copy of ``img``."""
+    from PIL import ImageDraw
+
+    img = img.copy()
+    draw = ImageDraw.Draw(img)
+    for o in objects:
+        if o.get("polygon") and len(o["polygon"]) > 2:
+            draw.polygon([tuple(p) for p in o["polygon"]], outline=(32, 160, 255))
+        draw.rectangle(o["box"], outline=(255, 32, 32), width=2)
+        draw.text((o["box"][0] + 2, o["box"][1] + 1), f"{o['class']} {o['score']:.2f}", fill=(255, 255, 0))
+    return img
+
+
 def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, class_names: list[str], n: int = 4) -> list[str]:
     """Predictions drawn on a few validation images (PIL, no fonts fetched), stored under samples/."""
     import yaml
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from train_jobs.data.formats._index import image_files
 
@@ -232,11 +255,7 @@ def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, cl
     keys = []
     for i, result in enumerate(model.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False,
                                              device=0 if cfg.resources.use_gpu else "cpu")):
-        img = Image.open(images[i]).convert("RGB")
-        draw = ImageDraw.Draw(img)
-        for (x1, y1, x2, y2), c, p in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist(), result.boxes.conf.tolist()):
-            draw.rectangle([x1, y1, x2, y2], outline=(255, 32, 32), width=2)
-            draw.text((x1 + 2, y1 + 1), f"{class_names[int(c)]} {p:.2f}", fill=(255, 255, 0))
+        img = _drawn(Image.open(images[i]).convert("RGB"), _objects(result, class_names, masks=False))
         local = os.path.join(work_dir(cfg), f"sample_{i}.png")
         img.save(local)
         key = f"samples/prediction_{i}.png"
@@ -262,20 +281,17 @@ def export(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
 def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str], masks: bool):
     """Per image: boxes (``[x1, y1, x2, y2]`` in its pixels) with class and score, and for instance
     segmentation each object's outline (``polygon``), at the job's image size."""
-    from train_jobs.data import decode_images
+    from train_jobs.data import decode_images, png_base64
 
     model, device = trained_yolo(cfg, job), 0 if cfg.resources.use_gpu else "cpu"
 
-    def predict(images: list[bytes]) -> list[dict]:
+    def predict(images: list[bytes], draw: bool = False) -> list[dict]:
         out = []
         for img in decode_images(images):  # whole: Ultralytics letterboxes them itself
             [result] = model.predict(img, imgsz=cfg.hyperparameters.image_size, verbose=False, device=device)
-            polygons = result.masks.xy if masks and result.masks is not None else [None] * len(result.boxes)
-            out.append({"objects": [
-                {"class": class_names[int(c)], "score": round(float(p), 5), "box": [round(float(v), 2) for v in box],
-                 **({"polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in poly]} if poly is not None else {})}
-                for box, c, p, poly in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist(),
-                                           result.boxes.conf.tolist(), polygons)]})
+            out.append({"objects": _objects(result, class_names, masks)})
+            if draw:
+                out[-1]["drawn"] = png_base64(_drawn(img, out[-1]["objects"]))
         return out
 
     return predict
