@@ -160,7 +160,8 @@ def test_more_models_than_a_replica_holds_answer_right_and_memory_stays_bounded(
     assert len({json.dumps(a) for a in own.values()}) == 3  # three models, three answers: a mix-up would show
 
     run = subprocess.run([sys.executable, "-c", MUX, ray_cluster.gcs_address, store, ",".join(jobs), image],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "VISIONTRAIN_MODELS_PER_REPLICA": "2"})
     assert run.returncode == 0, run.stderr[-3000:]
     calls = json.loads(run.stdout.strip().splitlines()[-1])
     assert [c["job"] for c in calls] == jobs * 2
