@@ -40,17 +40,23 @@ def _train(api_url: str, headers: dict, message: str) -> tuple[dict, list[dict]]
     return {**turn["plan"], "record": record}, events
 
 
-def test_a_platform_trained_model_becomes_an_ordinary_users_pretrained_weights(api_url, admin_token, shapes,
-                                                                             tmp_path, capsys):
-    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
-                   json={"username": "petra", "password": "petra-password", "role": "user"})
+def _user_with_shapes(api_url: str, admin_token: str, name: str, shapes: str, tmp_path) -> dict:
+    """A new user's headers, once they have uploaded the shapes dataset."""
+    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token), timeout=60,
+                   json={"username": name, "password": f"{name}-password", "role": "user"})
     assert r.status_code in (201, 409), r.text
-    petra = bearer(httpx.post(f"{api_url}/v1/auth/login",
-                              json={"username": "petra", "password": "petra-password"}).json()["access_token"])
+    user = bearer(httpx.post(f"{api_url}/v1/auth/login", timeout=60,
+                             json={"username": name, "password": f"{name}-password"}).json()["access_token"])
     archive = shutil.make_archive(str(tmp_path / "shapes"), "zip", shapes)
     with open(archive, "rb") as f:
-        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(),
-                          headers={**petra, "content-type": "application/zip"}).status_code == 201
+        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(), timeout=120,
+                          headers={**user, "content-type": "application/zip"}).status_code == 201
+    return user
+
+
+def test_a_platform_trained_model_becomes_an_ordinary_users_pretrained_weights(api_url, admin_token, shapes,
+                                                                             tmp_path, capsys):
+    petra = _user_with_shapes(api_url, admin_token, "petra", shapes, tmp_path)
 
     ask = "train resnet18 on the dataset I uploaded, 1 epoch, image size 32, batch size 16"
     first, _ = _train(api_url, petra, ask)
@@ -90,15 +96,7 @@ def _checkpoint_state(record: dict) -> dict:
 
 
 def test_more_epochs_carry_on_a_job_with_its_data_settings_and_optimizer_state(api_url, admin_token, shapes, tmp_path):
-    r = httpx.post(f"{api_url}/v1/users", headers=bearer(admin_token),
-                   json={"username": "cora", "password": "cora-password", "role": "user"})
-    assert r.status_code in (201, 409), r.text
-    cora = bearer(httpx.post(f"{api_url}/v1/auth/login",
-                             json={"username": "cora", "password": "cora-password"}).json()["access_token"])
-    archive = shutil.make_archive(str(tmp_path / "shapes"), "zip", shapes)
-    with open(archive, "rb") as f:
-        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(),
-                          headers={**cora, "content-type": "application/zip"}).status_code == 201
+    cora = _user_with_shapes(api_url, admin_token, "cora", shapes, tmp_path)
     first, first_events = _train(api_url, cora, "train test_resnet from scratch on the dataset I uploaded, 2 epochs, "
                                                 "image size 32, batch size 16, learning rate 0.003")
     job = first["record"]
