@@ -114,11 +114,9 @@ class TrainedModels:
         """``{"predictions": [...]}``, or ``{"error": message, "status": HTTP status}``."""
         from train_jobs.data import ImageRefused
 
+        predict = await self.model(serve.get_multiplexed_model_id())
         try:
-            predict = await self.model(serve.get_multiplexed_model_id())
             return {"predictions": await asyncio.to_thread(predict.predict, images, draw)}
-        except NotImplementedError as exc:
-            return {"error": str(exc), "status": 501}
         except ImageRefused as exc:
             return {"error": str(exc), "status": 422}
 

@@ -9,7 +9,7 @@ from typing import Optional
 from PIL import Image
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "decode_images", "load_rgb", "png_base64",
+__all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "captioned", "decode_images", "load_rgb", "png_base64",
            "scan_imagefolder"]
 
 MAX_IMAGE_PIXELS = 64_000_000
@@ -109,6 +109,16 @@ def png_base64(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, "PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def captioned(image: Image.Image, text: str) -> Image.Image:
+    """``image`` with ``text`` on a white band below it."""
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGB", (image.width, image.height + 18), "white")
+    canvas.paste(image, (0, 0))
+    ImageDraw.Draw(canvas).text((4, image.height + 3), text, fill=(0, 0, 0))
+    return canvas
 
 
 def load_rgb(path, size: Optional[int], resample: str = "bilinear") -> Image.Image:

@@ -38,10 +38,11 @@ class TaskTrainer(ABC):
     def export(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str]) -> dict:
         """Export to ``export/model.onnx``, checked in onnxruntime against PyTorch."""
 
-    def predictor(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str]) -> Callable[[list], list[dict]]:
-        """The trained weights as a function: images (file bytes) -> one answer (a dict) per image, fed
-        exactly as evaluation feeds them. An image that does not decode raises ``ImageRefused``."""
-        raise NotImplementedError(f"{self.task} jobs cannot answer predictions yet")
+    @abstractmethod
+    def predictor(self, cfg: TrainingConfig, job: "JobFolder", class_names: list[str]) -> Callable[..., list[dict]]:
+        """The trained weights as a function: ``(images, draw=False)``, images as file bytes -> one answer (a
+        dict; with ``draw``, ``drawn`` too) per image, fed exactly as evaluation feeds them. An image that
+        does not decode raises ``ImageRefused``."""
 
 
 TRAINERS: Registry[TaskTrainer] = Registry("task trainer", ValueError)

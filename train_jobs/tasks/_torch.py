@@ -66,7 +66,7 @@ def build_model(cfg: TrainingConfig, num_classes: int) -> torch.nn.Module:
     task (what ``model.freeze_backbone_epochs`` trains first)."""
     m = cfg.model
     adapter = get_adapter(m.source)
-    net = adapter.build(m.name, cfg.task, num_classes, m.pretrained, None if m.continue_training else worker_weights(cfg))
+    net = adapter.build(m.name, cfg.task, num_classes, m.pretrained, worker_weights(cfg))
     pre = adapter.preprocessing(m.name)
     model = torch.nn.Sequential(Normalize(pre["mean"], pre["std"]), net)
     model.head = tuple(f"1.{p}" for p in adapter.head_prefixes(net, cfg.task))

@@ -281,14 +281,13 @@ class AnomalyTrainer(TaskTrainer):
 
         @torch.no_grad()
         def predict(images: list[bytes], draw: bool = False) -> list[dict]:
-            from train_jobs.data import decode_images, png_base64
-            from train_jobs.tasks.classification import _captioned
+            from train_jobs.data import captioned, decode_images, png_base64
 
             scores = scorer(to_float(image_batch(cfg, images))).numpy()
             out = [{"score": round(float(s), 6), "threshold": round(threshold, 6),
                     "class": class_names[int(s >= threshold)]} for s in scores]
             for answer, image in zip(out, decode_images(images) if draw else []):
-                answer["drawn"] = png_base64(_captioned(image, f"{answer['class']} ({answer['score']:.3g})"))
+                answer["drawn"] = png_base64(captioned(image, f"{answer['class']} ({answer['score']:.3g})"))
             return out
 
         return predict

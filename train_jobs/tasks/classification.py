@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
-from train_jobs.data import decode_images, load_rgb, local_dataset_path, png_base64, scan_imagefolder
+from train_jobs.data import captioned, decode_images, load_rgb, local_dataset_path, png_base64, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
@@ -126,16 +126,6 @@ def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[
     }
 
 
-def _captioned(image, text: str):
-    """``image`` with ``text`` on a white band below it."""
-    from PIL import Image, ImageDraw
-
-    canvas = Image.new("RGB", (image.width, image.height + 18), "white")
-    canvas.paste(image, (0, 0))
-    ImageDraw.Draw(canvas).text((4, image.height + 3), text, fill=(0, 0, 0))
-    return canvas
-
-
 def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray, class_names: list[str],
                  n: int = 8) -> list[str]:
     """A few validation images captioned "true -> predicted" (green when right, red when wrong)."""
@@ -225,7 +215,7 @@ class ClassificationTrainer(TaskTrainer):
                    for ss, cc in zip(scores.tolist(), classes.tolist())]
             for answer, image in zip(out, decode_images(images) if draw else []):
                 best = answer["top"][0]
-                answer["drawn"] = png_base64(_captioned(image, f"{best['class']} {best['score']:.2f}"))
+                answer["drawn"] = png_base64(captioned(image, f"{best['class']} {best['score']:.2f}"))
             return out
 
         return predict
