@@ -64,9 +64,10 @@ def build(api: str) -> gr.Blocks:
 
         def on_load(st: Session, request: gr.Request) -> dict:
             lang = _browser_language(request)
-            words, menus = LABELS[lang], models.menus(api)
+            words, settings = LABELS[lang], {**models.menus(api), **sign_in.ready()}
             return {state: replace(st, lang=lang),
-                    **{component: gr.update(**{attr: words[key] for attr, key in texts.items()}, **menus.get(component, {}))
+                    **{component: gr.update(**{attr: words[key] for attr, key in texts.items()},
+                                            **settings.get(component, {}))
                        for component, texts in labelled.items()}}
 
         ui.load(on_load, [state], [state, *labelled])

@@ -79,6 +79,7 @@ def _sign_in(browser, ui_url: str, lang: str, user: str, password: str):
     page = context.new_page()
     page.goto(ui_url)
     expect(page.locator("#login")).to_have_text(CONVERSATIONS[lang]["login"], timeout=30_000)  # the UI's own language
+    expect(page.locator("#login")).to_be_enabled(timeout=30_000)  # once the page has loaded
     page.locator("#username textarea").fill(user)
     page.locator("#password input").fill(password)
     page.locator("#login").click()

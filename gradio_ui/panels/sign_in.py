@@ -25,6 +25,11 @@ class SignIn:
         return {self.username: {"label": "username"}, self.password: {"label": "password"},
                 self.button: {"value": "login"}}
 
+    def ready(self) -> dict:
+        """Sign-in opens once the page has loaded: the load sets the session's language, and a sign-in
+        finished before it would be overwritten by the load's copy of the session."""
+        return {c: {"interactive": True} for c in (self.username, self.password, self.button)}
+
     def wire(self, page) -> None:
         api, state = page.api, page.state
 
@@ -47,8 +52,8 @@ class SignIn:
 
 def build(T: dict) -> SignIn:
     with gr.Column(visible=True) as box:
-        username = gr.Textbox(label=T["username"], elem_id="username")
-        password = gr.Textbox(label=T["password"], type="password", elem_id="password")
-        button = gr.Button(T["login"], variant="primary", elem_id="login")
+        username = gr.Textbox(label=T["username"], elem_id="username", interactive=False)
+        password = gr.Textbox(label=T["password"], type="password", elem_id="password", interactive=False)
+        button = gr.Button(T["login"], variant="primary", elem_id="login", interactive=False)
         note = gr.Markdown(elem_id="login-note")
     return SignIn(box, username, password, button, note)
