@@ -15,6 +15,7 @@ LABELS = {
         "results": "Results", "confusion": "Confusion matrix", "per_class": "Per class", "downloads": "Downloads",
         "config": "Config to rerun it", "refresh": "Refresh", "job_id": "Job id", "open": "Open",
         "task": "Task", "samples": "Sample predictions (true -> predicted)", "search": "Search", "query": "Name contains", "new_chat": "New conversation",
+        "try_it": "Try it: drop one or more images", "try_drawn": "Its predictions",
     },
     "ko": {
         "title": "visiontrain", "username": "사용자 이름", "password": "비밀번호", "login": "로그인",
@@ -26,6 +27,7 @@ LABELS = {
         "results": "결과", "confusion": "혼동 행렬", "per_class": "클래스별", "downloads": "내려받기",
         "config": "다시 실행할 설정", "refresh": "새로 고침", "job_id": "작업 ID", "open": "열기",
         "task": "작업 종류", "samples": "예측 예시 (정답 -> 예측)", "search": "검색", "query": "이름에 포함", "new_chat": "새 대화",
+        "try_it": "직접 해 보기: 이미지를 한 장 이상 올려 주세요", "try_drawn": "예측 결과",
     },
 }
 

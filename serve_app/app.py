@@ -102,7 +102,7 @@ class TrainedModels:
 
     @serve.multiplexed(max_num_models_per_replica=env_settings().models_per_replica)
     async def model(self, job_id: str) -> _Loaded:
-        from serve_app.services.predict import load_predictor
+        from train_jobs.predict import load_predictor
 
         return _Loaded(job_id, await asyncio.to_thread(load_predictor, self.storage_uri, job_id))
 

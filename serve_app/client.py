@@ -17,7 +17,7 @@ import httpx
 
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["ARCHIVE_TYPES", "ApiError", "Client", "NotLoggedIn"]
+__all__ = ["ARCHIVE_TYPES", "ApiError", "Client", "NotLoggedIn", "prediction_line"]
 
 RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
 READ_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # waits before a GET is sent again while Serve replaces a replica
@@ -54,6 +54,17 @@ def _error(r: httpx.Response) -> ApiError:
     except (ValueError, AttributeError):
         detail = r.text
     return (NotLoggedIn if r.status_code == 401 else ApiError)(r.status_code, detail)
+
+
+def prediction_line(p: dict) -> str:
+    """One image's answer from ``predict`` in a few words, whatever the task."""
+    if "top" in p:
+        return ", ".join(f"{t['class']} {t['score']:.3f}" for t in p["top"])
+    if "objects" in p:
+        return f"{len(p['objects'])} objects" + "".join(f", {o['class']} {o['score']:.2f}" for o in p["objects"])
+    if "coverage" in p:
+        return ", ".join(f"{c} {share:.1%}" for c, share in p["coverage"].items())
+    return f"{p['class']} (score {p['score']:.4g}, threshold {p['threshold']:.4g})"
 
 
 class Client:

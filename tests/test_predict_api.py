@@ -7,6 +7,9 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 
 import httpx
 import numpy as np
@@ -98,6 +101,16 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     with Image.open(io.BytesIO(base64.b64decode(drawn["drawn"]))) as img, Image.open(images[0]) as original:
         assert img.format == "PNG" and img.width == original.width and img.height > original.height  # a caption
 
+    for name in ("model.onnx", "predict.py"):  # the export, run with onnxruntime alone, answers the same
+        with open(tmp_path / name, "wb") as f:
+            f.write(httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/export/{name}", headers=owner, timeout=60).content)
+    ran = subprocess.run([sys.executable, str(tmp_path / "predict.py"), str(tmp_path / "model.onnx"), *images, "--json"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    for onnx_answer, p in zip(json.loads(ran.stdout), answer["predictions"]):
+        assert [t["class"] for t in onnx_answer["top"]] == [t["class"] for t in p["top"]]
+        assert [t["score"] for t in onnx_answer["top"]] == pytest.approx([t["score"] for t in p["top"]], abs=1e-4)
+
     monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path / "cli-home"))
     monkeypatch.setenv("VISIONTRAIN_PASSWORD", "pia-password")
     assert main(["login", "--user", "pia", "--api", api_url]) == 0
@@ -108,6 +121,48 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     assert capsys.readouterr().out.startswith(f"{os.path.basename(images[0])}: {answer['predictions'][0]['top'][0]['class']}")
     stem = os.path.splitext(os.path.basename(images[0]))[0]
     assert os.listdir(tmp_path / "drawn") == [f"{stem}.predicted.png"]
+
+    # the whole uploaded dataset, as a batch job (Ray Data), followed from the CLI
+    assert main(["predict", job_id, "--dataset", "uploaded:latest", "--follow", "--json"]) == 0
+    batch = json.loads(capsys.readouterr().out)
+    every = sorted(os.path.relpath(os.path.join(d, f), shapes) for d, _, fs in os.walk(shapes) for f in fs)
+    assert batch["state"] == "succeeded" and batch["done"] == batch["total"] == len(every), batch
+    files = f"{api_url}/v1/jobs/{job_id}/artifacts/batches/{batch['batch_id']}"
+    lines = [json.loads(line) for line in httpx.get(f"{files}/predictions.jsonl", headers=owner, timeout=60).text.splitlines()]
+    assert sorted(line["image"] for line in lines) == every
+    by_image = {line["image"]: line for line in lines}
+    for image, p in zip(images, answer["predictions"]):
+        got = by_image[os.path.relpath(image, shapes)]["top"]
+        assert [t["class"] for t in got] == [t["class"] for t in p["top"]]
+        assert [t["score"] for t in got] == pytest.approx([t["score"] for t in p["top"]], abs=1e-5)
+    metrics = httpx.get(f"{files}/metrics.json", headers=owner, timeout=60).json()
+    right = sum(line["top"][0]["class"] == line["image"].split("/")[0] for line in lines)
+    assert metrics["images"] == len(every) and metrics["accuracy"] == pytest.approx(right / len(every))
+    assert sum(map(sum, metrics["confusion"]["matrix"])) == len(every)
+    events = httpx.get(f"{api_url}/v1/jobs/{job_id}/events", headers=owner, timeout=60).text
+    assert f'"batch_id": "{batch["batch_id"]}", "state": "succeeded"' in events  # in the job's event stream
+    listed = httpx.get(f"{api_url}/v1/jobs/{job_id}/predict-batch", headers=owner, timeout=60).json()["batches"]
+    assert [b["batch_id"] for b in listed] == [batch["batch_id"]]
+
+    def start(headers: dict, dataset: str = "uploaded:latest") -> httpx.Response:
+        return httpx.post(f"{api_url}/v1/jobs/{job_id}/predict-batch", headers=headers, json={"dataset": dataset},
+                          timeout=60)
+
+    viewer = start(_user(api_url, admin_token, "vic", "viewer"))
+    assert viewer.status_code == 403 and "viewers" in viewer.json()["detail"]  # may predict, not start batches
+    assert start(_user(api_url, admin_token, "oscar")).status_code == 404
+    missing = start(owner, "ds-" + "0" * 64)
+    assert missing.status_code == 422 and f"no dataset ds-{'0' * 64}" in missing.json()["detail"]
+    assert start(owner, "/etc").status_code == 403  # server paths are for admins
+    first, second = start(owner), start(owner)  # one batch of a job at a time
+    assert first.status_code == 202 and second.status_code == 409 and first.json()["batch_id"] in second.json()["detail"]
+    follow = f"{api_url}/v1/jobs/{job_id}/predict-batch/{first.json()['batch_id']}"
+    for _ in range(240):  # it ends before the next test uses the cluster
+        if (ended := httpx.get(follow, headers=owner, timeout=60).json())["state"] not in ("pending", "running"):
+            break
+        time.sleep(0.5)
+    assert ended["state"] == "succeeded" and ended["accuracy"] == pytest.approx(metrics["accuracy"]), ended
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}/predict-batch/batch-none", headers=owner, timeout=60).status_code == 404
 
 
 MUX = """
@@ -137,7 +192,7 @@ def test_more_models_than_a_replica_holds_answer_right_and_memory_stays_bounded(
     import subprocess
     import sys
 
-    from serve_app.services.predict import load_predictor
+    from train_jobs.predict import load_predictor
     from train_jobs.config import TrainingConfig
     from train_jobs.state import JobFolder
     from train_jobs.store import open_store

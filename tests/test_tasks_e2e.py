@@ -82,7 +82,7 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
     import numpy as np
     from PIL import Image
 
-    from serve_app.services.predict import load_predictor
+    from train_jobs.predict import load_predictor
     from train_jobs.tasks._torch import preprocessing, to_float
 
     images = sorted(glob.glob(os.path.join(data, "*", "*.png")) if name == "classification" else

@@ -142,10 +142,35 @@ def _jobs_listed(page) -> str:
     return page.locator("#jobs-table").inner_text()
 
 
+def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: str) -> None:
+    """Images dropped on a succeeded job's "Try it" come back drawn, with the endpoint's answers."""
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    folder = os.path.join(os.path.dirname(archive), "try")
+    with zipfile.ZipFile(archive) as z:
+        names = [n for n in sorted(z.namelist()) if n.endswith(".png")][::60][:2]  # two classes
+        z.extractall(folder, names)
+    images = [os.path.join(folder, n) for n in names]
+    token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
+    want = httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers={"authorization": f"Bearer {token}"}, timeout=120,
+                      files=[("images", (os.path.basename(p), open(p, "rb").read())) for p in images]).json()
+    page.locator("#try-images input[type=file]").set_input_files(images)
+    answers = page.locator("#try-answers")
+    for p in want["predictions"]:
+        best = p["top"][0]
+        expect(answers).to_contain_text(f"{p['image']}: {best['class']} {best['score']:.3f}", timeout=60_000)
+    expect(page.locator("#try-drawn img")).to_have_count(len(images), timeout=30_000)
+    page.locator("#try-drawn").scroll_into_view_if_needed()
+    page.screenshot(path=os.path.join(SHOTS, "en-try-it.png"), full_page=True)
+
+
 def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,
                                                                         shapes_archive):
     page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
     job_id = _train_through_the_ui(page, "en", shapes_archive, api_url, users["uma"], "uma")
+    _try_it(page, job_id, api_url, "uma", users["uma"], shapes_archive)
     assert job_id in _jobs_listed(page)
     other = _sign_in(browser, ui_url, "en", "ulla", users["ulla"])
     assert job_id not in _jobs_listed(other)

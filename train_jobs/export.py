@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from adapters import ModelAdapter
+from train_jobs import onnx_predict
 from train_jobs.state import JobFolder
 from visiontrain.errors import VisiontrainError
 
@@ -23,7 +24,8 @@ class ExportError(VisiontrainError, RuntimeError):
 def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: torch.Tensor,
                         job: JobFolder, about: Optional[dict] = None, atol: float = 1e-3,
                         rtol: float = 1e-3) -> dict:
-    """Export to ``export/model.onnx`` in the job folder, after onnxruntime agrees with PyTorch.
+    """Export to ``export/model.onnx`` in the job folder, after onnxruntime agrees with PyTorch, with
+    ``export/predict.py`` beside it (:mod:`train_jobs.onnx_predict`).
     ``about`` (the task, the class names, what the model is fed as ``preprocessing``, an anomaly
     threshold) goes into export.json and into the ONNX file's metadata, each value as JSON."""
     import onnxruntime as ort
@@ -47,6 +49,7 @@ def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: t
         opset = _opset(path, about)
         for name in sorted(os.listdir(d)):
             job.store.upload_file(job.key(f"export/{name}"), os.path.join(d, name))
+        job.store.upload_file(job.key("export/predict.py"), onnx_predict.__file__)  # runs it with onnxruntime alone
     info = {"format": "onnx", "file": job.uri("export/model.onnx"), "max_abs_diff": diff, "rtol": rtol, "atol": atol,
             "checked_batch": list(check.shape), "input": "float32 RGB in [0, 1], NCHW",
             "opset": opset, **(about or {})}

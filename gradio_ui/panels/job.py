@@ -1,7 +1,10 @@
 """One job on screen, under the conversation: its step, epoch bar, curves and system use while it
-runs (with Stop), then its metrics, tables, sample predictions, downloads and the config to rerun it."""
+runs (with Stop), then its metrics, tables, sample predictions, downloads and the config to rerun it;
+a succeeded job's model can be tried there on your own images ("Try it")."""
 from __future__ import annotations
 
+import base64
+import io
 import os
 import tempfile
 import time
@@ -9,11 +12,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 import yaml
+from PIL import Image
 
 from gradio_ui.render import Progress, result_summary, result_tables
 from gradio_ui.session import Session
 from gradio_ui.text import say
-from serve_app.client import ApiError
+from serve_app.client import ApiError, prediction_line
 
 __all__ = ["DOWNLOADS", "Job", "build"]
 
@@ -35,17 +39,23 @@ class Job:
     samples: gr.Gallery
     downloads: gr.File
     rerun: gr.Code
+    try_box: gr.Group
+    try_images: gr.File
+    try_drawn: gr.Gallery
+    try_answers: gr.Markdown
 
     def labels(self) -> dict:
         return {self.loss_plot: {"label": "loss"}, self.metric_plot: {"label": "metric"}, self.stop: {"value": "stop"},
                 self.confusion: {"label": "confusion"}, self.per_class: {"label": "per_class"},
                 self.samples: {"label": "samples"}, self.downloads: {"label": "downloads"},
-                self.rerun: {"label": "config"}}
+                self.rerun: {"label": "config"}, self.try_images: {"label": "try_it"},
+                self.try_drawn: {"label": "try_drawn"}}
 
     def outputs(self, page) -> list:
         """What ``follow`` updates."""
         return [page.state, self.progress, self.status, self.loss_plot, self.metric_plot, self.stop, self.results,
-                self.summary, self.confusion, self.per_class, self.samples, self.downloads, self.rerun, page.errors]
+                self.summary, self.confusion, self.per_class, self.samples, self.downloads, self.rerun, self.try_box,
+                self.try_drawn, self.try_answers, page.errors]
 
     def follow(self, page, st: Session, job: str):
         """Updates as the job's events arrive (at most once a second, state changes and epochs at
@@ -61,7 +71,8 @@ class Job:
         config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
         progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]))
         yield {page.state: st, self.results: gr.update(visible=False), self.progress: gr.update(visible=True),
-               self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: ""}
+               self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: "",
+               self.try_drawn: None, self.try_answers: ""}
         shown = 0.0
         for kind, ev in client.events(job):
             if kind == "end":
@@ -91,7 +102,8 @@ class Job:
             yield {self.status: progress.status(), self.loss_plot: loss, self.metric_plot: metric,
                    self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics),
                    self.confusion: table, self.per_class: classes, self.samples: pictures or None,
-                   self.downloads: files or None, self.rerun: config, self.results: gr.update(visible=True)}
+                   self.downloads: files or None, self.rerun: config, self.results: gr.update(visible=True),
+                   self.try_box: gr.update(visible=record["state"] == "succeeded")}
 
     def wire(self, page) -> None:
         api, state = page.api, page.state
@@ -106,6 +118,21 @@ class Job:
                 return {page.errors: st.error(exc)}
 
         self.stop.click(on_stop, [state], [page.errors])
+
+        def on_try(paths: list, st: Session) -> dict:
+            if not paths:
+                return {}
+            if not st.job_id:
+                return {page.errors: say(st.lang, "no_job")}
+            try:
+                answer = st.client(api).predict(st.job_id, paths, draw=True)
+            except ApiError as exc:
+                return {page.errors: st.error(exc)}
+            said = [(p, f"{p['image']}: {prediction_line(p)}") for p in answer["predictions"]]
+            return {self.try_drawn: [(Image.open(io.BytesIO(base64.b64decode(p["drawn"]))), line) for p, line in said],
+                    self.try_answers: "\n".join(f"- {line}" for _, line in said), page.errors: ""}
+
+        self.try_images.upload(on_try, [self.try_images, state], [self.try_drawn, self.try_answers, page.errors])
 
 
 def build(T: dict) -> Job:
@@ -123,5 +150,9 @@ def build(T: dict) -> Job:
         samples = gr.Gallery(label=T["samples"], columns=4, height=240, elem_id="samples")
         downloads = gr.File(label=T["downloads"], file_count="multiple", elem_id="downloads")
         rerun = gr.Code(label=T["config"], language="yaml", elem_id="rerun-config")
+        with gr.Group(visible=False) as try_box:
+            try_images = gr.File(label=T["try_it"], file_count="multiple", file_types=["image"], elem_id="try-images")
+            try_drawn = gr.Gallery(label=T["try_drawn"], columns=4, height=240, elem_id="try-drawn")
+            try_answers = gr.Markdown(elem_id="try-answers")
     return Job(progress, status, loss_plot, metric_plot, stop, results, summary, confusion, per_class, samples,
-               downloads, rerun)
+               downloads, rerun, try_box, try_images, try_drawn, try_answers)

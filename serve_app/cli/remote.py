@@ -13,8 +13,9 @@ from typing import Optional
 
 from serve_app.cli import credentials
 from serve_app.cli._output import json_option, show
-from serve_app.client import Client
+from serve_app.client import Client, prediction_line
 from train_jobs.data.formats import list_formats
+from train_jobs.predict import ACTIVE
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["add_parsers", "follow", "print_plan", "print_result"]
@@ -252,22 +253,42 @@ def cmd_dataset(args) -> int:
                 lambda d: (_dataset_lines([d]), print(d["report"]["summary"])))
 
 
-def _prediction_line(p: dict) -> str:
-    if "top" in p:
-        return ", ".join(f"{t['class']} {t['score']:.3f}" for t in p["top"])
-    if "objects" in p:
-        return f"{len(p['objects'])} objects" + "".join(f", {o['class']} {o['score']:.2f}" for o in p["objects"])
-    if "coverage" in p:
-        return ", ".join(f"{c} {share:.1%}" for c, share in p["coverage"].items())
-    return f"{p['class']} (score {p['score']:.4g}, threshold {p['threshold']:.4g})"
-
-
 def _prediction_lines(answer: dict) -> None:
     for p in answer["predictions"]:
-        print(f"{p['image']}: {_prediction_line(p)}")
+        print(f"{p['image']}: {prediction_line(p)}")
+
+
+def _batch_line(b: dict) -> str:
+    done = f", {b['done']}/{b['total']} images" if "total" in b else ""
+    extra = (f", accuracy {b['accuracy']:.4f}" if "accuracy" in b else "") + (f": {b['message']}" if b.get("message") else "")
+    return f"{b['batch_id']} {b['state']}{done}{extra}"
+
+
+def _predict_dataset(args) -> int:
+    client = _client(args)
+    batch = client.post(f"/v1/jobs/{args.job_id}/predict-batch", {"dataset": args.dataset})
+    print(_batch_line(batch), file=sys.stderr if args.json else sys.stdout)
+    seen = None
+    while args.follow and batch["state"] in ACTIVE:
+        time.sleep(1)
+        batch = client.get(f"/v1/jobs/{args.job_id}/predict-batch/{batch['batch_id']}")
+        if (line := _batch_line(batch)) != seen and not args.json:
+            print(line)
+        seen = line
+    if batch["state"] == "succeeded" and not args.json:
+        print(f"predictions: GET /v1/jobs/{args.job_id}/artifacts/batches/{batch['batch_id']}/predictions.jsonl")
+    if args.json:
+        show(args, batch, lambda b: None)
+    return 1 if batch["state"] == "failed" else 0
 
 
 def cmd_predict(args) -> int:
+    if bool(args.images) == bool(args.dataset):
+        print("error: give image files, or --dataset (a dataset id, or an s3:// location) for the whole dataset",
+              file=sys.stderr)
+        return 2
+    if args.dataset:
+        return _predict_dataset(args)
     answer = _client(args).predict(args.job_id, args.images, draw=bool(args.draw))
     if args.draw:
         import base64
@@ -308,9 +329,12 @@ def add_parsers(sub, datasets) -> None:
         c = parser.add_parser(name, help=helptext)
         json_option(c)
         c.set_defaults(fn=fn)
-    pr = sub.add_parser("predict", help="a succeeded job's model on your images")
+    pr = sub.add_parser("predict", help="a succeeded job's model on your images, or over a whole dataset")
     pr.add_argument("job_id")
-    pr.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    pr.add_argument("images", nargs="*", help="image files (PNG, JPEG)")
+    pr.add_argument("--dataset", help="instead of images: every image of this dataset (its id, ds-..., or an s3:// "
+                                      "location), as a batch job writing predictions.jsonl into the job's folder")
+    pr.add_argument("--follow", action="store_true", help="with --dataset: show its progress until it ends")
     pr.add_argument("--draw", metavar="OUT_DIR", help="also write each image with its prediction drawn, as "
                                                      "OUT_DIR/NAME.predicted.png")
     json_option(pr)

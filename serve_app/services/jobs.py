@@ -20,7 +20,7 @@ from train_jobs.store import open_store
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
-__all__ = ["JobService", "JobNotFound"]
+__all__ = ["JobService", "JobNotFound", "runtime_env"]
 
 ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
 QUEUED = "queued: waiting to be submitted to Ray"
@@ -33,6 +33,11 @@ ENDED_KEPT = 10_000  # ended jobs' records answered from memory
 def submission_id(job_id: str, attempt: int) -> str:
     """Ray's submission id for one attempt of a job: the same attempt can never run twice."""
     return f"vt-{job_id}-{attempt}"
+
+
+def runtime_env() -> dict:
+    """What a job's driver and its workers import: the platform's own training code, shipped with the job."""
+    return {"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]}
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -66,9 +71,13 @@ class JobService:
         token = env_settings().training_ray_token
         return JobSubmissionClient(self.ray_dashboard_url, headers={"authorization": f"Bearer {token}"} if token else None)
 
+    @staticmethod
+    def storage_of(job: dict) -> str:
+        """The artifact store a job's folder is in."""
+        return job["folder_uri"].rsplit("/jobs/", 1)[0]
+
     def folder(self, job: dict) -> JobFolder:
-        root = job["folder_uri"].rsplit("/jobs/", 1)[0]
-        return JobFolder(open_store(root), job["job_id"])
+        return JobFolder(open_store(self.storage_of(job)), job["job_id"])
 
     def submit(self, cfg: TrainingConfig, queue: bool = False) -> dict:
         """Store the config, record the job, submit it. Submitting an existing job id resumes it.
@@ -112,10 +121,10 @@ class JobService:
         r = cfg.resources
         job.transition("pending", why)  # this attempt, not the last's end
         try:
-            ray_job_id = self._submit_to_ray(
+            ray_job_id = self.submit_to_ray(
                 entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
                 submission_id=submission_id(cfg.job_id, attempt),
-                runtime_env={"py_modules": [os.path.dirname(m.__file__) for m in (train_jobs, adapters)]},
+                runtime_env=runtime_env(),
                 metadata={"visiontrain_job_id": cfg.job_id, "owner": cfg.owner},
                 entrypoint_num_cpus=0,
             )
@@ -142,7 +151,7 @@ class JobService:
             time.sleep(poll_s)
             record = self.records.get_job(job_id)
 
-    def _submit_to_ray(self, **job) -> str:
+    def submit_to_ray(self, **job) -> str:
         """Submit, waiting out a cluster that is still starting (its job agent not registered yet) or a
         dashboard that does not answer for a moment. Ray refuses a submission id it has seen: a retry
         after an answer that got lost finds the job it already took."""
@@ -187,13 +196,13 @@ class JobService:
         state = self.folder(record).state() or {}
         fields = {k: state[k] for k in ("state", "message", "result") if k in state}
         during = fields.get("state", record["state"])
-        ray_status = self._ray_status(record["ray_job_id"]) if during not in TERMINAL else None  # an end is final
+        ray_status = self.ray_status(record["ray_job_id"]) if during not in TERMINAL else None  # an end is final
         # Ray Train's workers outlive a killed driver by a moment: its end is recorded once they are gone
         ending = ray_status in ("FAILED", "STOPPED") and self._actors_left(record["ray_job_id"])
         if not ending and ray_status in ("FAILED", "UNKNOWN") and during not in TERMINAL:
             # The driver ended without recording an end: killed, crashed, or lost with a restarted head.
             lost = (f"the job's driver died during {during} (Ray job {record['ray_job_id']}: "
-                    f"{self._ray_message(record['ray_job_id'])})" if ray_status == "FAILED" else
+                    f"{self.ray_message(record['ray_job_id'])})" if ray_status == "FAILED" else
                     f"the cluster no longer knows Ray job {record['ray_job_id']} (its head restarted?) during {during}")
             resubmitted = self._resubmit(record, lost)
             if resubmitted is not None:
@@ -230,7 +239,7 @@ class JobService:
                      "to resume from the last complete checkpoint")
         return self.get(record["job_id"])
 
-    def _ray_message(self, ray_job_id: str) -> str:
+    def ray_message(self, ray_job_id: str) -> str:
         """The first line of what Ray says about how the job ended (its log tail follows it there)."""
         try:
             message = self.client.get_job_info(ray_job_id).message or "FAILED"
@@ -249,7 +258,7 @@ class JobService:
         except Exception:  # noqa: BLE001 - the state API unreachable: the job's end is as Ray says
             return False
 
-    def _ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
+    def ray_status(self, ray_job_id: Optional[str]) -> Optional[str]:
         """Ray's status of the job, or UNKNOWN when Ray's job table does not have it."""
         if not ray_job_id:
             return None
