@@ -122,11 +122,10 @@ def run_batch(request: dict, address: str) -> int:
             raise DatasetError(f"{request['dataset']} holds no images (files ending {', '.join(IMAGE_EXTENSIONS)})")
         class_names = job.store.read_json(job.key("metrics.json"))["class_names"]
         state("running", done=0, total=len(paths))
-        gpus = int(ray.cluster_resources().get("GPU", 0))
         actors = max(1, min(int(ray.cluster_resources().get("CPU", 1)), -(-len(paths) // BATCH_SIZE)))
         ds = ray.data.from_items([{"path": p} for p in paths]).map_batches(
             _Predict, fn_constructor_args=(request["storage_uri"], request["job_id"], request["dataset"]),
-            batch_size=BATCH_SIZE, concurrency=(1, actors), num_cpus=1, num_gpus=1 if gpus else 0)
+            batch_size=BATCH_SIZE, concurrency=(1, actors), num_cpus=1)  # the predictors run on CPU
         rows, told = [], time.time()
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
             for row in ds.iter_rows():
