@@ -154,8 +154,10 @@ def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: 
         z.extractall(folder, names)
     images = [os.path.join(folder, n) for n in names]
     token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
-    want = httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers={"authorization": f"Bearer {token}"}, timeout=120,
-                      files=[("images", (os.path.basename(p), open(p, "rb").read())) for p in images]).json()
+    r = httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers={"authorization": f"Bearer {token}"}, timeout=120,
+                   files=[("images", (os.path.basename(p), open(p, "rb").read())) for p in images])
+    assert r.status_code == 200, r.text
+    want = r.json()
     page.locator("#try-images input[type=file]").set_input_files(images)
     answers = page.locator("#try-answers")
     for p in want["predictions"]:
