@@ -46,6 +46,9 @@ def load_predictor(storage_uri: str, job_id: str) -> Callable[..., list[dict]]:
 
     job = JobFolder(open_store(storage_uri), job_id)
     cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=job.uri("config.yaml"))
+    # the network is built bare and given the job's own weights: the weights it started from (fetched
+    # by its driver, never here) play no part
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"pretrained": False, "weights": None})})
     names = job.store.read_json(job.key("metrics.json"))["class_names"]
     return get_task(cfg.task, cfg.model.source).predictor(cfg, job, names)
 
