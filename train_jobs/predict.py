@@ -28,7 +28,7 @@ from train_jobs.data.formats._index import IMAGE_EXTENSIONS, image_files
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 
-__all__ = ["ACTIVE", "batch_key", "load_predictor", "main"]
+__all__ = ["ACTIVE", "batch_key", "load_predictor", "main", "record_batch"]
 
 ACTIVE = ("pending", "running")  # a batch's states before it ends succeeded or failed
 BATCH_SIZE = 64
@@ -38,6 +38,15 @@ PROGRESS_EVERY_S = 2.0
 def batch_key(batch_id: str, name: str) -> str:
     """Where a batch keeps ``name``, relative to its job's folder."""
     return f"batches/{batch_id}/{name}"
+
+
+def record_batch(job: JobFolder, request: dict, now: str, **fields) -> dict:
+    """Write the batch's ``state.json`` (its request, the state ``now``, ``fields``) and tell the job's
+    events; the state written."""
+    state = {**request, "state": now, "updated_at": time.time(), **fields}
+    job.store.write_json(job.key(batch_key(request["batch_id"], "state.json")), state)
+    job.event("batch", batch_id=request["batch_id"], state=now, **fields)
+    return state
 
 
 def load_predictor(storage_uri: str, job_id: str) -> Callable[..., list[dict]]:
@@ -112,9 +121,7 @@ def run_batch(request: dict, address: str) -> int:
     bid = request["batch_id"]
 
     def state(now: str, **fields) -> None:
-        job.store.write_json(job.key(batch_key(bid, "state.json")), {**request, "state": now, "updated_at": time.time(),
-                                                                      **fields})
-        job.event("batch", batch_id=bid, state=now, **fields)
+        record_batch(job, request, now, **fields)
 
     try:
         ray.init(address=address, log_to_driver=False)

@@ -10,7 +10,7 @@ import shlex
 import time
 
 from serve_app.services.jobs import JobService, runtime_env
-from train_jobs.predict import ACTIVE, batch_key
+from train_jobs.predict import ACTIVE, batch_key, record_batch
 from train_jobs.state import JobFolder
 from visiontrain.errors import VisiontrainError
 
@@ -44,9 +44,7 @@ def start_batch(jobs: JobService, record: dict, dataset: str, user: str) -> dict
     request = {"batch_id": bid, "job_id": record["job_id"], "dataset": dataset, "owner": user,
                "storage_uri": jobs.storage_of(record), "created_at": time.time()}
     folder.store.write_json(folder.key(batch_key(bid, "request.json")), request)
-    state = {**request, "state": "pending", "updated_at": time.time()}
-    folder.store.write_json(folder.key(batch_key(bid, "state.json")), state)
-    folder.event("batch", batch_id=bid, state="pending", dataset=dataset)
+    state = record_batch(folder, request, "pending", dataset=dataset)
     try:
         jobs.submit_to_ray(entrypoint=ENTRYPOINT.format(request_uri=shlex.quote(folder.uri(batch_key(bid, "request.json")))),
                            submission_id=_submission(record["job_id"], bid), runtime_env=runtime_env(),
@@ -58,10 +56,7 @@ def start_batch(jobs: JobService, record: dict, dataset: str, user: str) -> dict
 
 
 def _end(folder: JobFolder, state: dict, message: str) -> dict:
-    state = {**state, "state": "failed", "message": message, "updated_at": time.time()}
-    folder.store.write_json(folder.key(batch_key(state["batch_id"], "state.json")), state)
-    folder.event("batch", batch_id=state["batch_id"], state="failed", message=message)
-    return state
+    return record_batch(folder, state, "failed", message=message)
 
 
 def batch_state(jobs: JobService, record: dict, batch_id: str) -> dict:
