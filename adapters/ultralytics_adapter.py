@@ -93,7 +93,8 @@ class UltralyticsAdapter(ModelAdapter):
         from ultralytics.nn.tasks import SegmentationModel
 
         net.names = dict(enumerate(class_names))
-        net.args = {**(saved.pop("train_args", None) or getattr(net, "args", None) or {}),
+        args = saved.pop("train_args", None) or getattr(net, "args", None) or {}
+        net.args = {**(args if isinstance(args, dict) else vars(args)),  # a trainer's hyperparameters: a namespace
                     "task": "segment" if isinstance(net, SegmentationModel) else "detect"}
         torch.save({"epoch": -1, "best_fitness": None, "updates": None, "optimizer": None, **saved, "model": None,
                     "ema": net, "train_args": net.args, "version": ultralytics.__version__}, path)
@@ -116,11 +117,21 @@ class UltralyticsAdapter(ModelAdapter):
         return model
 
     def export_onnx(self, model, sample, path: str) -> None:
-        for m in model.modules():  # heads return one tensor (boxes + scores [+ mask coefficients])
-            if hasattr(m, "export"):
+        """Through Ultralytics' own ``YOLO.export``: the file carries the class names, stride, task and
+        size as its metadata, so ``YOLO('model.onnx')`` loads it and post-processes as ``YOLO('best.pt')``."""
+        import shutil
+        import tempfile
+
+        from ultralytics import YOLO
+
+        for m in model.modules():  # heads answer as the export does: one tensor (boxes + scores [+ mask
+            if hasattr(m, "export"):  # coefficients]), what the ONNX file's first output is checked against
                 m.export = True
-            if hasattr(m, "dynamic"):  # anchors made for each input: a shape cached by an earlier forward
-                m.dynamic = True       # of the export's batch size would make the batch axis static
             if hasattr(m, "format"):
                 m.format = "onnx"
-        super().export_onnx(model, sample, path)
+        with tempfile.TemporaryDirectory() as d:
+            pt = os.path.join(d, "model.pt")
+            self.checkpoint_file(model, [model.names[i] for i in sorted(model.names)], pt)
+            out = YOLO(pt).export(format="onnx", imgsz=list(sample.shape[-2:]), dynamic=True, simplify=False,
+                                  device="cpu", verbose=False)
+            shutil.move(out, path)

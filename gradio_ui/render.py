@@ -8,7 +8,7 @@ import pandas as pd
 
 from gradio_ui.text import say
 
-__all__ = ["Progress", "dataset_report", "plan_card", "result_tables", "result_summary"]
+__all__ = ["Progress", "dataset_report", "drawn_answers", "plan_card", "result_tables", "result_summary"]
 
 def dataset_report(lang: str, answer: dict) -> str:
     report = answer["report"]
@@ -208,3 +208,16 @@ def result_tables(metrics: Optional[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [{"class": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in vals.items()}}
             for k, vals in per_class.items()] if isinstance(per_class, dict) else per_class
     return confusion, pd.DataFrame(rows)
+
+
+def drawn_answers(answer: dict) -> list[tuple]:
+    """``POST /predict?draw=true``'s answer as (the image drawn, "name: what it found") per image."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from serve_app.client import prediction_line
+
+    return [(Image.open(io.BytesIO(base64.b64decode(p["drawn"]))), f"{p['image']}: {prediction_line(p)}")
+            for p in answer["predictions"]]

@@ -16,6 +16,9 @@ LABELS = {
         "config": "Config to rerun it", "refresh": "Refresh", "job_id": "Job id", "open": "Open",
         "task": "Task", "samples": "Sample predictions (true -> predicted)", "search": "Search", "query": "Name contains", "new_chat": "New conversation",
         "try_it": "Try it: drop one or more images", "try_drawn": "Its predictions",
+        "batch_dataset": "Dataset to predict on (its id, or uploaded:latest)", "batch_start": "Predict the whole dataset",
+        "batch_files": "Batch prediction files",
+        "attach": "Images to try a trained model on (then ask: try it on these images)",
     },
     "ko": {
         "title": "visiontrain", "username": "사용자 이름", "password": "비밀번호", "login": "로그인",
@@ -28,6 +31,9 @@ LABELS = {
         "config": "다시 실행할 설정", "refresh": "새로 고침", "job_id": "작업 ID", "open": "열기",
         "task": "작업 종류", "samples": "예측 예시 (정답 -> 예측)", "search": "검색", "query": "이름에 포함", "new_chat": "새 대화",
         "try_it": "직접 해 보기: 이미지를 한 장 이상 올려 주세요", "try_drawn": "예측 결과",
+        "batch_dataset": "예측할 데이터셋 (ID 또는 uploaded:latest)", "batch_start": "데이터셋 전체 예측",
+        "batch_files": "일괄 예측 파일",
+        "attach": "학습한 모델로 시험해 볼 이미지 (올린 뒤: 이 사진으로 테스트해줘)",
     },
 }
 
@@ -73,6 +79,12 @@ SENTENCES = {
         "worker_failed_final": "⚠️ a training worker was lost ({error}); no restarts left",
         "driver_lost": "⚠️ the job's driver was lost; the job was submitted again and resumes from its checkpoint",
         "resumed": "resumed after epoch {epoch} from its checkpoint",
+        "batch": "Batch prediction `{batch}` of `{job}`: **{state}** — {done}/{total} images",
+        "batch_accuracy": " · accuracy {accuracy:.3f} (images whose folder names a class)",
+        "batch_refused": " · {refused} images could not be read",
+        "batch_failed": "Batch prediction `{batch}` of `{job}` failed: {message}",
+        "tried": "The model of job `{job}` on your images:",
+        "attach_first": "Attach the images first (the box under the message), then ask again.",
     },
     "ko": {
         "logged_in": "**{user}** 님으로 로그인했습니다 ({role}).",
@@ -115,6 +127,12 @@ SENTENCES = {
         "worker_failed_final": "⚠️ 학습 워커를 잃었습니다 ({error}); 남은 재시작 횟수가 없습니다",
         "driver_lost": "⚠️ 작업 드라이버를 잃었습니다; 작업을 다시 제출했고 체크포인트에서 이어서 학습합니다",
         "resumed": "에폭 {epoch}의 체크포인트에서 이어서 학습합니다",
+        "batch": "`{job}` 의 일괄 예측 `{batch}`: **{state}** — 이미지 {done}/{total}",
+        "batch_accuracy": " · 정확도 {accuracy:.3f} (폴더 이름이 클래스인 이미지)",
+        "batch_refused": " · 읽지 못한 이미지 {refused}장",
+        "batch_failed": "`{job}` 의 일괄 예측 `{batch}` 이(가) 실패했습니다: {message}",
+        "tried": "작업 `{job}` 모델의 예측입니다:",
+        "attach_first": "먼저 메시지 아래 칸에 이미지를 올린 뒤 다시 말씀해 주세요.",
     },
 }
 

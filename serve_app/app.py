@@ -185,13 +185,22 @@ class Ingress:
 
 def build_app(args: Optional[dict] = None):
     """The application graph: the ingress with the parser and the registry bound in. ``args``
-    (``serve run serve_app.app:build_app home=... database_url=...``): where records and keys live."""
+    (``serve run serve_app.app:build_app home=... database_url=...``): where records and keys live;
+    ``cluster_gpus``: the GPUs of the cluster it runs on (the TrainedModels replicas ask for one where
+    there are some, see VISIONTRAIN_PREDICT_GPUS)."""
+    from train_jobs.predict import predictor_gpus
+
     args = dict(args or {})
-    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind(), args, TrainedModels.bind(args))
+    gpus = predictor_gpus(float(args.get("cluster_gpus", 0)))
+    models = TrainedModels.options(ray_actor_options={**_LIGHT, "num_gpus": gpus}).bind(args)
+    return Ingress.bind(IntentParser.bind(), ModelRegistry.bind(), args, models)
 
 
 def deploy(port: int = 8000, host: str = "127.0.0.1", name: str = "visiontrain", args: Optional[dict] = None) -> str:
     """Deploy on the Ray cluster this process is connected to; returns the base URL."""
+    import ray
+
+    args = {"cluster_gpus": ray.cluster_resources().get("GPU", 0), **(args or {})}
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_app(args), name=name, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"

@@ -175,6 +175,18 @@ class Client:
         return self._send("POST", f"/v1/jobs/{job_id}/predict", files=files, timeout=300,
                           params={"draw": "true"} if draw else {}).json()
 
+    def predict_batch(self, job_id: str, dataset: str, follow: bool = True, every_s: float = 1.0) -> Iterator[dict]:
+        """Start a batch prediction over ``dataset``; its state, then (``follow``) each change of it
+        until it has ended."""
+        batch = self.post(f"/v1/jobs/{job_id}/predict-batch", {"dataset": dataset})
+        yield batch
+        while follow and not batch["ended"]:
+            time.sleep(every_s)
+            now = self.get(f"/v1/jobs/{job_id}/predict-batch/{batch['batch_id']}")
+            if now != batch:
+                yield now
+            batch = now
+
     def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
         """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is
         reconnected with the last event id, so no event is lost or repeated."""

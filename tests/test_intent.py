@@ -189,13 +189,36 @@ def test_complete_request_and_contract_field_names():
     assert r.status == "complete" and r.missing == [] and r.questions == []
     body = json.loads(r.model_dump_json())
     assert set(body) == {"status", "language", "intent", "missing", "questions"}
-    assert set(body["intent"]) == {"task", "model", "pretrained", "from_job", "continue_training", "num_classes",
-                                   "class_names", "dataset",
+    assert set(body["intent"]) == {"task", "model", "pretrained", "from_job", "continue_training", "try_on_images",
+                                   "num_classes", "class_names", "dataset",
                                    "hyperparameters", "resources", "search"}
     assert set(body["intent"]["hyperparameters"]) == {"epochs", "batch_size", "learning_rate", "image_size"}
     assert set(body["intent"]["resources"]) == {"num_workers", "use_gpu"}
     assert body["intent"]["model"] == {"source": "timm", "name": "resnet50"}
     assert body["intent"]["dataset"] == {"uri": "s3://bucket/cats.zip", "format": None}
+
+
+@pytest.mark.parametrize("message, job", [
+    ("이 사진으로 테스트해줘", "latest"),
+    ("이 이미지들로 예측해 줘", "latest"),
+    ("방금 학습한 모델 이 사진들로 테스트해봐", "latest"),
+    ("try it on these images", "latest"),
+    ("Run the model on these photos please", "latest"),
+    ("test job classification-1a2b3c4d5e6f on these pictures", "classification-1a2b3c4d5e6f"),
+])
+def test_trying_a_model_on_attached_images(message, job):
+    plan = parse("ResNet50으로 고양이 3종류 분류해줘")
+    tried = parse(message, [plan.model_dump()])
+    assert tried.status == "complete" and tried.intent.try_on_images == job and tried.questions == []
+    assert tried.intent.from_job is None and not tried.intent.continue_training  # not a job to train from
+    after = parse("에폭은 50으로", [plan.model_dump(), tried.model_dump()])  # the plan so far carries on
+    assert after.intent.try_on_images is None and fields(after)["model"] == "resnet50" and fields(after)["epochs"] == 50
+
+
+@pytest.mark.parametrize("message", ["train resnet18 on my images", "ResNet18로 도형 3종류 분류해줘",
+                                     "test split is 20% of the images", "이미지 크기는 64로 해줘"])
+def test_training_requests_are_not_read_as_trying(message):
+    assert parse(message).intent.try_on_images is None
 
 
 def test_follow_ups_fill_or_change_fields():

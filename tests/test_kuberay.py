@@ -179,6 +179,26 @@ def test_serve_config_is_a_valid_serve_document_for_this_app(ray_cluster):
                                                                   "TrainedModels"}
 
 
+@pytest.mark.ray
+def test_trained_models_ask_for_a_gpu_where_the_cluster_has_one(ray_cluster, monkeypatch):
+    from serve_app.app import build_app
+    from train_jobs.predict import predictor_gpus
+
+    def asked(app) -> float:
+        stack = [app]
+        while stack:
+            deployment = stack.pop()._bound_deployment
+            if deployment.name == "TrainedModels":
+                return deployment.ray_actor_options.get("num_gpus", 0)
+            stack.extend(a for a in deployment.init_args if hasattr(a, "_bound_deployment"))
+
+    assert asked(build_app({})) == asked(build_app({"cluster_gpus": 0})) == 0  # as deployed here: no GPU
+    assert asked(build_app({"cluster_gpus": 2})) == 1
+    assert predictor_gpus(0) == 0 and predictor_gpus(8) == 1  # a batch on a cluster that may add 8
+    monkeypatch.setenv("VISIONTRAIN_PREDICT_GPUS", "0.25")  # the operator's choice wins
+    assert asked(build_app({"cluster_gpus": 2})) == 0.25 and predictor_gpus(0) == predictor_gpus(8) == 0.25
+
+
 def _pods(docs: list[dict]) -> list[tuple[str, dict, bool]]:
     """(kind of node, pod template, whether its cluster autoscales) of every Ray pod the manifests make."""
     service = next(d for d in docs if d["kind"] == "RayService")

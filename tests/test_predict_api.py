@@ -98,6 +98,13 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
     assert ask(owner, sent[:1]).json()["predictions"][0]["top"] == answer["predictions"][0]["top"]  # still serving
     drawn = ask(owner, sent[:1], draw="true").json()["predictions"][0]
     assert drawn["top"] == answer["predictions"][0]["top"] and "drawn" not in answer["predictions"][0]
+    tried = httpx.post(f"{api_url}/v1/chat", headers=owner, json={"message": "이 사진으로 테스트해줘"}, timeout=60).json()
+    assert tried["try_job"] == job_id and tried["plan"] is None  # the chat names the model to send the images to
+    untrained = httpx.post(f"{api_url}/v1/chat", headers=_user(api_url, admin_token, "oscar"), timeout=60,
+                           json={"message": "try it on these images"}).json()
+    assert untrained["try_job"] is None and "no succeeded job" in untrained["plan_problem"]
+    _named_images(api_url, admin_token, owner, job_id, config["dataset"]["uri"], shapes,
+                  [os.path.relpath(p, shapes) for p in images], answer["predictions"])
     with Image.open(io.BytesIO(base64.b64decode(drawn["drawn"]))) as img, Image.open(images[0]) as original:
         assert img.format == "PNG" and img.width == original.width and img.height > original.height  # a caption
 
@@ -163,6 +170,35 @@ def test_a_succeeded_jobs_model_answers_as_its_evaluation_does(api_url, admin_to
         time.sleep(0.5)
     assert ended["state"] == "succeeded" and ended["accuracy"] == pytest.approx(metrics["accuracy"]), ended
     assert httpx.get(f"{api_url}/v1/jobs/{job_id}/predict-batch/batch-none", headers=owner, timeout=60).status_code == 404
+
+
+def _named_images(api_url: str, admin_token: str, owner: dict, job_id: str, dataset: str, shapes: str,
+                  inside: list[str], want: list[dict]) -> None:
+    """Admins may name stored images instead of sending them: a dataset's id and a path inside it, or
+    an s3:// object; the answers are those of the same images sent."""
+    import boto3
+
+    def ask(headers: dict, names: list[str]) -> httpx.Response:
+        return httpx.post(f"{api_url}/v1/jobs/{job_id}/predict", headers=headers, json={"images": names}, timeout=300)
+
+    assert dataset.startswith("ds-")
+    admin = bearer(admin_token)
+    named = ask(admin, [f"{dataset}/{p}" for p in inside])
+    assert named.status_code == 200, named.text
+    assert [p["image"] for p in named.json()["predictions"]] == [f"{dataset}/{p}" for p in inside]
+    assert [p["top"] for p in named.json()["predictions"]] == [p["top"] for p in want]
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="vt-named-images")
+    with open(os.path.join(shapes, inside[0]), "rb") as f:
+        s3.put_object(Bucket="vt-named-images", Key="new/one.png", Body=f.read())
+    from_s3 = ask(admin, ["s3://vt-named-images/new/one.png"])
+    assert from_s3.status_code == 200 and from_s3.json()["predictions"][0]["top"] == want[0]["top"], from_s3.text
+    refused = ask(owner, [f"{dataset}/{inside[0]}"])  # the job's owner, not an admin: send the files
+    assert refused.status_code == 403 and "multipart" in refused.json()["detail"]
+    for bad in (f"{dataset}/../{dataset}/{inside[0]}", f"{dataset}/no/such.png", "s3://vt-named-images/none.png",
+                "/etc/passwd"):
+        r = ask(admin, [bad])
+        assert r.status_code == 422 and bad in r.json()["detail"], (bad, r.status_code, r.text)
 
 
 MUX = """

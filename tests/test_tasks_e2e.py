@@ -124,6 +124,16 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
             assert [o["class"] for o in answer["objects"]] == [class_names[int(c)] for c in result.boxes.cls.tolist()]
             assert [o["box"] for o in answer["objects"]] == pytest.approx(result.boxes.xyxy.tolist(), abs=1.0)
             assert all(("polygon" in o) == (name == "instance_segmentation") for o in answer["objects"])
+        from ultralytics import YOLO  # the export, through Ultralytics' own loader, answers the same
+
+        onnx = os.path.join(os.path.dirname(data), "exported.onnx")
+        folder.store.download_file(folder.key("export/model.onnx"), onnx)
+        exported = YOLO(onnx)
+        assert exported.task == ("segment" if name == "instance_segmentation" else "detect")
+        for answer, result in zip(answers, exported.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False)):
+            assert [o["class"] for o in answer["objects"]] == [result.names[int(c)] for c in result.boxes.cls.tolist()]
+            assert [o["box"] for o in answer["objects"]] == pytest.approx(result.boxes.xyxy.tolist(), abs=1.0)
+            assert (result.masks is not None) == (name == "instance_segmentation" and bool(answer["objects"]))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

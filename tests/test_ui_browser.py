@@ -142,7 +142,7 @@ def _jobs_listed(page) -> str:
     return page.locator("#jobs-table").inner_text()
 
 
-def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: str) -> None:
+def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: str) -> tuple[list[str], dict]:
     """Images dropped on a succeeded job's "Try it" come back drawn, with the endpoint's answers."""
     import zipfile
 
@@ -166,14 +166,57 @@ def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: 
     expect(page.locator("#try-drawn img")).to_have_count(len(images), timeout=30_000)
     page.locator("#try-drawn").scroll_into_view_if_needed()
     page.screenshot(path=os.path.join(SHOTS, "en-try-it.png"), full_page=True)
+    return images, want
+
+
+def _try_in_the_chat(page, job_id: str, images: list[str], want: dict) -> None:
+    """"Try it on these images" in the chat, with images attached: the newest job's model answers there."""
+    from playwright.sync_api import expect
+
+    page.locator("#chat-images input[type=file]").set_input_files(images)
+    expect(page.locator("#chat-images")).to_contain_text(os.path.basename(images[-1]), timeout=30_000)
+    page.locator("#message textarea").fill("try it on these images")
+    page.locator("#send").click()
+    chat = page.locator("#chatbot")
+    expect(chat).to_contain_text(f"The model of job {job_id} on your images", timeout=60_000)
+    for p in want["predictions"]:
+        best = p["top"][0]
+        expect(chat).to_contain_text(f"{p['image']}: {best['class']} {best['score']:.3f}")
+    expect(chat.locator("img")).to_have_count(len(images), timeout=30_000)
+    page.screenshot(path=os.path.join(SHOTS, "en-chat-try.png"), full_page=True)
+
+
+def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, password: str) -> None:
+    """The Jobs tab runs the job's model over the uploaded dataset: its progress, then what it found
+    and its files, as the API has them."""
+    from playwright.sync_api import expect
+
+    page.locator("#open-job-id textarea").fill(job_id)
+    page.locator("#batch-start").click()
+    status = page.locator("#batch-status")
+    expect(status).to_contain_text(re.compile(rf"Batch prediction batch-[0-9a-f]+ of {job_id}"), timeout=60_000)
+    expect(status).to_contain_text("succeeded", timeout=300_000)
+    token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    [batch] = httpx.get(f"{api_url}/v1/jobs/{job_id}/predict-batch", headers=headers).json()["batches"]
+    expect(status).to_contain_text(f"{batch['done']}/{batch['total']} images · accuracy {batch['accuracy']:.3f}")
+    with page.expect_download() as download:
+        page.locator('#batch-files a[download="predictions.jsonl"]').click()
+    saved = os.path.join(SHOTS, "en-predictions.jsonl")
+    download.value.save_as(saved)
+    want = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/batches/{batch['batch_id']}/predictions.jsonl",
+                     headers=headers).content
+    assert open(saved, "rb").read() == want and len(want.splitlines()) == batch["total"]
+    page.screenshot(path=os.path.join(SHOTS, "en-batch.png"), full_page=True)
 
 
 def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,
                                                                         shapes_archive):
     page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
     job_id = _train_through_the_ui(page, "en", shapes_archive, api_url, users["uma"], "uma")
-    _try_it(page, job_id, api_url, "uma", users["uma"], shapes_archive)
+    _try_in_the_chat(page, job_id, *_try_it(page, job_id, api_url, "uma", users["uma"], shapes_archive))
     assert job_id in _jobs_listed(page)
+    _batch_from_the_jobs_tab(page, job_id, api_url, "uma", users["uma"])
     other = _sign_in(browser, ui_url, "en", "ulla", users["ulla"])
     assert job_id not in _jobs_listed(other)
     other.locator("#open-job-id textarea").fill(job_id)  # asking for it by id gets a sentence, no data

@@ -58,12 +58,14 @@ def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: t
 
 
 def _opset(path: str, about: Optional[dict]) -> int | None:
-    """The file's opset; ``about`` is written into its metadata."""
+    """The file's opset; ``about`` is added to its metadata (what the exporter wrote there stays: an
+    Ultralytics export keeps its own ``task`` and ``names``, which ``YOLO('model.onnx')`` reads)."""
     import onnx
 
     model = onnx.load(path, load_external_data=False)
     if about:
-        onnx.helper.set_model_props(model, {k: json.dumps(v, ensure_ascii=False) for k, v in about.items()})
+        props = {p.key: p.value for p in model.metadata_props}
+        onnx.helper.set_model_props(model, {**{k: json.dumps(v, ensure_ascii=False) for k, v in about.items()}, **props})
         onnx.save(model, path)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 

@@ -14,13 +14,22 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+ANSWERED = ("classification", "semantic_segmentation", "anomaly_detection")
 RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
 def load(path: str):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    about = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+    about = {k: _value(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
     return session, about
+
+
+def _value(text: str):
+    """A metadata value: visiontrain writes JSON; an exporter's own entries may be plain text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def pixels(path: str, fed: dict) -> np.ndarray:
@@ -44,15 +53,15 @@ def answer(out: np.ndarray, about: dict) -> dict:
         share = np.bincount(mask.ravel(), minlength=len(classes)) / mask.size
         return {"classes": classes, "size": list(mask.shape),
                 "coverage": {c: round(float(s), 5) for c, s in zip(classes, share)}}
-    if task == "anomaly_detection":
-        score, threshold = float(out), float(about["threshold"])
-        return {"score": round(score, 6), "threshold": round(threshold, 6), "class": classes[int(score >= threshold)]}
-    raise SystemExit(f"this script answers classification, semantic segmentation and anomaly detection; "
-                     f"{task} models load with Ultralytics: YOLO('model.onnx')")
+    score, threshold = float(out), float(about["threshold"])  # anomaly detection
+    return {"score": round(score, 6), "threshold": round(threshold, 6), "class": classes[int(score >= threshold)]}
 
 
 def predict(model: str, images: list[str]) -> list[dict]:
     session, about = load(model)
+    if about.get("task") not in ANSWERED:
+        raise SystemExit(f"this script answers {', '.join(ANSWERED)} models; this one is {about.get('task')!r}: "
+                         "detection and instance segmentation load with Ultralytics, YOLO('model.onnx')")
     x = np.stack([pixels(p, about["preprocessing"]) for p in images])
     out = session.run(None, {session.get_inputs()[0].name: x})[0]
     return [{"image": p, **answer(o, about)} for p, o in zip(images, out)]

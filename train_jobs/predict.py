@@ -27,8 +27,9 @@ from train_jobs.data import DatasetError, ImageRefused, local_dataset_path
 from train_jobs.data.formats._index import IMAGE_EXTENSIONS, image_files
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
+from visiontrain.settings import settings as env_settings
 
-__all__ = ["ACTIVE", "batch_key", "load_predictor", "main", "record_batch"]
+__all__ = ["ACTIVE", "batch_key", "load_predictor", "main", "predictor_gpus", "record_batch"]
 
 ACTIVE = ("pending", "running")  # a batch's states before it ends succeeded or failed
 BATCH_SIZE = 64
@@ -43,10 +44,17 @@ def batch_key(batch_id: str, name: str) -> str:
 def record_batch(job: JobFolder, request: dict, now: str, **fields) -> dict:
     """Write the batch's ``state.json`` (its request, the state ``now``, ``fields``) and tell the job's
     events; the state written."""
-    state = {**request, "state": now, "updated_at": time.time(), **fields}
+    state = {**request, "state": now, "ended": now not in ACTIVE, "updated_at": time.time(), **fields}
     job.store.write_json(job.key(batch_key(request["batch_id"], "state.json")), state)
     job.event("batch", batch_id=request["batch_id"], state=now, **fields)
     return state
+
+
+def predictor_gpus(cluster_gpus: float) -> float:
+    """The GPUs a TrainedModels replica or a batch actor asks for: ``VISIONTRAIN_PREDICT_GPUS``, else one
+    where the cluster has (or may add) ``cluster_gpus``."""
+    chosen = env_settings().predict_gpus
+    return chosen if chosen is not None else (1.0 if cluster_gpus > 0 else 0.0)
 
 
 def load_predictor(storage_uri: str, job_id: str) -> Callable[..., list[dict]]:
@@ -132,19 +140,25 @@ def run_batch(request: dict, address: str) -> int:
             raise DatasetError(f"{request['dataset']} holds no images (files ending {', '.join(IMAGE_EXTENSIONS)})")
         class_names = job.store.read_json(job.key("metrics.json"))["class_names"]
         state("running", done=0, total=len(paths))
-        actors = max(1, min(int(ray.cluster_resources().get("CPU", 1)), -(-len(paths) // BATCH_SIZE)))
+        started = time.time()
+        gpus = float(request.get("gpus_per_actor", 0))
+        slots = request["cluster_gpus"] // gpus if gpus else ray.cluster_resources().get("CPU", 1)
+        actors = int(max(1, min(slots, -(-len(paths) // BATCH_SIZE))))
         ds = ray.data.from_items([{"path": p} for p in paths]).map_batches(
             _Predict, fn_constructor_args=(request["storage_uri"], request["job_id"], request["dataset"]),
-            batch_size=BATCH_SIZE, concurrency=(1, actors), num_cpus=1)  # the predictors run on CPU
-        rows, told = [], time.time()
+            batch_size=BATCH_SIZE, num_cpus=1, num_gpus=gpus,  # every actor started at once; with GPUs, those
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors, initial_size=actors))  # that come up
+        rows, told, first = [], 0.0, None
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
             for row in ds.iter_rows():
                 answer = json.loads(row["answer"])
                 rows.append((row["path"], answer))
                 out.write(json.dumps({"image": row["path"], **answer}, ensure_ascii=False) + "\n")
                 if time.time() - told > PROGRESS_EVERY_S:
+                    first = first or time.time()
                     state("running", done=len(rows), total=len(paths))
                     told = time.time()
+        predicted = time.time()
         job.store.upload_file(job.key(batch_key(bid, "predictions.jsonl")), out.name)
         os.unlink(out.name)
         rows.sort()
@@ -154,7 +168,8 @@ def run_batch(request: dict, address: str) -> int:
         if metrics:
             job.store.write_json(job.key(batch_key(bid, "metrics.json")), metrics)
         refused = sum(1 for _, a in rows if "error" in a)
-        state("succeeded", done=len(rows), total=len(paths), refused=refused,
+        state("succeeded", done=len(rows), total=len(paths), refused=refused, actors=actors, gpus_per_actor=gpus,
+              startup_s=round(first - started, 2), predicting_s=round(predicted - first, 2),
               **({"accuracy": metrics["accuracy"]} if metrics else {}))
         return 0
     except Exception as exc:  # noqa: BLE001 - whatever ended it is the batch's failure, told in its state

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
                                            "client address")
     models_per_replica: int = Field(4, ge=1, description="trained models each TrainedModels replica keeps loaded "
                                                          "(the least recently used goes first)")
+    predict_gpus: Optional[float] = Field(None, ge=0, description="GPUs each TrainedModels replica and each "
+                                          "batch prediction actor asks for; default 1 where the cluster has GPUs "
+                                          "(for a batch: or may add them), else 0. Set it for a KubeRay API "
+                                          "cluster with GPU workers")
     max_active_jobs: int = Field(2, ge=1, description="jobs a non-admin user may have queued or running")
     max_gpus: float = Field(4.0, ge=0, description="GPUs a non-admin user's running jobs may hold")
     stream_keepalive_s: float = Field(15.0, gt=0, description="seconds between keep-alive comments on an "

@@ -3,8 +3,6 @@ runs (with Stop), then its metrics, tables, sample predictions, downloads and th
 a succeeded job's model can be tried there on your own images ("Try it")."""
 from __future__ import annotations
 
-import base64
-import io
 import os
 import tempfile
 import time
@@ -12,12 +10,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 import yaml
-from PIL import Image
-
-from gradio_ui.render import Progress, result_summary, result_tables
+from gradio_ui.render import Progress, drawn_answers, result_summary, result_tables
 from gradio_ui.session import Session
 from gradio_ui.text import say
-from serve_app.client import ApiError, prediction_line
+from serve_app.client import ApiError
 
 __all__ = ["DOWNLOADS", "Job", "build"]
 
@@ -125,12 +121,10 @@ class Job:
             if not st.job_id:
                 return {page.errors: say(st.lang, "no_job")}
             try:
-                answer = st.client(api).predict(st.job_id, paths, draw=True)
+                said = drawn_answers(st.client(api).predict(st.job_id, paths, draw=True))
             except ApiError as exc:
                 return {page.errors: st.error(exc)}
-            said = [(p, f"{p['image']}: {prediction_line(p)}") for p in answer["predictions"]]
-            return {self.try_drawn: [(Image.open(io.BytesIO(base64.b64decode(p["drawn"]))), line) for p, line in said],
-                    self.try_answers: "\n".join(f"- {line}" for _, line in said), page.errors: ""}
+            return {self.try_drawn: said, self.try_answers: "\n".join(f"- {line}" for _, line in said), page.errors: ""}
 
         self.try_images.upload(on_try, [self.try_images, state], [self.try_drawn, self.try_answers, page.errors])
 

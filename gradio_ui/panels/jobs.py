@@ -1,22 +1,38 @@
-"""The Jobs tab: your jobs (everyone's for admins and viewers), and opening one by id."""
+"""The Jobs tab: your jobs (everyone's for admins and viewers), opening one by id, and a succeeded
+job's model over a whole dataset (a batch prediction, followed until it ends, its files to download)."""
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import gradio as gr
 import pandas as pd
 
 from gradio_ui.session import Session
+from gradio_ui.text import say
 from serve_app.client import ApiError, Client
 
-__all__ = ["Jobs", "build", "jobs_table"]
+__all__ = ["Jobs", "batch_status", "build", "jobs_table"]
 
 COLUMNS = ("job_id", "owner", "model", "state", "message")
+BATCH_FILES = ("predictions.jsonl", "metrics.json", "coco_results.json")
 
 
 def jobs_table(client: Client) -> pd.DataFrame:
     rows = [{c: j.get(c, "") for c in COLUMNS} for j in client.get("/v1/jobs")]
     return pd.DataFrame(rows or {c: [] for c in COLUMNS})
+
+
+def batch_status(lang: str, job: str, b: dict) -> str:
+    """A batch prediction's state in a sentence: images done, accuracy where its folders name classes."""
+    if b["state"] == "failed":
+        return say(lang, "batch_failed", batch=b["batch_id"], job=job, message=b.get("message", ""))
+    line = say(lang, "batch", batch=b["batch_id"], job=job, state=b["state"], done=b.get("done", 0),
+               total=b.get("total", "?"))
+    if "accuracy" in b:
+        line += say(lang, "batch_accuracy", accuracy=b["accuracy"])
+    return line + (say(lang, "batch_refused", refused=b["refused"]) if b.get("refused") else "")
 
 
 @dataclass
@@ -26,10 +42,15 @@ class Jobs:
     refresh: gr.Button
     job_id: gr.Textbox
     open: gr.Button
+    batch_dataset: gr.Textbox
+    batch_start: gr.Button
+    batch_status: gr.Markdown
+    batch_files: gr.File
 
     def labels(self) -> dict:
         return {self.tab: {"label": "tab_jobs"}, self.refresh: {"value": "refresh"}, self.job_id: {"label": "job_id"},
-                self.open: {"value": "open"}}
+                self.open: {"value": "open"}, self.batch_dataset: {"label": "batch_dataset"},
+                self.batch_start: {"value": "batch_start"}, self.batch_files: {"label": "batch_files"}}
 
     def wire(self, page) -> None:
         api, state = page.api, page.state
@@ -46,6 +67,32 @@ class Jobs:
 
         self.open.click(on_open, [state, self.job_id], page.job.outputs(page))
 
+        def on_batch(st: Session, job: str, dataset: str):
+            job = (job or "").strip() or st.job_id
+            if not job:
+                yield {page.errors: say(st.lang, "no_job")}
+                return
+            client = st.client(api)
+            try:
+                for batch in client.predict_batch(job, (dataset or "").strip() or "uploaded:latest"):
+                    yield {self.batch_status: batch_status(st.lang, job, batch), self.batch_files: None, page.errors: ""}
+                if batch["state"] != "succeeded":
+                    return
+                names = set(client.get(f"/v1/jobs/{job}/artifacts")["artifacts"])
+                with tempfile.TemporaryDirectory(prefix=f"vt-ui-{batch['batch_id']}-") as folder:
+                    files = []
+                    for name in (f"batches/{batch['batch_id']}/{n}" for n in BATCH_FILES):
+                        if name in names:
+                            files.append(os.path.join(folder, os.path.basename(name)))
+                            with open(files[-1], "wb") as f:
+                                f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
+                    yield {self.batch_files: files}
+            except ApiError as exc:
+                yield {page.errors: st.error(exc)}
+
+        self.batch_start.click(on_batch, [state, self.job_id, self.batch_dataset],
+                               [self.batch_status, self.batch_files, page.errors])
+
 
 def build(T: dict) -> Jobs:
     with gr.Tab(T["tab_jobs"], id="jobs") as tab:
@@ -54,4 +101,9 @@ def build(T: dict) -> Jobs:
             refresh = gr.Button(T["refresh"], elem_id="refresh-jobs")
             job_id = gr.Textbox(label=T["job_id"], elem_id="open-job-id")
             open_button = gr.Button(T["open"], elem_id="open-job")
-    return Jobs(tab, table, refresh, job_id, open_button)
+        with gr.Row():
+            batch_dataset = gr.Textbox(label=T["batch_dataset"], value="uploaded:latest", elem_id="batch-dataset")
+            batch_start = gr.Button(T["batch_start"], elem_id="batch-start")
+        batch_status_md = gr.Markdown(elem_id="batch-status")
+        batch_files = gr.File(label=T["batch_files"], file_count="multiple", elem_id="batch-files")
+    return Jobs(tab, table, refresh, job_id, open_button, batch_dataset, batch_start, batch_status_md, batch_files)

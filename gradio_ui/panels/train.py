@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import gradio as gr
 
-from gradio_ui.render import dataset_report, plan_card
+from gradio_ui.render import dataset_report, drawn_answers, plan_card
 from gradio_ui.session import Session
 from gradio_ui.text import language_of, say
 from serve_app.client import ApiError
@@ -31,12 +31,13 @@ class Train:
     edit: gr.Button
     upload: gr.File
     report: gr.Markdown
+    attach: gr.File
 
     def labels(self) -> dict:
         return {self.tab: {"label": "tab_train"}, self.chatbot: {"label": "chat"},
                 self.message: {"label": "message", "placeholder": "message_hint"}, self.send: {"value": "send"},
                 self.new_chat: {"value": "new_chat"}, self.confirm: {"value": "confirm"}, self.edit: {"value": "edit"},
-                self.upload: {"label": "upload"}}
+                self.upload: {"label": "upload"}, self.attach: {"label": "attach"}}
 
     def wire(self, page) -> None:
         api, state = page.api, page.state
@@ -52,7 +53,7 @@ class Train:
             st.dataset = {"id": answer["dataset_id"], "summary": report["summary"], "images": report.get("images")}
             return {state: st, self.report: dataset_report(st.lang, answer), page.errors: ""}
 
-        def on_send(text: str, history: list, st: Session) -> dict:
+        def on_send(text: str, history: list, attached: list, st: Session) -> dict:
             text = (text or "").strip()
             if not text:
                 return {}
@@ -69,6 +70,9 @@ class Train:
             if answer.get("plan_problem"):
                 reply = f"{reply}\n⚠️ {answer['plan_problem']}".strip()
             out = {self.message: "", state: st, page.errors: ""}
+            if answer.get("try_job"):
+                history += self._tried(st, api, answer["try_job"], attached)
+                return {**out, self.chatbot: history, self.attach: None, self.plan: _hidden(), self.plan_buttons: _hidden()}
             if not st.plan:
                 history.append({"role": "assistant", "content": reply or result.get("status", "")})
                 return {**out, self.chatbot: history, self.plan: _hidden(), self.plan_buttons: _hidden()}
@@ -78,8 +82,8 @@ class Train:
             return {**out, self.chatbot: history, self.plan: gr.update(value=card, visible=True),
                     self.plan_buttons: gr.update(visible=True)}
 
-        chat_io = ([self.message, self.chatbot, state],
-                   [self.message, self.chatbot, state, self.plan, self.plan_buttons, page.errors])
+        chat_io = ([self.message, self.chatbot, self.attach, state],
+                   [self.message, self.chatbot, state, self.plan, self.plan_buttons, self.attach, page.errors])
         self.send.click(on_send, *chat_io)
         self.message.submit(on_send, *chat_io)
         self.upload.upload(on_upload, [self.upload, state], [state, self.report, page.errors])
@@ -107,11 +111,28 @@ class Train:
             .then(on_confirm, [state], page.job.outputs(page))
 
 
+    @staticmethod
+    def _tried(st: Session, api: str, job: str, attached: list) -> list[dict]:
+        """The chat's answer to "try it on these images": each attached image drawn with what job's
+        model found, or how to attach them."""
+        if not attached:
+            return [{"role": "assistant", "content": say(st.lang, "attach_first")}]
+        try:
+            said = drawn_answers(st.client(api).predict(job, attached, draw=True))
+        except ApiError as exc:
+            return [{"role": "assistant", "content": st.error(exc)}]
+        lines = "\n".join(f"- {line}" for _, line in said)
+        return [{"role": "assistant", "content": f"{say(st.lang, 'tried', job=job)}\n{lines}"},
+                *({"role": "assistant", "content": gr.Image(image, label=line)} for image, line in said)]
+
+
 def build(T: dict, tab: gr.Tab) -> Train:
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label=T["chat"], height=360, elem_id="chatbot")
             message = gr.Textbox(label=T["message"], placeholder=T["message_hint"], elem_id="message")
+            attach = gr.File(label=T["attach"], file_count="multiple", file_types=["image"], height=90,
+                             elem_id="chat-images")
             with gr.Row():
                 send = gr.Button(T["send"], variant="primary", elem_id="send")
                 new_chat = gr.Button(T["new_chat"], elem_id="new-chat")
@@ -122,4 +143,4 @@ def build(T: dict, tab: gr.Tab) -> Train:
         with gr.Column(scale=2):
             upload = gr.File(label=T["upload"], file_types=[".zip", ".tar", ".gz", ".tgz"], elem_id="upload")
             report = gr.Markdown(elem_id="dataset-report")
-    return Train(tab, chatbot, message, send, new_chat, plan, plan_buttons, confirm, edit, upload, report)
+    return Train(tab, chatbot, message, send, new_chat, plan, plan_buttons, confirm, edit, upload, report, attach)

@@ -15,7 +15,6 @@ from serve_app.cli import credentials
 from serve_app.cli._output import json_option, show
 from serve_app.client import Client, prediction_line
 from train_jobs.data.formats import list_formats
-from train_jobs.predict import ACTIVE
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["add_parsers", "follow", "print_plan", "print_result"]
@@ -265,15 +264,10 @@ def _batch_line(b: dict) -> str:
 
 
 def _predict_dataset(args) -> int:
-    client = _client(args)
-    batch = client.post(f"/v1/jobs/{args.job_id}/predict-batch", {"dataset": args.dataset})
-    print(_batch_line(batch), file=sys.stderr if args.json else sys.stdout)
     seen = None
-    while args.follow and batch["state"] in ACTIVE:
-        time.sleep(1)
-        batch = client.get(f"/v1/jobs/{args.job_id}/predict-batch/{batch['batch_id']}")
-        if (line := _batch_line(batch)) != seen and not args.json:
-            print(line)
+    for batch in _client(args).predict_batch(args.job_id, args.dataset, follow=args.follow):
+        if (line := _batch_line(batch)) != seen:
+            print(line, file=sys.stderr if args.json else sys.stdout)
         seen = line
     if batch["state"] == "succeeded" and not args.json:
         print(f"predictions: GET /v1/jobs/{args.job_id}/artifacts/batches/{batch['batch_id']}/predictions.jsonl")

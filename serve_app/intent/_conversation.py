@@ -32,6 +32,7 @@ def _in_range(name: str, value: float, problems: list) -> Optional[float]:
 def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
     """``base`` updated with what ``r`` states; problems are (code, detail, suggestions[, task])."""
     intent = base.model_copy(deep=True)
+    intent.try_on_images = r.try_on_images  # this message's request alone: it is not carried on
     problems: list[tuple] = [(code, detail, "") for code, detail in r.problems]
     if r.task:
         intent.task = r.task
@@ -125,6 +126,8 @@ def _apply_search(intent: Intent, r: Reading, problems: list) -> None:
 
 
 def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
+    if intent.try_on_images:  # nothing to train: the plan so far waits
+        return ParseResult(status="complete", language=language, intent=intent)
     missing = []
     if intent.task is None and not intent.from_job:  # an earlier job brings its task
         missing.append("task")

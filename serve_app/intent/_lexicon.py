@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
-           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
+           "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
 HANGUL_NAMES = {
@@ -93,6 +93,14 @@ LAST_JOB = re.compile(
 MORE_EPOCHS = re.compile(
     r"(\d+)\s*(?:more|extra|additional)\s+epochs?|another\s+(\d+)\s+epochs?|"
     r"(\d+)\s*(?:번|회)?\s*(?:에폭|에포크)(?:을|를)?\s*더|(?:에폭|에포크)(?:을|를)?\s*(\d+)\s*(?:번|회|개)?\s*더"
+)
+# Trying a trained model on the images attached to the message: "이 사진으로 테스트해줘", "try it on
+# these images", "test job classification-1a2b3c4d5e6f on these pictures".
+TRY_ON_IMAGES = re.compile(
+    r"(?:사진|이미지|그림)\s*(?:들)?\s*(?:으로|로|에|에서|을|를|에\s*대해)?\s*(?:한\s*번\s*|모델\s*(?:을|를|로)?\s*)?"
+    r"(?:테스트|시험|예측|추론|돌려|확인|실행|써\s*봐)|"
+    r"\b(?:try|test|predict|check|run\s+(?:it|this|that|the\s+model|my\s+model))\b[^.?!]{0,40}?"
+    r"\b(?:on|with|for)\s+(?:these|this|those|the|my|attached)\b[^.?!]{0,20}?\b(?:images?|pictures?|photos?|pics?)\b"
 )
 JOB_PHRASE_END = re.compile(r"^\s*(?:에서|으로부터|부터)?\s*(?:이어서|계속)?")
 

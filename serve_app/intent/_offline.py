@@ -38,6 +38,7 @@ class Reading:
     pretrained: Optional[bool] = None
     from_job: Optional[str] = None
     continue_training: bool = False
+    try_on_images: Optional[str] = None
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset_uri: Optional[str] = None
@@ -237,6 +238,9 @@ def read_message(message: str) -> Reading:
     text = _drop_injection(message[:MAX_CHARS], reading)
     text = _take_dataset(text, reading)
     text = _take_job(text, reading)
+    if lex.TRY_ON_IMAGES.search(text.lower()):  # the model of the job named (or the newest) on attached images
+        reading.try_on_images = reading.from_job or "latest"
+        reading.from_job, reading.continue_training = None, False
     reading.language = language_of(text) or language_of(message) or "en"
     low = _read_format(_normalise(text), reading)
     models = find_models(low)
@@ -255,6 +259,7 @@ def read_message(message: str) -> Reading:
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
         or reading.search or reading.pretrained is not None or reading.from_job or reading.continue_training
+        or reading.try_on_images
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

@@ -73,6 +73,9 @@ class Intent(_Schema):
     continue_training: Optional[bool] = Field(None, description="true: carry on from_job's training (its data, "
                                                                 "settings and optimizer state) for "
                                                                 "hyperparameters.epochs more epochs")
+    try_on_images: Optional[str] = Field(None, description="no training: this job's model (its id, or 'latest' for "
+                                                           "the user's newest succeeded job) answers the images "
+                                                           "attached to this message")
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset: Optional[DatasetMention] = None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.intent import ParseResult
-from serve_app.services.plan import PlanError, make_plan
+from serve_app.services.plan import PlanError, make_plan, succeeded_job
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
 
@@ -29,6 +29,8 @@ class ChatAnswer(BaseModel):
     result: ParseResult
     plan: Optional[dict[str, Any]] = Field(None, description="{config, defaults} once the request is complete")
     plan_problem: Optional[str] = Field(None, description="why a complete request cannot be planned yet")
+    try_job: Optional[str] = Field(None, description="the succeeded job whose model the user asked to try on the "
+                                                     "images they attach: send them to POST /v1/jobs/{try_job}/predict")
 
 
 def _session(p, session_id: Optional[str], user: dict) -> dict:
@@ -47,8 +49,14 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     if len(session["history"]) >= 2 * MAX_TURNS:
         raise HTTPException(422, f"this conversation has {MAX_TURNS} turns; start a new one (omit session_id)")
     result = ParseResult.model_validate_json(await p.parser.parse.remote(body.message, session["history"]))
-    plan, problem = None, None
-    if result.status == "complete":
+    plan, problem, try_job = None, None, None
+    if result.intent.try_on_images:
+        try:
+            try_job = (await asyncio.to_thread(succeeded_job, result.intent.try_on_images, user, p.records,
+                                               None, "yet whose model could answer; train one first"))["job_id"]
+        except PlanError as exc:
+            problem = str(exc)
+    elif result.status == "complete":
         try:
             plan = await asyncio.to_thread(lambda: make_plan(
                 result, user, p.records, p.storage_uri, p.cluster_shape(),
@@ -56,8 +64,9 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
         except (PlanError, ConfigError) as exc:
             problem = str(exc)
     history = [*session["history"], body.message, result.model_dump(mode="json")]
-    await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, plan)
-    return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem)
+    kept = session["plan"] if result.intent.try_on_images else plan  # trying a model leaves the plan as it was
+    await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, kept)
+    return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem, try_job=try_job)
 
 
 @router.get("/{session_id}")

@@ -10,7 +10,7 @@ import shlex
 import time
 
 from serve_app.services.jobs import JobService, runtime_env
-from train_jobs.predict import ACTIVE, batch_key, record_batch
+from train_jobs.predict import ACTIVE, batch_key, predictor_gpus, record_batch
 from train_jobs.state import JobFolder
 from visiontrain.errors import VisiontrainError
 
@@ -32,9 +32,9 @@ def _submission(job_id: str, batch_id: str) -> str:
     return f"vt-{job_id}-{batch_id}"
 
 
-def start_batch(jobs: JobService, record: dict, dataset: str, user: str) -> dict:
+def start_batch(jobs: JobService, record: dict, dataset: str, user: str, cluster_gpus: float) -> dict:
     """Store the request, submit its Ray job; the batch's state (``pending``). One batch of a job runs
-    at a time."""
+    at a time; its actors ask for GPUs where the cluster has (or may add) ``cluster_gpus``."""
     running = [b["batch_id"] for b in list_batches(jobs, record) if b["state"] in ACTIVE]
     if running:
         raise BatchRefused(f"batch {running[0]} of job {record['job_id']} is still running; follow it (GET "
@@ -42,7 +42,8 @@ def start_batch(jobs: JobService, record: dict, dataset: str, user: str) -> dict
     folder = jobs.folder(record)
     bid = f"batch-{secrets.token_hex(4)}"
     request = {"batch_id": bid, "job_id": record["job_id"], "dataset": dataset, "owner": user,
-               "storage_uri": jobs.storage_of(record), "created_at": time.time()}
+               "storage_uri": jobs.storage_of(record), "created_at": time.time(),
+               "gpus_per_actor": predictor_gpus(cluster_gpus), "cluster_gpus": cluster_gpus}
     folder.store.write_json(folder.key(batch_key(bid, "request.json")), request)
     state = record_batch(folder, request, "pending", dataset=dataset)
     try:

@@ -26,7 +26,7 @@ from train_jobs.weights import WeightsCache, how_to_add, may_download
 from visiontrain.errors import VisiontrainError
 from visiontrain.settings import settings as env_settings
 
-__all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "visible"]
+__all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "succeeded_job", "visible"]
 
 DEFAULTED = ("hyperparameters", "augmentation", "resources", "early_stopping")
 
@@ -118,6 +118,24 @@ def platform_config(data: dict, user: dict, records: Records, storage_uri: str,
     return config_from_dict(data, source="config")
 
 
+def succeeded_job(ref: str, user: dict, records: Records, task: Optional[str] = None,
+                  what_for: str = "yet; train one first") -> dict:
+    """One of the user's succeeded jobs: ``latest`` (their newest, of ``task`` when given), or one by id
+    that they may see."""
+    if ref == "latest":
+        done = [j for j in records.list_jobs(user["username"]) if j["state"] == "succeeded"
+                and (not task or j["task"] == task)]
+        if not done:
+            raise PlanError(f"you have no succeeded job {what_for}")
+        return done[0]
+    record = records.get_job(ref)
+    if not visible(record, user):
+        raise PlanError(f"no job {ref} of yours; GET /v1/jobs (or `visiontrain jobs`) lists them")
+    if record["state"] != "succeeded":
+        raise PlanError(f"job {record['job_id']} is {record['state']}: only a succeeded job's model can be used")
+    return record
+
+
 def _from_job(data: dict, user: dict, records: Records, storage_uri: str) -> dict:
     """A model that starts from one of the user's succeeded jobs (``latest``: their newest) is that
     job's model, for that job's task; continuing its training also takes its data and settings
@@ -126,20 +144,8 @@ def _from_job(data: dict, user: dict, records: Records, storage_uri: str) -> dic
     ref = model.get("from_job")
     if not ref:
         return data
-    if ref == "latest":
-        done = [j for j in records.list_jobs(user["username"]) if j["state"] == "succeeded"
-                and (not data.get("task") or j["task"] == data["task"])]
-        if not done:
-            raise PlanError("you have no succeeded job to continue from; train one first, or leave the earlier "
-                            "model out")
-        record = done[0]
-    else:
-        record = records.get_job(str(ref))
-        if not visible(record, user):
-            raise PlanError(f"no job {ref} of yours; GET /v1/jobs (or `visiontrain jobs`) lists them")
-    if record["state"] != "succeeded":
-        raise PlanError(f"job {record['job_id']} is {record['state']}: only a succeeded job's weights can be "
-                        "trained further")
+    record = succeeded_job(str(ref), user, records, data.get("task"), "to continue from; train one first, or "
+                                                                       "leave the earlier model out")
     if data.get("task") and data["task"] != record["task"]:
         raise PlanError(f"job {record['job_id']} trained {record['task']}, not {data['task']}: pick a "
                         f"{data['task']} job, or ask for {record['task']}")

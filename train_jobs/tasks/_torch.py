@@ -35,6 +35,12 @@ class Normalize(torch.nn.Module):
         return (x - self.mean) / self.std
 
 
+def predict_device() -> torch.device:
+    """Where a trained model answers: the GPU Ray gave this process (a Serve replica or a batch actor
+    that asked for one), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
 

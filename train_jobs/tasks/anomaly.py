@@ -23,7 +23,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import Normalize, export_about, image_batch, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import Normalize, export_about, image_batch, load_best, predict_device, preprocessing, run_epochs, to_float
 from train_jobs.tasks.classification import ImageDataset
 from train_jobs.weights import worker_weights
 from train_jobs.worker import WorkerSession
@@ -276,14 +276,15 @@ class AnomalyTrainer(TaskTrainer):
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
         """Per image: its anomaly score and the decision at the threshold the job's evaluation chose."""
-        scorer = self._scorer(cfg, job)
+        scorer, dev = self._scorer(cfg, job), predict_device()
+        scorer.to(dev)
         threshold = float(job.store.read_json(job.key("metrics.json"))["threshold"])
 
         @torch.no_grad()
         def predict(images: list[bytes], draw: bool = False) -> list[dict]:
             from train_jobs.data import captioned, decode_images, png_base64
 
-            scores = scorer(to_float(image_batch(cfg, images))).numpy()
+            scores = scorer(to_float(image_batch(cfg, images).to(dev))).cpu().numpy()
             out = [{"score": round(float(s), 6), "threshold": round(threshold, 6),
                     "class": class_names[int(s >= threshold)]} for s in scores]
             for answer, image in zip(out, decode_images(images) if draw else []):

@@ -14,8 +14,8 @@ from train_jobs.data import captioned, decode_images, load_rgb, local_dataset_pa
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
-from train_jobs.tasks._torch import (Normalize, build_model, export_about, image_batch, load_best, make_optimizer, preprocessing,
-                                     run_epochs, to_float)
+from train_jobs.tasks._torch import (Normalize, build_model, export_about, image_batch, load_best, make_optimizer, predict_device,
+                                     preprocessing, run_epochs, to_float)
 from train_jobs.worker import WorkerSession
 
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
@@ -206,11 +206,12 @@ class ClassificationTrainer(TaskTrainer):
                 "samples": draw_samples(job, index.val, pred, index.class_names)}
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
-        model, k = self._trained_model(cfg, job, class_names), min(5, len(class_names))
+        model, k, dev = self._trained_model(cfg, job, class_names), min(5, len(class_names)), predict_device()
+        model.to(dev)
 
         @torch.no_grad()
         def predict(images: list[bytes], draw: bool = False) -> list[dict]:
-            scores, classes = model(to_float(image_batch(cfg, images))).float().softmax(1).topk(k)
+            scores, classes = model(to_float(image_batch(cfg, images).to(dev))).float().softmax(1).topk(k)
             out = [{"top": [{"class": class_names[c], "score": round(float(s), 6)} for s, c in zip(ss, cc)]}
                    for ss, cc in zip(scores.tolist(), classes.tolist())]
             for answer, image in zip(out, decode_images(images) if draw else []):

@@ -18,7 +18,7 @@ from train_jobs.data import load_rgb, local_dataset_path, png_base64
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
-from train_jobs.tasks._torch import build_model, export_about, image_batch, load_best, preprocessing, run_epochs, to_float
+from train_jobs.tasks._torch import build_model, export_about, image_batch, load_best, predict_device, preprocessing, run_epochs, to_float
 from train_jobs.worker import WorkerSession
 
 __all__ = ["MaskDataset", "check_dataset", "evaluate", "export", "iou_report", "train_loop"]
@@ -191,13 +191,14 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
 def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
     """Per image: the class of each pixel at the job's image size (``mask``: a PNG of class ids, base64)
     and the share of the image each class covers; drawn: the classes' colours over the image."""
-    model, colours = _trained(cfg, job, class_names), _palette(len(class_names))
+    model, colours, dev = _trained(cfg, job, class_names), _palette(len(class_names)), predict_device()
+    model.to(dev)
 
     @torch.no_grad()
     def predict(images: list[bytes], draw: bool = False) -> list[dict]:
         x = image_batch(cfg, images)
         out = []
-        for pixels, mask in zip(x, model(to_float(x)).argmax(1).numpy().astype(np.uint8)):
+        for pixels, mask in zip(x, model(to_float(x.to(dev))).argmax(1).cpu().numpy().astype(np.uint8)):
             counts = np.bincount(mask.ravel(), minlength=len(class_names)) / mask.size
             out.append({"mask": png_base64(Image.fromarray(mask)), "classes": list(class_names),
                         "size": list(mask.shape), "coverage": {c: round(float(f), 5) for c, f in zip(class_names, counts)}})

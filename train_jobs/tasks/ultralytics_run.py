@@ -283,7 +283,9 @@ def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str], masks
     segmentation each object's outline (``polygon``), at the job's image size."""
     from train_jobs.data import decode_images, png_base64
 
-    model, device = trained_yolo(cfg, job), 0 if cfg.resources.use_gpu else "cpu"
+    from train_jobs.tasks._torch import predict_device
+
+    model, device = trained_yolo(cfg, job), 0 if predict_device().type == "cuda" else "cpu"
 
     def predict(images: list[bytes], draw: bool = False) -> list[dict]:
         out = []
