@@ -17,7 +17,7 @@ import httpx
 
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["ARCHIVE_TYPES", "ApiError", "Client", "NotLoggedIn", "prediction_line"]
+__all__ = ["ARCHIVE_TYPES", "ApiError", "Client", "NotLoggedIn", "metrics_line", "prediction_line"]
 
 RETRYABLE = (502, 503, 504)  # a replica being replaced: reconnect
 READ_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # waits before a GET is sent again while Serve replaces a replica
@@ -65,6 +65,11 @@ def prediction_line(p: dict) -> str:
     if "coverage" in p:
         return ", ".join(f"{c} {share:.1%}" for c, share in p["coverage"].items())
     return f"{p['class']} (score {p['score']:.4g}, threshold {p['threshold']:.4g})"
+
+
+def metrics_line(metrics: dict) -> str:
+    """A batch prediction's scores (its state's ``metrics``) in a few words."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
 
 
 class Client:

@@ -136,8 +136,40 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
             assert (result.masks is not None) == (name == "instance_segmentation" and bool(answer["objects"]))
 
 
+BATCH_HEADLINE = {"classification": "accuracy", "detection": "mAP50", "instance_segmentation": "box_mAP50",
+                  "semantic_segmentation": "miou", "anomaly_detection": "auroc"}
+
+
+def _batch_over_its_data(name: str, cfg, folder: JobFolder, data: str, gcs_address: str) -> None:
+    """The batch driver (as ``predict-batch`` runs it, Ray Data on the cluster) over the job's own
+    dataset: a line per image of the dataset (a mask dataset's masks are not images to predict) and
+    the task's scores of them against the labels."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from train_jobs.data.formats import read_dataset
+
+    request = {"batch_id": "batch-e2e", "job_id": cfg.job_id, "dataset": data, "owner": "tests",
+               "storage_uri": cfg.storage.uri, "created_at": 0, "gpus_per_actor": 0, "cluster_gpus": 0}
+    folder.store.write_json(folder.key("batches/batch-e2e/request.json"), request)
+    run = subprocess.run([sys.executable, "-m", "train_jobs.predict", "--request",
+                          folder.uri("batches/batch-e2e/request.json")], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "RAY_ADDRESS": gcs_address})
+    state = folder.store.read_json(folder.key("batches/batch-e2e/state.json"))
+    assert run.returncode == 0 and state["state"] == "succeeded", (state, run.stderr[-3000:])
+    index = read_dataset(data)
+    lines = [json.loads(line) for line in folder.store.read_text(folder.key("batches/batch-e2e/predictions.jsonl")).splitlines()]
+    assert sorted(line["image"] for line in lines) == sorted(s.image for s in index.samples)
+    metrics = folder.store.read_json(folder.key("batches/batch-e2e/metrics.json"))
+    print(f"{name}: batch over its own data: {BATCH_HEADLINE[name]} {metrics[BATCH_HEADLINE[name]]}")
+    assert 0 < metrics[BATCH_HEADLINE[name]] <= 1 and metrics["num_images"] > 0
+    assert state["metrics"][BATCH_HEADLINE[name]] == metrics[BATCH_HEADLINE[name]]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_task_trains_better_than_untrained(name, job_service, tmp_path):
+def test_task_trains_better_than_untrained(name, job_service, ray_cluster, tmp_path):
     task, metric, margin = CASES[name]
     data = str(tmp_path / "data")
     cfg = _config(name, data, tmp_path)
@@ -151,6 +183,7 @@ def test_task_trains_better_than_untrained(name, job_service, tmp_path):
     assert trained[metric] >= untrained[metric] + margin
     assert folder.store.exists(folder.key("export/model.onnx"))
     _check_predictions(name, cfg, folder, trained["class_names"], data)
+    _batch_over_its_data(name, cfg, folder, data, ray_cluster.gcs_address)
     if name == "semantic_segmentation":
         assert set(trained["per_class_iou"]) == {"background", "circle", "square"}
         assert len(trained["samples"]) == 4 and all(folder.store.exists(folder.key(k)) for k in trained["samples"])

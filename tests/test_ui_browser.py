@@ -199,7 +199,8 @@ def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, passwor
     token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
     headers = {"authorization": f"Bearer {token}"}
     [batch] = httpx.get(f"{api_url}/v1/jobs/{job_id}/predict-batch", headers=headers).json()["batches"]
-    expect(status).to_contain_text(f"{batch['done']}/{batch['total']} images · accuracy {batch['accuracy']:.3f}")
+    expect(status).to_contain_text(f"{batch['done']}/{batch['total']} images · on the labelled images: accuracy "
+                                   f"{batch['metrics']['accuracy']:.4g}")
     with page.expect_download() as download:
         page.locator('#batch-files a[download="predictions.jsonl"]').click()
     saved = os.path.join(SHOTS, "en-predictions.jsonl")

@@ -3,10 +3,11 @@ keeps, fed exactly as the job's evaluation was), and batch prediction over a who
 of its own: ``python -m train_jobs.predict --request <uri of batches/<id>/request.json>``.
 
 A batch runs the model over every image of the dataset with Ray Data (``map_batches`` on a pool of
-actors, one per CPU of the cluster at most), and writes into ``batches/<id>/`` of the job's folder:
+actors started together: one per CPU of the cluster, or one per GPU where it has or may add GPUs), and
+writes into ``batches/<id>/`` of the job's folder:
 ``predictions.jsonl`` (one line per image: its path in the dataset and the answer the endpoint gives),
-``coco_results.json`` for detection and instance segmentation, ``metrics.json`` where the images are
-labelled by their folders (an image folder with the job's classes), and ``state.json``; progress goes
+``coco_results.json`` for detection and instance segmentation, ``metrics.json`` where the dataset is
+labelled (the task trainer's ``batch_metrics``), and ``state.json``; progress goes
 to the job's event stream (``kind: batch``).
 """
 from __future__ import annotations
@@ -18,15 +19,16 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional
 
 from train_jobs.config import config_from_yaml
 from train_jobs.data import DatasetError, ImageRefused, local_dataset_path
+from train_jobs.data.formats import FormatError, read_dataset
 from train_jobs.data.formats._index import IMAGE_EXTENSIONS, image_files
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
+from train_jobs.tasks import get_task
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["ACTIVE", "batch_key", "load_predictor", "main", "predictor_gpus", "record_batch"]
@@ -59,8 +61,6 @@ def predictor_gpus(cluster_gpus: float) -> float:
 
 def load_predictor(storage_uri: str, job_id: str) -> Callable[..., list[dict]]:
     """``predict(images: list[bytes], draw=False) -> list[dict]`` for the job's best weights."""
-    from train_jobs.tasks import get_task
-
     job = JobFolder(open_store(storage_uri), job_id)
     cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=job.uri("config.yaml"))
     # the network is built bare and given the job's own weights: the weights it started from (fetched
@@ -95,23 +95,13 @@ class _Predict:
             return json.dumps({"error": str(exc)})
 
 
-def _label(path: str, classes: set[str]) -> Optional[str]:
-    """The class an image folder's layout gives ``path`` (its folder's name), if that is a class."""
-    parts = path.split("/")
-    return parts[-2] if len(parts) > 1 and parts[-2] in classes else None
-
-
-def _metrics(rows: list[tuple[str, dict]], class_names: list[str]) -> Optional[dict]:
-    """Accuracy, per-class recall and the confusion matrix over the images whose folder names a class."""
-    labelled = [(_label(path, set(class_names)), a["top"][0]["class"]) for path, a in rows if "top" in a]
-    labelled = [(truth, guess) for truth, guess in labelled if truth is not None]
-    if not labelled:
+def _read_index(root: str):
+    """The dataset's index where its files are a format visiontrain reads (its labels, and which files
+    are its images: not a mask dataset's masks); None for images alone."""
+    try:
+        return read_dataset(root)
+    except FormatError:
         return None
-    pairs, truths = Counter(labelled), Counter(t for t, _ in labelled)
-    return {"images": len(labelled), "accuracy": sum(pairs[(c, c)] for c in class_names) / len(labelled),
-            "per_class": {c: {"images": truths[c], "recall": pairs[(c, c)] / truths[c] if truths[c] else None}
-                          for c in class_names},
-            "confusion": {"classes": class_names, "matrix": [[pairs[(t, g)] for g in class_names] for t in class_names]}}
 
 
 def _coco_results(rows: list[tuple[str, dict]], class_names: list[str]) -> list[dict]:
@@ -135,7 +125,9 @@ def run_batch(request: dict, address: str) -> int:
         ray.init(address=address, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         root = local_dataset_path(request["dataset"], request["storage_uri"])
-        paths = [os.path.relpath(p, root).replace(os.sep, "/") for p in image_files(root)]
+        index = _read_index(root)
+        paths = ([s.image.replace(os.sep, "/") for s in index.samples] if index else
+                 [os.path.relpath(p, root).replace(os.sep, "/") for p in image_files(root)])
         if not paths:
             raise DatasetError(f"{request['dataset']} holds no images (files ending {', '.join(IMAGE_EXTENSIONS)})")
         class_names = job.store.read_json(job.key("metrics.json"))["class_names"]
@@ -164,13 +156,14 @@ def run_batch(request: dict, address: str) -> int:
         rows.sort()
         if any("objects" in a for _, a in rows):
             job.store.write_json(job.key(batch_key(bid, "coco_results.json")), _coco_results(rows, class_names))
-        metrics = _metrics(rows, class_names)
+        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")))
+        metrics = index and get_task(cfg.task, cfg.model.source).batch_metrics(index, dict(rows), class_names)
         if metrics:
             job.store.write_json(job.key(batch_key(bid, "metrics.json")), metrics)
         refused = sum(1 for _, a in rows if "error" in a)
         state("succeeded", done=len(rows), total=len(paths), refused=refused, actors=actors, gpus_per_actor=gpus,
               startup_s=round(first - started, 2), predicting_s=round(predicted - first, 2),
-              **({"accuracy": metrics["accuracy"]} if metrics else {}))
+              **({"metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}} if metrics else {}))
         return 0
     except Exception as exc:  # noqa: BLE001 - whatever ended it is the batch's failure, told in its state
         traceback.print_exc()

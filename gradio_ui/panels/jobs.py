@@ -11,7 +11,7 @@ import pandas as pd
 
 from gradio_ui.session import Session
 from gradio_ui.text import say
-from serve_app.client import ApiError, Client
+from serve_app.client import ApiError, Client, metrics_line
 
 __all__ = ["Jobs", "batch_status", "build", "jobs_table"]
 
@@ -25,13 +25,13 @@ def jobs_table(client: Client) -> pd.DataFrame:
 
 
 def batch_status(lang: str, job: str, b: dict) -> str:
-    """A batch prediction's state in a sentence: images done, accuracy where its folders name classes."""
+    """A batch prediction's state in a sentence: images done, and its scores where the images are labelled."""
     if b["state"] == "failed":
         return say(lang, "batch_failed", batch=b["batch_id"], job=job, message=b.get("message", ""))
     line = say(lang, "batch", batch=b["batch_id"], job=job, state=b["state"], done=b.get("done", 0),
                total=b.get("total", "?"))
-    if "accuracy" in b:
-        line += say(lang, "batch_accuracy", accuracy=b["accuracy"])
+    if b.get("metrics"):
+        line += say(lang, "batch_metrics", metrics=metrics_line(b["metrics"]))
     return line + (say(lang, "batch_refused", refused=b["refused"]) if b.get("refused") else "")
 
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 from serve_app.cli import credentials
 from serve_app.cli._output import json_option, show
-from serve_app.client import Client, prediction_line
+from serve_app.client import Client, metrics_line, prediction_line
 from train_jobs.data.formats import list_formats
 from visiontrain.settings import settings as env_settings
 
@@ -259,7 +259,7 @@ def _prediction_lines(answer: dict) -> None:
 
 def _batch_line(b: dict) -> str:
     done = f", {b['done']}/{b['total']} images" if "total" in b else ""
-    extra = (f", accuracy {b['accuracy']:.4f}" if "accuracy" in b else "") + (f": {b['message']}" if b.get("message") else "")
+    extra = (f", {metrics_line(b['metrics'])}" if b.get("metrics") else "") + (f": {b['message']}" if b.get("message") else "")
     return f"{b['batch_id']} {b['state']}{done}{extra}"
 
 

@@ -10,6 +10,7 @@ from visiontrain.tasks import TASKS
 from visiontrain import Registry
 
 if TYPE_CHECKING:
+    from train_jobs.data.formats import DatasetIndex
     from train_jobs.state import JobFolder
 
 __all__ = ["TRAINERS", "TaskTrainer", "fit_with_ray_train", "get_task", "list_tasks", "register_task"]
@@ -43,6 +44,12 @@ class TaskTrainer(ABC):
         """The trained weights as a function: ``(images, draw=False)``, images as file bytes -> one answer (a
         dict; with ``draw``, ``drawn`` too) per image, fed exactly as evaluation feeds them. An image that
         does not decode raises ``ImageRefused``."""
+
+    @abstractmethod
+    def batch_metrics(self, index: "DatasetIndex", answers: dict[str, dict], class_names: list[str]) -> Optional[dict]:
+        """A batch prediction's ``answers`` (by image path in the dataset, as ``predictor`` gave them)
+        scored against the labels ``index`` holds, as the task's evaluation reports them (with
+        ``num_images``, the labelled images scored); None when no image the job can score is labelled."""
 
 
 TRAINERS: Registry[TaskTrainer] = Registry("task trainer", ValueError)

@@ -293,6 +293,20 @@ class AnomalyTrainer(TaskTrainer):
 
         return predict
 
+    def batch_metrics(self, index, answers: dict[str, dict], class_names: list[str]):
+        """The evaluation's report (AUROC, the best-F1 threshold on these images, per defect kind) over
+        the labelled images, and how often the job's own threshold decided right."""
+        rows = [(answers[s.image], s.label, s.image.split("/")[1] if s.image.count("/") >= 2 else "good")
+                for s in index.samples if s.label is not None and "score" in answers.get(s.image, {})]
+        if not rows:
+            return None
+        labels = np.array([label for _, label, _ in rows])
+        right = float(np.mean([(a["class"] == class_names[1]) == (label == 1) for a, label, _ in rows]))
+        out = {"num_images": len(rows), "num_anomalous": int(labels.sum()), "accuracy_at_job_threshold": round(right, 4)}
+        if 0 < labels.sum() < len(labels):  # AUROC needs both kinds
+            out = {**anomaly_report(np.array([a["score"] for a, _, _ in rows]), labels, [k for _, _, k in rows]), **out}
+        return out
+
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
         threshold = job.store.read_json(job.key("metrics.json")).get("threshold")

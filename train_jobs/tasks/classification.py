@@ -221,6 +221,16 @@ class ClassificationTrainer(TaskTrainer):
 
         return predict
 
+    def batch_metrics(self, index, answers: dict[str, dict], class_names: list[str]) -> Optional[dict]:
+        """The evaluation's report over the images whose label is one of the job's classes."""
+        pairs = [(class_names.index(index.class_names[s.label]), class_names.index(answers[s.image]["top"][0]["class"]))
+                 for s in index.samples if s.label is not None and "top" in answers.get(s.image, {})
+                 and index.class_names[s.label] in class_names]
+        if not pairs:
+            return None
+        true, pred = (np.array(column) for column in zip(*pairs))
+        return classification_report(pred, true, class_names)
+
     def export(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> dict:
         size = cfg.hyperparameters.image_size
         model = self._trained_model(cfg, job, class_names)

@@ -35,3 +35,6 @@ class SegmentationTrainer(TaskTrainer):
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
         return semantic.predictor(cfg, job, class_names)
+
+    def batch_metrics(self, index, answers: dict[str, dict], class_names: list[str]):
+        return semantic.batch_metrics(index, answers, class_names)

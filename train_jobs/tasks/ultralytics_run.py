@@ -6,6 +6,7 @@ job resumes from the stored checkpoint. Registered as ``detection/ultralytics`` 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from typing import ClassVar, Sequence
 
@@ -17,6 +18,7 @@ from train_jobs.data.formats import convert, read_dataset
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks._base import TaskTrainer, register_task
+from train_jobs.tasks.box_metrics import box_metrics
 from train_jobs.weights import worker_weights
 
 __all__ = ["UltralyticsDetection", "UltralyticsSegmentation", "evaluate", "fit", "prepare_yolo_data", "work_dir"]
@@ -193,12 +195,13 @@ def trained_yolo(cfg: TrainingConfig, job: JobFolder):
 
     from train_jobs.worker import load_tensors
 
-    folder = os.path.join(work_dir(cfg), "final")
-    os.makedirs(folder, exist_ok=True)
-    job.store.download_file(job.key("weights/model.pt"), os.path.join(folder, "stored.pt"))
-    state = load_tensors(os.path.join(folder, "stored.pt"))
-    _ultralytics_file(cfg, {**state, "epoch": -1, "optimizer": None}, state["class_names"], os.path.join(folder, "model.pt"))
-    return YOLO(os.path.join(folder, "model.pt"))
+    os.makedirs(work_dir(cfg), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="final-", dir=work_dir(cfg)) as folder:  # one per process: a batch's
+        job.store.download_file(job.key("weights/model.pt"), os.path.join(folder, "stored.pt"))  # actors share a node
+        state = load_tensors(os.path.join(folder, "stored.pt"))
+        _ultralytics_file(cfg, {**state, "epoch": -1, "optimizer": None}, state["class_names"],
+                          os.path.join(folder, "model.pt"))
+        return YOLO(os.path.join(folder, "model.pt"))  # read whole here: the files can go
 
 
 def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: str, masks: bool) -> dict:
@@ -318,6 +321,9 @@ class _UltralyticsTrainer(TaskTrainer):
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
         return predictor(cfg, job, class_names, self.masks)
+
+    def batch_metrics(self, index, answers: dict[str, dict], class_names: list[str]):
+        return box_metrics(index, answers, class_names, self.masks)
 
 
 @register_task
