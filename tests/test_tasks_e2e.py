@@ -71,6 +71,17 @@ storage: {{uri: {tmp_path / 'artifacts'}}}
 """)
 
 
+def _onnx_answers(folder: JobFolder, images: list[str], data: str) -> list[dict]:
+    """The job's export run by its own predict.py (onnxruntime alone) on ``images``."""
+    import os
+
+    from train_jobs.onnx_predict import predict
+
+    onnx = os.path.join(os.path.dirname(data), "exported.onnx")
+    folder.store.download_file(folder.key("export/model.onnx"), onnx)
+    return predict(onnx, images)
+
+
 def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str], data: str) -> None:
     """The job's model as the prediction endpoint serves it answers what its evaluation computes for
     the same images (by the evaluation's own loaders and model)."""
@@ -110,12 +121,20 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
             want = model(to_float(torch.stack([ds[i][0] for i in range(len(images))]))).argmax(1).numpy()
         got = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(a["mask"])))) for a in answers])
         assert (got == want).mean() >= 0.99 and answers[0]["classes"] == class_names
+        for exported, a in zip(_onnx_answers(folder, images, data), answers):  # the export alone answers the same
+            assert exported["coverage"] == pytest.approx(a["coverage"], abs=2e-3)
     elif name == "anomaly_detection":
         from train_jobs.tasks.anomaly import AnomalyTrainer, _scores
 
         want = _scores(AnomalyTrainer()._scorer(cfg, folder), cfg, [(p, 0) for p in images])
         assert [a["score"] for a in answers] == pytest.approx(want.tolist(), abs=1e-5)
         assert all(a["class"] == ("anomalous" if a["score"] >= a["threshold"] else "good") for a in answers)
+        for a in answers:  # the anomaly map: its brightest pixel is the score (128 at the threshold, 255 at twice it)
+            heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(a["map"]))))
+            assert heat.shape == (fed["image_size"],) * 2
+            assert abs(int(heat.max()) - min(255, round(a["score"] / a["threshold"] * 128))) <= 1
+        for exported, a in zip(_onnx_answers(folder, images, data), answers):
+            assert exported["score"] == pytest.approx(a["score"], rel=1e-3) and exported["class"] == a["class"]
     else:
         from train_jobs.tasks.ultralytics_run import trained_yolo
 

@@ -174,7 +174,8 @@ def _try_in_the_chat(page, job_id: str, images: list[str], want: dict) -> None:
     from playwright.sync_api import expect
 
     page.locator("#chat-images input[type=file]").set_input_files(images)
-    expect(page.locator("#chat-images")).to_contain_text(os.path.basename(images[-1]), timeout=30_000)
+    for image in images:  # uploaded: each listed with its link
+        expect(page.locator(f'#chat-images a[download="{os.path.basename(image)}"]')).to_be_visible(timeout=30_000)
     page.locator("#message textarea").fill("try it on these images")
     page.locator("#send").click()
     chat = page.locator("#chatbot")

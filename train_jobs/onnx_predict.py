@@ -1,6 +1,6 @@
 """Run a visiontrain model.onnx on images with onnxruntime alone (numpy and Pillow besides; nothing of
 visiontrain), answering as ``POST /v1/jobs/{id}/predict`` does for classification, semantic segmentation
-and anomaly detection. Every export carries this file as ``export/predict.py``:
+(without the mask) and anomaly detection (without the map). Every export carries this file as ``export/predict.py``:
 
     python predict.py model.onnx cat.jpg dog.png [--json]
 
@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-ANSWERED = ("classification", "semantic_segmentation", "anomaly_detection")
+ANSWERED = ("classification", "segmentation", "anomaly_detection")  # segmentation: semantic (Ultralytics' say "segment")
 RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
@@ -48,7 +48,7 @@ def answer(out: np.ndarray, about: dict) -> dict:
         p /= p.sum()
         top = np.argsort(-p, kind="stable")[:min(5, len(classes))]
         return {"top": [{"class": classes[i], "score": round(float(p[i]), 6)} for i in top]}
-    if task == "semantic_segmentation":
+    if task == "segmentation":
         mask = out.argmax(0)
         share = np.bincount(mask.ravel(), minlength=len(classes)) / mask.size
         return {"classes": classes, "size": list(mask.shape),

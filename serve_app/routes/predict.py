@@ -50,7 +50,8 @@ async def predict(job_id: str, request: Request,
     """Per image, by task: classification, the top classes with their scores (``top``); detection and
     instance segmentation, ``objects`` (class, score, box, and the outline as ``polygon``); semantic
     segmentation, ``mask`` (a PNG of class ids, base64; ``classes`` names them) and each class's
-    ``coverage``; anomaly detection, its ``score``, the job's ``threshold`` and the ``class`` there.
+    ``coverage``; anomaly detection, its ``score``, the job's ``threshold``, the ``class`` there and the
+    anomaly ``map`` (a grey PNG, base64: 128 is the threshold).
     The images come as multipart files named ``images``, or (admins) as JSON naming stored ones."""
     record = await asyncio.to_thread(_succeeded, p, job_id, user)
     if request.headers.get("content-type", "").startswith("application/json"):

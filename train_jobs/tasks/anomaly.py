@@ -69,9 +69,13 @@ class ReconstructionScore(torch.nn.Module):
         super().__init__()
         self.autoencoder = autoencoder
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def map(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, H, W): each pixel's locally averaged reconstruction error."""
         err = (self.autoencoder(x) - x).pow(2).mean(1, keepdim=True)
-        return F.avg_pool2d(err, SMOOTH, stride=1, padding=SMOOTH // 2).amax(dim=(1, 2, 3))
+        return F.avg_pool2d(err, SMOOTH, stride=1, padding=SMOOTH // 2)[:, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.map(x).amax(dim=(1, 2))
 
 
 class PatchCoreScore(torch.nn.Module):
@@ -90,10 +94,15 @@ class PatchCoreScore(torch.nn.Module):
         f = F.avg_pool2d(torch.cat([a, b], 1), 3, stride=1, padding=1)
         return f.permute(0, 2, 3, 1).reshape(x.shape[0], -1, f.shape[1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def map(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, h, w) over the patch grid (square inputs): each patch's distance to its nearest normal patch."""
         p = self.patches(x)
         d2 = (p.pow(2).sum(-1, keepdim=True) - 2 * p @ self.bank.T + self.bank.pow(2).sum(-1)[None, None, :])
-        return d2.clamp_min(0).amin(-1).amax(-1).sqrt()
+        side = math.isqrt(p.shape[1])
+        return d2.clamp_min(0).amin(-1).sqrt().reshape(x.shape[0], side, side)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.map(x).amax(dim=(1, 2))
 
 
 def _coreset(features: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
@@ -275,20 +284,32 @@ class AnomalyTrainer(TaskTrainer):
         return out
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
-        """Per image: its anomaly score and the decision at the threshold the job's evaluation chose."""
+        """Per image: its anomaly score, the decision at the threshold the job's evaluation chose, and
+        the anomaly map (``map``: a grey PNG at the job's image size, base64, where 128 is the threshold
+        and 255 twice it or more); drawn: the map in red over the image."""
         scorer, dev = self._scorer(cfg, job), predict_device()
         scorer.to(dev)
         threshold = float(job.store.read_json(job.key("metrics.json"))["threshold"])
 
         @torch.no_grad()
         def predict(images: list[bytes], draw: bool = False) -> list[dict]:
+            from PIL import Image
+
             from train_jobs.data import captioned, decode_images, png_base64
 
-            scores = scorer(to_float(image_batch(cfg, images).to(dev))).cpu().numpy()
-            out = [{"score": round(float(s), 6), "threshold": round(threshold, 6),
-                    "class": class_names[int(s >= threshold)]} for s in scores]
-            for answer, image in zip(out, decode_images(images) if draw else []):
-                answer["drawn"] = png_base64(captioned(image, f"{answer['class']} ({answer['score']:.3g})"))
+            x = to_float(image_batch(cfg, images).to(dev))
+            maps = scorer.map(x)
+            scores = maps.amax(dim=(1, 2)).cpu().numpy()
+            size = (cfg.hyperparameters.image_size,) * 2
+            grey = (F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0] / threshold * 128)
+            grey = grey.clamp(0, 255).round().byte().cpu().numpy()
+            out = [{"score": round(float(s), 6), "threshold": round(threshold, 6), "class": class_names[int(s >= threshold)],
+                    "map": png_base64(Image.fromarray(g))} for s, g in zip(scores, grey)]
+            for answer, image, g in zip(out, decode_images(images) if draw else [], grey):
+                heat = Image.fromarray(g).resize(image.size, Image.BILINEAR)
+                red = Image.merge("RGB", (heat, Image.new("L", image.size), Image.new("L", image.size)))
+                answer["drawn"] = png_base64(captioned(Image.blend(image.convert("RGB"), red, 0.45),
+                                                       f"{answer['class']} ({answer['score']:.3g})"))
             return out
 
         return predict
