@@ -8,7 +8,9 @@ import pandas as pd
 
 from gradio_ui.text import say
 
-__all__ = ["Progress", "dataset_report", "drawn_answers", "plan_card", "result_tables", "result_summary"]
+__all__ = ["Progress", "chart", "dataset_report", "drawn_answers", "plan_card", "result_tables", "result_summary"]
+
+GPU_ONLY = ("gpus_per_worker",)  # plan rows that mean nothing without a GPU
 
 def dataset_report(lang: str, answer: dict) -> str:
     report = answer["report"]
@@ -31,9 +33,12 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
         lines += ["", *[f"> {line}" for line in health.splitlines()]]
     if cfg.get("class_names"):
         lines += ["", say(lang, "plan_classes", classes=", ".join(cfg["class_names"]))]
+    head = f"| {say(lang, 'setting')} | {say(lang, 'value')} |"
     for section, title in (("hyperparameters", "plan_hyper"), ("resources", "plan_resources")):
-        lines += ["", say(lang, title), "", "| | |", "|---|---|"]
+        lines += ["", say(lang, title), "", head, "|---|---|"]
         for key, value in cfg[section].items():
+            if key in GPU_ONLY and not cfg["resources"].get("use_gpu"):
+                continue
             path = f"{section}.{key}"
             tag = f" *({say(lang, 'default')}: {notes[path]})*" if path in notes else (
                 f" *({say(lang, 'default')})*" if path in defaults else "")
@@ -41,7 +46,8 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
     h, search = cfg["hyperparameters"], cfg.get("search")
     if search:
         lines += ["", say(lang, "plan_search", trials=search["num_trials"], concurrent=search["max_concurrent_trials"],
-                          scheduler=search["scheduler"]), "", "| | |", "|---|---|"]
+                          scheduler=search["scheduler"]), "", f"| {say(lang, 'setting')} | {say(lang, 'searched')} |",
+                  "|---|---|"]
         lines += [f"| {name} | {_space(p)} |" for name, p in search["parameters"].items()]
     if images:
         per_epoch = max(1, math.ceil(images / max(1, cfg["resources"]["num_workers"]) / h["batch_size"]))
@@ -170,6 +176,7 @@ class Progress:
                 left = (self.epochs - self.epoch) * sum(self.epoch_seconds) / len(self.epoch_seconds)
                 line += " · " + say(self.lang, "remaining", s=round(left))
             lines.append(line)
+        lines += self._single_points()
         if self.system:
             text = say(self.lang, "system", cpu=self.system.get("cpu_percent", 0),
                        mem=self.system.get("memory_bytes", 0) / 2**30)
@@ -179,9 +186,27 @@ class Progress:
             lines.append(text)
         return "\n\n".join(lines)
 
-    def curves(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def curves(self) -> tuple[dict, dict]:
+        """The loss and metric charts' settings (see :func:`chart`)."""
         empty = {"epoch": [], "value": [], "series": []}
-        return pd.DataFrame(self.loss or empty), pd.DataFrame(self.metric or empty)
+        return (chart(pd.DataFrame(self.loss or empty), say(self.lang, "epoch_axis"), say(self.lang, "loss_axis")),
+                chart(pd.DataFrame(self.metric or empty), say(self.lang, "epoch_axis"), say(self.lang, "metric_axis")))
+
+    def _single_points(self) -> list[str]:
+        """Validation values of series that have one epoch so far: no curve shows them yet."""
+        by_series: dict[str, list[dict]] = {}
+        for p in self.metric + [p for p in self.loss if p["series"] != "step_loss"]:
+            by_series.setdefault(p["series"], []).append(p)
+        return [say(self.lang, "one_point", series=name, value=_short(points[-1]["value"]), epoch=points[-1]["epoch"])
+                for name, points in by_series.items() if len({p["epoch"] for p in points}) == 1]
+
+
+def chart(points: pd.DataFrame, x_title: str, y_title: str) -> dict:
+    """A LinePlot's settings for ``points`` (epoch, value, series): shown, its axes named, once a series
+    has two epochs' points; hidden before (a line of one point is an empty frame: the progress line
+    says that point instead)."""
+    shown = not points.empty and int(points.groupby("series")["epoch"].nunique().max()) >= 2
+    return {"value": points, "visible": shown, "x_title": x_title, "y_title": y_title}
 
 
 def _short(v) -> str:

@@ -84,6 +84,9 @@ SENTENCES = {
         "batch_refused": " · {refused} images could not be read",
         "batch_failed": "Batch prediction `{batch}` of `{job}` failed: {message}",
         "tried": "The model of job `{job}` on your images:",
+        "setting": "setting", "value": "value", "searched": "searched over",
+        "epoch_axis": "epoch", "loss_axis": "loss", "metric_axis": "validation metric",
+        "one_point": "{series}: {value} after epoch {epoch} (the curve starts from the second point)",
         "attach_first": "Attach the images first (the box under the message), then ask again.",
     },
     "ko": {
@@ -132,6 +135,9 @@ SENTENCES = {
         "batch_refused": " · 읽지 못한 이미지 {refused}장",
         "batch_failed": "`{job}` 의 일괄 예측 `{batch}` 이(가) 실패했습니다: {message}",
         "tried": "작업 `{job}` 모델의 예측입니다:",
+        "setting": "설정", "value": "값", "searched": "탐색 범위",
+        "epoch_axis": "에폭", "loss_axis": "손실", "metric_axis": "검증 지표",
+        "one_point": "{series}: 에폭 {epoch} 후 {value} (곡선은 두 번째 점부터 그립니다)",
         "attach_first": "먼저 메시지 아래 칸에 이미지를 올린 뒤 다시 말씀해 주세요.",
     },
 }

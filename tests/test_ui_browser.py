@@ -106,6 +106,7 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     expect(card).to_contain_text("timm/resnet18")
     expect(card).to_contain_text(talk["health"])  # the dataset's health summary, in the user's language
     expect(card).to_contain_text(talk["weights"])  # which weights it starts from, or why from scratch
+    expect(card).not_to_contain_text("gpus_per_worker")  # a plan without a GPU lists no GPU settings
     page.screenshot(path=os.path.join(SHOTS, f"{lang}-plan.png"), full_page=True)
 
     page.locator("#confirm").click()
@@ -126,6 +127,8 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     expect(result).to_contain_text(f"accuracy: {record['result']['accuracy']:.4f}")
     assert page.locator("#confusion table").is_visible() and page.locator("#rerun-config").is_visible()
     expect(page.locator("#samples img").first).to_be_visible()  # validation images with true -> predicted
+    expect(page.locator("#samples")).to_contain_text(re.compile(r"(circle|square|triangle) → (circle|square|triangle) [✓✗]"))
+    page.locator("#samples").screenshot(path=os.path.join(SHOTS, f"{lang}-samples.png"))
     with page.expect_download() as download:
         page.locator('#downloads a[download="model.onnx"]').click()
     saved = os.path.join(SHOTS, f"{lang}-model.onnx")

@@ -24,6 +24,11 @@ def test_plan_card_marks_defaults_and_says_what_it_will_cost():
     assert "> imagefolder dataset, 3 classes, 180 images" in card and "⚠️ you said 4 classes" in card
     korean = plan_card("ko", PLAN, images=180)
     assert "학습 계획" in korean and "*(기본값)*" in korean and "학습 스텝 약 36회" in korean
+    assert "| | |" not in card and "| setting | value |" in card and "| 설정 | 값 |" in korean  # headed tables
+    gpu = {**PLAN, "config": {**PLAN["config"], "resources": {**PLAN["config"]["resources"], "gpus_per_worker": 1.0}}}
+    assert "gpus_per_worker" not in plan_card("en", gpu)  # no GPU in the plan: no GPU rows
+    with_gpu = {**gpu, "config": {**gpu["config"], "resources": {**gpu["config"]["resources"], "use_gpu": True}}}
+    assert "| gpus_per_worker | `1.0` |" in plan_card("en", with_gpu)
 
 
 def test_progress_follows_the_event_stream():
@@ -44,8 +49,25 @@ def test_progress_follows_the_event_stream():
     assert "Epoch 3/3" in p.status() and "· 1/4" in p.status()  # the epoch under way, step by step
     assert "CPU 150% · memory 2.0 GiB · GPU 97% · GPU memory 8.0 GiB" in status
     loss, metric = p.curves()
-    assert 9.9 not in set(loss["value"])  # rank 0 only
-    assert list(metric["value"]) == [0.5, 0.75] and set(loss["series"]) == {"step_loss", "train_loss", "val_loss"}
+    assert 9.9 not in set(loss["value"]["value"])  # rank 0 only
+    assert list(metric["value"]["value"]) == [0.5, 0.75]
+    assert set(loss["value"]["series"]) == {"step_loss", "train_loss", "val_loss"}
+    assert loss["visible"] and metric["visible"] and (metric["x_title"], metric["y_title"]) == ("epoch", "validation metric")
+
+
+def test_charts_show_from_two_epochs_and_a_single_point_is_said():
+    p = Progress("ko", "job-4", epochs=300)
+    assert [c["visible"] for c in p.curves()] == [False, False]  # nothing yet: no empty frame
+    p.add("telemetry", {"time": 1.0, "kind": "progress", "rank": 0, "epoch": 1, "step": 2, "steps": 4.0, "loss": 1.2})
+    p.add("job", {"time": 10.0, "kind": "metrics", "epoch": 1, "epochs": 300, "val_loss": 1.0, "val_accuracy": 0.5})
+    assert [c["visible"] for c in p.curves()] == [False, False]  # one epoch's points: said, not drawn
+    assert "val_accuracy: 에폭 1 후 0.5" in p.status() and "val_loss: 에폭 1 후 1" in p.status()
+    for epoch in range(2, 301):  # a long run
+        p.add("job", {"time": 10.0 * epoch, "kind": "metrics", "epoch": epoch, "epochs": 300, "val_loss": 1 / epoch,
+                      "val_accuracy": 0.5})
+    loss, metric = p.curves()
+    assert loss["visible"] and metric["visible"] and len(metric["value"]) == 300 and "에폭 1 후" not in p.status()
+    assert (loss["x_title"], loss["y_title"]) == ("에폭", "손실")
 
 
 def test_result_tables_label_the_confusion_matrix():
@@ -83,7 +105,7 @@ def test_a_search_shows_its_space_its_trials_one_curve_each_and_the_best():
     assert "Trials: 1/4 ended" in status and "best so far: **t00** (val_accuracy 0.6)" in status
     assert "| t01 | 0.002 | stopped_early | 1 | 0.4 |" in status
     loss, metric = p.curves()
-    assert set(metric["series"]) == {"t00", "t01"} and set(loss["series"]) == {"t00", "t01"}
+    assert set(metric["value"]["series"]) == {"t00", "t01"} and set(loss["value"]["series"]) == {"t00", "t01"}
     p.add("job", {"time": 9.0, "kind": "search_done", "best": "t00", "params": {"learning_rate": 0.2},
                   "metric": "val_accuracy", "value": 0.9})
     assert "Best trial **t00**: learning_rate 0.2 (val_accuracy 0.9)" in p.status()

@@ -162,7 +162,7 @@ def toy_source():
     @register_task
     class ToySourceClassifier(TaskTrainer):
         task, source, metric = "classification", "toy", ("val_acc", "max")
-        check_dataset = fit = evaluate = export = predictor = None
+        check_dataset = fit = evaluate = export = predictor = batch_metrics = None
 
     yield ToySourceClassifier
     TRAINERS.unregister("classification/toy")
@@ -208,7 +208,7 @@ def toy_task():
     @register_task
     class Counting(TaskTrainer):
         task, metric = "counting", ("val_mae", "min")
-        check_dataset = fit = evaluate = export = predictor = None
+        check_dataset = fit = evaluate = export = predictor = batch_metrics = None
 
     yield Counting
     TRAINERS.unregister("counting")

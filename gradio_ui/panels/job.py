@@ -66,9 +66,11 @@ class Job:
         st.job_id = job
         config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
         progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]))
+        loss, metric = progress.curves()  # none yet: hidden
         yield {page.state: st, self.results: gr.update(visible=False), self.progress: gr.update(visible=True),
                self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: "",
-               self.try_drawn: None, self.try_answers: ""}
+               self.try_drawn: None, self.try_answers: "", self.loss_plot: gr.update(**loss),
+               self.metric_plot: gr.update(**metric)}
         shown = 0.0
         for kind, ev in client.events(job):
             if kind == "end":
@@ -77,7 +79,8 @@ class Job:
             if kind == "job" or time.time() - shown >= REFRESH_S:
                 shown = time.time()
                 loss, metric = progress.curves()
-                yield {self.status: progress.status(), self.loss_plot: loss, self.metric_plot: metric}
+                yield {self.status: progress.status(), self.loss_plot: gr.update(**loss),
+                       self.metric_plot: gr.update(**metric)}
         record = client.get(f"/v1/jobs/{job}")
         progress.state, progress.message = record["state"], record.get("message", "")
         loss, metric = progress.curves()
@@ -93,9 +96,11 @@ class Job:
                 return path
 
             files = [fetch(n) for n in DOWNLOADS if n in names]
-            pictures = [fetch(n) for n in (metrics or {}).get("samples", []) if n in names]
+            samples = (metrics or {}).get("samples", [])
+            captions = (metrics or {}).get("sample_captions") or [None] * len(samples)  # "true → predicted ✓/✗"
+            pictures = [(fetch(n), caption) for n, caption in zip(samples, captions) if n in names]
             table, classes = result_tables(metrics)
-            yield {self.status: progress.status(), self.loss_plot: loss, self.metric_plot: metric,
+            yield {self.status: progress.status(), self.loss_plot: gr.update(**loss), self.metric_plot: gr.update(**metric),
                    self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics),
                    self.confusion: table, self.per_class: classes, self.samples: pictures or None,
                    self.downloads: files or None, self.rerun: config, self.results: gr.update(visible=True),
@@ -141,7 +146,7 @@ def build(T: dict) -> Job:
         with gr.Row():
             confusion = gr.Dataframe(label=T["confusion"], elem_id="confusion")
             per_class = gr.Dataframe(label=T["per_class"], elem_id="per-class")
-        samples = gr.Gallery(label=T["samples"], columns=4, height=240, elem_id="samples")
+        samples = gr.Gallery(label=T["samples"], columns=4, height="auto", object_fit="contain", elem_id="samples")
         downloads = gr.File(label=T["downloads"], file_count="multiple", elem_id="downloads")
         rerun = gr.Code(label=T["config"], language="yaml", elem_id="rerun-config")
         with gr.Group(visible=False) as try_box:

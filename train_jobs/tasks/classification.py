@@ -127,13 +127,14 @@ def classification_report(pred: np.ndarray, true: np.ndarray, class_names: list[
 
 
 def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray, class_names: list[str],
-                 n: int = 8) -> list[str]:
-    """A few validation images captioned "true -> predicted" (green when right, red when wrong)."""
+                 n: int = 8) -> tuple[list[str], list[str]]:
+    """A few validation images captioned "true -> predicted" (green when right, red when wrong), and
+    those captions as text ("true → predicted", ✓ or ✗)."""
     from io import BytesIO
 
     from PIL import Image, ImageDraw
 
-    keys = []
+    keys, captions = [], []
     for i, ((path, true), guess) in enumerate(zip(items[:n], pred[:n])):
         canvas = Image.new("RGB", (160, 184), "white")
         canvas.paste(load_rgb(path, 160), (0, 0))
@@ -142,8 +143,9 @@ def draw_samples(job: JobFolder, items: list[tuple[str, int]], pred: np.ndarray,
         buf = BytesIO()
         canvas.save(buf, "PNG")
         keys.append(f"samples/prediction_{i}.png")
+        captions.append(f"{class_names[true]} → {class_names[guess]} {'✓' if guess == true else '✗'}")
         job.store.write_bytes(job.key(keys[-1]), buf.getvalue())
-    return keys
+    return keys, captions
 
 
 @register_task
@@ -202,8 +204,9 @@ class ClassificationTrainer(TaskTrainer):
         loader = DataLoader(ImageDataset(index.val, cfg.hyperparameters.image_size,
                                          resample=preprocessing(cfg)["interpolation"]), batch_size=64)
         pred, true, _ = predict(model, loader, lambda x: x, torch.no_grad)
-        return {"task": self.task, **classification_report(pred, true, index.class_names),
-                "samples": draw_samples(job, index.val, pred, index.class_names)}
+        samples, captions = draw_samples(job, index.val, pred, index.class_names)
+        return {"task": self.task, **classification_report(pred, true, index.class_names), "samples": samples,
+                "sample_captions": captions}
 
     def predictor(self, cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
         model, k, dev = self._trained_model(cfg, job, class_names), min(5, len(class_names)), predict_device()
