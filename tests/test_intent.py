@@ -213,6 +213,8 @@ def test_trying_a_model_on_attached_images(message, job):
     assert tried.intent.from_job is None and not tried.intent.continue_training  # not a job to train from
     after = parse("에폭은 50으로", [plan.model_dump(), tried.model_dump()])  # the plan so far carries on
     assert after.intent.try_on_images is None and fields(after)["model"] == "resnet50" and fields(after)["epochs"] == 50
+    off_topic = parse("write me a poem about the sea", [plan.model_dump(), tried.model_dump()])
+    assert off_topic.status == "rejected" and off_topic.intent.try_on_images is None
 
 
 @pytest.mark.parametrize("message", ["train resnet18 on my images", "ResNet18로 도형 3종류 분류해줘",

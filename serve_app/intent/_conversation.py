@@ -160,8 +160,8 @@ def history_state(history: Optional[Iterable[Any]]) -> tuple[Intent, Optional[st
     for item in history or []:
         if isinstance(item, ParseResult) or (isinstance(item, dict) and "intent" in item):
             result = item if isinstance(item, ParseResult) else ParseResult.model_validate(item)
-            if result.status != "rejected":
-                intent, language = result.intent, result.language
+            if result.status != "rejected":  # a request to try a model was that message's alone
+                intent, language = result.intent.model_copy(update={"try_on_images": None}), result.language
         elif (text := _text_of(item)) is not None:
             reading = read_message(text)
             if reading.vision_signal and not reading.off_topic:
