@@ -71,6 +71,14 @@ def users(api_url, admin_token) -> dict:
     return {name: f"{name}-password" for name in ("uma", "ulla")}
 
 
+def _shot(page, name: str) -> None:
+    """A screenshot of the page, whose text names no folder of the server (a user sees paths inside
+    their dataset, never the platform's own)."""
+    shown = page.locator("body").inner_text()
+    assert not re.search(r"(?<![\w.])/(tmp|root|home|var|etc)/", shown), re.findall(r"\S*/(?:tmp|root|home|var|etc)/\S*", shown)
+    page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
+
+
 def _sign_in(browser, ui_url: str, lang: str, user: str, password: str):
     from playwright.sync_api import expect
 
@@ -107,17 +115,17 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     expect(card).to_contain_text(talk["health"])  # the dataset's health summary, in the user's language
     expect(card).to_contain_text(talk["weights"])  # which weights it starts from, or why from scratch
     expect(card).not_to_contain_text("gpus_per_worker")  # a plan without a GPU lists no GPU settings
-    page.screenshot(path=os.path.join(SHOTS, f"{lang}-plan.png"), full_page=True)
+    _shot(page, f"{lang}-plan.png")
 
     page.locator("#confirm").click()
     status = page.locator("#job-status")
     expect(status).to_contain_text(re.compile(rf"training.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
                                    timeout=240_000)  # an epoch on the way
-    page.screenshot(path=os.path.join(SHOTS, f"{lang}-progress.png"), full_page=True)
+    _shot(page, f"{lang}-progress.png")
     expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
     result = page.locator("#result")
     expect(result).to_contain_text("succeeded", timeout=240_000)
-    page.screenshot(path=os.path.join(SHOTS, f"{lang}-result.png"), full_page=True)
+    _shot(page, f"{lang}-result.png")
 
     job_id = page.locator("#result code").first.inner_text()
     token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
@@ -126,6 +134,10 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     assert record["state"] == "succeeded" and record["owner"] == user
     expect(result).to_contain_text(f"accuracy: {record['result']['accuracy']:.4f}")
     assert page.locator("#confusion table").is_visible() and page.locator("#rerun-config").is_visible()
+    page.locator("#rerun-config").evaluate("e => e.scrollIntoView({block: 'end'})")  # its last lines drawn
+    rerun = page.locator("#rerun-config").inner_text()
+    assert "epochs:" in rerun and "storage" not in rerun and "owner" not in rerun  # what a user sends again
+    _shot(page, f"{lang}-rerun.png")
     expect(page.locator("#samples img").first).to_be_visible()  # validation images with true -> predicted
     expect(page.locator("#samples")).to_contain_text(re.compile(r"(circle|square|triangle) → (circle|square|triangle) [✓✗]"))
     page.locator("#samples").screenshot(path=os.path.join(SHOTS, f"{lang}-samples.png"))
@@ -168,7 +180,7 @@ def _try_it(page, job_id: str, api_url: str, user: str, password: str, archive: 
         expect(answers).to_contain_text(f"{p['image']}: {best['class']} {best['score']:.3f}", timeout=60_000)
     expect(page.locator("#try-drawn img")).to_have_count(len(images), timeout=30_000)
     page.locator("#try-drawn").scroll_into_view_if_needed()
-    page.screenshot(path=os.path.join(SHOTS, "en-try-it.png"), full_page=True)
+    _shot(page, "en-try-it.png")
     return images, want
 
 
@@ -187,7 +199,7 @@ def _try_in_the_chat(page, job_id: str, images: list[str], want: dict) -> None:
         best = p["top"][0]
         expect(chat).to_contain_text(f"{p['image']}: {best['class']} {best['score']:.3f}")
     expect(chat.locator("img")).to_have_count(len(images), timeout=30_000)
-    page.screenshot(path=os.path.join(SHOTS, "en-chat-try.png"), full_page=True)
+    _shot(page, "en-chat-try.png")
 
 
 def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, password: str) -> None:
@@ -212,7 +224,7 @@ def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, passwor
     want = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts/batches/{batch['batch_id']}/predictions.jsonl",
                      headers=headers).content
     assert open(saved, "rb").read() == want and len(want.splitlines()) == batch["total"]
-    page.screenshot(path=os.path.join(SHOTS, "en-batch.png"), full_page=True)
+    _shot(page, "en-batch.png")
 
 
 def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,

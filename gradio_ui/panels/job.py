@@ -18,6 +18,7 @@ from serve_app.client import ApiError
 __all__ = ["DOWNLOADS", "Job", "build"]
 
 DOWNLOADS = ["export/model.onnx", "weights/model.pt", "metrics.json", "history.json", "config.yaml"]
+SERVER_SET = ("job_id", "owner", "storage")  # config fields the API sets itself: not part of a config to rerun
 REFRESH_S = 1.0
 
 
@@ -103,7 +104,7 @@ class Job:
             yield {self.status: progress.status(), self.loss_plot: gr.update(**loss), self.metric_plot: gr.update(**metric),
                    self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics),
                    self.confusion: table, self.per_class: classes, self.samples: pictures or None,
-                   self.downloads: files or None, self.rerun: config, self.results: gr.update(visible=True),
+                   self.downloads: files or None, self.rerun: _rerun(config), self.results: gr.update(visible=True),
                    self.try_box: gr.update(visible=record["state"] == "succeeded")}
 
     def wire(self, page) -> None:
@@ -132,6 +133,12 @@ class Job:
             return {self.try_drawn: said, self.try_answers: "\n".join(f"- {line}" for _, line in said), page.errors: ""}
 
         self.try_images.upload(on_try, [self.try_images, state], [self.try_drawn, self.try_answers, page.errors])
+
+
+def _rerun(config: str) -> str:
+    """The job's config as a user submits it again: without what the API sets (its folder on the server)."""
+    kept = {k: v for k, v in yaml.safe_load(config).items() if k not in SERVER_SET}
+    return yaml.safe_dump(kept, sort_keys=False, allow_unicode=True)
 
 
 def build(T: dict) -> Job:
