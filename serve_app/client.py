@@ -147,6 +147,12 @@ class Client:
     def content(self, path: str) -> bytes:
         return self._send("GET", path).content
 
+    def save_artifact(self, job_id: str, name: str, path: str) -> str:
+        """The job's artifact ``name`` written to the local file ``path`` (returned)."""
+        with open(path, "wb") as f:
+            f.write(self.content(f"/v1/jobs/{job_id}/artifacts/{name}"))
+        return path
+
     def vocabulary(self) -> dict:
         """Tasks, dataset formats and model sources as the platform names them (no sign-in needed)."""
         return self._send("GET", "/v1/vocabulary", auth=False).json()

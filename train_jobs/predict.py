@@ -131,6 +131,7 @@ def run_batch(request: dict, address: str) -> int:
         if not paths:
             raise DatasetError(f"{request['dataset']} holds no images (files ending {', '.join(IMAGE_EXTENSIONS)})")
         class_names = job.store.read_json(job.key("metrics.json"))["class_names"]
+        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")))
         state("running", done=0, total=len(paths))
         started = time.time()
         gpus = float(request.get("gpus_per_actor", 0))
@@ -143,11 +144,11 @@ def run_batch(request: dict, address: str) -> int:
         rows, told, first = [], 0.0, None
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
             for row in ds.iter_rows():
+                first = first or time.time()  # the first answers: the actors have started
                 answer = json.loads(row["answer"])
                 rows.append((row["path"], answer))
                 out.write(json.dumps({"image": row["path"], **answer}, ensure_ascii=False) + "\n")
                 if time.time() - told > PROGRESS_EVERY_S:
-                    first = first or time.time()
                     state("running", done=len(rows), total=len(paths))
                     told = time.time()
         predicted = time.time()
@@ -156,7 +157,6 @@ def run_batch(request: dict, address: str) -> int:
         rows.sort()
         if any("objects" in a for _, a in rows):
             job.store.write_json(job.key(batch_key(bid, "coco_results.json")), _coco_results(rows, class_names))
-        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")))
         metrics = index and get_task(cfg.task, cfg.model.source).batch_metrics(index, dict(rows), class_names)
         if metrics:
             job.store.write_json(job.key(batch_key(bid, "metrics.json")), metrics)

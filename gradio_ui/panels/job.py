@@ -91,10 +91,8 @@ class Job:
         # next update, so this copy goes as soon as the results are shown.
         with tempfile.TemporaryDirectory(prefix=f"vt-ui-{job}-") as folder:
             def fetch(name: str) -> str:
-                path = os.path.join(folder, name.replace("/", "-") if name != "export/model.onnx" else "model.onnx")
-                with open(path, "wb") as f:
-                    f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
-                return path
+                local = name.replace("/", "-") if name != "export/model.onnx" else "model.onnx"
+                return client.save_artifact(job, name, os.path.join(folder, local))
 
             files = [fetch(n) for n in DOWNLOADS if n in names]
             samples = (metrics or {}).get("samples", [])

@@ -80,13 +80,9 @@ class Jobs:
                     return
                 names = set(client.get(f"/v1/jobs/{job}/artifacts")["artifacts"])
                 with tempfile.TemporaryDirectory(prefix=f"vt-ui-{batch['batch_id']}-") as folder:
-                    files = []
-                    for name in (f"batches/{batch['batch_id']}/{n}" for n in BATCH_FILES):
-                        if name in names:
-                            files.append(os.path.join(folder, os.path.basename(name)))
-                            with open(files[-1], "wb") as f:
-                                f.write(client.content(f"/v1/jobs/{job}/artifacts/{name}"))
-                    yield {self.batch_files: files}
+                    yield {self.batch_files: [client.save_artifact(job, f"batches/{batch['batch_id']}/{n}",
+                                                                   os.path.join(folder, n))
+                                              for n in BATCH_FILES if f"batches/{batch['batch_id']}/{n}" in names]}
             except ApiError as exc:
                 yield {page.errors: st.error(exc)}
 

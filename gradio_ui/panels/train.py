@@ -110,7 +110,6 @@ class Train:
                            [self.plan_buttons, page.job.results]) \
             .then(on_confirm, [state], page.job.outputs(page))
 
-
     @staticmethod
     def _tried(st: Session, api: str, job: str, attached: list) -> list[dict]:
         """The chat's answer to "try it on these images": each attached image drawn with what job's

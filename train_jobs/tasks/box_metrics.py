@@ -54,7 +54,7 @@ def box_metrics(index, answers: dict[str, dict], class_names: list[str], masks: 
                                               np.array(conf), np.array(pred_cls), np.array(target_cls))[:7]
     mean = lambda x: round(float(x.mean()), 4) if x.size else 0.0  # noqa: E731
     prefix = "box_" if masks else ""
-    return {f"{prefix}mAP50": mean(ap[:, 0]) if ap.size else 0.0, f"{prefix}mAP50_95": mean(ap), "precision": mean(p),
+    return {f"{prefix}mAP50": mean(ap[:, 0]), f"{prefix}mAP50_95": mean(ap), "precision": mean(p),
             "recall": mean(r), "num_images": images, "class_names": class_names,
             "per_class": {class_names[c]: {"AP50": round(float(ap[i, 0]), 4), "AP50_95": round(float(ap[i].mean()), 4)}
                           for i, c in enumerate(classes)}}
