@@ -15,7 +15,10 @@ def main() -> None:
 
     ui = build(args.api)
     ui.queue(default_concurrency_limit=32)  # each follower holds a worker while its job runs
-    ui.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False)
+    # No run history: it would keep every call's inputs in the browser, the sign-in's password among them.
+    # The footer keeps Gradio's settings (language, theme); its own API page and credits are not this product's.
+    ui.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False, run_history=False,
+              footer_links=["settings"])
 
 
 if __name__ == "__main__":

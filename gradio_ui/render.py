@@ -20,11 +20,14 @@ def dataset_report(lang: str, answer: dict) -> str:
     return "\n".join(lines)
 
 
-def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optional[str] = None) -> str:
+def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optional[str] = None,
+              words: Optional[dict] = None) -> str:
+    """The plan as a card; ``words``: the platform's names in ``lang`` (``GET /v1/vocabulary``)."""
     cfg, defaults, notes = plan["config"], set(plan["defaults"]), plan.get("notes", {})
     model = f"{cfg['model']['source']}/{cfg['model']['name']}"
     why = say(lang, "plan_why_default" if "model.name" in defaults else "plan_why_stated")
-    lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=cfg["task"]), "",
+    task = (words or {}).get(f"task.{cfg['task']}", cfg["task"])
+    lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=task), "",
              say(lang, "plan_model", model=model, why=why)]
     if "model.pretrained" in notes:
         lines += ["", say(lang, "plan_weights", weights=notes["model.pretrained"])]
@@ -75,8 +78,8 @@ def _space(p: dict) -> str:
 class Progress:
     """A job's state folded from its event stream, and how it looks now."""
 
-    def __init__(self, lang: str, job_id: str, epochs: int = 0):
-        self.lang, self.job_id = lang, job_id
+    def __init__(self, lang: str, job_id: str, epochs: int = 0, words: Optional[dict] = None):
+        self.lang, self.job_id, self.words = lang, job_id, words or {}
         self.state, self.message = "pending", ""
         self.epoch, self.epochs, self.step, self.steps = 0, epochs, 0, 0
         self.current = 0  # the epoch in progress (1-based), from the workers' heartbeats
@@ -162,7 +165,8 @@ class Progress:
         return lines
 
     def status(self) -> str:
-        lines = [say(self.lang, "step", state=self.state, message=self.message)]
+        state = self.words.get(f"state.{self.state}", self.state)
+        lines = [say(self.lang, "step", state=state, message=self.message)]
         if self.search:
             lines += self._search_lines()
         elif self.epochs:
@@ -189,8 +193,9 @@ class Progress:
     def curves(self) -> tuple[dict, dict]:
         """The loss and metric charts' settings (see :func:`chart`)."""
         empty = {"epoch": [], "value": [], "series": []}
-        return (chart(pd.DataFrame(self.loss or empty), say(self.lang, "epoch_axis"), say(self.lang, "loss_axis")),
-                chart(pd.DataFrame(self.metric or empty), say(self.lang, "epoch_axis"), say(self.lang, "metric_axis")))
+        x, series = say(self.lang, "epoch_axis"), say(self.lang, "series")
+        return (chart(pd.DataFrame(self.loss or empty), x, say(self.lang, "loss_axis"), series),
+                chart(pd.DataFrame(self.metric or empty), x, say(self.lang, "metric_axis"), series))
 
     def _single_points(self) -> list[str]:
         """Validation values of series that have one epoch so far: no curve shows them yet."""
@@ -201,36 +206,37 @@ class Progress:
                 for name, points in by_series.items() if len({p["epoch"] for p in points}) == 1]
 
 
-def chart(points: pd.DataFrame, x_title: str, y_title: str) -> dict:
+def chart(points: pd.DataFrame, x_title: str, y_title: str, color_title: str = "") -> dict:
     """A LinePlot's settings for ``points`` (epoch, value, series): shown, its axes named, once a series
     has two epochs' points; hidden before (a line of one point is an empty frame: the progress line
     says that point instead)."""
     shown = not points.empty and int(points.groupby("series")["epoch"].nunique().max()) >= 2
-    return {"value": points, "visible": shown, "x_title": x_title, "y_title": y_title}
+    return {"value": points, "visible": shown, "x_title": x_title, "y_title": y_title, "color_title": color_title}
 
 
 def _short(v) -> str:
     return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def result_summary(lang: str, record: dict, metrics: Optional[dict]) -> str:
-    lines = [say(lang, "finished", job=record["job_id"], state=record["state"], message=record.get("message", ""))]
+def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Optional[dict] = None) -> str:
+    state = (words or {}).get(f"state.{record['state']}", record["state"])
+    lines = [say(lang, "finished", job=record["job_id"], state=state, message=record.get("message", ""))]
     for name, value in (metrics or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             lines.append(say(lang, "headline", name=name, value=f"{value:.4f}" if isinstance(value, float) else value))
     return "\n\n".join(lines)
 
 
-def result_tables(metrics: Optional[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def result_tables(lang: str, metrics: Optional[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not metrics:
         return pd.DataFrame(), pd.DataFrame()
     names = metrics.get("class_names") or []
     confusion = pd.DataFrame()
     if metrics.get("confusion_matrix"):
         confusion = pd.DataFrame(metrics["confusion_matrix"], columns=names or None)
-        confusion.insert(0, "true \\ predicted", names or range(len(confusion)))
+        confusion.insert(0, say(lang, "true_predicted"), names or range(len(confusion)))
     per_class = metrics.get("per_class") or {}
-    rows = [{"class": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in vals.items()}}
+    rows = [{say(lang, "col_class"): k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in vals.items()}}
             for k, vals in per_class.items()] if isinstance(per_class, dict) else per_class
     return confusion, pd.DataFrame(rows)
 

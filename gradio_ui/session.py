@@ -21,6 +21,14 @@ class Session:
     plan: Optional[dict] = None  # its plan, once complete
     dataset: dict = field(default_factory=dict)  # the last upload: id, summary, images
     job_id: Optional[str] = None  # the job on screen
+    words: dict = field(default_factory=dict)  # {language: what tasks and job states are called in it}
+
+    def named(self, api: str) -> dict:
+        """The platform's names for tasks and job states (``task.<name>``, ``state.<name>``) in this
+        session's language, asked for once."""
+        if self.lang not in self.words:
+            self.words[self.lang] = Client(api).vocabulary()["words"].get(self.lang, {})
+        return self.words[self.lang]
 
     def client(self, api: str) -> Client:
         if not self.tokens:

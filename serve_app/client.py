@@ -198,14 +198,15 @@ class Client:
                 yield now
             batch = now
 
-    def events(self, job_id: str, retries: int = 6) -> Iterator[tuple[str, dict]]:
-        """The job's server-sent events as (kind, event) until it ends. A stream that breaks off is
-        reconnected with the last event id, so no event is lost or repeated."""
+    def events(self, job_id: str, retries: int = 6, language: str = "en") -> Iterator[tuple[str, dict]]:
+        """The job's server-sent events as (kind, event) until it ends, state messages in ``language``.
+        A stream that breaks off is reconnected with the last event id, so no event is lost or repeated."""
         kind, last_id, failures = None, None, 0
         while True:
             headers = {**self._headers(True), **({"last-event-id": last_id} if last_id else {})}
             try:
-                with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=None) as r:
+                with self.http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=None,
+                                      params={"language": language}) as r:
                     if r.status_code >= 400 and not _replica_lost(r):
                         r.read()
                         raise _error(r)

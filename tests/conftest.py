@@ -7,6 +7,7 @@ import re
 import tempfile
 import threading
 
+import httpx
 import pytest
 
 from serve_app.local import LocalRay, free_port, ray_client_env
@@ -15,6 +16,29 @@ from train_jobs.data.synth import make_classification
 # Tests never download: plans start from scratch unless the weights cache holds the model's weights
 # (the download path is tested against a loopback stand-in for the Hugging Face Hub).
 os.environ.setdefault("VISIONTRAIN_OFFLINE", "1")
+
+# The platform's own folders (its home, and the temporary folders its API and jobs unpack into) are
+# never named in an error answer: every API error any test of the session receives is checked.
+SERVER_FOLDERS: list[str] = []  # filled in when the session's platform starts
+TEMP_FOLDER = re.compile(r"vt-(?:upload|download|weights|script|zip)-\w+|/tmp/tmp\w{8}\b")
+
+
+def _server_folders(text: str) -> list[str]:
+    return [f for f in SERVER_FOLDERS if f in text] + TEMP_FOLDER.findall(text)
+
+
+def _checking_errors(send):
+    def checked(client, request, *args, **kwargs):
+        r = send(client, request, *args, **kwargs)
+        if r.status_code >= 400 and not kwargs.get("stream") and SERVER_FOLDERS:
+            named = _server_folders(r.text)
+            assert not named, f"{request.method} {request.url.path} answered {r.status_code} naming server folders " \
+                              f"{named}: {r.text[:500]}"
+        return r
+    return checked
+
+
+httpx.Client.send = _checking_errors(httpx.Client.send)
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +167,7 @@ def api_url(ray_cluster):
     env = {**os.environ, "VISIONTRAIN_HOME": ray_cluster.home, **ADMIN}
     subprocess.run([sys.executable, "-m", "serve_app.cli", "serve", "--address", ray_cluster.gcs_address,
                     "--serve-port", str(port)], check=True, timeout=300, env=env)
+    SERVER_FOLDERS[:] = [ray_cluster.home]
     return f"http://127.0.0.1:{port}"
 
 

@@ -93,10 +93,10 @@ def test_roles(api_url, admin_token, users):
     alice, victor = bearer(users["alice"]["access_token"]), bearer(users["victor"]["access_token"])
     assert httpx.get(f"{api_url}/v1/me", headers=victor).json() == {"username": "victor", "role": "viewer"}
     assert httpx.get(f"{api_url}/v1/users", headers=alice).status_code == 403
-    r = httpx.post(f"{api_url}/v1/users", headers=alice, json={"username": "mallory", "password": "12345678"})
+    r = httpx.post(f"{api_url}/v1/users", headers=alice, json={"username": "made-by-alice", "password": "12345678"})
     assert r.status_code == 403
     names = {u["username"] for u in httpx.get(f"{api_url}/v1/users", headers=bearer(admin_token)).json()}
-    assert {"alice", "victor", ADMIN["VISIONTRAIN_ADMIN_USER"]} <= names and "mallory" not in names
+    assert {"alice", "victor", ADMIN["VISIONTRAIN_ADMIN_USER"]} <= names and "made-by-alice" not in names
     assert all("password_hash" not in u for u in httpx.get(f"{api_url}/v1/users", headers=bearer(admin_token)).json())
 
 

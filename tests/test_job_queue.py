@@ -27,7 +27,7 @@ def test_a_queued_job_left_behind_is_submitted_by_the_watcher_once(ray_cluster, 
     cfg = config_from_dict(tiny_config(shapes, str(tmp_path / "artifacts")))
     took = JobService(records, ray_cluster.dashboard_url)
     record = took.submit(cfg, queue=True)  # and then the replica that took it dies before submitting it
-    assert (record["state"], record["message"], record["ray_job_id"]) == ("pending", QUEUED, None)
+    assert (record["state"], record["message"], record["ray_job_id"]) == ("pending", QUEUED["message"], None)
     assert took.get(cfg.job_id)["state"] == "pending" and not _ray_jobs(took, cfg.job_id)
 
     watchers = [JobService(records, ray_cluster.dashboard_url, queue_grace_s=5) for _ in range(2)]

@@ -138,6 +138,15 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
 
     record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=alice).json()
     assert record["state"] == "succeeded" and record["owner"] == "alice2" and record["ray_job_id"]
+
+    # The same job's progress said in Korean: the stream's state messages and the record's history.
+    said = {e["state"]: e["message"] for kind, e in sse(f"{url}?language=ko", alice) if e.get("kind") == "state"}
+    assert said["training"] == "워커 1개, CPU, 에폭 2회" and said["evaluating"] == "최고 가중치를 검증 데이터로 평가하는 중"
+    assert said["pending"] in ("대기열: Ray에 제출되기를 기다리는 중", "Ray에 제출하는 중 (워커 1개)")
+    korean = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=alice, params={"language": "ko"}).json()
+    assert "분류용 timm/resnet18 모델 준비 중" in [h["message"] for h in korean["history"]]
+    assert [h["state"] for h in korean["history"]] == [h["state"] for h in record["history"]]
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=alice, params={"language": "fr"}).status_code == 422
     assert [h["state"] for h in record["history"]][-1] == "succeeded"
     names = httpx.get(f"{api_url}/v1/jobs/{job_id}/artifacts", headers=alice).json()["artifacts"]
     assert {"metrics.json", "export/model.onnx", "weights/model.pt", "config.yaml", "samples/prediction_0.png"} <= set(names)
@@ -198,6 +207,7 @@ def test_the_vocabulary_is_public_and_comes_from_the_registries(api_url):
     from adapters import list_adapters
     from train_jobs.tasks import TASKS
     from train_jobs.data.formats import list_formats
+    from train_jobs.state import STATES
 
     r = httpx.get(f"{api_url}/v1/vocabulary")
     assert r.status_code == 200, r.text
@@ -206,3 +216,5 @@ def test_the_vocabulary_is_public_and_comes_from_the_registries(api_url):
     assert [f["name"] for f in words["formats"]] == list_formats()
     assert {"name": "mvtec", "tasks": ["anomaly_detection"], "layout": "MVTec (train/good/ + test/<defect>/)"} \
         in words["formats"]
+    assert words["words"]["ko"]["task.detection"] == "객체 검출" and words["words"]["en"]["state.succeeded"] == "succeeded"
+    assert set(words["words"]["ko"]) == {f"task.{t}" for t in TASKS.names()} | {f"state.{s}" for s in STATES}

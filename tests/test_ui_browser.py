@@ -26,12 +26,14 @@ CONVERSATIONS = {
            "messages": [f"Train resnet18 to classify 3 kinds of shapes, {EPOCHS} epochs, image size 32, batch size 16",
                         "use the dataset I uploaded"],
            "question": "Which dataset", "plan": "Plan", "epoch": "Epoch", "ready": "Ready to train",
-           "health": "3 classes, 180 images", "weights": "Weights: "},
+           "health": "3 classes, 180 images", "weights": "Weights: ", "training": "training — 1 worker",
+           "succeeded": "succeeded"},
     "ko": {"locale": "ko-KR", "login": "로그인",
            "messages": [f"ResNet18로 도형 3종류 분류해줘, 에폭 {EPOCHS}, 이미지 크기 32, 배치 16",
                         "내가 올린 데이터셋으로 해줘"],
            "question": "데이터셋", "plan": "학습 계획", "epoch": "에폭", "ready": "학습할 수 있습니다",
-           "health": "클래스 3개, 이미지 180장", "weights": "가중치: "},
+           "health": "클래스 3개, 이미지 180장", "weights": "가중치: ", "training": "학습 중 — 워커 1개",
+           "succeeded": "완료"},
 }
 
 
@@ -71,11 +73,45 @@ def users(api_url, admin_token) -> dict:
     return {name: f"{name}-password" for name in ("uma", "ulla")}
 
 
+# English a Korean page may show: names of things (units, tools, formats, the user's classes and
+# dataset, settings' values); identifiers (snake_case, with digits), ids, file names and code are
+# not read at all
+NAMES = {"CPU", "GPU", "GiB", "ONNX", "onnxruntime", "Ray", "visiontrain", "imagefolder", "px", "True", "False",
+         "accuracy", "precision", "recall", "support", "epochs", "seed", "optimizer", "adamw", "uploaded", "latest",
+         "circle", "square", "triangle", "shapes", "uma", "ulla", "timm", "zip", "tar", "train", "val"}
+VISIBLE_TEXT = """() => {
+  const out = [];
+  const walk = (n) => {
+    if (n.nodeType === 3) { out.push(n.textContent); return; }
+    if (n.nodeType !== 1 || ["CODE", "PRE", "TEXTAREA", "SCRIPT", "STYLE", "svg", "CANVAS"].includes(n.tagName)) return;
+    if (n.classList.contains("cm-editor")) return;
+    const style = getComputedStyle(n), box = n.getBoundingClientRect();
+    if (style.display === "none" || style.visibility === "hidden") return;
+    if (box.width <= 1 && box.height <= 1 && style.position === "absolute") return;  // for screen readers only
+    for (const c of n.childNodes) walk(c);
+  };
+  walk(document.body);
+  return out.join(" ");
+}"""
+
+
+def _english_words(page) -> list[str]:
+    """Each English word on the page but names, with the text around it."""
+    text = re.sub(r"\b[\w.-]+\s*\.(?:zip|png|jpg|onnx|pt|json|jsonl|yaml)\b|\b[a-z_]+-[0-9a-f]{12}\b|ds-[0-9a-f]{64}|\S+/\S+",
+                  " ", page.evaluate(VISIBLE_TEXT))
+    return sorted({text[max(0, m.start() - 30):m.end() + 30].replace("\n", " ")
+                   for m in re.finditer(r"[A-Za-z][A-Za-z0-9_]{2,}", text)
+                   if m.group() not in NAMES and not re.search(r"[_0-9]", m.group())})
+
+
 def _shot(page, name: str) -> None:
     """A screenshot of the page, whose text names no folder of the server (a user sees paths inside
-    their dataset, never the platform's own)."""
+    their dataset, never the platform's own) and, on a Korean page, says nothing in English but names."""
     shown = page.locator("body").inner_text()
     assert not re.search(r"(?<![\w.])/(tmp|root|home|var|etc)/", shown), re.findall(r"\S*/(?:tmp|root|home|var|etc)/\S*", shown)
+    if name.startswith("ko-"):
+        english = _english_words(page)
+        assert english == [], f"English on the Korean page ({name}): {english}"
     page.screenshot(path=os.path.join(SHOTS, name), full_page=True)
 
 
@@ -119,12 +155,12 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
 
     page.locator("#confirm").click()
     status = page.locator("#job-status")
-    expect(status).to_contain_text(re.compile(rf"training.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
+    expect(status).to_contain_text(re.compile(rf"{talk['training']}.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
                                    timeout=240_000)  # an epoch on the way
     _shot(page, f"{lang}-progress.png")
     expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
     result = page.locator("#result")
-    expect(result).to_contain_text("succeeded", timeout=240_000)
+    expect(result).to_contain_text(talk["succeeded"], timeout=240_000)
     _shot(page, f"{lang}-result.png")
 
     job_id = page.locator("#result code").first.inner_text()
@@ -248,7 +284,10 @@ def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser,
 
 def test_korean_conversation_to_onnx(browser, ui_url, api_url, users, shapes_archive):
     page = _sign_in(browser, ui_url, "ko", "ulla", users["ulla"])
-    _train_through_the_ui(page, "ko", shapes_archive, api_url, users["ulla"], "ulla")
+    job_id = _train_through_the_ui(page, "ko", shapes_archive, api_url, users["ulla"], "ulla")
+    listed = _jobs_listed(page)
+    assert job_id in listed and "완료" in listed and "상태" in listed  # states and headings in Korean too
+    _shot(page, "ko-jobs.png")
     page.context.close()
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from gradio_ui.render import Progress, plan_card, result_tables
 from gradio_ui.text import LABELS, SENTENCES, language_of
+from visiontrain.messages import words
+
+KO_WORDS = words("ko")  # as GET /v1/vocabulary answers them
 
 PLAN = {"config": {"task": "classification", "model": {"source": "timm", "name": "resnet18"},
                    "dataset": {"uri": "ds-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, "class_names": None,
@@ -22,8 +25,9 @@ def test_plan_card_marks_defaults_and_says_what_it_will_cost():
     assert "*(default: chosen for this cluster)*" in card and "*(default: from the dataset's images" in card
     assert "about 36 training steps (3 epochs of 12)" in card
     assert "> imagefolder dataset, 3 classes, 180 images" in card and "⚠️ you said 4 classes" in card
-    korean = plan_card("ko", PLAN, images=180)
+    korean = plan_card("ko", PLAN, images=180, words=KO_WORDS)
     assert "학습 계획" in korean and "*(기본값)*" in korean and "학습 스텝 약 36회" in korean
+    assert "**작업**: 분류" in korean and "**Task**: classification" in card  # the platform's name for the task
     assert "| | |" not in card and "| setting | value |" in card and "| 설정 | 값 |" in korean  # headed tables
     gpu = {**PLAN, "config": {**PLAN["config"], "resources": {**PLAN["config"]["resources"], "gpus_per_worker": 1.0}}}
     assert "gpus_per_worker" not in plan_card("en", gpu)  # no GPU in the plan: no GPU rows
@@ -53,6 +57,10 @@ def test_progress_follows_the_event_stream():
     assert list(metric["value"]["value"]) == [0.5, 0.75]
     assert set(loss["value"]["series"]) == {"step_loss", "train_loss", "val_loss"}
     assert loss["visible"] and metric["visible"] and (metric["x_title"], metric["y_title"]) == ("epoch", "validation metric")
+    assert metric["color_title"] == "curve"
+    korean = Progress("ko", "job-1", words=KO_WORDS)
+    korean.add("job", {"time": 0.0, "kind": "state", "state": "training", "message": "워커 1개, CPU, 에폭 3회"})
+    assert "**학습 중** — 워커 1개, CPU, 에폭 3회" in korean.status() and korean.curves()[0]["color_title"] == "곡선"
 
 
 def test_charts_show_from_two_epochs_and_a_single_point_is_said():
@@ -71,10 +79,13 @@ def test_charts_show_from_two_epochs_and_a_single_point_is_said():
 
 
 def test_result_tables_label_the_confusion_matrix():
-    confusion, per_class = result_tables({"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]],
-                                          "per_class": {"a": {"precision": 1.0, "recall": 0.75}}})
+    metrics = {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]],
+               "per_class": {"a": {"precision": 1.0, "recall": 0.75}}}
+    confusion, per_class = result_tables("en", metrics)
     assert list(confusion.columns) == ["true \\ predicted", "a", "b"] and list(confusion.iloc[1]) == ["b", 0, 4]
     assert per_class.to_dict("records") == [{"class": "a", "precision": 1.0, "recall": 0.75}]
+    confusion, per_class = result_tables("ko", metrics)
+    assert confusion.columns[0] == "정답 \\ 예측" and per_class.columns[0] == "클래스"
 
 
 def test_both_languages_have_every_label_and_hangul_means_korean():

@@ -24,6 +24,7 @@ from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
 from train_jobs.weights import resolve_weights
 from visiontrain.errors import VisiontrainError
+from visiontrain.messages import said
 
 __all__ = ["JobStopped", "load_config", "main", "run_job"]
 
@@ -60,30 +61,30 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
     trainer = get_task(cfg.task, cfg.model.source)
     metrics = trainer.evaluate(cfg, job, class_names, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     job.store.write_json(job.key("metrics.json"), metrics)
-    job.transition("exporting", "exporting to ONNX and checking it in onnxruntime")
+    job.transition("exporting", **said("job.exporting"))
     return {"metrics": metrics, "export": trainer.export(cfg, job, class_names)}
 
 
 def _finish_script(cfg: TrainingConfig, job: JobFolder) -> int:
     """A user's script evaluates and exports by itself: its last printed metrics are the result."""
-    job.transition("evaluating", "reading the metrics the script printed")
+    job.transition("evaluating", **said("job.reading_script"))
     metrics = script_metrics(job)
     job.store.write_json(job.key("metrics.json"), metrics)
     outputs = job.store.list(job.key("outputs/"))
     headline = {k: v for k, v in metrics.items() if k not in ("source", "metric_lines", "epoch", "step")}
-    job.transition("succeeded", f"the script finished: {metrics['metric_lines']} metric lines read, "
-                                f"{len(outputs)} output file(s)", result=headline)
+    job.transition("succeeded", **said("job.script_done", lines=metrics["metric_lines"], outputs=len(outputs)),
+                   result=headline)
     print(f"job {cfg.job_id} succeeded: {headline}; outputs in {job.uri('outputs')}")
     return 0
 
 
-def _training_message(cfg: TrainingConfig) -> str:
+def _training_message(cfg: TrainingConfig) -> dict:
     r, s = cfg.resources, cfg.search
-    text = f"{r.num_workers} worker(s), {'GPU' if r.use_gpu else 'CPU'}, {cfg.hyperparameters.epochs} epochs"
-    if s is not None:
-        text = (f"searching {', '.join(s.parameters)} over {s.num_trials} trials, {s.max_concurrent_trials} at a "
-                f"time ({s.scheduler}); each trial: {text}")
-    return text
+    each = {"workers": r.num_workers, "device": "GPU" if r.use_gpu else "CPU", "epochs": cfg.hyperparameters.epochs}
+    if s is None:
+        return said("job.training", **each)
+    return said("job.searching", parameters=", ".join(s.parameters), trials=s.num_trials,
+                concurrent=s.max_concurrent_trials, scheduler=s.scheduler, **each)
 
 
 STORE_OUTAGE = ("NETWORK_CONNECTION", "Could not connect to server", "cannot reach the S3 endpoint")
@@ -135,7 +136,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
     attempt = (previous or {}).get("attempt", 0) + 1
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        job.transition("validating", f"checking the dataset at {cfg.dataset.uri}", attempt=attempt)
+        job.transition("validating", **said("job.validating", uri=cfg.dataset.uri), attempt=attempt)
         trainer = get_task(cfg.task, cfg.model.source)
         path = local_dataset_path(cfg.dataset.uri, cfg.storage.uri)
         report = validate_dataset(path, cfg.dataset.format, cfg.class_names, cfg.task, use_ray=True)
@@ -147,7 +148,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         job.store.write_json(job.key("dataset.json"), summary)
 
         models = cfg.search.parameters["model"].values if cfg.search and "model" in cfg.search.parameters else []
-        job.transition("preparing", f"building {cfg.model.source}/{cfg.model.name} for {cfg.task}")
+        job.transition("preparing", **said("job.preparing", model=f"{cfg.model.source}/{cfg.model.name}", task=cfg.task))
         for name in [cfg.model.name, *models]:
             get_adapter(cfg.model.source).check(str(name), cfg.task)
         cfg, weights = resolve_weights(cfg)
@@ -156,7 +157,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
                                                            "continue_training")
                                     if k in weights})
 
-        job.transition("training", _training_message(cfg))
+        job.transition("training", **_training_message(cfg))
         job.clear_stop_request()
         searched = cfg.search is not None
         try:
@@ -175,7 +176,7 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
 
         if cfg.script is not None:
             return _finish_script(cfg, job)
-        job.transition("evaluating", "evaluating the best weights on the validation split")
+        job.transition("evaluating", **said("job.evaluating"))
         r = cfg.resources
         finish = ray.remote(num_cpus=r.cpus_per_worker, num_gpus=r.gpus_per_worker if r.use_gpu else 0)(_finish)
         out = ray.get(finish.remote(cfg.model_dump(mode="json"), summary["class_names"]))

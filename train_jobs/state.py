@@ -76,13 +76,17 @@ class JobFolder:
         key = self.key("monitor/stop.json")
         return self.store.read_json(key) if self.store.exists(key) else None
 
-    def transition(self, state: str, message: str = "", **extra: Any) -> dict:
+    def transition(self, state: str, message: str = "", text: Optional[dict] = None, **extra: Any) -> dict:
+        """``text``: the message's catalogue key and values (``visiontrain.messages.said``), kept
+        beside it so that readers can say it in their language."""
         if state not in STATES:
             raise ValueError(f"unknown job state {state!r}; one of {STATES}")
         now = time.time()
+        said = {"message": message, **({"text": text} if text else {})}
         current = self.state() or {"job_id": self.job_id, "history": [], "attempt": 0}
-        current["history"].append({"state": state, "time": now, "message": message})
-        current.update(state=state, message=message, updated_at=now, **extra)
+        current["history"].append({"state": state, "time": now, **said})
+        current.pop("text", None)
+        current.update(state=state, updated_at=now, **said, **extra)
         self.store.write_json(self.key("state.json"), current)
-        self.event("state", state=state, message=message)
+        self.event("state", state=state, **said)
         return current

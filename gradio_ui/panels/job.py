@@ -66,14 +66,14 @@ class Job:
         client = st.client(page.api)
         st.job_id = job
         config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
-        progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]))
+        progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]), st.named(page.api))
         loss, metric = progress.curves()  # none yet: hidden
         yield {page.state: st, self.results: gr.update(visible=False), self.progress: gr.update(visible=True),
                self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: "",
                self.try_drawn: None, self.try_answers: "", self.loss_plot: gr.update(**loss),
                self.metric_plot: gr.update(**metric)}
         shown = 0.0
-        for kind, ev in client.events(job):
+        for kind, ev in client.events(job, language=st.lang):
             if kind == "end":
                 break
             progress.add(kind, ev)
@@ -82,8 +82,11 @@ class Job:
                 loss, metric = progress.curves()
                 yield {self.status: progress.status(), self.loss_plot: gr.update(**loss),
                        self.metric_plot: gr.update(**metric)}
-        record = client.get(f"/v1/jobs/{job}")
-        progress.state, progress.message = record["state"], record.get("message", "")
+        record = client.get(f"/v1/jobs/{job}", language=st.lang)
+        last = (record.get("history") or [{}])[-1]  # its message in the session's language
+        record["message"] = last.get("message", record.get("message", "")) if last.get("state") == record["state"] \
+            else record.get("message", "")
+        progress.state, progress.message = record["state"], record["message"]
         loss, metric = progress.curves()
         names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]
         metrics = client.get(f"/v1/jobs/{job}/artifacts/metrics.json") if "metrics.json" in names else None
@@ -98,9 +101,9 @@ class Job:
             samples = (metrics or {}).get("samples", [])
             captions = (metrics or {}).get("sample_captions") or [None] * len(samples)  # "true → predicted ✓/✗"
             pictures = [(fetch(n), caption) for n, caption in zip(samples, captions) if n in names]
-            table, classes = result_tables(metrics)
+            table, classes = result_tables(st.lang, metrics)
             yield {self.status: progress.status(), self.loss_plot: gr.update(**loss), self.metric_plot: gr.update(**metric),
-                   self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics),
+                   self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics, st.named(page.api)),
                    self.confusion: table, self.per_class: classes, self.samples: pictures or None,
                    self.downloads: files or None, self.rerun: _rerun(config), self.results: gr.update(visible=True),
                    self.try_box: gr.update(visible=record["state"] == "succeeded")}

@@ -19,9 +19,12 @@ COLUMNS = ("job_id", "owner", "model", "state", "message")
 BATCH_FILES = ("predictions.jsonl", "metrics.json", "coco_results.json")
 
 
-def jobs_table(client: Client) -> pd.DataFrame:
+def jobs_table(client: Client, lang: str, words: dict) -> pd.DataFrame:
+    """The jobs, headed and their states named in ``lang`` (``words``: the platform's names)."""
     rows = [{c: j.get(c, "") for c in COLUMNS} for j in client.get("/v1/jobs")]
-    return pd.DataFrame(rows or {c: [] for c in COLUMNS})
+    for row in rows:
+        row["state"] = words.get(f"state.{row['state']}", row["state"])
+    return pd.DataFrame(rows or {c: [] for c in COLUMNS}).rename(columns={c: say(lang, f"col_{c}") for c in COLUMNS})
 
 
 def batch_status(lang: str, job: str, b: dict) -> str:
@@ -57,7 +60,7 @@ class Jobs:
 
         def on_refresh(st: Session) -> dict:
             try:
-                return {self.table: jobs_table(st.client(api)), page.errors: ""}
+                return {self.table: jobs_table(st.client(api), st.lang, st.named(api)), page.errors: ""}
             except ApiError as exc:
                 return {page.errors: st.error(exc)}
 

@@ -41,8 +41,8 @@ class SignIn:
                 return {self.note: say(st.lang, "login_failed", error=exc)}
             st = Session(lang=st.lang, tokens=client.tokens, user=me["username"], role=me["role"])
             return {state: st, self.box: gr.update(visible=False), page.main: gr.update(visible=True),
-                    page.who: say(st.lang, "logged_in", user=me["username"], role=me["role"]), self.note: "",
-                    page.jobs.table: jobs_table(client)}
+                    page.who: say(st.lang, "logged_in", user=me["username"], role=say(st.lang, f"role_{me['role']}")), self.note: "",
+                    page.jobs.table: jobs_table(client, st.lang, st.named(api))}
 
         io = ([self.username, self.password, state],
               [state, self.box, page.main, page.who, self.note, page.jobs.table])

@@ -77,7 +77,7 @@ class Train:
                 history.append({"role": "assistant", "content": reply or result.get("status", "")})
                 return {**out, self.chatbot: history, self.plan: _hidden(), self.plan_buttons: _hidden()}
             uploaded = st.dataset if st.dataset.get("id") == st.plan["config"]["dataset"]["uri"] else {}
-            card = plan_card(st.lang, st.plan, uploaded.get("images"), uploaded.get("summary"))
+            card = plan_card(st.lang, st.plan, uploaded.get("images"), uploaded.get("summary"), st.named(api))
             history.append({"role": "assistant", "content": reply or say(st.lang, "plan_ready")})
             return {**out, self.chatbot: history, self.plan: gr.update(value=card, visible=True),
                     self.plan_buttons: gr.update(visible=True)}

@@ -74,9 +74,10 @@ def print_trials(results: dict) -> None:
         print(f"{r['trial']:<6} {r['state']:<14} {r['epochs']:>6} {value:>14}  {_params(r['params'])}{best}")
 
 
-def follow(client: Client, job_id: str) -> dict:
+def follow(client: Client, job_id: str, language: str = "en") -> dict:
+    """Print the job's events until it ends (state messages in ``language``); its last record."""
     t0, last = None, [0.0]
-    for kind, ev in client.events(job_id):
+    for kind, ev in client.events(job_id, language=language):
         if kind == "end":
             break
         t0 = t0 or ev["time"]
@@ -142,30 +143,32 @@ def cmd_login(args) -> int:
     return 0
 
 
-def chat_turns(client: Client, messages: list[str], yes: bool = False) -> Optional[dict]:
+def chat_turns(client: Client, messages: list[str], yes: bool = False) -> tuple[Optional[dict], str]:
     """Send ``messages``, then (in a terminal) read more until there is a plan; on confirmation
-    submit it. Returns the submitted job's record, or None when nothing was submitted."""
+    submit it. Returns the submitted job's record (None when nothing was submitted) and the
+    conversation's language."""
+    language = "en"
     session, pending, interactive = None, list(messages), sys.stdin.isatty()
     while pending or interactive:
         message = pending.pop(0) if pending else input("> ").strip()
         if not message:
             continue
         answer = client.chat(message, session)
-        session = answer["session_id"]
+        session, language = answer["session_id"], answer["result"]["language"]
         print_plan(answer)
         if answer.get("plan") and not pending:
             if yes or (interactive and input("Start training? [y/N] ").strip().lower() in ("y", "yes", "네", "예")):
-                return client.post("/v1/jobs", {"session_id": session})
-    return None
+                return client.post("/v1/jobs", {"session_id": session}), language
+    return None, language
 
 
 def cmd_chat(args) -> int:
     client = _client(args)
-    record = chat_turns(client, args.message, args.yes)
+    record, language = chat_turns(client, args.message, args.yes)
     if record is None:
         return 1
     print(f"submitted job {record['job_id']}; following it ...")
-    record = follow(client, record["job_id"])
+    record = follow(client, record["job_id"], language)
     print_result(client, record)
     return 0 if record["state"] == "succeeded" else 1
 

@@ -6,9 +6,9 @@ from typing import Any, Iterable, Optional, get_args
 
 from serve_app.intent._models import ModelMatch, find_models, model_tasks, task_variant
 from serve_app.intent._offline import Reading, language_of, read_message
-from serve_app.intent._questions import say
 from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult, SearchMention
 from train_jobs.config import Hyperparameters
+from visiontrain.messages import say
 
 __all__ = ["apply_reading", "finish", "history_state", "parse_offline"]
 
@@ -125,6 +125,13 @@ def _apply_search(intent: Intent, r: Reading, problems: list) -> None:
             intent.model = ModelMention(source=r.model.source, name=r.model.name)
 
 
+def ask(key: str, language: str, detail: str = "", suggestions: list[str] | str = "", task: str = "") -> str:
+    """The question (or refusal) ``key`` in the user's language."""
+    if isinstance(suggestions, list):
+        suggestions = ", ".join(suggestions) or "-"
+    return say(f"ask.{key}", language, detail=detail, suggestions=suggestions, task=task)
+
+
 def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
     if intent.try_on_images:  # nothing to train: the plan so far waits
         return ParseResult(status="complete", language=language, intent=intent)
@@ -136,11 +143,11 @@ def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
     asked = set()
     questions = []
     for code, detail, suggestions, *task in problems:
-        questions.append(say(code, language, detail, suggestions, *(task or [""])))
+        questions.append(ask(code, language, detail, suggestions, *(task or [""])))
         asked.add(_PROBLEM_FIELD.get(code, detail.split("=")[0]))
         if _PROBLEM_FIELD.get(code) == "model" and "model" not in missing:
             missing.append("model")
-    questions += [say(f, language) for f in missing if f not in asked and f in ("task", "dataset")]
+    questions += [ask(f, language) for f in missing if f not in asked and f in ("task", "dataset")]
     status = "complete" if not missing and not problems else "needs_clarification"
     return ParseResult(status=status, language=language, intent=intent, missing=missing, questions=questions)
 
@@ -184,6 +191,6 @@ def parse_offline(message: str, history: Optional[list] = None) -> ParseResult:
     language = reading.language if language_of(message) else history_language or "en"
     has_history = base != Intent()
     if (reason := rejection(reading, has_history)) is not None:
-        return ParseResult(status="rejected", language=language, intent=base, questions=[say(reason, language)])
+        return ParseResult(status="rejected", language=language, intent=base, questions=[ask(reason, language)])
     intent, problems = apply_reading(base, reading)
     return finish(intent, language, problems)

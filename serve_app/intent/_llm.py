@@ -7,10 +7,9 @@ import concurrent.futures
 import logging
 from typing import Any, Optional
 
-from serve_app.intent._conversation import apply_reading, finish, history_state, parse_offline
+from serve_app.intent._conversation import apply_reading, ask, finish, history_state, parse_offline
 from serve_app.intent._models import ModelMatch, find_models
 from serve_app.intent._offline import Reading, _take_dataset, read_message
-from serve_app.intent._questions import say
 from serve_app.intent._schema import Intent, ParseResult
 from visiontrain.tasks import TASKS
 from visiontrain.settings import settings as env_settings
@@ -95,7 +94,7 @@ def parse_with_llm(message: str, history: Optional[list] = None, chat_model: Any
     reading = _reading(result, message)
     if result.status == "rejected":
         return ParseResult(status="rejected", language=reading.language, intent=base,
-                           questions=[say("rejected", reading.language)])
+                           questions=[ask("rejected", reading.language)])
     intent, problems = apply_reading(base, reading)
     return finish(intent, reading.language, problems)
 

@@ -10,6 +10,7 @@ from serve_app.intent import ParseResult
 from serve_app.routes.deps import current_user, platform
 from train_jobs.config import TaskName
 from train_jobs.data.formats import FORMATS
+from visiontrain.messages import LANGUAGES, words
 from visiontrain.tasks import TASKS
 
 router = APIRouter(tags=["catalogue"])
@@ -44,9 +45,11 @@ def _found(answer: dict) -> dict:
 @router.get("/v1/vocabulary")
 async def vocabulary() -> dict:
     """The names the platform knows, from their registries: tasks (with a summary), dataset formats
-    (with the tasks each can hold and what it looks like) and model sources. Public: menus are built
-    from it."""
+    (with the tasks each can hold and what it looks like) and model sources; and ``words``, what tasks
+    and job states are called in each language (``task.<name>``, ``state.<name>``). Public: menus
+    are built from it."""
     return {"tasks": TASKS.names(), "task_summaries": {t.name: t.summary for t in TASKS.items()},
+            "words": {lang: words(lang) for lang in LANGUAGES},
             "sources": list_adapters(),
             "formats": [{"name": f.name, "tasks": list(f.tasks), "layout": f.layout} for f in FORMATS.items()]}
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from serve_app.routes.deps import current_user, platform, writer_user
+from serve_app.routes.deps import current_user, language, platform, writer_user
 from train_jobs.config import FormatName
 from train_jobs.data.ingest import IngestError, IngestLimits
 from train_jobs.data.versions import add_dataset
@@ -25,7 +25,7 @@ UPLOAD_S = 3600.0      # an upload's hold on its slot lapses after this, should 
 @router.post("", status_code=201)
 async def upload(request: Request, name: str = Query(..., min_length=1, max_length=128),
                  format: Optional[FormatName] = Query(None),
-                 language: str = Query("en", pattern="^(en|ko)$"),
+                 lang: str = Depends(language),
                  user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
     """Body: the archive itself, with ``content-type: application/zip`` (or x-tar, gzip).
     Answers the dataset id and the health report; a dataset that cannot train says why."""
@@ -37,7 +37,7 @@ async def upload(request: Request, name: str = Query(..., min_length=1, max_leng
         raise HTTPException(429, f"you have {UPLOADS_PER_USER} uploads under way; wait for one to finish",
                             headers={"Retry-After": "10"})
     try:
-        return await _upload(request, name, format, language, kind, user, p)
+        return await _upload(request, name, format, lang, kind, user, p)
     finally:
         await asyncio.to_thread(p.records.drop_lease, lease)
 

@@ -2,12 +2,13 @@
 and the platform. Every route but health, login and refresh uses ``current_user``."""
 from typing import Optional
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serve_app.services.auth import AuthError
+from visiontrain.messages import LANGUAGES
 
-__all__ = ["admin_user", "bearer", "current_user", "platform", "serve_platform", "unauthorized", "writer_user"]
+__all__ = ["admin_user", "bearer", "current_user", "language", "platform", "serve_platform", "unauthorized", "writer_user"]
 
 bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/auth/login")
 
@@ -60,3 +61,8 @@ async def admin_user(user: dict = Depends(current_user)) -> dict:
     if user["role"] != "admin":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can do this")
     return user
+
+
+async def language(language: str = Query("en", pattern=f"^({'|'.join(LANGUAGES)})$",
+                                         description="the language of the messages in the answer")) -> str:
+    return language

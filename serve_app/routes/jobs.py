@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from serve_app.services.jobs import JobNotFound
 from serve_app.services.limits import QuotaExceeded
 from serve_app.services.plan import AdminOnly, PlanError, platform_config, visible
-from serve_app.routes.deps import current_user, platform, writer_user
+from serve_app.routes.deps import current_user, language, platform, writer_user
 from train_jobs.config import ConfigError
 from train_jobs.search import search_results
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreError
+from visiontrain.messages import in_language
 from visiontrain.settings import settings as env_settings
 
 LINK_S = 900
@@ -101,13 +102,14 @@ def list_jobs(owner: Optional[str] = Query(None, max_length=64), user: dict = De
 
 
 @router.get("/{job_id}")
-async def get_job(job_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+async def get_job(job_id: str, user: dict = Depends(current_user), lang: str = Depends(language),
+                  p=Depends(platform)) -> dict:
     # An ended job's record comes from memory, on the event loop; any other is brought up to date
     # from its folder and Ray's job table, in a thread (those may be remote).
-    ended = p.jobs.ended(job_id)
-    if ended is not None and visible(ended, user):
-        return ended
-    return await asyncio.to_thread(visible_job, p, job_id, user)
+    record = p.jobs.ended(job_id)
+    if record is None or not visible(record, user):
+        record = await asyncio.to_thread(visible_job, p, job_id, user)
+    return {**record, "history": [in_language(h, lang) for h in record.get("history", [])]}
 
 
 @router.post("/{job_id}/stop")
@@ -193,13 +195,13 @@ STREAM_MAX_S = env_settings().stream_max_s
 
 @router.get("/{job_id}/events")
 async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), user: dict = Depends(current_user),
-                     last_event_id: Optional[str] = Header(None, max_length=12000),
+                     last_event_id: Optional[str] = Header(None, max_length=12000), lang: str = Depends(language),
                      p=Depends(platform)) -> StreamingResponse:
     """Server-sent events until the job ends: ``event: job`` for state changes, epoch metrics and
     checkpoints (``events.jsonl``), ``event: telemetry`` for what the workers' monitors sent.
     Reconnect with ``Last-Event-ID`` to go on after the last event received, losing none. A quiet
     stream sends a comment every 15 s; a stream closes after an hour (reconnect to go on); one user
-    holds at most 4 streams at once (429 past that)."""  # the times: VISIONTRAIN_STREAM_KEEPALIVE_S, _MAX_S
+    holds at most 4 streams at once (429 past that). ``language``: state messages in that language."""  # the times: VISIONTRAIN_STREAM_KEEPALIVE_S, _MAX_S
     record = await asyncio.to_thread(visible_job, p, job_id, user)
     folder = p.jobs.folder(record)
     skip = _cursor(last_event_id)
@@ -232,7 +234,7 @@ async def job_events(job_id: str, poll_s: float = Query(1.0, ge=0.2, le=30), use
                     sent[name] += 1
                     cursor = ".".join(f"{k}:{v}" for k, v in sorted(sent.items()))
                     quiet_since = time.monotonic()
-                    yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(event, default=str)}\n\n"
+                    yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(in_language(event, lang), default=str)}\n\n"
                 if state in TERMINAL:
                     yield f"event: end\ndata: {json.dumps({'job_id': job_id, 'state': state})}\n\n"
                     return

@@ -18,12 +18,14 @@ from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
 from train_jobs.store import open_store
 from visiontrain.errors import VisiontrainError
+from visiontrain.messages import said
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["JobService", "JobNotFound", "runtime_env"]
 
 ENTRYPOINT = "python -m train_jobs.run --config {config_uri}"
-QUEUED = "queued: waiting to be submitted to Ray"
+QUEUED = said("job.queued")
+STOPPED_EARLY = said("job.stopped_early")
 CLAIMED = "submitting to Ray"  # a record saying so: an attempt was claimed, and Ray may have taken it
 QUEUE_GRACE_S = 120.0  # a job queued this long and never submitted (its replica died) is submitted by reconcile()
 _RAY_TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -95,8 +97,8 @@ class JobService:
                 job_id=cfg.job_id, owner=cfg.owner, task=cfg.task, model=f"{cfg.model.source}/{cfg.model.name}",
                 config_uri=job.uri("config.yaml"), folder_uri=job.uri(),
             )
-        record = self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message=QUEUED)
-        job.transition("pending", QUEUED)
+        record = self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message=QUEUED["message"])
+        job.transition("pending", **QUEUED)
         return record if queue else self.launch(cfg.job_id)
 
     def launch(self, job_id: str) -> dict:
@@ -115,11 +117,12 @@ class JobService:
             return self.get(job_id)
         job = self.folder(record)
         cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
-        return self._launch(cfg, job, n + 1, f"submitting to Ray ({cfg.resources.num_workers} workers)")
+        return self._launch(cfg, job, n + 1, said("job.submitting", workers=cfg.resources.num_workers))
 
-    def _launch(self, cfg: TrainingConfig, job: JobFolder, attempt: int, why: str) -> dict:
+    def _launch(self, cfg: TrainingConfig, job: JobFolder, attempt: int, why: dict) -> dict:
+        """``why``: the pending state's message (``said(...)``, or ``{"message": ...}``)."""
         r = cfg.resources
-        job.transition("pending", why)  # this attempt, not the last's end
+        job.transition("pending", **why)  # this attempt, not the last's end
         try:
             ray_job_id = self.submit_to_ray(
                 entrypoint=ENTRYPOINT.format(config_uri=shlex.quote(job.uri("config.yaml"))),
@@ -235,8 +238,8 @@ class JobService:
             return self.get(record["job_id"])
         job.event("driver_lost", reason=lost, attempt=record["submissions"])
         self._launch(cfg, job, record["submissions"] + 1,
-                     f"{lost}; resubmitted (attempt {record['submissions'] + 1} of {cfg.resources.driver_attempts}) "
-                     "to resume from the last complete checkpoint")
+                     {"message": f"{lost}; resubmitted (attempt {record['submissions'] + 1} of "
+                                 f"{cfg.resources.driver_attempts}) to resume from the last complete checkpoint"})
         return self.get(record["job_id"])
 
     def ray_message(self, ray_job_id: str) -> str:
@@ -290,8 +293,8 @@ class JobService:
         if record["ray_job_id"] and record["ray_status"] not in _RAY_TERMINAL:
             self.client.stop_job(record["ray_job_id"])
         elif record["state"] == "pending" and self.records.update_job_if(
-                job_id, {"state": "pending", "ray_job_id": None}, state="stopped", message="stopped before it started"):
-            self.folder(record).transition("stopped", "stopped before it started")
+                job_id, {"state": "pending", "ray_job_id": None}, state="stopped", message=STOPPED_EARLY["message"]):
+            self.folder(record).transition("stopped", **STOPPED_EARLY)
             return self.get(job_id)
         return record
 

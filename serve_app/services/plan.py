@@ -24,6 +24,7 @@ from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store, split_s3_uri
 from train_jobs.weights import WeightsCache, how_to_add, may_download
 from visiontrain.errors import VisiontrainError
+from visiontrain.messages import say
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "succeeded_job", "visible"]
@@ -168,9 +169,10 @@ def _from_job(data: dict, user: dict, records: Records, storage_uri: str) -> dic
 def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: str,
               cluster: Optional[dict] = None, publishes: Callable[[str, str], bool] = lambda source, name: False) -> dict:
     """``{"config": <full TrainingConfig>, "defaults": [field paths the user did not state],
-    "notes": {field path: where a default came from}, "warnings": [...]}``. ``publishes(source, name)``:
-    whether the model's hub has pretrained weights (the model registry knows)."""
-    it = result.intent
+    "notes": {field path: where a default came from}, "warnings": [...]}``, notes and warnings in the
+    user's language (``result.language``). ``publishes(source, name)``: whether the model's hub has
+    pretrained weights (the model registry knows)."""
+    it, lang = result.intent, result.language
     model = it.model.model_dump() if it.model else None
     if it.from_job:  # the earlier job's model replaces this one (platform_config)
         model = {**(model or {"name": ""}), "from_job": it.from_job, "continue_training": bool(it.continue_training)}
@@ -184,55 +186,54 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
             given[section] = stated
     warnings: list[str] = []
     if it.search is not None:
-        given["search"], warning = _search(it.search.model_dump(exclude_none=True))
+        given["search"], warning = _search(it.search.model_dump(exclude_none=True), lang)
         warnings += [warning] if warning else []
     chosen = _resources(given.get("resources", {}), cluster)
     cfg = platform_config({**given, "resources": {**chosen, **given.get("resources", {})}}, user, records,
                           storage_uri)
     fitted, notes, fit_warnings = ({}, {}, []) if cfg.model.continue_training else \
-        _fit_to_dataset(cfg, given, it.num_classes, storage_uri)
+        _fit_to_dataset(cfg, given, it.num_classes, storage_uri, lang)
     warnings += fit_warnings
-    pretrained, notes["model.pretrained"] = _weights(cfg, it.pretrained, storage_uri, publishes)
+    pretrained, notes["model.pretrained"] = _weights(cfg, it.pretrained, storage_uri, publishes, lang)
     full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted),
                                   "model": cfg.model.model_copy(update={"pretrained": pretrained})}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
     defaults += ["model.pretrained"] if it.pretrained is None else []
-    notes.update({f"resources.{k}": "chosen for this cluster" for k in chosen})
+    notes.update({f"resources.{k}": say("plan.cluster", lang) for k in chosen})
     return {"config": full, "defaults": defaults, "notes": notes, "warnings": warnings}
 
 
 def _weights(cfg: TrainingConfig, stated: Optional[bool], storage_uri: str,
-             publishes: Callable[[str, str], bool]) -> tuple[bool, str]:
+             publishes: Callable[[str, str], bool], lang: str = "en") -> tuple[bool, str]:
     """Whether the job starts from pretrained weights (by default wherever they are cached or may be
     fetched), and the plan's line saying which and where from, or why not."""
     source, name = cfg.model.source, cfg.model.name
     if cfg.model.continue_training:
-        return False, (f"job {cfg.model.from_job}'s training carried on: its last weights and optimizer state, on its "
-                       f"data and settings, for {cfg.hyperparameters.epochs} more epochs (the learning rate starts "
-                       "again from hyperparameters.learning_rate)")
+        return False, say("weights.continued", lang, job=cfg.model.from_job, epochs=cfg.hyperparameters.epochs)
     if cfg.model.from_job:
-        return False, f"job {cfg.model.from_job}'s best weights (its head too when the classes are the same)"
+        return False, say("weights.from_job", lang, job=cfg.model.from_job)
     built_from_files = bool(get_adapter(source).cache_files(name))  # a Hub model outside the catalogue
     if stated is False:
         if built_from_files:
             raise PlanError(f"{source}/{name} is built from its files on the Hub (config and weights): it does not "
                             "train from scratch here; leave 'from scratch' out, or pick a catalogue model")
-        return False, "from scratch, as you asked"
+        return False, say("weights.scratch_asked", lang)
     if cfg.script is not None:
-        return False, "your script loads its own weights"
+        return False, say("weights.script", lang)
     cached = WeightsCache(open_store(storage_uri)).find(source, name)
     if cached is not None:
-        return True, f"pretrained weights, cached: {cached['origin']}"
+        return True, say("weights.cached", lang, origin=cached["origin"])
     if may_download() and publishes(source, name):
-        return True, f"pretrained weights from {source}'s hub, downloaded once when the job starts and then cached"
+        return True, say("weights.download", lang, source=source)
     why = "this platform does not download" if not may_download() else f"{source} publishes none for {name}"
     if stated or built_from_files:
         raise PlanError(f"no pretrained weights for {source}/{name}: none are cached and {why}; "
                         f"{how_to_add(source, name)}" + ("" if built_from_files else "; or say 'from scratch'"))
-    return False, f"from scratch: no weights cached for {source}/{name} and {why}; {how_to_add(source, name)}"
+    return False, say("weights.none" if not may_download() else "weights.unpublished", lang, source=source,
+                      model=f"{source}/{name}")
 
 
-def _search(stated: dict) -> tuple[dict, Optional[str]]:
+def _search(stated: dict, lang: str = "en") -> tuple[dict, Optional[str]]:
     """The search as stated, with a trial count that tries each listed value equally often."""
     values = [len(p["values"]) for p in stated["parameters"].values() if "values" in p]
     grid = math.prod(values)
@@ -240,8 +241,7 @@ def _search(stated: dict) -> tuple[dict, Optional[str]]:
     if asked is None or asked % grid == 0:
         return stated, None
     trials = math.ceil(asked / grid) * grid
-    return {**stated, "num_trials": trials}, (f"{asked} trials do not split evenly over the {grid} combinations of "
-                                              f"the listed values; the plan runs {trials}")
+    return {**stated, "num_trials": trials}, say("plan.trials_rounded", lang, asked=asked, grid=grid, trials=trials)
 
 
 def _resources(stated: dict, cluster: Optional[dict]) -> dict:
@@ -255,7 +255,7 @@ def _resources(stated: dict, cluster: Optional[dict]) -> dict:
     return chosen
 
 
-def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str):
+def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str, lang: str = "en"):
     """Defaults fitted to the model and the data: the image size (the model's own input size, or the
     images' own when they are smaller: upscaling adds compute, not detail), and a warning when the stated
     class count differs from an uploaded dataset's."""
@@ -267,28 +267,28 @@ def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int]
             pass
     fitted, notes, warnings = {}, {}, []
     if "image_size" not in given.get("hyperparameters", {}):
-        size, why = _image_size(cfg, report.get("image_size"))
+        size, why = _image_size(cfg, report.get("image_size"), lang)
         if size:
             fitted["image_size"], notes["hyperparameters.image_size"] = size, why
     found = report.get("class_names") or []
     if num_classes and found and num_classes != len(found):
-        warnings.append(f"you said {num_classes} classes; the dataset has {len(found)}: {', '.join(found)}")
+        warnings.append(say("plan.classes_differ", lang, said=num_classes, found=len(found), names=", ".join(found)))
     return fitted, notes, warnings
 
 
-def _image_size(cfg: TrainingConfig, images: Optional[dict]) -> tuple[Optional[int], str]:
+def _image_size(cfg: TrainingConfig, images: Optional[dict], lang: str = "en") -> tuple[Optional[int], str]:
     name = cfg.model.name
     made_for = get_adapter(cfg.model.source).preprocessing(name)["input_size"]
     if not images:
-        return made_for, f"{name}'s own input size" if made_for else ""
+        return made_for, say("plan.size_own", lang, model=name) if made_for else ""
     side = min(images["mean"])
+    px = f"{side:.0f}"
     own = int(max(32, round(side / 32) * 32))
     if made_for is None:
-        return min(own, 224), f"from the dataset's images (about {side:.0f} px)"
+        return min(own, 224), say("plan.size_images", lang, side=px)
     if own < made_for:
-        return own, (f"your images are about {side:.0f} px, under the {made_for} px {name} was made for: larger "
-                     "adds compute, not detail")
-    return made_for, f"{name}'s own input size (your images are about {side:.0f} px)"
+        return own, say("plan.size_smaller", lang, side=px, made_for=made_for, model=name)
+    return made_for, say("plan.size_own_images", lang, model=name, side=px)
 
 
 def _new_job_id(task: str) -> str:

@@ -71,7 +71,7 @@ class _Report:
     def __init__(self):
         self.found: dict[str, list[str]] = defaultdict(list)
 
-    def add(self, code: str, example: str) -> None:
+    def add(self, code: str, example: Optional[str]) -> None:
         self.found[code].append(example)
 
     def findings(self) -> list[dict]:
@@ -79,7 +79,7 @@ class _Report:
         for code, examples in self.found.items():
             kind = CATALOGUE[code]
             out.append({"code": code, "severity": kind.severity, "count": len(examples),
-                        "examples": examples[:EXAMPLES], "message": kind.en, "message_ko": kind.ko})
+                        "examples": [e for e in examples if e is not None][:EXAMPLES], "message": kind.en, "message_ko": kind.ko})
         return sorted(out, key=lambda f: (f["severity"] != "error", f["code"]))
 
 
@@ -212,7 +212,7 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
         if len(present) > 1 and max(present) > 10 * min(present):
             rep.add("class_imbalance", f"max {max(present)} vs min {min(present)}")
     if index.samples and "val" not in index.splits():
-        rep.add("no_val_split", root)
+        rep.add("no_val_split", None)  # the whole dataset: no example to name
 
     widths = [w for w, _ in sizes.values()]
     heights = [h for _, h in sizes.values()]
