@@ -11,6 +11,7 @@ import pytest
 from serve_app.intent import ParseResult
 from serve_app.services.plan import make_plan
 from serve_app.services.records import Records
+from train_jobs.data.findings import CATALOGUE
 from train_jobs.data.synth import make_classification
 from train_jobs.data.versions import add_dataset
 from train_jobs.state import STATES, JobFolder
@@ -38,6 +39,11 @@ def test_every_task_and_job_state_has_a_name_in_every_language():
         named = words(lang)
         assert {f"task.{t}" for t in TASKS.names()} | {f"state.{s}" for s in STATES} == set(named)
     assert words("ko")["task.anomaly_detection"] == "이상 탐지" and words("ko")["state.succeeded"] == "완료"
+
+
+def test_every_health_finding_says_what_it_means_and_what_to_do_in_every_language():
+    assert {f"finding.{code}" for code in CATALOGUE} <= set(MESSAGES)
+    assert CATALOGUE["no_images"].said("ko").startswith("이미지를 찾지 못했습니다")
 
 
 def test_a_jobs_progress_is_said_again_in_the_readers_language(tmp_path):

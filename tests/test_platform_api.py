@@ -105,7 +105,7 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=bob).status_code == 404
     assert httpx.post(f"{api_url}/v1/jobs/{job_id}/stop", headers=bob).status_code == 404
     assert job_id not in [j["job_id"] for j in httpx.get(f"{api_url}/v1/jobs", headers=bob).json()]
-    assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=vera).status_code == 200
+    assert httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=vera).json()["ended"] is False  # read, not ended yet
     assert httpx.post(f"{api_url}/v1/jobs/{job_id}/stop", headers=vera).status_code == 403
 
     # While the job starts and runs, the API keeps the machine's normal priority and the job's
@@ -137,7 +137,7 @@ def test_upload_chat_confirm_follow_and_fetch(api_url, people, shapes_zip):
     assert refused.status_code == 400 and "reconnect without it" in refused.json()["detail"]
 
     record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=alice).json()
-    assert record["state"] == "succeeded" and record["owner"] == "alice2" and record["ray_job_id"]
+    assert record["state"] == "succeeded" and record["ended"] and record["owner"] == "alice2" and record["ray_job_id"]
 
     # The same job's progress said in Korean: the stream's state messages and the record's history.
     said = {e["state"]: e["message"] for kind, e in sse(f"{url}?language=ko", alice) if e.get("kind") == "state"}

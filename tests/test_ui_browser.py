@@ -157,10 +157,12 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
     status = page.locator("#job-status")
     expect(status).to_contain_text(re.compile(rf"{talk['training']}.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
                                    timeout=240_000)  # an epoch on the way
+    expect(page.locator("#stop")).to_be_visible()  # while it runs
     _shot(page, f"{lang}-progress.png")
     expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
     result = page.locator("#result")
     expect(result).to_contain_text(talk["succeeded"], timeout=240_000)
+    expect(page.locator("#stop")).to_be_hidden()  # nothing left to stop
     _shot(page, f"{lang}-result.png")
 
     job_id = page.locator("#result code").first.inner_text()

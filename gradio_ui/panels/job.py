@@ -68,8 +68,9 @@ class Job:
         config = client.content(f"/v1/jobs/{job}/artifacts/config.yaml").decode()  # stored before submission
         progress = Progress(st.lang, job, int(yaml.safe_load(config)["hyperparameters"]["epochs"]), st.named(page.api))
         loss, metric = progress.curves()  # none yet: hidden
+        running = not client.get(f"/v1/jobs/{job}")["ended"]  # Stop only while it is queued or running
         yield {page.state: st, self.results: gr.update(visible=False), self.progress: gr.update(visible=True),
-               self.stop: gr.update(visible=True), self.status: progress.status(), page.errors: "",
+               self.stop: gr.update(visible=running), self.status: progress.status(), page.errors: "",
                self.try_drawn: None, self.try_answers: "", self.loss_plot: gr.update(**loss),
                self.metric_plot: gr.update(**metric)}
         shown = 0.0

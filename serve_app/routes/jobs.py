@@ -109,7 +109,8 @@ async def get_job(job_id: str, user: dict = Depends(current_user), lang: str = D
     record = p.jobs.ended(job_id)
     if record is None or not visible(record, user):
         record = await asyncio.to_thread(visible_job, p, job_id, user)
-    return {**record, "history": [in_language(h, lang) for h in record.get("history", [])]}
+    return {**record, "ended": record["state"] in TERMINAL,
+            "history": [in_language(h, lang) for h in record.get("history", [])]}
 
 
 @router.post("/{job_id}/stop")

@@ -79,7 +79,7 @@ class _Report:
         for code, examples in self.found.items():
             kind = CATALOGUE[code]
             out.append({"code": code, "severity": kind.severity, "count": len(examples),
-                        "examples": [e for e in examples if e is not None][:EXAMPLES], "message": kind.en, "message_ko": kind.ko})
+                        "examples": [e for e in examples if e is not None][:EXAMPLES], "message": kind.said("en")})
         return sorted(out, key=lambda f: (f["severity"] != "error", f["code"]))
 
 
@@ -232,7 +232,7 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
 
 def _format_failure(root: str, fmt: Optional[str], message: str, language: str) -> dict:
     finding = {"code": "unreadable_format", "severity": "error", "count": 1, "examples": ["."],
-               "message": message, "message_ko": message}
+               "message": message}
     report = {"dataset": ".", "format": fmt or "unknown", "task": None, "class_names": [], "images": 0,
               "images_per_split": {}, "counts": {}, "image_size": None, "findings": [finding], "ok": False}
     report["summary"] = render_summary(report, language)
