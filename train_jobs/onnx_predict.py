@@ -11,14 +11,15 @@ import json
 import sys
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
 ANSWERED = ("classification", "segmentation", "anomaly_detection")  # segmentation: semantic (Ultralytics' say "segment")
-RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}  # the models' configs name one of these
 
 
 def load(path: str):
+    import onnxruntime as ort  # here: visiontrain reads images with this module's upright_rgb, without onnxruntime
+
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     about = {k: _value(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
     return session, about
@@ -32,12 +33,37 @@ def _value(text: str):
         return text
 
 
+EXIF_ORIENTATION = 0x0112
+TURNED = (5, 6, 7, 8)  # orientations that swap width and height
+
+
+def upright_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) as the image is seen (:func:`upright_rgb`), read from its header alone."""
+    return img.size[::-1] if img.getexif().get(EXIF_ORIENTATION, 1) in TURNED else img.size
+
+
+def upright_rgb(img: Image.Image) -> Image.Image:
+    """An image as visiontrain reads every image, in training, in its reports and in prediction (here
+    too): turned upright by its EXIF orientation (a phone photo is stored sideways), 16-bit and float
+    pixels scaled to 8 bits (not clipped to white), grey, palette, CMYK and alpha images as RGB."""
+    from PIL import ImageOps
+
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I") or img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 1.0 if a.max() <= 1 and img.mode == "F" \
+            else 255.0
+        img = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
 def pixels(path: str, fed: dict) -> np.ndarray:
     """The image as the job fed its model: RGB, resized to its size with its interpolation, in [0, 1], CHW."""
     size = fed["image_size"]
     with Image.open(path) as img:
         img.draft("RGB", (size, size))
-        rgb = img.convert("RGB").resize((size, size), RESAMPLE[fed["interpolation"]])
+        rgb = upright_rgb(img).resize((size, size), RESAMPLE[fed["interpolation"]])
     return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / fed["scale"]
 
 

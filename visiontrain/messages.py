@@ -74,6 +74,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                     "ko": "{format} 형식, 클래스 {classes}개, 이미지 {images}장 ({splits})."},
     "report.errors": {"en": "{n} error(s): the job cannot train on it.", "ko": "오류 {n}건: 학습할 수 없습니다."},
     "report.ready": {"en": "Ready to train.", "ko": "학습할 수 있습니다."},
+    "report.modes": {"en": "Image modes (each read as RGB): {modes}.", "ko": "이미지 모드 (모두 RGB로 읽음): {modes}."},
     "report.warnings": {"en": " {n} warning(s).", "ko": " 경고 {n}건."},
     "report.error": {"en": "error", "ko": "오류"},
     "report.warning": {"en": "warning", "ko": "경고"},

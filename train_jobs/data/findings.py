@@ -58,6 +58,9 @@ def render_summary(report: dict, language: str = "en") -> str:
         say("report.ready", language) + (say("report.warnings", language, n=len(warnings)) if warnings else "")
     lines = [say("report.head", language, format=report["format"], classes=len(report["class_names"]),
                  images=report["images"], splits=splits), verdict]
+    modes = report.get("image_modes") or {}
+    if set(modes) - {"RGB"}:
+        lines.insert(1, say("report.modes", language, modes=", ".join(f"{m} {n}" for m, n in modes.items())))
     for f in errors + warnings:
         tag = say("report.error" if f["severity"] == "error" else "report.warning", language)
         message = CATALOGUE[f["code"]].said(language) if f["code"] in CATALOGUE else f["message"]

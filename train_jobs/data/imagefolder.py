@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from PIL import Image
+
+from train_jobs.onnx_predict import RESAMPLE, upright_rgb
 from visiontrain.errors import VisiontrainError
 
 __all__ = ["DatasetError", "ImageFolderIndex", "ImageRefused", "captioned", "decode_images", "load_rgb", "png_base64",
@@ -80,7 +82,6 @@ def scan_imagefolder(root: str, class_names: Optional[list[str]] = None,
     return index
 
 
-RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}  # the models' configs name one of these
 
 
 class ImageRefused(DatasetError):
@@ -122,11 +123,12 @@ def captioned(image: Image.Image, text: str) -> Image.Image:
 
 
 def load_rgb(path, size: Optional[int], resample: str = "bilinear") -> Image.Image:
-    """Open an image safely (pixel limit against decompression bombs) as RGB at ``size`` x ``size``
-    (its own size for None), resized with ``resample`` (the model's own interpolation)."""
+    """Open an image safely (pixel limit against decompression bombs) as upright RGB
+    (:func:`upright_rgb`) at ``size`` x ``size`` (its own size for None), resized with ``resample``
+    (the model's own interpolation)."""
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with Image.open(path) as img:
         if size is None:
-            return img.convert("RGB")
+            return upright_rgb(img)
         img.draft("RGB", (size, size))
-        return img.convert("RGB").resize((size, size), RESAMPLE[resample])
+        return upright_rgb(img).resize((size, size), RESAMPLE[resample])

@@ -12,6 +12,7 @@ from PIL import Image
 
 from train_jobs.data.findings import CATALOGUE, render_summary
 from train_jobs.data.imagefolder import MAX_IMAGE_PIXELS
+from train_jobs.onnx_predict import upright_size
 from train_jobs.data.formats import DatasetIndex, FormatError, get_format, read_dataset
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "check_images", "validate_dataset"]
@@ -43,7 +44,8 @@ def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[d
             with warnings.catch_warnings():  # sizes are checked here, from the header, before decoding
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(path) as im:
-                    rec["width"], rec["height"] = im.size
+                    rec["width"], rec["height"] = upright_size(im)
+                    rec["mode"] = im.mode
                     if im.size[0] * im.size[1] > max_pixels:
                         rec["error"] = "image_too_large"
                     else:
@@ -223,6 +225,7 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
         "image_size": ({"min": [min(widths), min(heights)], "max": [max(widths), max(heights)],
                         "mean": [round(sum(widths) / len(widths), 1), round(sum(heights) / len(heights), 1)]}
                        if widths else None),
+        "image_modes": dict(Counter(r["mode"] for r in records if "mode" in r)),  # RGB, L, P, I;16, CMYK, ...
         "findings": rep.findings(),
     }
     report["ok"] = not any(f["severity"] == "error" for f in report["findings"])

@@ -248,8 +248,8 @@ def _drawn(img, objects: list[dict]):
 def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, class_names: list[str], n: int = 4) -> list[str]:
     """Predictions drawn on a few validation images (PIL, no fonts fetched), stored under samples/."""
     import yaml
-    from PIL import Image
 
+    from train_jobs.data import load_rgb
     from train_jobs.data.formats._index import image_files
 
     with open(data_yaml) as f:
@@ -258,7 +258,7 @@ def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, cl
     keys = []
     for i, result in enumerate(model.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False,
                                              device=0 if cfg.resources.use_gpu else "cpu")):
-        img = _drawn(Image.open(images[i]).convert("RGB"), _objects(result, class_names, masks=False))
+        img = _drawn(load_rgb(images[i], None), _objects(result, class_names, masks=False))
         local = os.path.join(work_dir(cfg), f"sample_{i}.png")
         img.save(local)
         key = f"samples/prediction_{i}.png"

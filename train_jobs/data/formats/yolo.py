@@ -11,6 +11,7 @@ from PIL import Image
 
 from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file, image_files
 from train_jobs.data.formats._registry import DatasetFormat, register_format
+from train_jobs.onnx_predict import upright_size
 
 ALLOWED_KEYS = {"path", "train", "val", "test", "nc", "names"}
 SPLITS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
@@ -98,7 +99,7 @@ def _read_labels(index: DatasetIndex, sample: Sample, lbl: str, img: str) -> Non
         return
     try:
         with Image.open(img) as im:
-            w, h = im.size
+            w, h = upright_size(im)
     except Exception:
         w = h = None  # reported as a corrupt image by validation
     sample.width, sample.height = w, h
@@ -138,7 +139,7 @@ def write(index: DatasetIndex, out: str) -> None:
         w, h = s.width, s.height
         if w is None:
             with Image.open(src) as im:
-                w, h = im.size
+                w, h = upright_size(im)
         lines = []
         for b in s.boxes:
             if b.polygon:
