@@ -98,7 +98,7 @@ def test_a_carried_on_job_keeps_its_data_and_settings_and_takes_the_new_epochs(t
     assert cfg["class_names"] == ["circle", "square"] and cfg["owner"] == "ann" and cfg["job_id"] != earlier.job_id
     assert (cfg["hyperparameters"]["epochs"], cfg["hyperparameters"]["image_size"],
             cfg["hyperparameters"]["learning_rate"]) == (2, 48, 0.003)
-    assert plan["notes"]["model.pretrained"].startswith(f"job {earlier.job_id}'s training carried on")
+    assert plan["notes"]["model.pretrained"].startswith(f"작업 {earlier.job_id}의 학습을 이어서 합니다")  # said in Korean
     with pytest.raises(PlanError, match="no succeeded job to continue from"):
         make_plan(result, {"username": "ben", "role": "user"}, records, storage)
 

@@ -75,7 +75,7 @@ def test_a_platform_trained_model_becomes_an_ordinary_users_pretrained_weights(a
 
     second, events = _train(api_url, petra, ask)
     assert second["config"]["model"]["pretrained"] is True and "model.pretrained" in second["defaults"]
-    assert second["notes"]["model.pretrained"] == f"pretrained weights, cached: job {job['job_id']}"
+    assert second["notes"]["model.pretrained"] == f"pretrained weights, cached: `job {job['job_id']}`"
     used = [e for e in events if e["kind"] == "weights"]
     assert used and used[0]["sha256"] == cached["sha256"] and used[0]["name"] == "resnet18"
     assert os.path.exists(os.path.join(storage, "weights", "timm", "resnet18", "model.safetensors"))

@@ -153,12 +153,12 @@ def test_plans_start_from_pretrained_weights_where_they_can_and_say_which(tmp_pa
     WeightsCache(open_store(str(tmp_path / "store"))).add(str(tmp_path / "w.pt"), "timm", "resnet18", "a test")
     plan = _plan(tmp_path, {})
     assert plan["config"]["model"]["pretrained"] is True
-    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: a test"
+    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: `a test`"
     assert _plan(tmp_path, {"pretrained": False})["notes"]["model.pretrained"] == "from scratch, as you asked"
 
     monkeypatch.setenv("VISIONTRAIN_OFFLINE", "0")
     plan = _plan(tmp_path, {}, publishes=lambda source, name: name == "resnet50")
-    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: a test"  # the cache first
+    assert plan["notes"]["model.pretrained"] == "pretrained weights, cached: `a test`"  # the cache first
 
 
 def _platform_job(store: str, job_id: str, classes: int, seed: int) -> dict:

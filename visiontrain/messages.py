@@ -164,7 +164,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                          "ko": "작업 {job}의 최고 가중치 (클래스가 같으면 분류 헤드까지)"},
     "weights.scratch_asked": {"en": "from scratch, as you asked", "ko": "요청하신 대로 처음부터 학습"},
     "weights.script": {"en": "your script loads its own weights", "ko": "스크립트가 직접 가중치를 불러옵니다"},
-    "weights.cached": {"en": "pretrained weights, cached: {origin}", "ko": "사전 학습 가중치 (저장된 것): {origin}"},
+    # (origin: what the operator who cached them wrote, quoted as written)
+    "weights.cached": {"en": "pretrained weights, cached: `{origin}`", "ko": "사전 학습 가중치 (저장된 것): `{origin}`"},
     "weights.download": {
         "en": "pretrained weights from {source}'s hub, downloaded once when the job starts and then cached",
         "ko": "{source} 허브의 사전 학습 가중치: 작업이 시작될 때 한 번 내려받아 저장합니다",

@@ -15,7 +15,7 @@ from serve_app.routes.jobs import visible_job
 from serve_app.services.batches import BatchNotFound, BatchRefused, batch_state, list_batches, start_batch
 from serve_app.services.plan import AdminOnly, PlanError, resolve_dataset
 from train_jobs.config import DATASET_ID
-from train_jobs.store import StoreError, open_store
+from train_jobs.store import StoreError, StoreNotFound, open_store
 
 router = APIRouter(prefix="/v1/jobs", tags=["predict"])
 MAX_IMAGES = 16
@@ -109,8 +109,12 @@ def _read_stored(name: str, storage_uri: str) -> bytes:
         if size > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"{name} is over {MAX_IMAGE_BYTES // 2 ** 20} MiB")
         return b"".join(chunks)
-    except (StoreError, OSError) as exc:
-        raise HTTPException(422, f"{name}: cannot read it ({exc})") from None
+    except StoreNotFound:
+        raise HTTPException(422, f"{name}: there is no such image; check the name (a dataset's files keep "
+                                 "their paths inside the dataset)") from None
+    except (StoreError, OSError) as exc:  # an S3 refusal or outage names the bucket and key given, no server folder
+        raise HTTPException(422, f"{name}: cannot read it ({exc if name.startswith('s3://') else type(exc).__name__})") \
+            from None
 
 
 class BatchRequest(BaseModel):
