@@ -94,15 +94,16 @@ def test_broken_yolo_labels_are_reported(yolo):
     assert "cannot train" in report["summary"]
 
 
-def test_data_yaml_download_hook_is_refused_and_never_run(tmp_path, yolo):
+def test_data_yaml_download_hook_is_ignored_and_never_run(tmp_path, yolo):
     marker = tmp_path / "pwned"
     with open(os.path.join(yolo, "data.yaml")) as f:
         data = yaml.safe_load(f)
     data["download"] = f"import pathlib; pathlib.Path('{marker}').write_text('ran')"
     with open(os.path.join(yolo, "data.yaml"), "w") as f:
         yaml.safe_dump(data, f)
-    report = validate_dataset(yolo)
-    assert not report["ok"] and "never runs download scripts" in report["findings"][0]["message"]
+    report = validate_dataset(yolo)  # the images and labels are there: it trains on them, and says what it ignored
+    assert report["ok"] and "download_ignored" in {f["code"] for f in report["findings"]}, report["summary"]
+    assert "never downloads or runs what a dataset names" in report["summary"] and "metadata" not in report
     with open(os.path.join(yolo, "data.yaml"), "w") as f:
         f.write(f"names: [a]\ntrain: images/train\nx: !!python/object/apply:os.system ['touch {marker}']\n")
     assert not validate_dataset(yolo)["ok"]

@@ -133,6 +133,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                                          "ko": '클래스 폴더 밖의 파일은 무시됩니다'},
     "finding.files_dropped": {"en": 'files that are not images, labels or dataset metadata were not kept (a dataset stores nothing else: no caches, weights, scripts or hidden files)',
                              "ko": '이미지, 라벨, 데이터셋 메타데이터가 아닌 파일은 저장하지 않았습니다(캐시, 가중치, 스크립트, 숨김 파일은 보관하지 않습니다)'},
+    "finding.download_ignored": {"en": "data.yaml's download: entry was ignored: visiontrain never downloads or runs what a "
+                                       "dataset names; the upload itself must hold the images and labels",
+                                 "ko": "data.yaml의 download: 항목은 무시했습니다. visiontrain은 데이터셋이 지정한 것을 내려받거나 "
+                                       "실행하지 않으니, 이미지와 라벨을 업로드에 포함해 주세요"},
     "finding.annotation_without_image": {"en": 'annotations that point to no listed image are ignored',
                                         "ko": '목록에 없는 이미지를 가리키는 어노테이션은 무시됩니다'},
     # the plan's notes: where a default came from, which weights a job starts from

@@ -47,6 +47,7 @@ CATALOGUE: dict[str, FindingKind] = {
     "file_outside_class_folder": FindingKind("file_outside_class_folder", "warning"),
     "files_dropped": FindingKind("files_dropped", "warning"),
     "annotation_without_image": FindingKind("annotation_without_image", "warning"),
+    "download_ignored": FindingKind("download_ignored", "warning"),
 }
 
 

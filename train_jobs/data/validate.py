@@ -227,6 +227,7 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
                        if widths else None),
         "image_modes": dict(Counter(r["mode"] for r in records if "mode" in r)),  # RGB, L, P, I;16, CMYK, ...
         "findings": rep.findings(),
+        **({"metadata": index.metadata} if index.metadata else {}),  # e.g. a Roboflow export's project and license
     }
     report["ok"] = not any(f["severity"] == "error" for f in report["findings"])
     report["summary"] = render_summary(report, language)

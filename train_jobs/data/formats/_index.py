@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "dataset_file", "image_files", "DATA_EXTENSIONS",
-           "IMAGE_EXTENSIONS"]
+__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "copy_names", "dataset_file", "image_files",
+           "DATA_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Label and metadata files of the supported formats (YOLO .txt/.yaml, COCO .json, VOC .xml, classes.txt),
@@ -53,8 +54,9 @@ class DatasetIndex:
     class_names: list[str]
     samples: list[Sample] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)   # raw findings met while parsing
+    metadata: dict = field(default_factory=dict)  # what the format's files say beyond the data (a tool's notes)
 
-    def problem(self, code: str, example: str, **extra) -> None:
+    def problem(self, code: str, example: Optional[str], **extra) -> None:
         self.problems.append({"code": code, "example": example, **extra})
 
     def path(self, sample: Sample) -> str:
@@ -87,3 +89,15 @@ def image_files(folder: str) -> list[str]:
         out += [p for n in names if n.lower().endswith(IMAGE_EXTENSIONS)
                 and os.path.isfile(p := os.path.join(dirpath, n)) and not os.path.islink(p)]
     return sorted(out)
+
+
+def copy_names(samples: list[Sample], per_split: bool = True) -> list[str]:
+    """A file name for each sample's image in a converted copy (one folder per split, or one for all):
+    its own name, or where two images would share a folder and a name (``a/0001.jpg``,
+    ``b/0001.jpg``), its path in the dataset with ``__`` for ``/``."""
+    def key(s: Sample) -> tuple[str, str]:
+        return (s.split if per_split else "", os.path.basename(s.image))
+
+    taken = Counter(key(s) for s in samples)
+    return [os.path.basename(s.image) if taken[key(s)] == 1 else s.image.replace(os.sep, "/").replace("/", "__")
+            for s in samples]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, copy_names, dataset_file
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 SPLIT_WORDS = (("val", "val"), ("valid", "val"), ("test", "test"), ("train", "train"))
@@ -88,14 +88,15 @@ def read(root: str) -> DatasetIndex:
 
 def write(index: DatasetIndex, out: str) -> None:
     os.makedirs(os.path.join(out, "annotations"), exist_ok=True)
+    named = list(zip(index.samples, copy_names(index.samples)))
     for split in index.splits():
         images, anns = [], []
-        for i, s in enumerate([s for s in index.samples if s.split == split], 1):
-            dst = os.path.join(out, "images", split, os.path.basename(s.image))
+        for i, (s, name) in enumerate([(s, n) for s, n in named if s.split == split], 1):
+            dst = os.path.join(out, "images", split, name)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             if not os.path.exists(dst):
                 os.link(index.path(s), dst)
-            images.append({"id": i, "file_name": os.path.basename(s.image), "width": s.width, "height": s.height})
+            images.append({"id": i, "file_name": name, "width": s.width, "height": s.height})
             for b in s.boxes:
                 ann = {"id": len(anns) + 1, "image_id": i, "category_id": b.class_id + 1, "iscrowd": 0,
                        "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1], "area": (b.x2 - b.x1) * (b.y2 - b.y1)}

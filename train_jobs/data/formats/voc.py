@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as ET
 
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, dataset_file
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, copy_names, dataset_file
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 
@@ -66,8 +66,7 @@ def write(index: DatasetIndex, out: str) -> None:
     for d in ("Annotations", "JPEGImages", os.path.join("ImageSets", "Main")):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     lists: dict[str, list[str]] = {}
-    for s in index.samples:
-        base = os.path.basename(s.image)
+    for s, base in zip(index.samples, copy_names(index.samples, per_split=False)):
         stem = os.path.splitext(base)[0]
         dst = os.path.join(out, "JPEGImages", base)
         if not os.path.exists(dst):

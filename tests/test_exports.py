@@ -1,0 +1,168 @@
+"""YOLO datasets as tools export them (#27): a Roboflow YOLOv8 export (``train: ../train/images``,
+``valid/``, a ``roboflow:`` section), an Ultralytics dataset folder with its own ``coco8.yaml``
+(``path: coco8``, ``names`` as a mapping, a ``download:`` URL), splits given as ``.txt`` lists of
+images and as lists of folders. Each is read with every image and box, its extra keys kept as
+metadata, and nothing outside the dataset is reachable through the same entries."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from PIL import Image
+
+from train_jobs.data.formats import read_dataset
+from train_jobs.data.validate import validate_dataset
+
+
+def _images(folder: str, labels: str, n: int, prefix: str = "") -> list[str]:
+    """``n`` 32x32 images, each with one box of class ``i % 2`` in a YOLO label file."""
+    os.makedirs(folder, exist_ok=True)
+    os.makedirs(labels, exist_ok=True)
+    names = []
+    for i in range(n):
+        name = f"{prefix}{i:04d}"
+        Image.new("RGB", (32, 32), (30 * i % 255, 80, 160)).save(os.path.join(folder, f"{name}.jpg"))
+        with open(os.path.join(labels, f"{name}.txt"), "w") as f:
+            f.write(f"{i % 2} 0.5 0.5 0.25 0.25\n")
+        names.append(f"{name}.jpg")
+    return names
+
+
+def _yaml(path: str, data: dict) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+
+
+def roboflow_export(root: str) -> str:
+    for split, n in (("train", 6), ("valid", 3), ("test", 2)):
+        _images(os.path.join(root, split, "images"), os.path.join(root, split, "labels"), n, f"{split}_")
+    _yaml(os.path.join(root, "data.yaml"), {
+        "train": "../train/images", "val": "../valid/images", "test": "../test/images", "nc": 2,
+        "names": ["helmet", "head"],
+        "roboflow": {"workspace": "acme", "project": "hard-hats", "version": 3, "license": "CC BY 4.0",
+                     "url": "https://universe.roboflow.com/acme/hard-hats/dataset/3"}})
+    with open(os.path.join(root, "README.roboflow.txt"), "w") as f:
+        f.write("Exported via roboflow.com\n")
+    return root
+
+
+def ultralytics_folder(root: str) -> str:
+    for split, n in (("train", 4), ("val", 4)):
+        _images(os.path.join(root, "images", split), os.path.join(root, "labels", split), n)
+    _yaml(os.path.join(root, "coco8.yaml"), {
+        "path": "coco8", "train": "images/train", "val": "images/val", "test": None,
+        "names": {0: "person", 1: "bicycle"},
+        "download": "https://github.com/ultralytics/assets/releases/download/v0.0.0/coco8.zip"})
+    return root
+
+
+def listed_splits(root: str) -> str:
+    train = _images(os.path.join(root, "images", "train"), os.path.join(root, "labels", "train"), 5)
+    extra = _images(os.path.join(root, "images", "extra"), os.path.join(root, "labels", "extra"), 2, "x")
+    val = _images(os.path.join(root, "images", "val"), os.path.join(root, "labels", "val"), 3, "v")
+    with open(os.path.join(root, "train.txt"), "w") as f:
+        f.write("".join(f"./images/train/{n}\n" for n in train))
+    with open(os.path.join(root, "val.txt"), "w") as f:
+        f.write("".join(f"images/val/{n}\n" for n in val))
+    _yaml(os.path.join(root, "data.yaml"), {"train": ["train.txt", "images/extra"], "val": "val.txt",
+                                            "names": ["a", "b"]})
+    assert len(extra) == 2
+    return root
+
+
+def test_a_roboflow_yolov8_export_is_read_as_exported(tmp_path):
+    root = roboflow_export(str(tmp_path / "hard-hats"))
+    report = validate_dataset(root)
+    assert report["ok"], report["summary"]
+    assert report["class_names"] == ["helmet", "head"]
+    assert report["images_per_split"] == {"train": 6, "val": 3, "test": 2}
+    assert report["metadata"]["roboflow"]["project"] == "hard-hats"
+    index = read_dataset(root)
+    assert sum(len(s.boxes) for s in index.samples) == 11
+    assert {s.image.split("/")[0] for s in index.samples} == {"train", "valid", "test"}
+
+
+def test_an_ultralytics_dataset_folder_with_its_own_yaml_is_read(tmp_path):
+    root = ultralytics_folder(str(tmp_path / "coco8"))
+    report = validate_dataset(root)
+    assert report["ok"] and report["format"] == "yolo", report["summary"]
+    assert report["class_names"] == ["person", "bicycle"] and report["images_per_split"] == {"train": 4, "val": 4}
+    assert "download_ignored" in {f["code"] for f in report["findings"]}  # read as data, never fetched
+
+
+def test_splits_listed_in_text_files_and_lists_of_folders_are_read(tmp_path):
+    root = listed_splits(str(tmp_path / "listed"))
+    report = validate_dataset(root)
+    assert report["ok"], report["summary"]
+    assert report["images_per_split"] == {"train": 7, "val": 3}
+    index = read_dataset(root)
+    assert all(s.label_file and s.boxes for s in index.samples)
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "coco", "voc"])
+def test_images_of_the_same_name_in_two_folders_both_survive_a_conversion(tmp_path, fmt):
+    """train: [images/train, images/extra], both holding 0000.jpg and 0001.jpg (with other boxes)."""
+    from train_jobs.data.formats import convert
+
+    root = str(tmp_path / "same-names")
+    _images(os.path.join(root, "images", "train"), os.path.join(root, "labels", "train"), 3)
+    _images(os.path.join(root, "images", "extra"), os.path.join(root, "labels", "extra"), 2)
+    for i in range(2):  # the second folder's boxes are of the other class and smaller
+        with open(os.path.join(root, "labels", "extra", f"{i:04d}.txt"), "w") as f:
+            f.write(f"{1 - i % 2} 0.5 0.5 0.125 0.125\n")
+    _images(os.path.join(root, "images", "val"), os.path.join(root, "labels", "val"), 2, "v")
+    _yaml(os.path.join(root, "data.yaml"), {"train": ["images/train", "images/extra"], "val": "images/val",
+                                            "names": ["a", "b"]})
+    index = read_dataset(root)
+
+    def boxes(ix) -> list:
+        return sorted((s.split, b.class_id, round(b.x2 - b.x1)) for s in ix.samples for b in s.boxes)
+
+    convert(index, fmt, str(tmp_path / fmt))
+    again = read_dataset(str(tmp_path / fmt), fmt)
+    assert len(again.samples) == len(index.samples) == 7 and boxes(again) == boxes(index)
+
+
+@pytest.mark.parametrize("entry", ["../../victim/images", "../outside.txt"])
+def test_the_readings_that_help_exports_reach_nothing_outside_the_dataset(tmp_path, entry):
+    victim = tmp_path / "victim"
+    _images(str(victim / "images"), str(victim / "labels"), 2)
+    (tmp_path / "outside.txt").write_text(f"{victim}/images/0000.jpg\n")
+    root = roboflow_export(str(tmp_path / "upload"))
+    with open(os.path.join(root, "data.yaml")) as f:
+        data = yaml.safe_load(f)
+    _yaml(os.path.join(root, "data.yaml"), {**data, "train": entry})
+    report = validate_dataset(root)
+    assert not report["ok"] and report["images"] == 0 and "inside" in report["summary"], report["summary"]
+
+
+def test_a_listed_image_outside_the_dataset_is_refused(tmp_path):
+    root = listed_splits(str(tmp_path / "listed"))
+    with open(os.path.join(root, "train.txt"), "a") as f:
+        f.write("/etc/hostname\n")
+    report = validate_dataset(root)
+    assert not report["ok"] and "/etc/hostname" in report["summary"] and "inside" in report["summary"]
+
+
+@pytest.mark.ray
+def test_a_roboflow_export_trains_for_an_epoch(ray_cluster, tmp_path, monkeypatch):
+    """Its per-job working copy holds every image of train and valid, and Ultralytics trains on it."""
+    from train_jobs.config import TrainingConfig
+    from train_jobs.state import JobFolder
+    from train_jobs.store import open_store
+    from train_jobs.tasks import ultralytics_run as u
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "work"))
+    root = roboflow_export(str(tmp_path / "hard-hats"))
+    cfg = TrainingConfig(task="detection", model={"source": "ultralytics", "name": "yolov8n"}, dataset={"uri": root},
+                         class_names=["helmet", "head"], hyperparameters={"epochs": 1, "batch_size": 4, "image_size": 32},
+                         storage={"uri": str(tmp_path / "store")}, job_id="detection-roboflow")
+    data_yaml, _ = u.prepare_yolo_data(cfg, root)
+    with open(data_yaml) as f:
+        copy = yaml.safe_load(f)["path"]
+    assert [len(os.listdir(os.path.join(copy, "images", s))) for s in ("train", "val", "test")] == [6, 3, 2]
+    u._fit_task(cfg.model_dump(mode="json"))
+    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    assert [e["epoch"] for e in job.events() if e["kind"] == "metrics"] == [1]
+    assert u.trained_yolo(cfg, job).names == {0: "helmet", 1: "head"}
