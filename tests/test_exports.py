@@ -166,3 +166,31 @@ def test_a_roboflow_export_trains_for_an_epoch(ray_cluster, tmp_path, monkeypatc
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
     assert [e["epoch"] for e in job.events() if e["kind"] == "metrics"] == [1]
     assert u.trained_yolo(cfg, job).names == {0: "helmet", 1: "head"}
+
+
+def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_left_out(tmp_path):
+    """COCO as annotation tools export it: an object drawn as two polygons, and a crowd region."""
+    import json
+
+    from train_jobs.data.formats import convert
+
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(root / "images" / "a.jpg")
+    left, right = [4, 4, 20, 4, 20, 20, 4, 20], [40, 30, 60, 30, 60, 60, 40, 60]
+    (root / "annotations.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 64}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 56, 56], "segmentation": [left, right], "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [0, 0, 64, 64], "iscrowd": 1,
+             "segmentation": {"counts": [0, 4096], "size": [64, 64]}}],
+        "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "crowd"}]}))
+    index = read_dataset(str(root))
+    [box] = index.samples[0].boxes
+    corners = {(float(x), float(y)) for x, y in zip(left[0::2] + right[0::2], left[1::2] + right[1::2])}
+    assert corners <= set(box.polygon)  # both parts, joined into one outline
+    report = validate_dataset(str(root))
+    assert "crowd_ignored" in {f["code"] for f in report["findings"]}
+    convert(index, "yolo", str(tmp_path / "yolo"))
+    [again] = read_dataset(str(tmp_path / "yolo")).samples[0].boxes
+    assert {(round(x), round(y)) for x, y in again.polygon} >= {(round(x), round(y)) for x, y in corners}

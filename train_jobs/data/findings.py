@@ -48,6 +48,7 @@ CATALOGUE: dict[str, FindingKind] = {
     "files_dropped": FindingKind("files_dropped", "warning"),
     "annotation_without_image": FindingKind("annotation_without_image", "warning"),
     "download_ignored": FindingKind("download_ignored", "warning"),
+    "crowd_ignored": FindingKind("crowd_ignored", "warning"),
 }
 
 

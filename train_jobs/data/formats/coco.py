@@ -45,6 +45,21 @@ def _image_root(root: str, split_file: str, file_name: object) -> str:
     return os.path.relpath(dataset_file(root, os.path.join("images", file_name), what), root)
 
 
+def _outline(seg) -> list[tuple[float, float]] | None:
+    """An object's polygon: its one part, or its parts joined into one outline as Ultralytics' own COCO
+    converter joins them (a person behind a pole is drawn as two parts). RLE masks keep their box only."""
+    parts = [p for p in seg if isinstance(p, list) and len(p) >= 6 and not len(p) % 2
+             and all(isinstance(c, (int, float)) for c in p)] if isinstance(seg, list) else []
+    if len(parts) == 1:
+        return list(zip(parts[0][0::2], parts[0][1::2]))
+    if not parts:
+        return None
+    import numpy as np
+    from ultralytics.data.converter import merge_multi_segment
+
+    return [(float(x), float(y)) for x, y in np.concatenate(merge_multi_segment(parts), axis=0)]
+
+
 def read(root: str) -> DatasetIndex:
     files = [p for p in _json_files(root) if _is_coco(p)]
     if not files:
@@ -77,12 +92,12 @@ def read(root: str) -> DatasetIndex:
             if ann.get("category_id") not in cat_pos:
                 index.problem("class_id_out_of_range", f"{sample.image}: category_id {ann.get('category_id')}")
                 continue
+            if ann.get("iscrowd"):  # a crowd region, not one object: COCO training (and Ultralytics') skips it
+                index.problem("crowd_ignored", f"{sample.image}: annotation {ann.get('id')}")
+                continue
             x, y, w, h = ann["bbox"]
-            poly = None
-            seg = ann.get("segmentation")
-            if isinstance(seg, list) and seg and isinstance(seg[0], list) and len(seg[0]) >= 6:
-                poly = list(zip(seg[0][0::2], seg[0][1::2]))
-            sample.boxes.append(Box(cat_pos[ann["category_id"]], x, y, x + w, y + h, poly))
+            outline = _outline(ann.get("segmentation"))
+            sample.boxes.append(Box(cat_pos[ann["category_id"]], x, y, x + w, y + h, outline))
     return index
 
 
