@@ -8,9 +8,15 @@ import pandas as pd
 
 from gradio_ui.text import say
 
-__all__ = ["Progress", "chart", "dataset_report", "drawn_answers", "plan_card", "result_tables", "result_summary"]
+__all__ = ["Progress", "chart", "dataset_report", "drawn_answers", "named", "plan_card", "result_tables", "result_summary"]
 
 GPU_ONLY = ("gpus_per_worker",)  # plan rows that mean nothing without a GPU
+
+def named(words: Optional[dict], kind: str, name: str) -> str:
+    """What the platform calls ``name`` (a ``task`` or a ``state``) in ``words`` (``GET /v1/vocabulary``'s
+    for one language), or the name itself."""
+    return (words or {}).get(f"{kind}.{name}", name)
+
 
 def dataset_report(lang: str, answer: dict) -> str:
     report = answer["report"]
@@ -26,8 +32,7 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
     cfg, defaults, notes = plan["config"], set(plan["defaults"]), plan.get("notes", {})
     model = f"{cfg['model']['source']}/{cfg['model']['name']}"
     why = say(lang, "plan_why_default" if "model.name" in defaults else "plan_why_stated")
-    task = (words or {}).get(f"task.{cfg['task']}", cfg["task"])
-    lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=task), "",
+    lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=named(words, "task", cfg["task"])), "",
              say(lang, "plan_model", model=model, why=why)]
     if "model.pretrained" in notes:
         lines += ["", say(lang, "plan_weights", weights=notes["model.pretrained"])]
@@ -79,7 +84,7 @@ class Progress:
     """A job's state folded from its event stream, and how it looks now."""
 
     def __init__(self, lang: str, job_id: str, epochs: int = 0, words: Optional[dict] = None):
-        self.lang, self.job_id, self.words = lang, job_id, words or {}
+        self.lang, self.job_id, self.words = lang, job_id, words
         self.state, self.message = "pending", ""
         self.epoch, self.epochs, self.step, self.steps = 0, epochs, 0, 0
         self.current = 0  # the epoch in progress (1-based), from the workers' heartbeats
@@ -165,8 +170,7 @@ class Progress:
         return lines
 
     def status(self) -> str:
-        state = self.words.get(f"state.{self.state}", self.state)
-        lines = [say(self.lang, "step", state=state, message=self.message)]
+        lines = [say(self.lang, "step", state=named(self.words, "state", self.state), message=self.message)]
         if self.search:
             lines += self._search_lines()
         elif self.epochs:
@@ -219,8 +223,8 @@ def _short(v) -> str:
 
 
 def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Optional[dict] = None) -> str:
-    state = (words or {}).get(f"state.{record['state']}", record["state"])
-    lines = [say(lang, "finished", job=record["job_id"], state=state, message=record.get("message", ""))]
+    lines = [say(lang, "finished", job=record["job_id"], state=named(words, "state", record["state"]),
+                 message=record.get("message", ""))]
     for name, value in (metrics or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             lines.append(say(lang, "headline", name=name, value=f"{value:.4f}" if isinstance(value, float) else value))

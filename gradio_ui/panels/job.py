@@ -84,9 +84,6 @@ class Job:
                 yield {self.status: progress.status(), self.loss_plot: gr.update(**loss),
                        self.metric_plot: gr.update(**metric)}
         record = client.get(f"/v1/jobs/{job}", language=st.lang)
-        last = (record.get("history") or [{}])[-1]  # its message in the session's language
-        record["message"] = last.get("message", record.get("message", "")) if last.get("state") == record["state"] \
-            else record.get("message", "")
         progress.state, progress.message = record["state"], record["message"]
         loss, metric = progress.curves()
         names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from gradio_ui.render import named
 from gradio_ui.session import Session
 from gradio_ui.text import say
 from serve_app.client import ApiError, Client, metrics_line
@@ -23,7 +24,7 @@ def jobs_table(client: Client, lang: str, words: dict) -> pd.DataFrame:
     """The jobs, headed and their states named in ``lang`` (``words``: the platform's names)."""
     rows = [{c: j.get(c, "") for c in COLUMNS} for j in client.get("/v1/jobs")]
     for row in rows:
-        row["state"] = words.get(f"state.{row['state']}", row["state"])
+        row["state"] = named(words, "state", row["state"])
     return pd.DataFrame(rows or {c: [] for c in COLUMNS}).rename(columns={c: say(lang, f"col_{c}") for c in COLUMNS})
 
 

@@ -109,8 +109,10 @@ async def get_job(job_id: str, user: dict = Depends(current_user), lang: str = D
     record = p.jobs.ended(job_id)
     if record is None or not visible(record, user):
         record = await asyncio.to_thread(visible_job, p, job_id, user)
-    return {**record, "ended": record["state"] in TERMINAL,
-            "history": [in_language(h, lang) for h in record.get("history", [])]}
+    history = [in_language(h, lang) for h in record.get("history", [])]
+    last = history[-1] if history else {}
+    said = last["message"] if last.get("state") == record["state"] and "text" in last else record["message"]
+    return {**record, "message": said, "ended": record["state"] in TERMINAL, "history": history}
 
 
 @router.post("/{job_id}/stop")
