@@ -8,7 +8,7 @@ from typing import Optional
 
 import gradio as gr
 
-from gradio_ui.panels import job as job_panel, jobs as jobs_panel, models as models_panel
+from gradio_ui.panels import datasets as datasets_panel, job as job_panel, jobs as jobs_panel, models as models_panel
 from gradio_ui.panels import sign_in as sign_in_panel, train as train_panel
 from gradio_ui.session import Session
 from gradio_ui.text import LABELS
@@ -31,10 +31,11 @@ class Page:
     train: train_panel.Train
     job: job_panel.Job
     jobs: jobs_panel.Jobs
+    datasets: datasets_panel.Datasets
     models: models_panel.Models
 
     def panels(self) -> tuple:
-        return self.sign_in, self.train, self.job, self.jobs, self.models
+        return self.sign_in, self.train, self.job, self.jobs, self.datasets, self.models
 
 
 def _browser_language(request: Optional[gr.Request]) -> str:
@@ -55,16 +56,17 @@ def build(api: str) -> gr.Blocks:
                     train = train_panel.build(T, tab_train)
                     job = job_panel.build(T)
                 jobs = jobs_panel.build(T)
+                datasets = datasets_panel.build(T)
                 models = models_panel.build(T)
         errors = gr.Markdown(elem_id="errors")
-        page = Page(api, state, main, who, errors, sign_in, train, job, jobs, models)
+        page = Page(api, state, main, who, errors, sign_in, train, job, jobs, datasets, models)
         for panel in page.panels():
             panel.wire(page)
         labelled = {component: texts for panel in page.panels() for component, texts in panel.labels().items()}
 
         def on_load(st: Session, request: gr.Request) -> dict:
             lang = _browser_language(request)
-            words, settings = LABELS[lang], {**models.menus(api), **sign_in.ready()}
+            words, settings = LABELS[lang], {**models.menus(api), **datasets.menus(api), **sign_in.ready()}
             return {state: replace(st, lang=lang),
                     **{component: gr.update(**{attr: words[key] for attr, key in texts.items()},
                                             **settings.get(component, {}))

@@ -138,8 +138,14 @@ class Client:
     def get(self, path: str, **params) -> Any:
         return self._send("GET", path, params={k: v for k, v in params.items() if v not in (None, "")}).json()
 
-    def post(self, path: str, body: Optional[dict] = None) -> Any:
-        return self._send("POST", path, json=body or {}).json()
+    def post(self, path: str, body: Optional[dict] = None, **params) -> Any:
+        return self._send("POST", path, json=body or {}, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def patch(self, path: str, body: dict) -> Any:
+        return self._send("PATCH", path, json=body).json()
+
+    def delete(self, path: str) -> Any:
+        return self._send("DELETE", path).json()
 
     def text(self, path: str) -> str:
         return self._send("GET", path).text

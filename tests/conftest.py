@@ -171,6 +171,17 @@ def api_url(ray_cluster):
     return f"http://127.0.0.1:{port}"
 
 
+def signed_up(api_url: str, admin_token: str, name: str, role: str = "user") -> dict:
+    """Headers of ``name``, made a user by the admin (password ``<name>-password``) unless one already."""
+    import httpx
+
+    r = httpx.post(f"{api_url}/v1/users", headers={"authorization": f"Bearer {admin_token}"},
+                   json={"username": name, "password": f"{name}-password", "role": role})
+    assert r.status_code in (201, 409), r.text
+    login = httpx.post(f"{api_url}/v1/auth/login", json={"username": name, "password": f"{name}-password"})
+    return {"authorization": f"Bearer {login.json()['access_token']}"}
+
+
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "root", "VISIONTRAIN_ADMIN_PASSWORD": "root-password-for-tests"}
 METRICS_TOKEN = "scrape-token-for-tests"
 

@@ -194,3 +194,75 @@ def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_left_out(t
     convert(index, "yolo", str(tmp_path / "yolo"))
     [again] = read_dataset(str(tmp_path / "yolo")).samples[0].boxes
     assert {(round(x), round(y)) for x, y in again.polygon} >= {(round(x), round(y)) for x, y in corners}
+
+
+def cvat_voc_export(root: str) -> str:
+    """CVAT's "PASCAL VOC 1.1": Annotations, JPEGImages, ImageSets/Main/default.txt, labelmap.txt; each
+    object with pose, truncated, difficult, occluded and attributes. frame_000001 has a difficult object."""
+    for d in ("Annotations", "JPEGImages", os.path.join("ImageSets", "Main")):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    stems = [f"frame_{i:06d}" for i in range(4)]
+    for i, stem in enumerate(stems):
+        Image.new("RGB", (64, 48), (40 * i, 90, 150)).save(os.path.join(root, "JPEGImages", f"{stem}.jpg"))
+        objects = [("helmet", 0, 0, (5, 5, 30, 30)), ("head", 1, 0, (34, 10, 60, 40))]
+        if i == 1:
+            objects.append(("head", 0, 1, (1, 40, 6, 46)))
+        xml = "".join(
+            f"<object><name>{n}</name><pose>Unspecified</pose><truncated>{t}</truncated><difficult>{d}</difficult>"
+            f"<occluded>0</occluded><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}"
+            "</ymax></bndbox><attributes><attribute><name>color</name><value>red</value></attribute></attributes>"
+            "</object>" for n, t, d, b in objects)
+        with open(os.path.join(root, "Annotations", f"{stem}.xml"), "w") as f:
+            f.write(f"<annotation><folder></folder><filename>{stem}.jpg</filename><source><database>Unknown</database>"
+                    f"</source><size><height>48</height><width>64</width><depth>3</depth></size><segmented>0"
+                    f"</segmented>{xml}</annotation>")
+    with open(os.path.join(root, "ImageSets", "Main", "default.txt"), "w") as f:
+        f.write("\n".join(stems) + "\n")
+    with open(os.path.join(root, "labelmap.txt"), "w") as f:
+        f.write("# label:color_rgb:parts:actions\nhead:250,50,83::\nhelmet:51,221,255::\nbackground:0,0,0::\n")
+    return root
+
+
+def cvat_coco_export(root: str) -> str:
+    """CVAT's "COCO 1.0": annotations/instances_default.json, images under images/default/."""
+    import json
+
+    os.makedirs(os.path.join(root, "annotations"))
+    os.makedirs(os.path.join(root, "images", "default"))
+    images, anns = [], []
+    for i in range(4):
+        name = f"frame_{i:06d}.jpg"
+        Image.new("RGB", (64, 48), (40 * i, 90, 150)).save(os.path.join(root, "images", "default", name))
+        images.append({"id": i + 1, "width": 64, "height": 48, "file_name": name, "license": 0, "flickr_url": "",
+                       "coco_url": "", "date_captured": 0})
+        for cat, box in ((1, [5, 5, 25, 25]), (2, [34, 10, 26, 30])):
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "segmentation": [],
+                         "area": box[2] * box[3], "bbox": box, "iscrowd": 0,
+                         "attributes": {"occluded": False, "rotation": 0.0}})
+    with open(os.path.join(root, "annotations", "instances_default.json"), "w") as f:
+        json.dump({"licenses": [{"name": "", "id": 0, "url": ""}],
+                   "info": {"contributor": "", "date_created": "", "description": "", "url": "", "version": "",
+                            "year": ""},
+                   "categories": [{"id": 1, "name": "helmet", "supercategory": ""},
+                                  {"id": 2, "name": "head", "supercategory": ""}],
+                   "images": images, "annotations": anns}, f)
+    return root
+
+
+def test_a_cvat_voc_export_is_read_and_difficult_objects_are_left_out(tmp_path):
+    root = cvat_voc_export(str(tmp_path / "cvat-voc"))
+    report = validate_dataset(root)
+    assert report["ok"] and report["format"] == "voc", report["summary"]
+    assert report["images"] == 4 and sorted(report["class_names"]) == ["head", "helmet"]
+    assert {f["code"]: f["count"] for f in report["findings"]}.get("difficult_ignored") == 1
+    index = read_dataset(root)
+    assert [len(s.boxes) for s in index.samples] == [2, 2, 2, 2]  # truncated kept, the difficult one left out
+
+
+def test_a_cvat_coco_export_finds_its_images_under_the_subset_folder(tmp_path):
+    root = cvat_coco_export(str(tmp_path / "cvat-coco"))
+    report = validate_dataset(root)
+    assert report["ok"] and report["format"] == "coco", report["summary"]
+    index = read_dataset(root)
+    assert [s.image for s in index.samples][0] == "images/default/frame_000000.jpg"
+    assert sum(len(s.boxes) for s in index.samples) == 8 and index.class_names == ["helmet", "head"]

@@ -315,9 +315,9 @@ def test_a_reupload_is_the_latest_dataset(tmp_path):
     from serve_app.services.records import Records
 
     records = Records(f"sqlite:///{tmp_path}/records.db")
-    records.add_dataset("ds-1", "amy", "first", "imagefolder", True, "")
-    records.add_dataset("ds-2", "amy", "second", "imagefolder", True, "")
-    records.add_dataset("ds-1", "amy", "first again", "imagefolder", True, "")
+    records.add_dataset("ds-1", "amy", "first", {"format": "imagefolder", "ok": True, "summary": ""})
+    records.add_dataset("ds-2", "amy", "second", {"format": "imagefolder", "ok": True, "summary": ""})
+    records.add_dataset("ds-1", "amy", "first again", {"format": "imagefolder", "ok": True, "summary": ""})
     assert [(d["dataset_id"], d["name"]) for d in records.list_datasets("amy")][0] == ("ds-1", "first again")
 
 
@@ -338,14 +338,9 @@ def test_a_model_answer_that_searches_the_optimizer_is_checked_not_a_crash():
 
 @pytest.fixture(scope="module")
 def tenants(api_url, admin_token) -> dict:
-    tokens = {}
-    for name in ("mallory", "walter"):
-        r = httpx.post(f"{api_url}/v1/users", headers={"authorization": f"Bearer {admin_token}"},
-                       json={"username": name, "password": f"{name}-password", "role": "user"})
-        assert r.status_code in (201, 409), r.text
-        login = httpx.post(f"{api_url}/v1/auth/login", json={"username": name, "password": f"{name}-password"})
-        tokens[name] = {"authorization": f"Bearer {login.json()['access_token']}"}
-    return tokens
+    from tests.conftest import signed_up
+
+    return {name: signed_up(api_url, admin_token, name) for name in ("mallory", "walter")}
 
 
 def _upload(api_url, who, body: bytes, name: str) -> httpx.Response:

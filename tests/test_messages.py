@@ -67,7 +67,7 @@ def test_a_plan_for_a_korean_conversation_is_written_in_korean(tmp_path):
     records, storage = Records(f"sqlite:///{tmp_path}/r.db"), str(tmp_path / "store")
     data = make_classification(str(tmp_path / "data"), num_classes=3, per_class=3, image_size=48, seed=0)["path"]
     added = add_dataset(data, open_store(storage))
-    records.add_dataset(added["dataset_id"], "ann", "shapes", "imagefolder", True, "")
+    records.add_dataset(added["dataset_id"], "ann", "shapes", added["report"])
     ann = {"username": "ann", "role": "user"}
 
     def plan(lang: str) -> dict:

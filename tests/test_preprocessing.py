@@ -75,7 +75,7 @@ def test_the_plan_picks_the_image_size_from_the_model_and_the_data_and_says_why(
     records, storage = Records(f"sqlite:///{tmp_path}/r.db"), str(tmp_path / "store")
     data = make_classification(str(tmp_path / "data"), num_classes=2, per_class=3, image_size=side, seed=0)["path"]
     added = add_dataset(data, open_store(storage))
-    records.add_dataset(added["dataset_id"], "ann", "shapes", "imagefolder", True, "")
+    records.add_dataset(added["dataset_id"], "ann", "shapes", added["report"])
     ann = {"username": "ann", "role": "user"}
 
     def plan(uri: str, **hyper) -> dict:

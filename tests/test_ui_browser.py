@@ -305,3 +305,59 @@ def test_the_model_menu_offers_the_tasks_the_platform_names(browser, ui_url, api
     offered = [t.replace("✓", "").strip() for t in options.all_inner_texts()]  # ✓ marks the chosen one
     assert [t for t in offered if t] == tasks
     page.context.close()
+
+
+def test_the_dataset_manager_lists_opens_draws_and_deletes(browser, ui_url, api_url, admin_token, tmp_path):
+    """Two datasets (CVAT's VOC and COCO exports): the Datasets tab lists both, opens one with its images and
+    boxes drawn (screenshot en-datasets.png), shows one class's images, and deletes the other."""
+    from playwright.sync_api import expect
+
+    from test_exports import cvat_coco_export, cvat_voc_export
+
+    from tests.conftest import signed_up
+
+    headers = signed_up(api_url, admin_token, "dana")
+    ids = {}
+    for name, make in (("site-a", cvat_voc_export), ("site-b", cvat_coco_export)):
+        archive = shutil.make_archive(str(tmp_path / name), "zip", make(str(tmp_path / name)))
+        with open(archive, "rb") as f:
+            up = httpx.post(f"{api_url}/v1/datasets", params={"name": name}, content=f.read(), timeout=120,
+                            headers={**headers, "content-type": "application/zip"})
+        assert up.status_code == 201, up.text
+        ids[name] = up.json()["dataset_id"]
+
+    page = _sign_in(browser, ui_url, "en", "dana", "dana-password")
+    page.get_by_role("tab", name="Datasets").click()
+    page.locator("#refresh-datasets").click()
+    table = page.locator("#datasets-table")
+    expect(table).to_contain_text("site-a", timeout=30_000)
+    expect(table).to_contain_text("site-b")
+    assert "voc" in table.inner_text() and "coco" in table.inner_text() and "ready" in table.inner_text()
+
+    def choose(box: str, text: str) -> None:
+        page.locator(f"{box} input").click()
+        page.get_by_role("option", name=text).click()
+
+    choose("#dataset-pick", f"site-a · voc · {ids['site-a'][:11]}")
+    gallery = page.locator("#dataset-gallery img")
+    expect(gallery).to_have_count(4, timeout=30_000)
+    expect(page.locator("#dataset-health")).to_contain_text("voc dataset, 2 classes, 4 images")
+    first = httpx.get(gallery.first.get_attribute("src"), timeout=30)
+    from PIL import Image
+    import io
+    import numpy as np
+
+    pixels = np.asarray(Image.open(io.BytesIO(first.content)).convert("RGB")).astype(int)
+    assert (np.abs(pixels - [255, 32, 32]).sum(axis=2) < 10).sum() > 100  # its boxes, drawn in red
+    _shot(page, "en-datasets.png")
+
+    choose("#dataset-class", "helmet")
+    expect(page.locator("#dataset-gallery")).to_contain_text("helmet", timeout=30_000)
+
+    choose("#dataset-pick", f"site-b · coco · {ids['site-b'][:11]}")
+    expect(page.locator("#dataset-health")).to_contain_text("coco dataset", timeout=30_000)
+    page.locator("#dataset-delete").click()
+    expect(page.locator("#dataset-status")).to_contain_text(f"Deleted {ids['site-b']}", timeout=30_000)
+    expect(table).not_to_contain_text("site-b")
+    assert [d["name"] for d in httpx.get(f"{api_url}/v1/datasets", headers=headers).json()] == ["site-a"]
+    page.context.close()

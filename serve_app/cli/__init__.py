@@ -1,5 +1,6 @@
 """``visiontrain``: the command line. Local commands (``cli.local``) and commands over the HTTP
-API (``cli.remote``) share one parser; global options (``--api``) go anywhere."""
+API (``cli.remote``, and ``cli.datasets`` for datasets) share one parser; global options (``--api``)
+go anywhere."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 from importlib.metadata import version
 from typing import Optional
 
-from serve_app.cli import local, remote, weights
+from serve_app.cli import datasets, local, remote, weights
 from serve_app.client import ApiError
 from visiontrain import VisiontrainError
 
@@ -21,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "http://127.0.0.1:8000)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    remote.add_parsers(sub, local.add_parsers(sub))
+    datasets.add_parsers(local.add_parsers(sub))
+    remote.add_parsers(sub)
     weights.add_parsers(sub)
     return p
 

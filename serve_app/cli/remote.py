@@ -1,20 +1,17 @@
 """The CLI commands that work through the HTTP API (``serve_app.client``): login, whoami, chat,
-datasets upload/list/show, submit, jobs, status, logs, trials, stop. The same things a browser or a
+submit, jobs, status, logs, trials, stop. The same things a browser or a
 script can do; every read command takes ``--json``."""
 from __future__ import annotations
 
 import getpass
 import os
-import shutil
 import sys
-import tempfile
 import time
 from typing import Optional
 
 from serve_app.cli import credentials
 from serve_app.cli._output import json_option, show
 from serve_app.client import Client, metrics_line, prediction_line
-from train_jobs.data.formats import list_formats
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["add_parsers", "follow", "print_plan", "print_result"]
@@ -173,17 +170,6 @@ def cmd_chat(args) -> int:
     return 0 if record["state"] == "succeeded" else 1
 
 
-def cmd_upload(args) -> int:
-    path = os.path.abspath(args.path)
-    with tempfile.TemporaryDirectory(prefix="vt-zip-") as tmp:
-        archive = shutil.make_archive(os.path.join(tmp, "upload"), "zip", path) if os.path.isdir(path) else path
-        out = _client(args).upload_dataset(archive, args.name or os.path.basename(path.rstrip("/")), args.format)
-    print(out["report"]["summary"])
-    print(f"\n{'stored as' if out['created'] else 'already stored as'} {out['dataset_id']}; "
-          f"say 'the dataset I uploaded' in a chat, or use dataset.uri: {out['dataset_id']}")
-    return 0 if out["report"]["ok"] else 1
-
-
 def cmd_submit(args) -> int:
     import yaml
 
@@ -214,12 +200,6 @@ def _status_lines(record: dict) -> None:
         print(f"  {step['time'] - t0:8.1f}s  {step['state']:<11} {step.get('message', '')}")
 
 
-def _dataset_lines(datasets: list[dict]) -> None:
-    for d in datasets:
-        print(f"{d['dataset_id']:<28} {d['owner']:<12} {d.get('format') or '?':<12} "
-              f"{'ok' if d['ok'] else 'problems':<9} {d['name']}")
-
-
 def cmd_jobs(args) -> int:
     return show(args, _client(args).get("/v1/jobs"), _job_lines)
 
@@ -244,15 +224,6 @@ def cmd_logs(args) -> int:
 def cmd_whoami(args) -> int:
     client = _client(args)
     return show(args, client.get("/v1/me"), lambda me: print(f"{me['username']} ({me['role']}) at {client.url}"))
-
-
-def cmd_datasets(args) -> int:
-    return show(args, _client(args).get("/v1/datasets"), _dataset_lines)
-
-
-def cmd_dataset(args) -> int:
-    return show(args, _client(args).get(f"/v1/datasets/{args.dataset_id}"),
-                lambda d: (_dataset_lines([d]), print(d["report"]["summary"])))
 
 
 def _prediction_lines(answer: dict) -> None:
@@ -303,7 +274,7 @@ def cmd_stop(args) -> int:
     return 0
 
 
-def add_parsers(sub, datasets) -> None:
+def add_parsers(sub) -> None:
     lg = sub.add_parser("login", help="log in to the API; tokens are kept in $VISIONTRAIN_HOME/credentials.json")
     lg.add_argument("--user", help="default: $VISIONTRAIN_USER, else a prompt (password: $VISIONTRAIN_PASSWORD)")
     lg.set_defaults(fn=cmd_login)
@@ -311,18 +282,12 @@ def add_parsers(sub, datasets) -> None:
     ch.add_argument("message", nargs="*", help="first message(s); more are read from the terminal")
     ch.add_argument("--yes", action="store_true", help="start the plan without asking")
     ch.set_defaults(fn=cmd_chat)
-    up = datasets.add_parser("upload", help="upload a folder or zip/tar to the API as a dataset")
-    up.add_argument("path")
-    up.add_argument("--name")
-    up.add_argument("--format", choices=list_formats())
-    up.set_defaults(fn=cmd_upload)
     sm = sub.add_parser("submit", help="submit a TrainingConfig YAML")
     sm.add_argument("config")
     sm.add_argument("--follow", action="store_true", help="show progress until the job ends")
     sm.set_defaults(fn=cmd_submit)
     for parser, name, fn, helptext in ((sub, "jobs", cmd_jobs, "list jobs"),
-                                       (sub, "whoami", cmd_whoami, "who this CLI is logged in as, and where"),
-                                       (datasets, "list", cmd_datasets, "list the stored datasets you can use")):
+                                       (sub, "whoami", cmd_whoami, "who this CLI is logged in as, and where")):
         c = parser.add_parser(name, help=helptext)
         json_option(c)
         c.set_defaults(fn=fn)
@@ -336,10 +301,6 @@ def add_parsers(sub, datasets) -> None:
                                                      "OUT_DIR/NAME.predicted.png")
     json_option(pr)
     pr.set_defaults(fn=cmd_predict)
-    ds = datasets.add_parser("show", help="a stored dataset and its health report")
-    ds.add_argument("dataset_id")
-    json_option(ds)
-    ds.set_defaults(fn=cmd_dataset)
     for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
                                ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job"),
                                ("trials", cmd_trials, "a hyperparameter search's trials and the best one")):

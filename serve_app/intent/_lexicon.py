@@ -60,6 +60,20 @@ UPLOADED = re.compile(
     r"(?:uploaded|sent|attached|shared|gave)|(?:my|the|last|latest)\s+(?:uploaded|upload)|uploaded\s+(?:dataset|data|images|files)|"
     r"업로드\s*(?:한|된|했던)|올린|올려\s*(?:둔|놓은)|첨부\s*(?:한|된)|보낸\s*(?:데이터|파일|이미지)"
 )
+# A dataset by its name: "the shapes-v2 dataset", "shapes-v2 데이터셋으로", "dataset called shapes-v2",
+# "'site A' dataset". A word that only describes ("my", "the whole", "업로드한") or names a format is no name.
+_DATASET = r"(?:data\s*set|데이터\s*셋|데이터)"
+DATASET_NAME = re.compile(
+    rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
+    rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
+    rf"|(?<![\w.\-])(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})\s*{_DATASET}",
+    re.IGNORECASE,
+)
+NOT_DATASET_NAMES = frozenset(
+    "the my a an this that these those our your their its new same uploaded latest last whole image images photo "
+    "photos training train test val validation custom own small big large public existing previous old first second "
+    "other another labelled labeled annotated raw full sample synthetic any some which what "
+    "coco yolo voc pascal mvtec imagefolder mask masks".split())
 FORMAT_WORDS = {
     "yolo": r"yolo\s*(?:format|형식|포맷|layout|labels?|annotations?|txt)|(?:format|형식|포맷)\s*(?:은|는|:)?\s*yolo",
     "coco": r"\bcoco\b",

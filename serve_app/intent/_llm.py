@@ -22,7 +22,8 @@ SYSTEM = """You read requests to train computer-vision models, written in Korean
 ParseResult schema. Tasks: TASK_NAMES. Use canonical model
 names (timm: resnet50, efficientnet_b0, vit_base_patch16_224; ultralytics: yolov8n, yolo11s, yolo11s-seg;
 huggingface: nvidia/mit-b0 for SegFormer b0). Leave every field the user did not state null; never guess.
-A reference to a dataset the user uploaded is the uri "uploaded:latest". When the user asks to search or compare
+A reference to a dataset the user uploaded is the uri "uploaded:latest"; one the user names ("the shapes-v2
+dataset") is "name:" and the name as written. When the user asks to search or compare
 ("find the best lr between 1e-4 and 1e-2", "resnet18 or efficientnet_b0, whichever is better"), fill search:
 parameters (learning_rate, weight_decay, batch_size with low/high and log, or values; model with values) and
 num_trials when stated. When the user asks to try a trained model on the images they attach ("이 사진으로
@@ -58,8 +59,8 @@ def _reading(result: ParseResult, message: str) -> Reading:
         r.class_names = [n for n in names if n][:1000] or None
     r.num_classes = intent.num_classes
     if intent.dataset is not None:
-        if intent.dataset.uri == "uploaded:latest":
-            r.dataset_uri = "uploaded:latest"
+        if intent.dataset.uri == "uploaded:latest" or intent.dataset.uri.startswith("name:"):
+            r.dataset_uri = intent.dataset.uri[:133]
         elif intent.dataset.uri:
             _take_dataset(intent.dataset.uri[:1000], r)
         r.dataset_format = intent.dataset.format

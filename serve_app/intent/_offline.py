@@ -104,6 +104,11 @@ def _take_dataset(text: str, reading: Reading) -> str:
         text = re.sub(pattern, " ", text)
     if reading.dataset_uri is None and lex.UPLOADED.search(text.lower()):
         reading.dataset_uri = "uploaded:latest"
+    for m in lex.DATASET_NAME.finditer(text):
+        name = next(g for g in m.groups() if g).strip()
+        if name.casefold() not in lex.NOT_DATASET_NAMES and not name.isdigit():
+            reading.dataset_uri = reading.dataset_uri or f"name:{name}"
+            text = text.replace(name, " ", 1)
     return text
 
 

@@ -51,7 +51,8 @@ async def vocabulary() -> dict:
     return {"tasks": TASKS.names(), "task_summaries": {t.name: t.summary for t in TASKS.items()},
             "words": {lang: words(lang) for lang in LANGUAGES},
             "sources": list_adapters(),
-            "formats": [{"name": f.name, "tasks": list(f.tasks), "layout": f.layout} for f in FORMATS.items()]}
+            "formats": [{"name": f.name, "tasks": list(f.tasks), "layout": f.layout, "writable": f.write is not None}
+                        for f in FORMATS.items()]}
 
 
 @router.post("/v1/parse", response_model=ParseResult)

@@ -119,7 +119,7 @@ def _read_stored(name: str, storage_uri: str) -> bytes:
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset: str = Field(..., max_length=1024, description="a dataset of yours (its id, ds-..., or uploaded:latest), "
+    dataset: str = Field(..., max_length=1024, description="a dataset of yours (its name, its id ds-..., or uploaded:latest), "
                                                            "or an s3:// location you may read")
 
 

@@ -16,7 +16,7 @@ import train_jobs
 from serve_app.services.records import Records
 from train_jobs.config import TrainingConfig, config_from_yaml
 from train_jobs.state import TERMINAL, JobFolder
-from train_jobs.store import open_store
+from train_jobs.store import StoreNotFound, open_store
 from visiontrain.errors import VisiontrainError
 from visiontrain.messages import said
 from visiontrain.settings import settings as env_settings
@@ -80,6 +80,20 @@ class JobService:
 
     def folder(self, job: dict) -> JobFolder:
         return JobFolder(open_store(self.storage_of(job)), job["job_id"])
+
+    def using_dataset(self, dataset_id: str) -> list[str]:
+        """The jobs, of any owner, that have not ended and train on ``dataset_id``."""
+        using = []
+        for record in self.records.list_jobs():
+            if record["state"] not in TERMINAL:
+                job = self.folder(record)
+                try:
+                    cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+                except StoreNotFound:  # a job whose folder is gone reads nothing
+                    continue
+                if cfg.dataset.uri == dataset_id:
+                    using.append(record["job_id"])
+        return using
 
     def submit(self, cfg: TrainingConfig, queue: bool = False) -> dict:
         """Store the config, record the job, submit it. Submitting an existing job id resumes it.

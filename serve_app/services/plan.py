@@ -77,13 +77,27 @@ def _s3_dataset(uri: str, user: dict, storage_uri: str) -> str:
     return uri
 
 
+def _named(name: str, mine: list[dict]) -> str:
+    """The newest of the user's datasets called ``name`` (in any case)."""
+    found = [d for d in mine if d["name"].casefold() == name.casefold()]
+    if not found:
+        names = ", ".join(dict.fromkeys(d["name"] for d in mine[:20])) or "none yet"
+        raise PlanError(f"you have no dataset named {name!r} (yours: {names}); name one of yours, give its id "
+                        "(GET /v1/datasets lists them), or upload it")
+    return found[0]["dataset_id"]
+
+
 def resolve_dataset(uri: str, user: dict, records: Records, storage_uri: str) -> str:
+    """A dataset as the user named it: its id, ``uploaded:latest``, ``name:NAME`` (or a bare name), an
+    s3:// folder, or (admins) a folder on the server."""
     if uri == "uploaded:latest":
         mine = records.list_datasets(user["username"])
         if not mine:
             raise PlanError("you have not uploaded a dataset yet: upload one (POST /v1/datasets, or "
                             "`visiontrain datasets upload`), or give an s3:// location")
         return mine[0]["dataset_id"]
+    if uri.startswith("name:") or not (DATASET_ID.match(uri) or "/" in uri or "\\" in uri):
+        return _named(uri.removeprefix("name:"), records.list_datasets(user["username"]))
     if DATASET_ID.match(uri):
         if user["role"] != "admin" and records.get_dataset(uri, user["username"]) is None:
             raise PlanError(f"no dataset {uri} among yours; GET /v1/datasets lists what you uploaded")

@@ -82,6 +82,9 @@ datasets = Table(
     Column("ok", Boolean, nullable=False),
     Column("summary", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+    Column("task", String(32)),
+    Column("images", Integer),
+    Column("source", String(80)),  # the dataset this one was converted from
 )
 
 leases = Table(  # things a user holds open (event streams), each until it is dropped or expires
@@ -137,6 +140,10 @@ class Records:
                 conn.execute(text("ALTER TABLE users ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0"))
             if "disabled" not in have:
                 conn.execute(text("ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE"))
+            have = {c["name"] for c in inspect(self.engine).get_columns("datasets")}
+            for name, kind in (("task", "VARCHAR(32)"), ("images", "INTEGER"), ("source", "VARCHAR(80)")):
+                if name not in have:
+                    conn.execute(text(f"ALTER TABLE datasets ADD COLUMN {name} {kind}"))
             if self.engine.dialect.name == "postgresql":  # content ids grew from 19 to 67 characters
                 conn.execute(text("ALTER TABLE datasets ALTER COLUMN dataset_id TYPE VARCHAR(80)"))
 
@@ -293,15 +300,29 @@ class Records:
         with self.engine.begin() as conn:
             conn.execute(update(refresh_tokens).where(refresh_tokens.c.username == username).values(used=True))
 
-    def add_dataset(self, dataset_id: str, owner: str, name: str, fmt: Optional[str], ok: bool, summary: str) -> dict:
+    def add_dataset(self, dataset_id: str, owner: str, name: str, report: dict, source: Optional[str] = None) -> dict:
         """Record that ``owner`` uploaded ``dataset_id`` (a content hash: the same upload twice is one row,
-        which the second upload makes the newest, under its new name)."""
+        which the second upload makes the newest, under its new name), with what its ``report`` says."""
         with self.engine.begin() as conn:
             mine = (datasets.c.dataset_id == dataset_id) & (datasets.c.owner == owner)
             if conn.execute(update(datasets).where(mine).values(name=name, created_at=time.time())).rowcount == 0:
-                conn.execute(insert(datasets).values(dataset_id=dataset_id, owner=owner, name=name, format=fmt, ok=ok,
-                                                     summary=summary, created_at=time.time()))
+                conn.execute(insert(datasets).values(
+                    dataset_id=dataset_id, owner=owner, name=name, format=report.get("format"), ok=bool(report["ok"]),
+                    summary=report["summary"], task=report.get("task"), images=report.get("images"), source=source,
+                    created_at=time.time()))
         return self.get_dataset(dataset_id, owner)
+
+    def rename_dataset(self, dataset_id: str, owner: str, name: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(update(datasets).where(datasets.c.dataset_id == dataset_id, datasets.c.owner == owner)
+                                .values(name=name)).rowcount == 1
+
+    def remove_dataset(self, dataset_id: str, owner: str) -> int:
+        """Forget ``owner``'s record of the dataset; how many records (other owners') still name it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(datasets).where(datasets.c.dataset_id == dataset_id, datasets.c.owner == owner))
+            return conn.execute(select(func.count()).select_from(datasets)
+                                .where(datasets.c.dataset_id == dataset_id)).scalar_one()
 
     def get_dataset(self, dataset_id: str, owner: str) -> Optional[dict]:
         with self.engine.connect() as conn:

@@ -49,6 +49,7 @@ CATALOGUE: dict[str, FindingKind] = {
     "annotation_without_image": FindingKind("annotation_without_image", "warning"),
     "download_ignored": FindingKind("download_ignored", "warning"),
     "crowd_ignored": FindingKind("crowd_ignored", "warning"),
+    "difficult_ignored": FindingKind("difficult_ignored", "warning"),
 }
 
 

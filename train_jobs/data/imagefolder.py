@@ -129,6 +129,7 @@ def load_rgb(path, size: Optional[int], resample: str = "bilinear") -> Image.Ima
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     with Image.open(path) as img:
         if size is None:
+            img.load()  # the pixels are read before the file closes (an RGB image is returned as it is)
             return upright_rgb(img)
         img.draft("RGB", (size, size))
         return upright_rgb(img).resize((size, size), RESAMPLE[resample])

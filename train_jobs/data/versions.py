@@ -13,7 +13,7 @@ from train_jobs.data.ingest import IngestLimits, ingest
 from train_jobs.data.validate import validate_dataset
 from train_jobs.store import ArtifactStore
 
-__all__ = ["add_dataset", "dataset_id"]
+__all__ = ["add_dataset", "convert_dataset", "dataset_id", "delete_dataset"]
 
 MARKER = ".complete"
 
@@ -35,9 +35,10 @@ def dataset_id(folder: str) -> str:
 
 
 def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, language: str = "en",
-                limits: Optional[IngestLimits] = None) -> dict:
+                limits: Optional[IngestLimits] = None, origin: Optional[str] = None) -> dict:
     """Ingest an archive or folder safely, validate it, and store it as a version (if new).
-    Returns ``{"dataset_id", "uri", "created", "report"}``; the report says whether it can train."""
+    Returns ``{"dataset_id", "uri", "created", "report"}``; the report says whether it can train, and
+    ``source``: the version it was made from (``origin``, for a conversion)."""
     with tempfile.TemporaryDirectory(prefix="vt-upload-") as tmp:
         unpacked = os.path.join(tmp, "data")
         dropped = ingest(source, unpacked, limits)["dropped"]
@@ -48,6 +49,8 @@ def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, la
         prefix = f"datasets/{ds_id}"
         found = tuple(("files_dropped", f"{d['path']} ({d['reason']})") for d in dropped)
         report = validate_dataset(root, fmt, language=language, found=found)
+        if origin:
+            report["source"] = origin
         created = not store.exists(f"{prefix}/{MARKER}")
         if created:
             # no clean-up of a half-written earlier attempt: the same id means the same files, and an
@@ -61,3 +64,23 @@ def add_dataset(source: str, store: ArtifactStore, fmt: Optional[str] = None, la
         shutil.rmtree(unpacked, ignore_errors=True)
     return {"dataset_id": ds_id, "uri": store.child_uri(f"{prefix}/files"), "created": created,
             "report": {**report, "dataset": ds_id}}
+
+
+def delete_dataset(store: ArtifactStore, ds_id: str) -> None:
+    """Remove a stored version: its marker first, so a half-removed version is never read as whole."""
+    store.delete(f"datasets/{ds_id}/{MARKER}")
+    store.delete(f"datasets/{ds_id}/")
+
+
+def convert_dataset(ds_id: str, to: str, store: ArtifactStore, language: str = "en") -> dict:
+    """The stored version ``ds_id`` written in format ``to`` and stored as a new version (as
+    :func:`add_dataset` answers) whose report names ``ds_id`` as its source."""
+    from train_jobs.data.fetch import local_dataset_path
+    from train_jobs.data.formats import convert, read_dataset
+
+    source = store.read_json(f"datasets/{ds_id}/report.json")
+    index = read_dataset(local_dataset_path(ds_id, store.uri), source.get("format"))
+    with tempfile.TemporaryDirectory(prefix="vt-convert-") as tmp:
+        out = os.path.join(tmp, "data")
+        convert(index, to, out)
+        return add_dataset(out, store, to, language, origin=ds_id)

@@ -16,6 +16,7 @@ from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.data import load_rgb, local_dataset_path, png_base64
 from train_jobs.data.formats import read_dataset
+from train_jobs.data.gallery import palette
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
 from train_jobs.tasks._torch import build_model, export_about, image_batch, load_best, predict_device, preprocessing, run_epochs, to_float
@@ -158,14 +159,9 @@ def _trained(cfg: TrainingConfig, job: JobFolder, class_names: list[str]) -> tor
     return model.eval()
 
 
-def _palette(k: int) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    return np.vstack([[0, 0, 0], rng.integers(40, 256, (max(0, k - 1), 3))]).astype(np.uint8)
-
-
 def _draw_samples(job: JobFolder, model, ds: MaskDataset, k: int, n: int = 4) -> list[str]:
     """Image | true mask | predicted mask, side by side, for a few validation images."""
-    keys, colours = [], _palette(k)
+    keys, colours = [], palette(k)
     with torch.no_grad():
         for i in range(min(n, len(ds))):
             x, y = ds[i]
@@ -191,7 +187,7 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
 def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str]):
     """Per image: the class of each pixel at the job's image size (``mask``: a PNG of class ids, base64)
     and the share of the image each class covers; drawn: the classes' colours over the image."""
-    model, colours, dev = _trained(cfg, job, class_names), _palette(len(class_names)), predict_device()
+    model, colours, dev = _trained(cfg, job, class_names), palette(len(class_names)), predict_device()
     model.to(dev)
 
     @torch.no_grad()

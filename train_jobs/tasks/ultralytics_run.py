@@ -10,11 +10,14 @@ import tempfile
 import time
 from typing import ClassVar, Sequence
 
+import numpy as np
+
 from adapters import get_adapter
 from adapters.ultralytics_adapter import offline_env
 from train_jobs.config import TrainingConfig
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
+from train_jobs.data.gallery import draw_objects
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks._base import TaskTrainer, register_task
@@ -38,13 +41,19 @@ def prepare_yolo_data(cfg: TrainingConfig, path: str) -> tuple[str, list[str]]:
     import yaml
 
     index = read_dataset(path, cfg.dataset.format)
+    train = [s for s in index.samples if s.split == "train"]
+    if "val" not in index.splits() and len(train) > 1:  # dataset.val_fraction of train, the same each time
+        order = np.random.default_rng(cfg.dataset.split_seed).permutation(len(train))
+        for i in order[:max(1, round(len(train) * cfg.dataset.val_fraction))]:
+            train[i].split = "val"
     root = work_dir(cfg)
     base = os.path.join(root, "yolo-data")
     if not os.path.exists(os.path.join(base, "data.yaml")):
         convert(index, "yolo", base)
     splits = {s: f"images/{s}" for s in index.splits() if s in ("train", "val")}
     if "val" not in splits:
-        raise DatasetError("detection data needs a val split (YOLO: val: images/val; COCO: instances_val.json)")
+        raise DatasetError("detection data needs a val split, and has too few images to hold some out; add "
+                           "images, or a val split (YOLO: val: images/val; COCO: instances_val.json)")
     data_yaml = os.path.join(root, "data.yaml")
     with open(data_yaml, "w") as f:
         yaml.safe_dump({"path": os.path.abspath(base), **splits, "names": dict(enumerate(index.class_names))}, f)
@@ -231,20 +240,6 @@ def _objects(result, class_names: list[str], masks: bool) -> list[dict]:
                                        polygons)]
 
 
-def _drawn(img, objects: list[dict]):
-    """``objects`` (class, score, box, polygon) drawn on a copy of ``img``."""
-    from PIL import ImageDraw
-
-    img = img.copy()
-    draw = ImageDraw.Draw(img)
-    for o in objects:
-        if o.get("polygon") and len(o["polygon"]) > 2:
-            draw.polygon([tuple(p) for p in o["polygon"]], outline=(32, 160, 255))
-        draw.rectangle(o["box"], outline=(255, 32, 32), width=2)
-        draw.text((o["box"][0] + 2, o["box"][1] + 1), f"{o['class']} {o['score']:.2f}", fill=(255, 255, 0))
-    return img
-
-
 def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, class_names: list[str], n: int = 4) -> list[str]:
     """Predictions drawn on a few validation images (PIL, no fonts fetched), stored under samples/."""
     import yaml
@@ -258,7 +253,7 @@ def _draw_samples(cfg: TrainingConfig, job: JobFolder, model, data_yaml: str, cl
     keys = []
     for i, result in enumerate(model.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False,
                                              device=0 if cfg.resources.use_gpu else "cpu")):
-        img = _drawn(load_rgb(images[i], None), _objects(result, class_names, masks=False))
+        img = draw_objects(load_rgb(images[i], None), _objects(result, class_names, masks=False))
         local = os.path.join(work_dir(cfg), f"sample_{i}.png")
         img.save(local)
         key = f"samples/prediction_{i}.png"
@@ -296,7 +291,7 @@ def predictor(cfg: TrainingConfig, job: JobFolder, class_names: list[str], masks
             [result] = model.predict(img, imgsz=cfg.hyperparameters.image_size, verbose=False, device=device)
             out.append({"objects": _objects(result, class_names, masks)})
             if draw:
-                out[-1]["drawn"] = png_base64(_drawn(img, out[-1]["objects"]))
+                out[-1]["drawn"] = png_base64(draw_objects(img, out[-1]["objects"]))
         return out
 
     return predict

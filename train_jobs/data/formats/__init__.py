@@ -31,5 +31,7 @@ def convert(index: DatasetIndex, fmt: str, out: str) -> None:
     """Write ``index`` in another format (detection: yolo, coco, voc)."""
     target = get_format(fmt)
     if target.write is None or index.task not in target.tasks:
-        raise FormatError(f"cannot write {index.task} data as {fmt}")
+        can = [f.name for f in FORMATS.items() if f.write is not None and index.task in f.tasks and f.name != index.format]
+        raise FormatError(f"cannot write {index.task} data as {fmt}; it can be written as "
+                          + (", ".join(can) if can else "no other format: it is used as it is"))
     target.write(index, out)

@@ -27,8 +27,9 @@ def register_format(fmt: DatasetFormat) -> DatasetFormat:
     return FORMATS.register(fmt.name, fmt)
 
 
-def list_formats() -> list[str]:
-    return FORMATS.names()
+def list_formats(writable: bool = False) -> list[str]:
+    """Every format's name, or with ``writable`` those a dataset can be converted to."""
+    return [f.name for f in FORMATS.items() if f.write is not None] if writable else FORMATS.names()
 
 
 def get_format(name: str) -> DatasetFormat:

@@ -38,7 +38,8 @@ def _image_root(root: str, split_file: str, file_name: object) -> str:
     if not isinstance(file_name, str) or not file_name:
         raise FormatError(f"{what} {file_name!r} is not a file name")
     split = _split_of(split_file)
-    for base in (os.path.join("images", split), "images", ".", split):
+    subset = os.path.splitext(os.path.basename(split_file))[0].removeprefix("instances_")  # train2017, CVAT's default
+    for base in (os.path.join("images", split), os.path.join("images", subset), "images", ".", split, subset):
         path = dataset_file(root, os.path.join(base, file_name), what)
         if os.path.isfile(path):
             return os.path.relpath(path, root)

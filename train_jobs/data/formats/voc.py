@@ -1,4 +1,6 @@
-"""Pascal VOC: ``Annotations/*.xml`` (object name + bndbox) with ``JPEGImages/``; ImageSets optional."""
+"""Pascal VOC: ``Annotations/*.xml`` (object name + bndbox) with ``JPEGImages/``; ImageSets optional.
+Objects marked ``difficult`` are left out of training, as VOC's own evaluation and Ultralytics' converter
+leave them out (and counted in the report); ``truncated`` and ``occluded`` objects are objects like any other."""
 from __future__ import annotations
 
 import os
@@ -44,16 +46,20 @@ def read(root: str, class_names: list[str] | None = None) -> DatasetIndex:
             if bb is None:
                 continue
             vals = [float(bb.findtext(k, "nan")) for k in ("xmin", "ymin", "xmax", "ymax")]
-            objs.append((obj.findtext("name", "").strip(), vals))
+            difficult = (obj.findtext("difficult") or "0").strip() not in ("0", "", "false", "False")
+            objs.append((obj.findtext("name", "").strip(), vals, difficult))
         stem = os.path.splitext(name)[0]
         raw.append((stem, node.findtext("filename") or f"{stem}.jpg", w, h, objs))
-    names = class_names or sorted({n for *_, objs in raw for n, _ in objs})
+    names = class_names or sorted({n for *_, objs in raw for n, _, _ in objs})
     index = DatasetIndex("voc", "detection", root, names)
     for stem, filename, w, h, objs in raw:
         image = dataset_file(root, os.path.join("JPEGImages", filename), f"Annotations/{stem}.xml: filename")
         sample = Sample(os.path.relpath(image, root), splits.get(stem, "train"),
                         width=w or None, height=h or None, label_file=f"Annotations/{stem}.xml")
-        for name, (x1, y1, x2, y2) in objs:
+        for name, (x1, y1, x2, y2), difficult in objs:
+            if difficult:
+                index.problem("difficult_ignored", f"{sample.label_file}: {name!r}")
+                continue
             if name not in names:
                 index.problem("unknown_class_name", f"{sample.label_file}: {name!r}")
                 continue
