@@ -65,11 +65,12 @@ def _check_artifacts(folder: JobFolder, cfg, epochs: int):
 
 
 def test_job_trains_on_two_workers_and_stores_every_artifact(job_service, shapes, tmp_path):
-    """An uploaded dataset version (by id), two Ray Train workers, every artifact checked."""
+    """An uploaded dataset version (by id), two Ray Train workers (class-weighted loss), every artifact checked."""
     storage = str(tmp_path / "artifacts")
     added = add_dataset(shapes, open_store(storage))
     assert added["report"]["ok"]
-    cfg = config_from_dict(tiny_config(added["dataset_id"], storage, resources={"num_workers": 2}))
+    cfg = config_from_dict(tiny_config(added["dataset_id"], storage, resources={"num_workers": 2},
+                                       hyperparameters={"class_weights": "balanced"}))
     record = job_service.submit(cfg)
     assert record["ray_job_id"] and record["state"] == "pending"
     final = job_service.wait(cfg.job_id, timeout_s=300)

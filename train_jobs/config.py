@@ -154,6 +154,9 @@ class Hyperparameters(_Schema):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     image_size: int = Field(224, ge=16, le=2048)
     seed: int = 0
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="classification: balanced weighs each class's loss by the inverse of its share of the "
+        "train images, so that a rare class counts as much as a common one (for imbalanced data)")
 
 
 class Augmentation(_Schema):
@@ -340,6 +343,15 @@ class TrainingConfig(_Schema):
         if frozen and frozen >= epochs:
             raise ValueError(f"model.freeze_backbone_epochs {frozen} leaves no epoch of the {epochs} to train the "
                              f"whole model; use fewer than {epochs}, or raise hyperparameters.epochs")
+        return self
+
+    @model_validator(mode="after")
+    def _class_weights_fit(self) -> "TrainingConfig":
+        if self.hyperparameters.class_weights != "none" and (self.task != "classification" or self.script):
+            raise ValueError(f"hyperparameters.class_weights {self.hyperparameters.class_weights!r} is for the "
+                             f"classification trainer; this is a {self.task} job" + (" with its own script" if self.script
+                                                                                     else "") +
+                             ". Leave it out (or 'none'), or add images of the rare classes")
         return self
 
     @model_validator(mode="after")

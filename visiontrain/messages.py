@@ -115,8 +115,23 @@ MESSAGES: dict[str, dict[str, str]] = {
                              "ko": '데이터셋 형식이 요청한 작업과 맞지 않습니다'},
     "finding.few_images_per_class": {"en": 'classes with very few images; expect poor accuracy, add more',
                                     "ko": '이미지가 매우 적은 클래스가 있습니다. 정확도가 낮을 수 있으니 더 추가하세요'},
-    "finding.class_imbalance": {"en": 'the largest class has over 10x the images of the smallest; consider balancing',
-                               "ko": '가장 큰 클래스가 가장 작은 클래스의 10배가 넘습니다. 균형을 고려하세요'},
+    "finding.class_imbalance": {"en": "the largest class has over 10x the images of the smallest; a classification "
+                                      "plan weighs each class by its share (class_weights: balanced), otherwise add "
+                                      "images of the rare classes",
+                               "ko": "가장 큰 클래스가 가장 작은 클래스의 10배가 넘습니다. 분류 학습 계획은 클래스별 가중치"
+                                     "(class_weights: balanced)를 두고, 그 밖에는 드문 클래스의 이미지를 더하세요"},
+    "finding.near_duplicates": {"en": "images that look the same (resized, re-encoded or slightly edited copies); "
+                                      "across splits they inflate the validation score",
+                                "ko": "거의 같은 이미지(크기·압축만 다르거나 살짝 고친 사본)가 있습니다. 분할을 넘나들면 "
+                                      "검증 점수가 부풀려집니다"},
+    "finding.extreme_aspect_ratio": {"en": "images over 4 times as wide as high (or high as wide); resizing them to "
+                                           "a square distorts them: crop or tile them",
+                                     "ko": "가로세로 비가 4배를 넘는 이미지가 있습니다. 정사각형으로 줄이면 찌그러지니 "
+                                           "잘라 쓰거나 나눠 쓰세요"},
+    "finding.tiny_boxes": {"en": "boxes under 1% of the image's side (or 4 px): they may vanish when the image is "
+                                 "resized to the model's input; train at a larger image size, or crop",
+                           "ko": "이미지 변의 1%(또는 4픽셀)보다 작은 박스가 있습니다. 모델 입력 크기로 줄이면 사라질 수 "
+                                 "있으니 이미지 크기를 키우거나 잘라 쓰세요"},
     "finding.images_without_labels": {"en": 'images without a label file (trained as background)',
                                      "ko": '라벨 파일이 없는 이미지가 있습니다(배경으로 학습됩니다)'},
     "finding.empty_label_file": {"en": 'empty label files (trained as background)',
@@ -156,6 +171,10 @@ MESSAGES: dict[str, dict[str, str]] = {
               "not detail",
         "ko": "이미지가 약 {side} px로, {model} 모델의 {made_for} px보다 작습니다: 키워도 계산만 늘고 정보는 늘지 않습니다",
     },
+    "plan.balanced": {"en": "the classes are imbalanced ({high} images against {low} in train): each class's loss is "
+                            "weighted by its share, so the rare ones count as much; edit the plan to set none",
+                      "ko": "클래스 불균형(학습 이미지 {high}장 대 {low}장): 드문 클래스도 같은 비중이 되도록 클래스별 손실에 "
+                            "가중치를 둡니다. 끄려면 계획을 수정해 none으로 두세요"},
     "plan.classes_differ": {"en": "you said {said} classes; the dataset has {found}: {names}",
                             "ko": "클래스가 {said}개라고 하셨지만 데이터셋에는 {found}개가 있습니다: {names}"},
     "plan.trials_rounded": {

@@ -271,8 +271,9 @@ def _resources(stated: dict, cluster: Optional[dict]) -> dict:
 
 def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str, lang: str = "en"):
     """Defaults fitted to the model and the data: the image size (the model's own input size, or the
-    images' own when they are smaller: upscaling adds compute, not detail), and a warning when the stated
-    class count differs from an uploaded dataset's."""
+    images' own when they are smaller: upscaling adds compute, not detail), class weights where an
+    uploaded classification dataset's classes are imbalanced, and a warning when the stated class count
+    differs from an uploaded dataset's."""
     report: dict = {}
     if DATASET_ID.match(cfg.dataset.uri):
         try:
@@ -284,6 +285,12 @@ def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int]
         size, why = _image_size(cfg, report.get("image_size"), lang)
         if size:
             fitted["image_size"], notes["hyperparameters.image_size"] = size, why
+    train = [n for n in (report.get("counts") or {}).get("train", {}).values() if n > 0]
+    imbalanced = any(f["code"] == "class_imbalance" for f in report.get("findings", []))
+    if imbalanced and cfg.task == "classification" and not cfg.script \
+            and "class_weights" not in given.get("hyperparameters", {}):
+        fitted["class_weights"] = "balanced"
+        notes["hyperparameters.class_weights"] = say("plan.balanced", lang, high=max(train), low=min(train))
     found = report.get("class_names") or []
     if num_classes and found and num_classes != len(found):
         warnings.append(say("plan.classes_differ", lang, said=num_classes, found=len(found), names=", ".join(found)))

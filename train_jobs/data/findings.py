@@ -50,6 +50,9 @@ CATALOGUE: dict[str, FindingKind] = {
     "download_ignored": FindingKind("download_ignored", "warning"),
     "crowd_ignored": FindingKind("crowd_ignored", "warning"),
     "difficult_ignored": FindingKind("difficult_ignored", "warning"),
+    "near_duplicates": FindingKind("near_duplicates", "warning"),
+    "extreme_aspect_ratio": FindingKind("extreme_aspect_ratio", "warning"),
+    "tiny_boxes": FindingKind("tiny_boxes", "warning"),
 }
 
 

@@ -50,6 +50,7 @@ def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[d
                         rec["error"] = "image_too_large"
                     else:
                         im.load()
+                        rec["dhash"] = _dhash(im)
         except Image.DecompressionBombError:  # PIL's own guard, met before our check
             rec["error"] = "image_too_large"
         except Exception as exc:  # any decoder failure means the same thing to the user
@@ -57,6 +58,51 @@ def check_images(paths: list[str], max_pixels: int = MAX_IMAGE_PIXELS) -> list[d
             rec["detail"] = f"{type(exc).__name__}: {exc}"[:200]
         out.append(rec)
     return out
+
+
+HASH_SIDE = 16  # the difference hash's grid: 256 bits
+NEAR = 24  # bits two hashes of one picture may differ in (resized, re-encoded, slightly edited): under 10 %
+NEAR_DUPLICATES_UP_TO = 20_000  # images compared for near-duplicates (the comparisons grow with their square)
+
+
+def _dhash(im: Image.Image) -> Optional[int]:
+    """A difference hash (is each point of a 16x16 grid brighter than its right neighbour): close for the
+    same picture resized, re-encoded or slightly edited. None for a flat image, which says nothing."""
+    import numpy as np
+
+    grey = np.asarray(im.convert("L").resize((HASH_SIDE + 1, HASH_SIDE), Image.BILINEAR), dtype=np.float32)
+    if grey.std() < 2.0:
+        return None
+    return int("".join("1" if b else "0" for b in (grey[:, 1:] > grey[:, :-1]).ravel()), 2)
+
+
+def near_duplicates(hashes: dict[str, int], within: int = NEAR) -> list[list[str]]:
+    """Groups of images whose hashes differ in at most ``within`` bits (exact copies are grouped by their
+    bytes elsewhere). Compared only within buckets of one of ``within + 1`` bit bands: two hashes that
+    close share at least one band whole, so no pair is missed, at far less than n x n comparisons."""
+    bits = HASH_SIDE * HASH_SIDE
+    edges = [bits * i // (within + 1) for i in range(within + 2)]
+    buckets: dict[tuple, list[str]] = defaultdict(list)
+    for name, h in hashes.items():
+        for i, (lo, hi) in enumerate(zip(edges, edges[1:])):
+            buckets[(i, (h >> lo) & ((1 << (hi - lo)) - 1))].append(name)
+    parent = {name: name for name in hashes}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for names in buckets.values():
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if root(a) != root(b) and bin(hashes[a] ^ hashes[b]).count("1") <= within:
+                    parent[root(a)] = root(b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in hashes:
+        groups[root(name)].append(name)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
 def _check_all(paths: list[str], use_ray: bool, shard: int = 256) -> list[dict]:
@@ -97,6 +143,8 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
                 rep.add("degenerate_box", where)
             elif w and h and (b.x1 < -1 or b.y1 < -1 or b.x2 > w + 1 or b.y2 > h + 1):
                 rep.add("box_out_of_range", where)
+            elif w and h and min(b.x2 - b.x1, b.y2 - b.y1) < max(4.0, 0.01 * max(w, h)):
+                rep.add("tiny_boxes", f"{where}: {b.x2 - b.x1:.0f}x{b.y2 - b.y1:.0f} px in {w}x{h}")
         if index.task in ("detection", "segmentation") and index.format != "mask":
             if s.label_file is None:
                 rep.add("images_without_labels", s.image)
@@ -184,14 +232,21 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
         rep.add("no_images", root)
 
     records = _check_all([index.path(s) for s in index.samples], use_ray)
-    sizes, by_hash = {}, defaultdict(list)
+    sizes, by_hash, looks = {}, defaultdict(list), {}
     for s, r in zip(index.samples, records):
         if "error" in r:
             rep.add(r["error"], s.image)
             continue
         sizes[s.image] = (r["width"], r["height"])
+        if max(r["width"], r["height"]) > 4 * min(r["width"], r["height"]):
+            rep.add("extreme_aspect_ratio", f"{s.image}: {r['width']}x{r['height']}")
+        if not by_hash[r["sha256"]] and r.get("dhash") is not None and index.task != "anomaly_detection":
+            # one of each set of exact copies; a product's images (anomaly detection) are meant to look alike
+            looks[s.image] = r["dhash"]
         by_hash[r["sha256"]].append(s)
     _check_labels(index, sizes, rep)
+    for group in near_duplicates(looks) if len(looks) <= NEAR_DUPLICATES_UP_TO else ():
+        rep.add("near_duplicates", " ≈ ".join(group[:3]))
 
     for group in by_hash.values():
         if len(group) > 1:

@@ -65,9 +65,17 @@ def _augmentation(cfg: TrainingConfig):
     return v2.Compose(steps) if steps else None
 
 
+def class_weights(labels: list[int], k: int) -> torch.Tensor:
+    """Each class's loss weight for ``class_weights: balanced``: the images over (classes x its images),
+    so that every class weighs as much in the loss (1 for all when balanced already)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=k).clip(min=1)
+    return torch.tensor(len(labels) / (k * counts), dtype=torch.float32)
+
+
 def train_one_epoch(model, loader, optimizer, to_device: Callable, autocast: Callable,
-                    on_step: Optional[Callable] = None) -> tuple[float, float, int]:
-    """One pass over ``loader``: returns (loss sum, correct, images). Shared by the platform and the bench."""
+                    on_step: Optional[Callable] = None, weight: Optional[torch.Tensor] = None) -> tuple[float, float, int]:
+    """One pass over ``loader``: returns (loss sum, correct, images). Shared by the platform and the bench.
+    ``weight``: each class's loss weight (None: all alike)."""
     model.train()
     loss_sum = correct = torch.zeros(())
     seen = 0
@@ -76,7 +84,7 @@ def train_one_epoch(model, loader, optimizer, to_device: Callable, autocast: Cal
         y = y.to(x.device)
         with autocast():
             logits = model(to_float(x))
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, weight=None if weight is None else weight.to(x.device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -173,8 +181,12 @@ class ClassificationTrainer(TaskTrainer):
         val_loader = ray.train.torch.prepare_data_loader(
             DataLoader(ImageDataset(index.val, hp.image_size, resample=resample), batch_size=hp.batch_size))
 
+        weight = class_weights([label for _, label in index.train], len(index.class_names)) \
+            if hp.class_weights == "balanced" else None
+
         def train_epoch(model, loader, optimizer, on_step) -> dict:
-            loss, correct, seen = train_one_epoch(model, loader, optimizer, session.to_device, session.autocast, on_step)
+            loss, correct, seen = train_one_epoch(model, loader, optimizer, session.to_device, session.autocast, on_step,
+                                                  weight)
             return {"loss": loss, "correct": correct, "images": seen}
 
         def validate(model, loader) -> dict:
