@@ -266,3 +266,67 @@ def test_a_cvat_coco_export_finds_its_images_under_the_subset_folder(tmp_path):
     index = read_dataset(root)
     assert [s.image for s in index.samples][0] == "images/default/frame_000000.jpg"
     assert sum(len(s.boxes) for s in index.samples) == 8 and index.class_names == ["helmet", "head"]
+
+
+def _filled(polygon, size=(288, 240)) -> "np.ndarray":
+    import numpy as np
+    from PIL import ImageDraw
+
+    canvas = Image.new("L", size)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in polygon], fill=1, outline=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def test_coco_crowd_rle_and_multi_polygon_objects_go_to_yolo_and_back_as_the_same_instances(tmp_path):
+    """An RLE mask (compressed, as pycocotools writes it), an object in two polygons and a crowd region
+    (uncompressed RLE): both objects survive COCO -> YOLO -> COCO with mask IoU >= 0.95, the crowd is
+    left out, and two images of one name in different folders keep their own labels."""
+    import json
+
+    import numpy as np
+    from pycocotools import mask as rle
+
+    from train_jobs.data.formats import convert
+
+    root = tmp_path / "coco"
+    for sub in ("a", "b"):
+        (root / "images" / sub).mkdir(parents=True)
+        Image.new("RGB", (288, 240), (10, 20, 30) if sub == "a" else (200, 100, 50)).save(root / "images" / sub / "0001.jpg")
+    yy, xx = np.mgrid[0:240, 0:288]
+    blob = (((xx - 90) / 54.0) ** 2 + ((yy - 120) / 42.0) ** 2 <= 1).astype(np.uint8)
+    encoded = rle.encode(np.asfortranarray(blob))
+    left, right = [180, 30, 225, 30, 225, 90, 180, 90], [240, 150, 276, 150, 276, 228, 240, 228]
+    crowd = {"counts": [0, 288 * 240], "size": [240, 288]}
+    (root / "annotations.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a/0001.jpg", "width": 288, "height": 240},
+                   {"id": 2, "file_name": "b/0001.jpg", "width": 288, "height": 240}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [36, 78, 109, 85], "iscrowd": 0,
+             "segmentation": {"size": [240, 288], "counts": encoded["counts"].decode()}},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [180, 30, 96, 198], "iscrowd": 0,
+             "segmentation": [left, right]},
+            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [0, 0, 288, 240], "iscrowd": 1, "segmentation": crowd},
+            {"id": 4, "image_id": 2, "category_id": 2, "bbox": [180, 30, 45, 60], "iscrowd": 0,
+             "segmentation": [left]}],
+        "categories": [{"id": 1, "name": "blob"}, {"id": 2, "name": "post"}]}))
+    want = {"blob": blob.astype(bool), "post": _filled(list(zip(left[0::2], left[1::2]))) | _filled(
+        list(zip(right[0::2], right[1::2])))}
+
+    def instances(path: str) -> dict[str, dict[str, "np.ndarray"]]:
+        index = read_dataset(path)
+        return {s.image: {index.class_names[b.class_id]: _filled(b.polygon) for b in s.boxes} for s in index.samples}
+
+    def iou(a, b) -> float:
+        return (a & b).sum() / (a | b).sum()
+
+    first = instances(str(root))
+    assert {k: sorted(v) for k, v in first.items()} == {"images/a/0001.jpg": ["blob", "post"],
+                                                        "images/b/0001.jpg": ["post"]}  # the crowd left out
+    convert(read_dataset(str(root)), "yolo", str(tmp_path / "yolo"))
+    convert(read_dataset(str(tmp_path / "yolo")), "coco", str(tmp_path / "back"))
+    for copy in (str(tmp_path / "yolo"), str(tmp_path / "back")):
+        found = instances(copy)
+        assert len(found) == 2 and sorted(len(v) for v in found.values()) == [1, 2]  # no name collision
+        both = next(v for v in found.values() if len(v) == 2)
+        for name, mask in want.items():
+            assert iou(both[name], mask) >= 0.95, (copy, name, iou(both[name], mask))

@@ -299,7 +299,7 @@ def test_the_model_menu_offers_the_tasks_the_platform_names(browser, ui_url, api
 
     tasks = httpx.get(f"{api_url}/v1/vocabulary").json()["tasks"]
     page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
-    page.locator("button[role=tab]").nth(2).click()
+    page.get_by_role("tab", name="Model zoo").click()
     page.locator("#model-task input").click()
     options = page.locator("[role=option]")
     expect(options.last).to_be_visible(timeout=10_000)

@@ -46,9 +46,30 @@ def _image_root(root: str, split_file: str, file_name: object) -> str:
     return os.path.relpath(dataset_file(root, os.path.join("images", file_name), what), root)
 
 
+def _rle_parts(seg: dict) -> list[list[float]]:
+    """A run-length-encoded mask (compressed or not, as pycocotools reads it) as the outlines of its
+    parts, each a flat [x, y, ...] list, as OpenCV traces them."""
+    import cv2
+    import numpy as np
+    try:
+        from pycocotools import mask as rle
+    except ImportError:
+        raise FormatError("this COCO file has RLE masks, which need pycocotools: pip install "
+                          "'visiontrain[train]' (or pycocotools)") from None
+
+    h, w = (int(v) for v in seg["size"])
+    code = rle.frPyObjects(seg, h, w) if isinstance(seg["counts"], list) else \
+        {"size": [h, w], "counts": seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"]}
+    mask = np.ascontiguousarray(rle.decode(code).astype(np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+
+
 def _outline(seg) -> list[tuple[float, float]] | None:
     """An object's polygon: its one part, or its parts joined into one outline as Ultralytics' own COCO
-    converter joins them (a person behind a pole is drawn as two parts). RLE masks keep their box only."""
+    converter joins them (a person behind a pole is drawn as two parts); an RLE mask is traced first."""
+    if isinstance(seg, dict) and "counts" in seg and "size" in seg:
+        seg = _rle_parts(seg)
     parts = [p for p in seg if isinstance(p, list) and len(p) >= 6 and not len(p) % 2
              and all(isinstance(c, (int, float)) for c in p)] if isinstance(seg, list) else []
     if len(parts) == 1:
