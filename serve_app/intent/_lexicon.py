@@ -79,6 +79,7 @@ FORMAT_WORDS = {
     "coco": r"\bcoco\b",
     "voc": r"\bvoc\b|pascal",
     "mvtec": r"mvtec",
+    "cityscapes": r"cityscapes|시티스케이프",
     "imagefolder": r"image\s*folder|imagefolder|class(?:-| )?folders?|folder per class|one folder per|폴더별|클래스별\s*폴더|폴더\s*구조",
     "mask": r"mask\s*(?:format|png|images?|folders?|files?)|마스크\s*(?:이미지|파일|폴더|형식|png)",
 }

@@ -132,7 +132,7 @@ class _Report:
 
 
 def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _Report) -> None:
-    k = len(index.class_names)
+    k, masked = len(index.class_names), get_format(index.format).masks
     for s in index.samples:
         w, h = sizes.get(s.image, (s.width, s.height))
         for b in s.boxes:
@@ -145,12 +145,12 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
                 rep.add("box_out_of_range", where)
             elif w and h and min(b.x2 - b.x1, b.y2 - b.y1) < max(4.0, 0.01 * max(w, h)):
                 rep.add("tiny_boxes", f"{where}: {b.x2 - b.x1:.0f}x{b.y2 - b.y1:.0f} px in {w}x{h}")
-        if index.task in ("detection", "segmentation") and index.format != "mask":
+        if index.task in ("detection", "segmentation") and not masked:
             if s.label_file is None:
                 rep.add("images_without_labels", s.image)
             elif s.label_file_empty:
                 rep.add("empty_label_file", s.label_file)
-        if index.format == "mask":
+        if masked:
             _check_mask(index, s, sizes.get(s.image), rep)
 
 

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from adapters import get_adapter
 from train_jobs.config import TrainingConfig
-from train_jobs.data import load_rgb, local_dataset_path, png_base64
+from train_jobs.data import DatasetError, load_rgb, local_dataset_path, png_base64
 from train_jobs.data.formats import read_dataset
+from train_jobs.data.formats.masks import class_ids
 from train_jobs.data.gallery import palette
 from train_jobs.export import export_native, export_onnx_checked
 from train_jobs.state import JobFolder
@@ -42,7 +43,8 @@ class MaskDataset(Dataset):
             image, mask = self.pairs[i]
             x = torch.from_numpy(np.asarray(load_rgb(image, self.size, self.resample)).copy()).permute(2, 0, 1).contiguous()
             with Image.open(mask) as m:
-                y = torch.from_numpy(np.asarray(m.convert("L").resize((self.size, self.size), Image.NEAREST)).astype(np.int64))
+                ids = class_ids(m).resize((self.size, self.size), Image.NEAREST)
+                y = torch.from_numpy(np.asarray(ids).astype(np.int64))
             self.cache[i] = (x, y)
         x, y = self.cache[i]
         if self.flip and torch.rand(()) < 0.5:
@@ -51,7 +53,11 @@ class MaskDataset(Dataset):
 
 
 def _index(cfg: TrainingConfig, path: str) -> tuple[list[str], list, list]:
-    index = read_dataset(path, "mask")
+    index = read_dataset(path, cfg.dataset.format)
+    if not any(s.mask for s in index.samples):
+        raise DatasetError(f"this {index.format} dataset has no masks: semantic segmentation ({cfg.model.source} "
+                           "models) trains on mask datasets (images/ + masks/, ADE20K, Cityscapes); for outlines "
+                           "(YOLO, COCO) pick an ultralytics -seg model such as yolov8n-seg")
     pairs = [(index.path(s), os.path.join(index.root, s.mask)) for s in index.samples if s.mask]
     splits = [s.split for s in index.samples if s.mask]
     names = cfg.class_names or index.class_names
@@ -74,7 +80,7 @@ def _index(cfg: TrainingConfig, path: str) -> tuple[list[str], list, list]:
 
 def check_dataset(cfg: TrainingConfig, path: str) -> dict:
     names, train, val = _index(cfg, path)
-    return {"format": "mask", "class_names": names, "images": {"train": len(train), "val": len(val)}}
+    return {"format": cfg.dataset.format or "mask", "class_names": names, "images": {"train": len(train), "val": len(val)}}
 
 
 def train_epoch(model, loader, optimizer, to_device: Callable, autocast: Callable, on_step=None) -> dict:
@@ -221,7 +227,7 @@ def batch_metrics(index, answers: dict[str, dict], class_names: list[str]) -> Op
             continue
         pred = np.asarray(Image.open(io.BytesIO(base64.b64decode(answers[s.image]["mask"])))).astype(np.int64)
         with Image.open(os.path.join(index.root, s.mask)) as m:
-            truth = lut[np.asarray(m.convert("L").resize(pred.shape[::-1], Image.NEAREST))]
+            truth = lut[np.asarray(class_ids(m).resize(pred.shape[::-1], Image.NEAREST))]
         keep = truth != IGNORE
         cm += np.bincount(truth[keep] * k + pred[keep], minlength=k * k).reshape(k, k)
         images += 1

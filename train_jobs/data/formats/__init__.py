@@ -7,6 +7,7 @@ from train_jobs.data.formats import yolo as _yolo  # noqa: F401,E402
 from train_jobs.data.formats import voc as _voc  # noqa: F401,E402
 from train_jobs.data.formats import coco as _coco  # noqa: F401,E402
 from train_jobs.data.formats import mvtec as _mvtec  # noqa: F401,E402
+from train_jobs.data.formats import cityscapes as _cityscapes  # noqa: F401,E402
 from train_jobs.data.formats import masks as _masks  # noqa: F401,E402
 from train_jobs.data.formats import imagefolder as _imagefolder  # noqa: F401,E402
 

@@ -18,6 +18,7 @@ class DatasetFormat:
     read: Callable[[str], DatasetIndex]
     write: Optional[Callable[[DatasetIndex, str], None]] = None
     layout: str = ""  # what the format looks like on disk, for "cannot tell the format" errors
+    masks: bool = False  # its labels are mask images of class ids (semantic segmentation)
 
 
 FORMATS: Registry[DatasetFormat] = Registry("dataset format", FormatError)
