@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import signed_up
-from test_exports import cvat_coco_export, cvat_voc_export
+from test_exports import cvat_coco_export, cvat_voc_export, mvtec_category, roboflow_export, ultralytics_folder
 
 pytestmark = pytest.mark.ray
 
@@ -119,3 +119,27 @@ def test_the_dataset_manager(api_url, people, tmp_path):
     assert again["plan"] is None and "site-a" in again["plan_problem"] and "site-b-final" in again["plan_problem"]
     # the converted version stays, its files intact
     assert httpx.get(f"{api_url}/v1/datasets/{yolo['dataset_id']}/samples", headers=dora).json()["matching"] == 4
+
+
+EXPORTS = {  # archive layout: (how it is made, the job trained on it)
+    "roboflow-yolov8": (roboflow_export, {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),
+    "ultralytics-coco8": (ultralytics_folder, {"task": "detection",
+                                               "model": {"source": "ultralytics", "name": "yolov8n"}}),
+    "cvat-coco": (cvat_coco_export, {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),
+    "mvtec-category": (mvtec_category, {"task": "anomaly_detection", "model": {"source": "timm", "name": "resnet18"}}),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(EXPORTS))
+def test_an_export_uploaded_through_the_api_trains_an_epoch(api_url, people, tmp_path, layout):
+    """Archives laid out as the tools export them (CVAT's VOC export trains in test_the_dataset_manager)."""
+    make, job = EXPORTS[layout]
+    up = _upload(api_url, people["eve"], make(str(tmp_path / layout)), layout)
+    assert up["report"]["ok"], up["report"]["summary"]
+    cfg = {**job, "dataset": {"uri": up["dataset_id"]},
+           "hyperparameters": {"epochs": 1, "batch_size": 4, "image_size": 32}}
+    r = httpx.post(f"{api_url}/v1/jobs", headers=people["eve"], json={"config": cfg})
+    assert r.status_code == 201, r.text
+    ended = _ended(api_url, people["eve"], r.json()["job_id"])
+    assert ended["state"] == "succeeded", (ended["message"], ended["history"][-3:])
+    assert "training" in [h["state"] for h in ended["history"]] and ended["result"]  # trained and evaluated

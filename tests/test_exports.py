@@ -145,12 +145,10 @@ def test_a_listed_image_outside_the_dataset_is_refused(tmp_path):
     assert not report["ok"] and "/etc/hostname" in report["summary"] and "inside" in report["summary"]
 
 
-@pytest.mark.ray
-def test_a_roboflow_export_trains_for_an_epoch(ray_cluster, tmp_path, monkeypatch):
-    """Its per-job working copy holds every image of train and valid, and Ultralytics trains on it."""
+def test_a_roboflow_export_gets_a_working_copy_of_every_image(tmp_path, monkeypatch):
+    """The per-job copy Ultralytics trains on holds every image of train, valid and test (trained for an
+    epoch through the API in test_dataset_manager)."""
     from train_jobs.config import TrainingConfig
-    from train_jobs.state import JobFolder
-    from train_jobs.store import open_store
     from train_jobs.tasks import ultralytics_run as u
 
     monkeypatch.setenv("TMPDIR", str(tmp_path / "work"))
@@ -162,10 +160,25 @@ def test_a_roboflow_export_trains_for_an_epoch(ray_cluster, tmp_path, monkeypatc
     with open(data_yaml) as f:
         copy = yaml.safe_load(f)["path"]
     assert [len(os.listdir(os.path.join(copy, "images", s))) for s in ("train", "val", "test")] == [6, 3, 2]
-    u._fit_task(cfg.model_dump(mode="json"))
-    job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-    assert [e["epoch"] for e in job.events() if e["kind"] == "metrics"] == [1]
-    assert u.trained_yolo(cfg, job).names == {0: "helmet", 1: "head"}
+
+
+def mvtec_category(root: str) -> str:
+    """One category of MVTec AD as distributed: train/good, test/good and test/<defect>, ground_truth masks,
+    and the set's license.txt."""
+    from train_jobs.data.synth import make_anomaly
+
+    make_anomaly(root, train_images=16, test_good=4, test_defects=4, image_size=64, seed=0)
+    with open(os.path.join(root, "license.txt"), "w") as f:
+        f.write("CC BY-NC-SA 4.0\n")
+    return root
+
+
+def test_the_whole_mvtec_set_is_refused_with_what_to_upload_instead(tmp_path):
+    for category in ("bottle", "cable"):
+        mvtec_category(str(tmp_path / "mvtec_anomaly_detection" / category))
+    report = validate_dataset(str(tmp_path / "mvtec_anomaly_detection"))
+    assert not report["ok"] and "2 MVTec categories (bottle, cable)" in report["summary"]
+    assert "upload one category's folder (e.g. bottle/" in report["summary"]
 
 
 def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_left_out(tmp_path):

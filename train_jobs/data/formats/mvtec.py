@@ -8,11 +8,21 @@ from train_jobs.data.formats._index import DatasetIndex, FormatError, Sample, im
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 
+def _categories(root: str) -> list[str]:
+    """The folders of ``root`` that are MVTec categories (MVTec AD as distributed holds 15)."""
+    return [d for d in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, d, "train", "good"))]
+
+
 def _looks_like(root: str) -> bool:
-    return os.path.isdir(os.path.join(root, "train", "good"))
+    return os.path.isdir(os.path.join(root, "train", "good")) or bool(_categories(root))
 
 
 def read(root: str) -> DatasetIndex:
+    if not os.path.isdir(os.path.join(root, "train", "good")):
+        found = _categories(root)
+        raise FormatError(f"this folder holds {len(found)} MVTec categories ({', '.join(found[:15])}); a model learns "
+                          f"what one product looks like: upload one category's folder (e.g. {found[0]}/ with its "
+                          "train/ and test/)")
     index = DatasetIndex("mvtec", "anomaly_detection", root, ["good", "anomalous"])
     train_dirs = [d for d in sorted(os.listdir(os.path.join(root, "train"))) if os.path.isdir(os.path.join(root, "train", d))]
     for d in train_dirs:
