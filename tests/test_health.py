@@ -101,3 +101,21 @@ def test_class_weights_count_each_class_alike_and_are_for_classification_only():
     with pytest.raises(ConfigError, match="class_weights 'balanced' is for the classification trainer"):
         config_from_dict({"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"},
                           "dataset": {"uri": "/data"}, "hyperparameters": {"class_weights": "balanced"}})
+
+
+def test_label_noise_hints_one_picture_in_two_classes_and_one_object_boxed_twice(tmp_path):
+    root = folder(tmp_path / "cls", {"train/cat": [photo(i) for i in range(6)],
+                                     "train/dog": [photo(100 + i) for i in range(5)] + [photo(2)]})
+    found = findings(validate_dataset(root))
+    assert found["conflicting_labels"]["examples"] == ["train/cat/002.png (cat) = train/dog/005.png (dog)"]
+    yolo = tmp_path / "yolo"
+    for split in ("train", "val"):
+        (yolo / "images" / split).mkdir(parents=True)
+        (yolo / "labels" / split).mkdir(parents=True)
+        for i in range(2):
+            photo(i + 20 * (split == "val")).save(yolo / "images" / split / f"{i}.png")
+            again = "0 0.502 0.5 0.3 0.3\n" if (split, i) == ("train", 1) else "1 0.5 0.5 0.3 0.3\n"  # class 1: another
+            (yolo / "labels" / split / f"{i}.txt").write_text("0 0.5 0.5 0.3 0.3\n" + again)
+    (yolo / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a, b]\n")
+    found = findings(validate_dataset(str(yolo)))
+    assert found["duplicate_boxes"]["count"] == 1 and found["duplicate_boxes"]["examples"] == ["labels/train/1.txt: a"]

@@ -4,6 +4,7 @@ decoding and the exported predict.py); grey, palette, CMYK, alpha, 16-bit and fl
 as RGB with their brightness kept; every accepted file type trains, and the report counts each mode."""
 from __future__ import annotations
 
+import base64
 import io
 import os
 
@@ -73,6 +74,12 @@ def test_the_health_report_measures_photos_upright_and_counts_modes(tmp_path):
     assert report["image_modes"] == {"RGB": 8, "L": 1}
     assert "Image modes (each read as RGB): RGB 8, L 1." in report["summary"]
     assert "이미지 모드 (모두 RGB로 읽음): RGB 8, L 1." in validate_dataset(str(root), language="ko")["summary"]
+    from train_jobs.data.gallery import gallery
+
+    drawn = [s for s in gallery(str(root))["samples"] if s["image"] == "cat/0.jpg"][0]["drawn"]  # the dataset manager's
+    shown = Image.open(io.BytesIO(base64.b64decode(drawn)))
+    assert shown.height > shown.width  # upright (its caption is a band below the picture)
+    assert _near(_top_and_bottom(shown)[0], RED)
 
 
 @pytest.mark.parametrize("mode, make, expected", [

@@ -128,6 +128,14 @@ MESSAGES: dict[str, dict[str, str]] = {
                                            "a square distorts them: crop or tile them",
                                      "ko": "가로세로 비가 4배를 넘는 이미지가 있습니다. 정사각형으로 줄이면 찌그러지니 "
                                            "잘라 쓰거나 나눠 쓰세요"},
+    "finding.conflicting_labels": {"en": "the same image is labelled as different classes: at least one label is "
+                                         "wrong; keep the right one",
+                                   "ko": "같은 이미지가 서로 다른 클래스로 라벨링되어 있습니다. 적어도 하나는 틀렸으니 맞는 "
+                                         "것만 남기세요"},
+    "finding.duplicate_boxes": {"en": "boxes of one class drawn over each other (IoU 0.9 or more): one object "
+                                      "labelled twice; remove the copy",
+                                "ko": "같은 클래스의 박스가 거의 겹쳐(IoU 0.9 이상) 한 객체가 두 번 라벨링되었습니다. "
+                                      "중복을 지우세요"},
     "finding.tiny_boxes": {"en": "boxes under 1% of the image's side (or 4 px): they may vanish when the image is "
                                  "resized to the model's input; train at a larger image size, or crop",
                            "ko": "이미지 변의 1%(또는 4픽셀)보다 작은 박스가 있습니다. 모델 입력 크기로 줄이면 사라질 수 "

@@ -53,6 +53,8 @@ CATALOGUE: dict[str, FindingKind] = {
     "near_duplicates": FindingKind("near_duplicates", "warning"),
     "extreme_aspect_ratio": FindingKind("extreme_aspect_ratio", "warning"),
     "tiny_boxes": FindingKind("tiny_boxes", "warning"),
+    "conflicting_labels": FindingKind("conflicting_labels", "warning"),
+    "duplicate_boxes": FindingKind("duplicate_boxes", "warning"),
 }
 
 

@@ -131,6 +131,14 @@ class _Report:
         return sorted(out, key=lambda f: (f["severity"] != "error", f["code"]))
 
 
+def _iou(a, b) -> float:
+    w = min(a.x2, b.x2) - max(a.x1, b.x1)
+    h = min(a.y2, b.y2) - max(a.y1, b.y1)
+    inter = max(0.0, w) * max(0.0, h)
+    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _Report) -> None:
     k, masked = len(index.class_names), get_format(index.format).masks
     for s in index.samples:
@@ -145,6 +153,10 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
                 rep.add("box_out_of_range", where)
             elif w and h and min(b.x2 - b.x1, b.y2 - b.y1) < max(4.0, 0.01 * max(w, h)):
                 rep.add("tiny_boxes", f"{where}: {b.x2 - b.x1:.0f}x{b.y2 - b.y1:.0f} px in {w}x{h}")
+        for i, a in enumerate(s.boxes):  # one object labelled twice: a box drawn again over itself
+            if any(a.class_id == b.class_id and _iou(a, b) >= 0.9 for b in s.boxes[i + 1:]):
+                rep.add("duplicate_boxes", f"{s.label_file or s.image}: {index.class_names[a.class_id]}"
+                        if 0 <= a.class_id < k else s.label_file or s.image)
         if index.task in ("detection", "segmentation") and not masked:
             if s.label_file is None:
                 rep.add("images_without_labels", s.image)
@@ -255,6 +267,9 @@ def _validate(root: str, fmt: Optional[str], class_names: Optional[list[str]], t
                 rep.add("train_val_leakage", " = ".join(s.image for s in group[:3]))
             else:
                 rep.add("duplicate_images", " = ".join(s.image for s in group[:3]))
+            if len({s.label for s in group}) > 1:  # one picture, two answers: at least one label is wrong
+                rep.add("conflicting_labels", " = ".join(f"{s.image} ({index.class_names[s.label]})" for s in group[:3]
+                                                         if s.label is not None and s.label < len(index.class_names)))
 
     counts = _counts(index)
     train = counts.get("train", {})
