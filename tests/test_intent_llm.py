@@ -108,3 +108,11 @@ def test_parse_uses_claude_only_with_a_key(monkeypatch):
     assert calls == []
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-a-real-key")
     assert parse("classify cats and dogs on /data/x").intent.task == "detection" and calls == [1]
+
+
+def test_an_architecture_the_platform_lacks_becomes_the_closest_it_has_with_class_names_singular():
+    llm = fake(intent(task="segmentation", model={"source": "huggingface", "name": "DeepLabV3+"},
+                      class_names=["roads", "buildings"], dataset={"uri": "s3://b/d/roads"}))
+    result = parse_with_llm("train DeepLabV3+ to segment roads and buildings on s3://b/d/roads", chat_model=llm)
+    assert (result.intent.model.name, result.intent.model.instead_of) == ("nvidia/mit-b0", "deeplabv3+")
+    assert result.intent.class_names == ["road", "building"]

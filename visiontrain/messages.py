@@ -183,6 +183,13 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "weighted by its share, so the rare ones count as much; edit the plan to set none",
                       "ko": "클래스 불균형(학습 이미지 {high}장 대 {low}장): 드문 클래스도 같은 비중이 되도록 클래스별 손실에 "
                             "가중치를 둡니다. 끄려면 계획을 수정해 none으로 두세요"},
+    "plan.names_differ": {"en": "you named the classes {said}; the dataset's are {names}: the job trains on the "
+                                "dataset's",
+                          "ko": "말씀하신 클래스는 {said}이지만 데이터셋의 클래스는 {names}입니다. 데이터셋의 클래스로 "
+                                "학습합니다"},
+    "plan.closest_model": {"en": "{asked} is not among this platform's models; {model} is the closest it has for "
+                                 "{task}",
+                           "ko": "{asked} 모델은 이 플랫폼에 없어 {task}에 가장 가까운 {model} 모델을 씁니다"},
     "plan.classes_differ": {"en": "you said {said} classes; the dataset has {found}: {names}",
                             "ko": "클래스가 {said}개라고 하셨지만 데이터셋에는 {found}개가 있습니다: {names}"},
     "plan.trials_rounded": {

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from serve_app.intent._classes import singular
 from serve_app.intent._conversation import parse_offline
 from serve_app.intent._schema import DatasetMention, Hyperparameters, Intent, ModelMention, ParseResult, Resources
 from visiontrain.settings import settings as env_settings
 
 __all__ = ["DatasetMention", "Hyperparameters", "Intent", "ModelMention", "ParseResult", "Resources",
-           "parse", "parse_offline"]
+           "parse", "parse_offline", "singular"]
 
 
 def parse(message: str, history: Optional[list] = None) -> ParseResult:

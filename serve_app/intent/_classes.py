@@ -17,7 +17,17 @@ cpu run runs trial trials best better one two three four five six seven eight ni
 whether if is are be which what where how many some all each other objects object things items them then also
 classifies distinguishes distinguishing separate separates identify identifies detects finds
 recognizes recognises spot spots classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
+tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 """.split())
+ARTICLES = ("a", "an", "the")
+IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse", "geese": "goose",
+             "teeth": "tooth", "feet": "foot", "leaves": "leaf", "knives": "knife", "wolves": "wolf", "shelves": "shelf",
+             "buses": "bus", "viruses": "virus", "lenses": "lens", "gases": "gas", "cacti": "cactus", "fungi": "fungus"}
+UNCHANGED = ("species", "series", "glasses", "scissors", "pants", "jeans", "clothes", "news", "chess")
+# "distinguish apples from oranges", "tell X from Y", "between X and Y"
+FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w*|separat\w*|discriminat\w*)\s+"
+                       r"(?:between\s+)?((?:[A-Za-z][\w'-]*\s+){0,2}?[A-Za-z][\w'-]*)\s+(?:from|and)\s+"
+                       r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
@@ -54,8 +64,32 @@ def _split_joined(text: str) -> str:
     return re.sub(r"([가-힣]+)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
 
 
+def singular(name: str) -> str:
+    """An English class name in the singular, its last word turned ("cats" -> "cat", "traffic lights" ->
+    "traffic light", "people" -> "person"); other names as they are."""
+    words = name.split()
+    if not words or not words[-1].isascii() or not words[-1].isalpha() or len(words[-1]) < 4:
+        return name
+    w, low = words[-1], words[-1].lower()
+    if low in IRREGULAR:
+        one = IRREGULAR[low]
+    elif low.endswith(UNCHANGED) or low.endswith(("ss", "us", "is")):
+        one = w
+    elif low.endswith("ies"):
+        one = w[:-3] + "y"
+    elif low.endswith(("ches", "shes", "xes", "zes", "sses", "oes")):
+        one = w[:-2]
+    elif low.endswith("s"):
+        one = w[:-1]
+    else:
+        one = w
+    return " ".join([*words[:-1], one])
+
+
 def _clean_en(item: str, first: bool, last: bool) -> str:
     words = item.split()
+    while words and words[0].lower() in ARTICLES:
+        words.pop(0)
     if first:
         while words and words[0].lower() in STOP_EN:
             words.pop(0)
@@ -82,11 +116,16 @@ def _candidates(text: str) -> list[list[str]]:
         items = [s.strip() for s in m.group().split("/")]
         items[-1] = _strip_particle(items[-1])
         lists.append(items)
-    item = r"[A-Za-z][A-Za-z'\-]*(?: [A-Za-z][A-Za-z'\-]*){0,2}"
+    word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z'\-]*"  # a joining word ends an item
+    item = rf"{word}(?: {word}){{0,2}}"
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
     for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
         parts = re.split(sep, m.group())
         lists.append([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
+    for m in FROM_PAIR.finditer(text):
+        lists.append([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)])
+    for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
+        lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
     ko_text = _split_joined(text)
     for m in re.finditer(r"[가-힣A-Za-z]+(?:\s*(?:,|·|및|그리고)\s*[가-힣A-Za-z]+)+", ko_text):
         parts = [p for p in re.split(r"\s*(?:,|·|및|그리고)\s*", m.group()) if p]
@@ -104,4 +143,4 @@ def class_names(text: str, models: list[str] = ()) -> list[str] | None:
         kept = [i for i in items if _valid(i)]
         if len(kept) >= 2 and len(kept) == len([i for i in items if i]) and len(kept) > len(best):
             best = kept
-    return list(dict.fromkeys(best)) or None
+    return list(dict.fromkeys(singular(b) for b in best)) or None

@@ -42,14 +42,15 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
             problems.append(("model_unknown", m.text, m.suggestions))
             intent.model = None
         else:
-            intent.model = ModelMention(source=m.source, name=m.name)
+            intent.model = ModelMention(source=m.source, name=m.name,
+                                        instead_of=r.instead_of if r.instead_of == m.text.strip() else None)
     if intent.model is not None:
         source, name = intent.model.source, intent.model.name
         tasks = model_tasks(source, name)
         if intent.task is None:
             intent.task = tasks[0] if tasks else None  # an adapter lists a model's main task first
         elif (variant := task_variant(source, name, intent.task)) is not None:
-            intent.model = ModelMention(source=source, name=variant)
+            intent.model = ModelMention(source=source, name=variant, instead_of=intent.model.instead_of)
         elif r.model is not None and r.model.name and not r.task_explicit and tasks:
             intent.task = tasks[0]  # "use yolo11s instead": the new model brings its task along
         elif r.model is not None and r.model.name:

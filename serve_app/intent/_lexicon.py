@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -74,6 +74,13 @@ NOT_DATASET_NAMES = frozenset(
     "photos training train test val validation custom own small big large public existing previous old first second "
     "other another labelled labeled annotated raw full sample synthetic any some which what "
     "coco yolo voc pascal mvtec imagefolder mask masks".split())
+# Architectures people name that the platform does not have, and the closest model it has (the plan says so).
+ARCHITECTURES = {
+    r"deep\s*lab\s*(?:v?3\s*\+?|v\d)?\+?|psp\s*net|u[\s-]?net\b|fcn\b|seg\s*net|hr\s*net": ("huggingface", "nvidia/mit-b0"),
+    r"mask\s*r[\s-]?cnn|mask2former|yolact|solo\s*v2": ("ultralytics", "yolov8n-seg"),
+    r"(?:faster|fast|cascade)\s*r[\s-]?cnn|retina\s*net|\bssd\b|efficient\s*det|\bdetr\b|centernet|fcos": ("ultralytics",
+                                                                                                       "yolov8n"),
+}
 FORMAT_WORDS = {
     "yolo": r"yolo\s*(?:format|형식|포맷|layout|labels?|annotations?|txt)|(?:format|형식|포맷)\s*(?:은|는|:)?\s*yolo",
     "coco": r"\bcoco\b",

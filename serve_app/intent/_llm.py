@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from serve_app.intent._conversation import apply_reading, ask, finish, history_state, parse_offline
 from serve_app.intent._models import ModelMatch, find_models
+from serve_app.intent._classes import singular
 from serve_app.intent._offline import Reading, _take_dataset, read_message
 from serve_app.intent._schema import Intent, ParseResult
 from visiontrain.tasks import TASKS
@@ -53,9 +54,11 @@ def _reading(result: ParseResult, message: str) -> Reading:
                 injection=own.injection, off_topic=own.off_topic, vision_signal=True)
     if intent.model is not None:
         found = find_models(intent.model.name.lower()[:100])
-        r.model = found[0] if found else ModelMatch(intent.model.name[:100], suggestions=[])
+        r.model = found[0] if found else own.model if own.instead_of else \
+            ModelMatch(intent.model.name[:100], suggestions=[])
+        r.instead_of = None if found else own.instead_of  # an architecture it lacks: the closest it has, said so
     if intent.class_names:
-        names = [n.strip()[:40] for n in intent.class_names if isinstance(n, str) and n.strip().isprintable()]
+        names = [singular(n.strip()[:40]) for n in intent.class_names if isinstance(n, str) and n.strip().isprintable()]
         r.class_names = [n for n in names if n][:1000] or None
     r.num_classes = intent.num_classes
     if intent.dataset is not None:

@@ -35,6 +35,7 @@ class Reading:
     task: Optional[str] = None
     task_explicit: bool = False
     model: Optional[ModelMatch] = None
+    instead_of: Optional[str] = None
     pretrained: Optional[bool] = None
     from_job: Optional[str] = None
     continue_training: bool = False
@@ -156,7 +157,8 @@ def _read_numbers(low: str, reading: Reading) -> None:
     workers = _first([rf"{NUM}\s*(?:개의|개|대의|대)?\s*(?:workers?|워커|노드|nodes?)",
                       rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
     if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를)?\s*없이|"
-                 r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)", low):
+                 r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)|(?:on|using|with|use)\s+(?:the\s+|a\s+|my\s+)?"
+                 r"(?:\d+\s+)?cpus?\b", low):
         reading.use_gpu = False
     elif gpus is not None:
         reading.use_gpu = True
@@ -171,6 +173,7 @@ def _read_numbers(low: str, reading: Reading) -> None:
         rf"{NUM}\s*(?:가지|종류|종)(?![a-z가-힣]*(?:gpu|워커))",
         rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes)\b",
         rf"{NUM}-class",
+        rf"{NUM}\s*개\s*(?:를|을|로)?\s*(?:분류|구분|판별)",
     ], low)
     if count is not None:
         reading.num_classes = int(_number(count))
@@ -230,6 +233,17 @@ def _take_job(text: str, reading: Reading) -> str:
     return text
 
 
+def _read_architecture(low: str, reading: Reading) -> tuple[str, Optional[ModelMatch]]:
+    """An architecture the platform does not have ("DeepLabV3+", "Mask R-CNN"): the closest model it
+    has, taken out of the text; the plan says which was named."""
+    for pattern, (source, name) in lex.ARCHITECTURES.items():
+        if m := re.search(pattern, low):
+            reading.instead_of = m.group().strip()
+            return low[:m.start()] + " " * (m.end() - m.start()) + low[m.end():], \
+                ModelMatch(m.group(), source, name, start=m.start(), end=m.end())
+    return low, None
+
+
 def _read_format(low: str, reading: Reading) -> str:
     for fmt, pattern in lex.FORMAT_WORDS.items():
         if re.search(pattern, low):
@@ -248,7 +262,8 @@ def read_message(message: str) -> Reading:
         reading.from_job, reading.continue_training = None, False
     reading.language = language_of(text) or language_of(message) or "en"
     low = _read_format(_normalise(text), reading)
-    models = find_models(low)
+    low, closest = _read_architecture(low, reading)
+    models = ([closest] if closest else []) + find_models(low)
     for m in models:
         low = low[:m.start] + " " * (m.end - m.start) + low[m.end:]
     reading.model = next((m for m in models if m.name), models[0] if models else None)

@@ -38,6 +38,8 @@ class _Schema(BaseModel):
 class ModelMention(_Schema):
     source: str
     name: str
+    instead_of: Optional[str] = Field(None, description="the architecture the user named, which the platform does "
+                                                        "not have; this model is the closest it has")
 
 
 class DatasetMention(_Schema):

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import yaml
 
 from adapters import get_adapter
-from serve_app.intent import ParseResult
+from serve_app.intent import ParseResult, singular
 from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.state import JobFolder
@@ -187,7 +187,7 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     user's language (``result.language``). ``publishes(source, name)``: whether the model's hub has
     pretrained weights (the model registry knows)."""
     it, lang = result.intent, result.language
-    model = it.model.model_dump() if it.model else None
+    model = it.model.model_dump(exclude={"instead_of"}) if it.model else None
     if it.from_job:  # the earlier job's model replaces this one (platform_config)
         model = {**(model or {"name": ""}), "from_job": it.from_job, "continue_training": bool(it.continue_training)}
     given: dict = {"task": it.task, "model": model,
@@ -205,11 +205,14 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     chosen = _resources(given.get("resources", {}), cluster)
     cfg = platform_config({**given, "resources": {**chosen, **given.get("resources", {})}}, user, records,
                           storage_uri)
-    fitted, notes, fit_warnings = ({}, {}, []) if cfg.model.continue_training else \
+    fitted, notes, fit_warnings, names = ({}, {}, [], cfg.class_names) if cfg.model.continue_training else \
         _fit_to_dataset(cfg, given, it.num_classes, storage_uri, lang)
     warnings += fit_warnings
+    if it.model is not None and it.model.instead_of:
+        warnings.append(say("plan.closest_model", lang, asked=it.model.instead_of, model=f"{cfg.model.source}/"
+                            f"{cfg.model.name}", task=say(f"task.{cfg.task}", lang)))
     pretrained, notes["model.pretrained"] = _weights(cfg, it.pretrained, storage_uri, publishes, lang)
-    full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted),
+    full = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update=fitted), "class_names": names,
                                   "model": cfg.model.model_copy(update={"pretrained": pretrained})}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
     defaults += ["model.pretrained"] if it.pretrained is None else []
@@ -272,8 +275,8 @@ def _resources(stated: dict, cluster: Optional[dict]) -> dict:
 def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str, lang: str = "en"):
     """Defaults fitted to the model and the data: the image size (the model's own input size, or the
     images' own when they are smaller: upscaling adds compute, not detail), class weights where an
-    uploaded classification dataset's classes are imbalanced, and a warning when the stated class count
-    differs from an uploaded dataset's."""
+    uploaded classification dataset's classes are imbalanced, the class names as an uploaded dataset spells
+    them, and a warning when the stated classes (or their count) differ from the dataset's."""
     report: dict = {}
     if DATASET_ID.match(cfg.dataset.uri):
         try:
@@ -291,10 +294,19 @@ def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int]
             and "class_weights" not in given.get("hyperparameters", {}):
         fitted["class_weights"] = "balanced"
         notes["hyperparameters.class_weights"] = say("plan.balanced", lang, high=max(train), low=min(train))
-    found = report.get("class_names") or []
-    if num_classes and found and num_classes != len(found):
+    found, said, names = report.get("class_names") or [], cfg.class_names, cfg.class_names
+    if said and found:  # the dataset's names are the ones its labels use: "cat" said, "cats" the folder
+        names = found
+        if {_plain(n) for n in said} != {_plain(n) for n in found}:
+            warnings.append(say("plan.names_differ", lang, said=", ".join(said), names=", ".join(found)))
+    elif num_classes and found and num_classes != len(found):
         warnings.append(say("plan.classes_differ", lang, said=num_classes, found=len(found), names=", ".join(found)))
-    return fitted, notes, warnings
+    return fitted, notes, warnings, names
+
+
+def _plain(name: str) -> str:
+    """A class name as people may write it either way: any case, singular or plural, - _ or space."""
+    return singular(re.sub(r"[-_\s]+", " ", name).strip()).casefold()
 
 
 def _image_size(cfg: TrainingConfig, images: Optional[dict], lang: str = "en") -> tuple[Optional[int], str]:

@@ -1,0 +1,119 @@
+"""How the offline parser understands requests people write (#29, understanding), one test per class of
+miss found on held-out requests, each over Korean, English and mixed sentences: class lists introduced by
+verbs and connectives, counts said as kinds, compute said in words, an explicit task in a long request
+full of domain words, architectures the platform does not have, and no invented class names."""
+from __future__ import annotations
+
+import pytest
+
+from serve_app.intent import parse_offline
+from serve_app.intent import singular
+from serve_app.services.plan import make_plan
+from serve_app.services.records import Records
+from train_jobs.data.synth import make_classification
+from train_jobs.data.versions import add_dataset
+from train_jobs.store import open_store
+
+
+def read(message: str):
+    return parse_offline(message, []).intent
+
+
+@pytest.mark.parametrize("message, names", [
+    ("a model that tells cats, dogs and horses apart", ["cat", "dog", "horse"]),
+    ("I need something to tell apples from oranges", ["apple", "orange"]),
+    ("distinguish apples from oranges", ["apple", "orange"]),
+    ("train a classifier that differentiates between wolves and huskies", ["wolf", "husky"]),
+    ("classify whether an image is a cat or a dog", ["cat", "dog"]),
+    ("is it a helmet or a head? detect that", ["helmet", "head"]),
+    ("고양이인지 개인지 구분하는 모델", ["고양이", "개"]),
+    ("사과냐 배냐 판별해줘", ["사과", "배"]),
+    ("고양이랑 개 구분해줘", ["고양이", "개"]),
+    ("classify traffic lights, stop signs and buses", ["traffic light", "stop sign", "bus"]),
+    ("people and bicycles 검출 모델", ["person", "bicycle"]),
+])
+def test_class_lists_after_verbs_and_connectives_are_the_nouns_in_the_singular(message, names):
+    assert read(message).class_names == names
+
+
+@pytest.mark.parametrize("message, count", [
+    ("classify 5 kinds of flowers", 5), ("recognise 12 types of birds", 12), ("4 categories of defects", 4),
+    ("숫자 10개 분류", 10), ("꽃 10종류 분류 모델", 10), ("두 가지 결함 분류", 2), ("three sorts of fruit", 3),
+])
+def test_counts_said_as_kinds_set_the_class_count(message, count):
+    assert read(message).num_classes == count
+
+
+@pytest.mark.parametrize("message, gpu, workers", [
+    ("train a classifier on CPU", False, None), ("resnet18 using the CPU only", False, None),
+    ("CPU만으로 학습해줘", False, None), ("GPU 없이 분류 모델", False, None),
+    ("train on 2 GPUs", True, 2), ("GPU 두 장으로 학습", True, 2), ("use 4 gpus for the detector", True, 4),
+])
+def test_compute_said_in_words(message, gpu, workers):
+    it = read(message)
+    assert (it.resources.use_gpu, it.resources.num_workers) == (gpu, workers)
+
+
+@pytest.mark.parametrize("message, task", [
+    ("To improve safety in our warehouses, where forklifts and people share the aisles, we want an object "
+     "detection model that finds forklifts and people in CCTV frames.", "detection"),
+    ("Our security team reviews thousands of images a day. We would like an image classifier that sorts them into "
+     "threat and no threat.", "classification"),
+    ("We inspect weld seams for defects by hand today. Please build a segmentation model that outlines each defect "
+     "region at the pixel level.", "segmentation"),
+    ("Health screening: we need an image classification model for chest x-rays, normal versus pneumonia.",
+     "classification"),
+    ("공장 안전을 위해 위험 구역을 찾는 객체 검출 모델이 필요합니다. 작업자와 지게차를 찾아 주세요.", "detection"),
+])
+def test_an_explicitly_named_task_wins_over_domain_words(message, task):
+    assert read(message).task == task
+
+
+@pytest.mark.parametrize("message, task, model", [
+    ("train DeepLabV3+ for road segmentation", "segmentation", "nvidia/mit-b0"),
+    ("PSPNet on my dataset", "segmentation", "nvidia/mit-b0"),
+    ("U-Net으로 세포 분할", "segmentation", "nvidia/mit-b0"),
+    ("Mask R-CNN to segment cells", "segmentation", "yolov8n-seg"),
+    ("Faster R-CNN to detect cars", "detection", "yolov8n"),
+    ("RetinaNet 검출 모델", "detection", "yolov8n"),
+])
+def test_architectures_the_platform_lacks_map_to_the_closest_it_has(message, task, model):
+    it = read(message)
+    assert (it.task, it.model.name) == (task, model) and it.model.instead_of
+
+
+@pytest.mark.parametrize("message", [
+    "train a detector for my warehouse cameras", "I want to sort photos of our products",
+    "우리 공장 사진으로 불량 검출 모델 만들어줘", "build an image classifier for the x-ray images I uploaded",
+    "Detect objects in drone footage, the dataset is s3://b/d/drone",
+])
+def test_no_class_names_are_invented(message):
+    assert read(message).class_names is None
+
+
+def test_singular_keeps_names_that_are_not_plurals():
+    assert [singular(n) for n in ["glasses", "species", "bus", "grass", "daisies", "boxes", "people", "정상"]] == \
+        ["glasses", "species", "bus", "grass", "daisy", "box", "person", "정상"]
+
+
+def test_the_plan_trains_on_the_dataset_s_class_names_and_says_when_they_differ(tmp_path):
+    records, storage = Records(f"sqlite:///{tmp_path}/r.db"), str(tmp_path / "store")
+    data = make_classification(str(tmp_path / "data"), num_classes=3, per_class=3, image_size=32, seed=0)["path"]
+    added = add_dataset(data, open_store(storage))
+    records.add_dataset(added["dataset_id"], "ann", "shapes", added["report"])
+    found = added["report"]["class_names"]  # circle, square, triangle
+
+    def plan(message: str) -> dict:
+        result = parse_offline(message, [])
+        return make_plan(result, {"username": "ann", "role": "user"}, records, storage)
+
+    same = plan("train resnet18 to classify circles, squares and triangles on the shapes dataset")
+    assert same["config"]["class_names"] == found and same["warnings"] == []  # plural said, singular folders
+    other = plan("train resnet18 to classify circles, squares and stars on the shapes dataset")
+    assert other["config"]["class_names"] == found
+    assert other["warnings"] == ["you named the classes circle, square, star; the dataset's are circle, square, "
+                                 "triangle: the job trains on the dataset's"]
+    closest = plan("train DeepLabV3+ on the shapes dataset")
+    assert closest["config"]["model"]["name"] == "nvidia/mit-b0"
+    assert "deeplabv3+ is not among this platform's models; huggingface/nvidia/mit-b0 is the closest it has for " \
+           "segmentation" in closest["warnings"]
