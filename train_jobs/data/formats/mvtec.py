@@ -10,6 +10,8 @@ from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 def _categories(root: str) -> list[str]:
     """The folders of ``root`` that are MVTec categories (MVTec AD as distributed holds 15)."""
+    if not os.path.isdir(root):
+        return []
     return [d for d in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, d, "train", "good"))]
 
 
