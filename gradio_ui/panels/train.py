@@ -64,7 +64,11 @@ class Train:
             except ApiError as exc:
                 return {self.message: "", self.chatbot: [*history, {"role": "assistant", "content": st.error(exc)}],
                         state: st}
-            st.session_id, st.plan = answer["session_id"], answer.get("plan")
+            st.session_id = answer["session_id"]
+            if answer.get("reply") is not None:  # a command on a job, or a question about the plan: the plan stays
+                history.append({"role": "assistant", "content": answer["reply"]})
+                return {self.message: "", state: st, page.errors: "", self.chatbot: history}
+            st.plan = answer.get("plan")
             result = answer["result"]
             reply = "\n".join(result.get("questions") or [])
             if answer.get("plan_problem"):

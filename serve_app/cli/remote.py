@@ -102,6 +102,9 @@ def print_result(client: Client, record: dict) -> None:
 
 
 def print_plan(answer: dict) -> None:
+    if answer.get("reply") is not None:  # a command on a job, or a question about the plan
+        print(answer["reply"])
+        return
     result = answer["result"]
     for q in result["questions"]:
         print(f"? {q}")

@@ -32,7 +32,8 @@ def _in_range(name: str, value: float, problems: list) -> Optional[float]:
 def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
     """``base`` updated with what ``r`` states; problems are (code, detail, suggestions[, task])."""
     intent = base.model_copy(deep=True)
-    intent.try_on_images = r.try_on_images  # this message's request alone: it is not carried on
+    # this message's request alone: not carried on
+    intent.try_on_images, intent.command, intent.job, intent.about = r.try_on_images, r.command, r.job, r.about
     problems: list[tuple] = [(code, detail, "") for code, detail in r.problems]
     if r.task:
         intent.task = r.task
@@ -134,7 +135,7 @@ def ask(key: str, language: str, detail: str = "", suggestions: list[str] | str 
 
 
 def finish(intent: Intent, language: str, problems: list[tuple]) -> ParseResult:
-    if intent.try_on_images:  # nothing to train: the plan so far waits
+    if intent.try_on_images or intent.command:  # nothing to train: the plan so far waits
         return ParseResult(status="complete", language=language, intent=intent)
     missing = []
     if intent.task is None and not intent.from_job:  # an earlier job brings its task
@@ -169,7 +170,8 @@ def history_state(history: Optional[Iterable[Any]]) -> tuple[Intent, Optional[st
         if isinstance(item, ParseResult) or (isinstance(item, dict) and "intent" in item):
             result = item if isinstance(item, ParseResult) else ParseResult.model_validate(item)
             if result.status != "rejected":  # a request to try a model was that message's alone
-                intent, language = result.intent.model_copy(update={"try_on_images": None}), result.language
+                intent, language = result.intent.model_copy(update={"try_on_images": None, "command": None, "job": None,
+                                                                    "about": None}), result.language
         elif (text := _text_of(item)) is not None:
             reading = read_message(text)
             if reading.vision_signal and not reading.off_topic:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -74,6 +74,27 @@ NOT_DATASET_NAMES = frozenset(
     "photos training train test val validation custom own small big large public existing previous old first second "
     "other another labelled labeled annotated raw full sample synthetic any some which what "
     "coco yolo voc pascal mvtec imagefolder mask masks".split())
+# Commands on a job, said in the conversation (a message that asks for a new training is never one).
+COMMANDS = {
+    "jobs": r"(?:show|list)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?my\s+(?:jobs|runs|trainings|models)|what\s+jobs|"
+            r"(?:내|제)\s*(?:작업|학습)\s*(?:목록|들|전부|모두)|(?:작업|학습)\s*목록",
+    "stop": r"\b(?:stop|cancel|abort|kill)\s+(?:it|this|that|the\s+(?:job|training|run)|my\s+(?:job|training|run)|"
+            r"training|job\b)|^\s*(?:stop|cancel)\s*(?:it)?\s*[.!]*\s*$|멈춰|멈추|중지\s*(?:해|시켜)|중단\s*(?:해|시켜)|그만\s*(?:해|둬)",
+    "results": r"결과\s*(?:를|좀)?\s*(?:보여|알려|는|어때|나왔)|성능\s*(?:은|이)?\s*(?:어때|어떻|나왔)|정확도\s*(?:는|가)?\s*"
+               r"(?:얼마|어때|나왔)|(?:show|give|tell)\s+(?:me\s+)?(?:the\s+)?(?:results?|metrics|scores?)|how\s+(?:well\s+)?"
+               r"did\s+(?:it\s+|my\b.{0,30}?|the\b.{0,30}?)?\s*do\b|what(?:'s|\s+is|\s+was)\s+(?:the|its|my)\s+(?:accuracy|map|miou|score)",
+    "status": r"어떻게\s*(?:돼|되)\s*(?:가|고)|진행\s*(?:상황|상태|률|도)|얼마나\s*(?:남았|됐)|잘\s*(?:되고|돌아가고)\s*있|"
+              r"how(?:'s|\s+is)\s+(?:my|the|it)\b.{0,40}?(?:doing|going|coming)|status\s+of|what(?:'s|\s+is)\s+the\s+"
+              r"(?:status|progress)|how\s+(?:far|long)\s+(?:along|left|until|is)",
+}
+# "왜 배치 32야?", "why batch size 32?": a plan's choice and its reason; the words name the field asked about.
+WHY = re.compile(r"^\s*(?:왜|어째서)\b|^\s*why\b|이유가?\s*(?:뭐|무엇)|how\s+did\s+you\s+(?:pick|choose)", re.I)
+PLAN_FIELDS = {
+    "hyperparameters.batch_size": r"batch|배치", "hyperparameters.image_size": r"image\s*size|imgsz|이미지\s*크기|해상도|px",
+    "hyperparameters.learning_rate": r"learning\s*rate|\blr\b|학습률", "hyperparameters.epochs": r"epochs?|에폭|에포크",
+    "hyperparameters.class_weights": r"class\s*weights?|클래스\s*가중치|불균형", "model.pretrained": r"weights|pretrained|가중치|사전\s*학습",
+    "resources.cpus_per_worker": r"cpus?\b|코어", "resources.use_gpu": r"gpu", "model.name": r"model|모델|resnet|yolo|segformer",
+}
 # Architectures people name that the platform does not have, and the closest model it has (the plan says so).
 ARCHITECTURES = {
     r"deep\s*lab\s*(?:v?3\s*\+?|v\d)?\+?|psp\s*net|u[\s-]?net\b|fcn\b|seg\s*net|hr\s*net": ("huggingface", "nvidia/mit-b0"),

@@ -40,6 +40,9 @@ class Reading:
     from_job: Optional[str] = None
     continue_training: bool = False
     try_on_images: Optional[str] = None
+    command: Optional[str] = None
+    about: Optional[str] = None
+    job: Optional[str] = None
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset_uri: Optional[str] = None
@@ -244,6 +247,23 @@ def _read_architecture(low: str, reading: Reading) -> tuple[str, Optional[ModelM
     return low, None
 
 
+def _read_command(low: str, reading: Reading) -> None:
+    """A command on a job ("멈춰줘", "how is my model doing?", "왜 배치 32야?"; the job named, if one is), unless
+    the message asks for a training of its own (a task said outright, a model, a dataset) or carries one on."""
+    if reading.task_explicit or reading.model or reading.dataset_uri or reading.continue_training \
+            or reading.try_on_images:
+        return
+    if lex.WHY.search(low):
+        reading.command = "explain"
+        reading.about = next((f for f, pattern in lex.PLAN_FIELDS.items() if re.search(pattern, low)), None)
+    else:
+        reading.command = next((name for name, pattern in lex.COMMANDS.items() if re.search(pattern, low)), None)
+    if reading.command:
+        reading.hyper.clear()  # "왜 배치 32야?" asks about 32, it does not set it
+        reading.job, reading.from_job = reading.from_job, None
+        reading.class_names = reading.num_classes = None
+
+
 def _read_format(low: str, reading: Reading) -> str:
     for fmt, pattern in lex.FORMAT_WORDS.items():
         if re.search(pattern, low):
@@ -275,11 +295,12 @@ def read_message(message: str) -> Reading:
     if names:
         reading.class_names = names
         reading.num_classes = reading.num_classes or len(names)
+    _read_command(low, reading)
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(
         reading.task_explicit or reading.model or reading.dataset_uri or reading.hyper or reading.num_workers
         or reading.search or reading.pretrained is not None or reading.from_job or reading.continue_training
-        or reading.try_on_images
+        or reading.try_on_images or reading.command
         or reading.use_gpu is not None or reading.num_classes or reading.dataset_format
         or lex.VISION_WORDS.search(low) or re.search(lex.TASK_WEAK["anomaly_detection"], low)
         or (reading.task and lex.TRAIN_WORDS.search(low))

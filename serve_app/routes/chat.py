@@ -1,7 +1,8 @@
 """``POST /v1/chat``: one turn of the conversation, kept server-side per session. The answer is
 the parse result plus, once nothing is missing, the plan: the full TrainingConfig the job would
 run with and which of its values are defaults. Nothing runs until the plan is confirmed with
-``POST /v1/jobs {"session_id": ...}``."""
+``POST /v1/jobs {"session_id": ...}``. A turn that asks about a job (its progress, the user's jobs,
+stop it, its results) or about the plan (why a value) gets ``reply``, done with the API's rules."""
 import asyncio
 import secrets
 from typing import Any, Optional
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.intent import ParseResult
+from serve_app.services.commands import run_command
 from serve_app.services.plan import PlanError, make_plan, succeeded_job
 from serve_app.routes.deps import current_user, platform, writer_user
 from train_jobs.config import ConfigError
@@ -31,6 +33,9 @@ class ChatAnswer(BaseModel):
     plan_problem: Optional[str] = Field(None, description="why a complete request cannot be planned yet")
     try_job: Optional[str] = Field(None, description="the succeeded job whose model the user asked to try on the "
                                                      "images they attach: send them to POST /v1/jobs/{try_job}/predict")
+    reply: Optional[str] = Field(None, description="the answer to a command on a job or a question about the plan "
+                                                   "(result.intent.command), in the conversation's language")
+    job_id: Optional[str] = Field(None, description="the job that reply is about")
 
 
 def _session(p, session_id: Optional[str], user: dict) -> dict:
@@ -49,8 +54,13 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     if len(session["history"]) >= 2 * MAX_TURNS:
         raise HTTPException(422, f"this conversation has {MAX_TURNS} turns; start a new one (omit session_id)")
     result = ParseResult.model_validate_json(await p.parser.parse.remote(body.message, session["history"]))
-    plan, problem, try_job = None, None, None
-    if result.intent.try_on_images:
+    plan, problem, try_job, reply, job_id = None, None, None, None, None
+    if result.intent.command:
+        try:
+            reply, job_id = await asyncio.to_thread(run_command, p, user, result.intent, result.language, session["plan"])
+        except PlanError as exc:
+            reply = str(exc)
+    elif result.intent.try_on_images:
         try:
             try_job = (await asyncio.to_thread(succeeded_job, result.intent.try_on_images, user, p.records,
                                                None, "yet whose model could answer; train one first"))["job_id"]
@@ -64,9 +74,11 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
         except (PlanError, ConfigError) as exc:
             problem = str(exc)
     history = [*session["history"], body.message, result.model_dump(mode="json")]
-    kept = session["plan"] if result.intent.try_on_images else plan  # trying a model leaves the plan as it was
+    # trying a model or a command leaves the plan as it was
+    kept = session["plan"] if result.intent.try_on_images or result.intent.command else plan
     await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, kept)
-    return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem, try_job=try_job)
+    return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem, try_job=try_job,
+                      reply=reply, job_id=job_id)
 
 
 @router.get("/{session_id}")

@@ -1,0 +1,125 @@
+"""The conversation runs a job's lifecycle (#29, part): its progress, the user's jobs, stopping it, its
+results and why the plan chose a value are asked in words, in Korean or English, and answered with the
+API's own rules; a command is never mistaken for a new training request, and an ambiguous one asks which."""
+from __future__ import annotations
+
+import shutil
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from serve_app.intent import parse_offline
+from serve_app.services.commands import run_command
+from serve_app.services.plan import PlanError
+from serve_app.services.records import Records
+
+
+@pytest.mark.parametrize("message, command, job, about", [
+    ("내 학습 어떻게 돼가?", "status", None, None), ("how is my helmet model doing?", "status", None, None),
+    ("진행 상황 알려줘", "status", None, None), ("show my jobs", "jobs", None, None), ("내 작업 목록", "jobs", None, None),
+    ("멈춰줘", "stop", None, None), ("stop it", "stop", None, None),
+    ("stop job classification-1a2b3c4d5e6f", "stop", "classification-1a2b3c4d5e6f", None),
+    ("결과 보여줘", "results", None, None), ("how did my last model do?", "results", "latest", None),
+    ("정확도는 얼마나 나왔어?", "results", None, None),
+    ("왜 배치 32야?", "explain", None, "hyperparameters.batch_size"),
+    ("why is the image size 224?", "explain", None, "hyperparameters.image_size"),
+    ("why that learning rate?", "explain", None, "hyperparameters.learning_rate"),
+])
+def test_commands_in_words(message, command, job, about):
+    result = parse_offline(message, [])
+    assert (result.intent.command, result.intent.job, result.intent.about) == (command, job, about)
+    assert result.status == "complete" and result.questions == []  # nothing asked: it is not a training request
+
+
+@pytest.mark.parametrize("message", [
+    "classify traffic lights, stop signs and buses", "train resnet18 on the shapes dataset and show the results",
+    "10 에폭 더 학습해줘", "detect people who stop at the gate",
+])
+def test_a_training_request_is_never_a_command(message):
+    assert parse_offline(message, []).intent.command is None
+
+
+def test_a_command_does_not_change_the_plan_being_discussed():
+    first = parse_offline("train resnet18 to classify cats and dogs on s3://bucket/pets, batch size 32", [])
+    asked = parse_offline("왜 배치 32야?", [first])
+    assert asked.intent.hyperparameters.batch_size == 32 and asked.intent.command == "explain"
+    after = parse_offline("epochs 5", [first, asked])
+    assert after.intent.command is None and after.intent.hyperparameters.batch_size == 32 and after.status == "complete"
+
+
+def test_stop_it_with_two_running_jobs_asks_which(tmp_path):
+    """(The job service is a stand-in here: the records alone decide which job is meant.)"""
+    records = Records(f"sqlite:///{tmp_path}/r.db")
+    for i, state in enumerate(("running", "running", "succeeded")):
+        records.add_job(job_id=f"job-{i}", owner="ann", task="classification", model="timm/resnet18", state=state,
+                        config_uri="-", folder_uri="-")
+    p = SimpleNamespace(records=records, jobs=SimpleNamespace(get=records.get_job))
+    intent = parse_offline("stop it", []).intent
+    with pytest.raises(PlanError, match=r"You have 2 jobs running \(job-1, job-0\); which one\?"):
+        run_command(p, {"username": "ann", "role": "user"}, intent, "en", None)
+    with pytest.raises(PlanError, match="실행 중인 작업이 2개"):
+        run_command(p, {"username": "ann", "role": "user"}, intent, "ko", None)
+    with pytest.raises(PlanError, match="no job job-9 of yours"):
+        run_command(p, {"username": "ann", "role": "user"}, parse_offline("stop job job-9", []).intent.model_copy(
+            update={"job": "job-9"}), "en", None)
+
+
+def _say(api_url: str, who: dict, message: str, session: str | None = None) -> dict:
+    body = {"message": message, **({"session_id": session} if session else {})}
+    r = httpx.post(f"{api_url}/v1/chat", headers=who, json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _ended(api_url: str, who: dict, job_id: str) -> dict:
+    for _ in range(300):
+        record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
+        if record["ended"]:
+            return record
+        time.sleep(1)
+    raise AssertionError(record)
+
+
+@pytest.mark.ray
+def test_the_lifecycle_in_the_chat(api_url, admin_token, shapes, tmp_path):
+    from tests.conftest import signed_up
+
+    lena = signed_up(api_url, admin_token, "lena")
+    assert "no jobs yet" in _say(api_url, lena, "show my jobs")["reply"]
+    archive = shutil.make_archive(str(tmp_path / "shapes"), "zip", shapes)
+    with open(archive, "rb") as f:
+        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(), timeout=120,
+                          headers={**lena, "content-type": "application/zip"}).status_code == 201
+    turn = _say(api_url, lena, "Train resnet18 to classify 3 kinds of shapes on the shapes dataset, 20 epochs, "
+                               "image size 32, batch size 16")
+    session = turn["session_id"]
+    assert turn["plan"]
+    why = _say(api_url, lena, "왜 배치 16이야?", session)
+    assert why["reply"] == "hyperparameters.batch_size 은(는) 16: 말씀하신 값입니다."
+    why = _say(api_url, lena, "why that learning rate?", session)
+    assert why["reply"].startswith("hyperparameters.learning_rate is 0.001: ")
+    job = httpx.post(f"{api_url}/v1/jobs", headers=lena, json={"session_id": session}).json()["job_id"]
+    for _ in range(120):  # until it trains
+        status = _say(api_url, lena, "내 학습 어떻게 돼가?", session)
+        if "에폭" in status["reply"]:
+            break
+        time.sleep(1)
+    assert status["job_id"] == job and status["reply"].startswith(f"작업 {job} (timm/resnet18): 학습 중")
+    assert "에폭 1/20" in status["reply"] or "에폭 2/20" in status["reply"]
+    assert job in _say(api_url, lena, "show my jobs", session)["reply"]
+    stopped = _say(api_url, lena, "stop it", session)
+    assert stopped["reply"].startswith(f"Stop requested for {job}")
+    assert _ended(api_url, lena, job)["state"] == "stopped"
+    assert "already ended" in _say(api_url, lena, "stop it", session)["reply"]
+
+    short = _say(api_url, lena, "Train resnet18 to classify 3 kinds of shapes on the shapes dataset, 1 epoch, "
+                                "image size 32, batch size 16")
+    done = httpx.post(f"{api_url}/v1/jobs", headers=lena, json={"session_id": short["session_id"]}).json()["job_id"]
+    assert _ended(api_url, lena, done)["state"] == "succeeded"
+    results = _say(api_url, lena, "결과 보여줘", short["session_id"])
+    assert results["job_id"] == done and results["reply"].startswith(f"작업 {done} (timm/resnet18) 완료: accuracy ")
+    assert "가장 약한 클래스: " in results["reply"] and f"/v1/jobs/{done}/artifacts/export/model.onnx" in results["reply"]
+    assert results["plan"] is None and httpx.get(f"{api_url}/v1/chat/{short['session_id']}",
+                                                 headers=lena).json()["plan"]  # the plan stays
