@@ -1,5 +1,6 @@
 import json
 import os
+import zipfile
 
 import pytest
 import yaml
@@ -161,7 +162,7 @@ def test_the_cli_logs_in_uploads_and_reads_through_the_api_as_lines_or_json(api_
     assert main(["datasets", "synth", "--out", str(data), "--per-class", "6", "--image-size", "32"]) == 0
     capsys.readouterr()
     assert main(["datasets", "upload", str(data), "--name", "shapes"]) == 0
-    dataset_id = capsys.readouterr().out.split("stored as ")[1].split(";")[0]
+    dataset_id = capsys.readouterr().out.split("stored as ")[1].split()[0]
     assert main(["datasets", "list", "--json"]) == 0
     assert [d["dataset_id"] for d in json.loads(capsys.readouterr().out)] == [dataset_id]
     assert main(["datasets", "show", dataset_id]) == 0
@@ -172,3 +173,16 @@ def test_the_cli_logs_in_uploads_and_reads_through_the_api_as_lines_or_json(api_
     assert main(["jobs", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
     assert main(["status", "no-such-job", "--json"]) == 1
     assert "no-such-job" in capsys.readouterr().err
+
+    # managing the dataset: rename, look over, download, a conversion refused with what it can be, delete
+    assert main(["datasets", "rename", dataset_id, "shapes-v2"]) == 0
+    assert f"{dataset_id} is now named shapes-v2" in capsys.readouterr().out
+    assert main(["datasets", "samples", dataset_id, "--out", str(tmp_path / "drawn"), "--limit", "3"]) == 0
+    assert "3 of 18 images drawn" in capsys.readouterr().out and len(os.listdir(tmp_path / "drawn")) == 3
+    assert main(["datasets", "download", dataset_id, "--out", str(tmp_path / "copy.zip")]) == 0
+    with zipfile.ZipFile(tmp_path / "copy.zip") as z:
+        assert len([n for n in z.namelist() if n.endswith(".png")]) == 18
+    assert main(["datasets", "convert", dataset_id, "--to", "yolo"]) == 1
+    assert "cannot write classification data as yolo" in capsys.readouterr().err
+    assert main(["datasets", "delete", dataset_id]) == 0 and f"deleted {dataset_id}" in capsys.readouterr().out
+    assert main(["datasets", "list", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []

@@ -214,7 +214,8 @@ def test_the_vocabulary_is_public_and_comes_from_the_registries(api_url):
     words = r.json()
     assert words["tasks"] == TASKS.names() and words["sources"] == list_adapters()
     assert [f["name"] for f in words["formats"]] == list_formats()
-    assert {"name": "mvtec", "tasks": ["anomaly_detection"], "layout": "MVTec (train/good/ + test/<defect>/)"} \
-        in words["formats"]
+    assert {"name": "mvtec", "tasks": ["anomaly_detection"], "layout": "MVTec (train/good/ + test/<defect>/)",
+            "writable": False} in words["formats"]
+    assert [f["name"] for f in words["formats"] if f["writable"]] == list_formats(writable=True)
     assert words["words"]["ko"]["task.detection"] == "객체 검출" and words["words"]["en"]["state.succeeded"] == "succeeded"
     assert set(words["words"]["ko"]) == {f"task.{t}" for t in TASKS.names()} | {f"state.{s}" for s in STATES}

@@ -39,7 +39,7 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict]) 
     history = record.get("history") or []
     message = in_language(history[-1], lang).get("message", "") if history else record.get("message", "")
     line = say("chat.status", lang, job=record["job_id"], model=record["model"], state=state, message=message)
-    return f"{line}. {progress}".strip(" ."), record["job_id"]
+    return (f"{line}. {progress}" if progress else line), record["job_id"]
 
 
 def _job(p, user: dict, ref: Optional[str], active: bool, lang: str) -> dict:

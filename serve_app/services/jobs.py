@@ -265,13 +265,16 @@ class JobService:
         return message.strip().splitlines()[0].split(", last available logs")[0][:300]
 
     def _actors_left(self, ray_job_id: str) -> bool:
-        """Whether actors of the Ray job still live (they could still write a checkpoint)."""
+        """Whether actors of the Ray job still live (they could still write a checkpoint). Ray's own
+        singletons that a job starts and that outlive it (Ray Data's ``_AutoscalingCoordinatorActor``) are
+        not the job's: with them counted, a stopped job that read its data through Ray Data never ended."""
         from ray.util.state import list_actors
 
         try:
             job = self.client.get_job_info(ray_job_id).job_id
-            return bool(job) and bool(list_actors(address=self.ray_dashboard_url, raise_on_missing_output=False,
-                                                  filters=[("job_id", "=", job), ("state", "!=", "DEAD")]))
+            live = list_actors(address=self.ray_dashboard_url, raise_on_missing_output=False,
+                               filters=[("job_id", "=", job), ("state", "!=", "DEAD")]) if job else []
+            return any(not a.class_name.startswith("_") for a in live)
         except Exception:  # noqa: BLE001 - the state API unreachable: the job's end is as Ray says
             return False
 
