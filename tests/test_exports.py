@@ -431,7 +431,7 @@ def test_cityscapes_as_distributed_is_read(tmp_path, train_ids):
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("layout", ["ade20k", "cityscapes"])
+@pytest.mark.parametrize("layout", ["ade20k"])  # palette masks; Cityscapes' 8-bit ids are read as the masks were
 def test_mask_exports_train_an_epoch(job_service, tmp_path, layout):
     from train_jobs.config import config_from_dict
     from train_jobs.data.formats.cityscapes import TRAIN_NAMES
