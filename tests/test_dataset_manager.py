@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import signed_up
-from test_exports import cvat_coco_export, cvat_voc_export, mvtec_category, roboflow_export, ultralytics_folder
+from test_exports import (cvat_coco_export, cvat_voc_export, mvtec_category, roboflow_coco_export, roboflow_export,
+                          ultralytics_folder)
 
 pytestmark = pytest.mark.ray
 
@@ -123,6 +124,8 @@ def test_the_dataset_manager(api_url, people, tmp_path):
 
 EXPORTS = {  # archive layout: (how it is made, the job trained on it)
     "roboflow-yolov8": (roboflow_export, {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),
+    "roboflow-coco": (roboflow_coco_export, {"task": "detection",
+                                             "model": {"source": "ultralytics", "name": "yolov8n"}}),
     "ultralytics-coco8": (ultralytics_folder, {"task": "detection",
                                                "model": {"source": "ultralytics", "name": "yolov8n"}}),
     "cvat-coco": (cvat_coco_export, {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),

@@ -452,3 +452,53 @@ def test_mask_exports_train_an_epoch(job_service, tmp_path, layout):
     assert metrics["class_names"] == (["other", "wall", "floor"] if layout == "ade20k" else TRAIN_NAMES)
     # the classes the masks hold, read by their ids (Cityscapes' 255 left out of the scores)
     assert set(metrics["per_class_iou"]) == ({"other", "wall", "floor"} if layout == "ade20k" else {"road", "car"})
+
+
+def roboflow_coco_export(root: str) -> str:
+    """Roboflow's COCO export: train/, valid/ and test/, each with its images and _annotations.coco.json."""
+    import json
+
+    for k, (split, n) in enumerate((("train", 6), ("valid", 3), ("test", 2))):
+        os.makedirs(os.path.join(root, split))
+        images, anns = [], []
+        for i in range(n):
+            name = f"{split}_{i:04d}_jpg.rf.{i:032x}.jpg"
+            Image.new("RGB", (64, 48), (30 * i % 255, 60 + 50 * k, 160)).save(os.path.join(root, split, name))
+            images.append({"id": i, "license": 1, "file_name": name, "height": 48, "width": 64,
+                           "date_captured": "2026-12-01T00:00:00+00:00"})
+            anns.append({"id": i, "image_id": i, "category_id": 1 + i % 2, "bbox": [8, 8, 20, 16], "area": 320,
+                         "segmentation": [], "iscrowd": 0})
+        with open(os.path.join(root, split, "_annotations.coco.json"), "w") as f:
+            json.dump({"info": {"year": "2026", "description": "Exported from roboflow.com"},
+                       "licenses": [{"id": 1, "name": "CC BY 4.0"}],
+                       "categories": [{"id": 0, "name": "hard-hats", "supercategory": "none"},
+                                      {"id": 1, "name": "head", "supercategory": "hard-hats"},
+                                      {"id": 2, "name": "helmet", "supercategory": "hard-hats"}],
+                       "images": images, "annotations": anns}, f)
+    with open(os.path.join(root, "README.roboflow.txt"), "w") as f:
+        f.write("Exported via roboflow.com\n")
+    return root
+
+
+def test_a_roboflow_coco_export_is_read_with_each_split_from_its_folder(tmp_path):
+    root = roboflow_coco_export(str(tmp_path / "rf-coco"))
+    report = validate_dataset(root)
+    assert report["ok"] and report["format"] == "coco", report["summary"]
+    assert report["images_per_split"] == {"train": 6, "val": 3, "test": 2}
+    assert report["class_names"] == ["head", "helmet"]  # the project's own category (unused) is no class
+    index = read_dataset(root)
+    assert sum(len(s.boxes) for s in index.samples) == 11
+    assert all(s.image.startswith(("train/", "valid/", "test/")) for s in index.samples)
+
+
+def test_nested_class_folders_and_any_letter_case_are_images_of_their_class(tmp_path):
+    from train_jobs.data.imagefolder import scan_imagefolder
+
+    for i, rel in enumerate(["cat/indoor/a.JPG", "cat/outdoor/deep/b.Jpeg", "cat/c.webp", "cat/d.PNG",
+                             "dog/e.jpeg", "dog/f.TIF", "dog/g.bmp", "dog/h.Png"]):
+        path = tmp_path / "pets" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (24, 24), (30 * i, 90, 160)).save(path)
+    index = scan_imagefolder(str(tmp_path / "pets"), val_fraction=0.25)
+    assert index.class_names == ["cat", "dog"] and len(index.train) + len(index.val) == 8
+    assert validate_dataset(str(tmp_path / "pets"))["counts"] == {"train": {"cat": 4, "dog": 4}}

@@ -10,9 +10,12 @@ from train_jobs.data.formats._registry import DatasetFormat, register_format
 SPLIT_WORDS = (("val", "val"), ("valid", "val"), ("test", "test"), ("train", "train"))
 
 
+SPLIT_FOLDERS = ("train", "valid", "val", "test")  # Roboflow's COCO export: train/_annotations.coco.json
+
+
 def _json_files(root: str) -> list[str]:
     found = []
-    for folder in (root, os.path.join(root, "annotations")):
+    for folder in (root, os.path.join(root, "annotations"), *(os.path.join(root, d) for d in SPLIT_FOLDERS)):
         if os.path.isdir(folder):
             found += [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".json")]
     return found
@@ -28,8 +31,11 @@ def _is_coco(path: str) -> bool:
 
 
 def _split_of(path: str) -> str:
-    name = os.path.basename(path).lower()
-    return next((split for word, split in SPLIT_WORDS if word in name), "train")
+    """The split a COCO file holds, from its name (instances_val2017.json) or its folder (valid/)."""
+    for name in (os.path.basename(path).lower(), os.path.basename(os.path.dirname(path)).lower()):
+        if found := next((split for word, split in SPLIT_WORDS if word in name), None):
+            return found
+    return "train"
 
 
 def _image_root(root: str, split_file: str, file_name: object) -> str:
@@ -39,7 +45,8 @@ def _image_root(root: str, split_file: str, file_name: object) -> str:
         raise FormatError(f"{what} {file_name!r} is not a file name")
     split = _split_of(split_file)
     subset = os.path.splitext(os.path.basename(split_file))[0].removeprefix("instances_")  # train2017, CVAT's default
-    for base in (os.path.join("images", split), os.path.join("images", subset), "images", ".", split, subset):
+    beside = os.path.relpath(os.path.dirname(split_file), root)  # Roboflow: the images beside their file
+    for base in (os.path.join("images", split), os.path.join("images", subset), "images", ".", split, subset, beside):
         path = dataset_file(root, os.path.join(base, file_name), what)
         if os.path.isfile(path):
             return os.path.relpath(path, root)
@@ -93,7 +100,11 @@ def read(root: str) -> DatasetIndex:
                 data = json.load(f)
         except (OSError, json.JSONDecodeError) as exc:
             raise FormatError(f"{os.path.relpath(path, root)} is not valid JSON: {exc}") from None
-        cats = sorted(data.get("categories", []), key=lambda c: c["id"])
+        used = {a.get("category_id") for a in data.get("annotations", [])}
+        parents = {c.get("supercategory") for c in data.get("categories", [])}
+        # Roboflow's exports carry the project as an unused category that the others name as their supercategory
+        cats = sorted((c for c in data.get("categories", []) if c["id"] in used or c["name"] not in parents),
+                      key=lambda c: c["id"])
         names = [str(c["name"]) for c in cats]
         if index is None:
             index = DatasetIndex("coco", "detection", root, names)
