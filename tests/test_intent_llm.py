@@ -116,3 +116,14 @@ def test_an_architecture_the_platform_lacks_becomes_the_closest_it_has_with_clas
     result = parse_with_llm("train DeepLabV3+ to segment roads and buildings on s3://b/d/roads", chat_model=llm)
     assert (result.intent.model.name, result.intent.model.instead_of) == ("nvidia/mit-b0", "deeplabv3+")
     assert result.intent.class_names == ["road", "building"]
+
+
+def test_a_command_from_claude_is_the_same_as_a_typed_one_and_names_only_a_job_the_user_wrote():
+    llm = fake(intent(command="stop", job="classification-1a2b3c4d5e6f"))
+    result = parse_with_llm("stop job classification-1a2b3c4d5e6f", chat_model=llm)
+    assert (result.intent.command, result.intent.job, result.status) == ("stop", "classification-1a2b3c4d5e6f",
+                                                                         "complete")
+    llm = fake(intent(command="stop", job="someone-elses-job-123456"))  # a job id the user never wrote
+    assert parse_with_llm("멈춰줘", chat_model=llm).intent.job is None
+    llm = fake(intent(command="explain", about="hyperparameters.batch_size"))
+    assert parse_with_llm("왜 배치 32야?", chat_model=llm).intent.about == "hyperparameters.batch_size"

@@ -104,7 +104,7 @@ def _explain(about: Optional[str], plan: Optional[dict], lang: str) -> str:
     if about is None:
         return say("chat.which_field", lang, batch=cfg["hyperparameters"]["batch_size"])
     section, _, key = about.partition(".")
-    value = cfg.get(section, {}).get(key)
+    value = cfg[section].get(key) if isinstance(cfg.get(section), dict) else cfg.get(about)
     why = plan.get("notes", {}).get(about) or say("chat.default" if about in plan.get("defaults", []) else "chat.you_said",
                                                    lang)
     return say("chat.explained", lang, field=about, value=value, why=why)
