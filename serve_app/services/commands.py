@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Optional
 
 from serve_app.intent import Intent
+from serve_app.services.jobs import JobNotFound
 from serve_app.services.plan import PlanError, visible
 from train_jobs.state import TERMINAL
+from train_jobs.store import StoreNotFound
 from visiontrain.messages import in_language, say, words
 
 __all__ = ["run_command"]
@@ -45,7 +47,10 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict]) 
 def _job(p, user: dict, ref: Optional[str], active: bool, lang: str) -> dict:
     """The job named (its id), else the user's one running job (``active``) or newest."""
     if ref and ref != "latest":
-        record = p.jobs.get(ref) if p.records.get_job(ref) else None
+        try:
+            record = p.jobs.get(ref)
+        except JobNotFound:
+            record = None
         if not visible(record, user):
             raise PlanError(f"no job {ref} of yours; GET /v1/jobs (or 'show my jobs') lists them")
         return record
@@ -84,7 +89,7 @@ def _results(p, record: dict, state: str, lang: str) -> str:
     folder = p.jobs.folder(record)
     try:
         metrics = folder.store.read_json(folder.key("metrics.json"))
-    except Exception:  # a job that failed before its evaluation has no metrics: its message says why
+    except StoreNotFound:  # a job that failed before its evaluation has no metrics: its message says why
         return say("chat.status", lang, job=record["job_id"], model=record["model"], state=state,
                    message=record.get("message", ""))
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in HEADLINES if isinstance(metrics.get(k), (int, float)))

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from train_jobs.data.formats import DatasetIndex, FormatError, Sample, read_dataset
+from train_jobs.data.formats.masks import class_ids
 from train_jobs.data.imagefolder import captioned, load_rgb, png_base64
 
 __all__ = ["draw_objects", "gallery", "palette"]
@@ -42,15 +43,16 @@ def _classes(index: DatasetIndex, s: Sample) -> list[str]:
     if s.mask:
         try:
             with Image.open(index.path(Sample(s.mask))) as m:
-                ids = np.unique(np.asarray(m))
+                ids = np.unique(np.asarray(class_ids(m)))
         except (OSError, ValueError, Image.DecompressionBombError):
             return []
         return [names[i] if i < len(names) else str(i) for i in ids.tolist() if i != 0]
     return sorted({names[b.class_id] for b in s.boxes if 0 <= b.class_id < len(names)})
 
 
-def _drawn(index: DatasetIndex, s: Sample) -> Image.Image:
-    """The image at about SIDE pixels (small ones enlarged with sharp pixels), its labels drawn over it."""
+def _drawn(index: DatasetIndex, s: Sample, classes: list[str]) -> Image.Image:
+    """The image at about SIDE pixels (small ones enlarged with sharp pixels), its labels drawn over it
+    (``classes``: those it shows, its caption when it has a label)."""
     img = load_rgb(index.path(s), None)
     f = SIDE / max(img.size) if max(img.size) > SIDE else float(max(1, SIDE // 2 // max(img.size)))
     img = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))),
@@ -58,7 +60,7 @@ def _drawn(index: DatasetIndex, s: Sample) -> Image.Image:
     names = index.class_names
     if s.mask:
         with Image.open(index.path(Sample(s.mask))) as m:
-            ids = np.asarray(m.resize(img.size, Image.NEAREST))
+            ids = np.asarray(class_ids(m).resize(img.size, Image.NEAREST))
         colours = palette(max(len(names), int(ids.max()) + 1))
         img = Image.fromarray((0.55 * np.asarray(img) + 0.45 * colours[ids]).astype(np.uint8))
     elif s.boxes:
@@ -66,7 +68,7 @@ def _drawn(index: DatasetIndex, s: Sample) -> Image.Image:
                                   "box": [b.x1 * f, b.y1 * f, b.x2 * f, b.y2 * f],
                                   "polygon": [(x * f, y * f) for x, y in b.polygon] if b.polygon else None}
                                  for b in s.boxes])
-    return captioned(img, ", ".join(_classes(index, s))) if s.label is not None else img
+    return captioned(img, ", ".join(classes)) if s.label is not None else img
 
 
 def gallery(root: str, fmt: Optional[str] = None, class_name: Optional[str] = None, limit: int = 12) -> dict:
@@ -76,13 +78,14 @@ def gallery(root: str, fmt: Optional[str] = None, class_name: Optional[str] = No
     index = read_dataset(root, fmt)
     if class_name is not None and class_name not in index.class_names:
         raise FormatError(f"the dataset has no class {class_name!r}; its classes are {index.class_names}")
-    picked = [s for s in index.samples if class_name is None or class_name in _classes(index, s)]
+    shown = ((s, _classes(index, s)) for s in index.samples)
+    picked = [(s, classes) for s, classes in shown if class_name is None or class_name in classes]
     step = max(1, len(picked) // max(1, limit))
     out = []
-    for s in picked[::step][:limit]:
+    for s, classes in picked[::step][:limit]:
         try:
-            out.append({"image": s.image, "split": s.split, "classes": _classes(index, s),
-                        "drawn": png_base64(_drawn(index, s))})
+            out.append({"image": s.image, "split": s.split, "classes": classes,
+                        "drawn": png_base64(_drawn(index, s, classes))})
         except (OSError, ValueError, Image.DecompressionBombError):  # the health report names the broken image
             continue
     return {"class_names": index.class_names, "matching": len(picked), "samples": out}

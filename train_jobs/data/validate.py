@@ -8,12 +8,13 @@ import warnings
 from collections import Counter, defaultdict
 from typing import Optional
 
+import numpy as np
 from PIL import Image
 
 from train_jobs.data.findings import CATALOGUE, render_summary
 from train_jobs.data.imagefolder import MAX_IMAGE_PIXELS
 from train_jobs.onnx_predict import upright_size
-from train_jobs.data.formats import DatasetIndex, FormatError, get_format, read_dataset
+from train_jobs.data.formats import DatasetIndex, FormatError, box_iou, get_format, read_dataset
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "check_images", "validate_dataset"]
 
@@ -68,8 +69,6 @@ NEAR_DUPLICATES_UP_TO = 20_000  # images compared for near-duplicates (the compa
 def _dhash(im: Image.Image) -> Optional[int]:
     """A difference hash (is each point of a 16x16 grid brighter than its right neighbour): close for the
     same picture resized, re-encoded or slightly edited. None for a flat image, which says nothing."""
-    import numpy as np
-
     grey = np.asarray(im.convert("L").resize((HASH_SIDE + 1, HASH_SIDE), Image.BILINEAR), dtype=np.float32)
     if grey.std() < 2.0:
         return None
@@ -131,14 +130,6 @@ class _Report:
         return sorted(out, key=lambda f: (f["severity"] != "error", f["code"]))
 
 
-def _iou(a, b) -> float:
-    w = min(a.x2, b.x2) - max(a.x1, b.x1)
-    h = min(a.y2, b.y2) - max(a.y1, b.y1)
-    inter = max(0.0, w) * max(0.0, h)
-    union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _Report) -> None:
     k, masked = len(index.class_names), get_format(index.format).masks
     for s in index.samples:
@@ -153,10 +144,12 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
                 rep.add("box_out_of_range", where)
             elif w and h and min(b.x2 - b.x1, b.y2 - b.y1) < max(4.0, 0.01 * max(w, h)):
                 rep.add("tiny_boxes", f"{where}: {b.x2 - b.x1:.0f}x{b.y2 - b.y1:.0f} px in {w}x{h}")
-        for i, a in enumerate(s.boxes):  # one object labelled twice: a box drawn again over itself
-            if any(a.class_id == b.class_id and _iou(a, b) >= 0.9 for b in s.boxes[i + 1:]):
-                rep.add("duplicate_boxes", f"{s.label_file or s.image}: {index.class_names[a.class_id]}"
-                        if 0 <= a.class_id < k else s.label_file or s.image)
+        if len(s.boxes) > 1:  # one object labelled twice: a box of its class drawn again over itself
+            ious = np.triu(box_iou(*[np.array([[b.x1, b.y1, b.x2, b.y2] for b in s.boxes])] * 2), 1)
+            ids = np.array([b.class_id for b in s.boxes])
+            for i in np.flatnonzero(((ious >= 0.9) & (ids[:, None] == ids[None, :])).any(1)):
+                rep.add("duplicate_boxes", f"{s.label_file or s.image}: {index.class_names[ids[i]]}"
+                        if 0 <= ids[i] < k else s.label_file or s.image)
         if index.task in ("detection", "segmentation") and not masked:
             if s.label_file is None:
                 rep.add("images_without_labels", s.image)
@@ -167,8 +160,6 @@ def _check_labels(index: DatasetIndex, sizes: dict[str, tuple[int, int]], rep: _
 
 
 def _check_mask(index: DatasetIndex, s, size: Optional[tuple[int, int]], rep: _Report) -> None:
-    import numpy as np
-
     if s.mask is None:
         rep.add("missing_mask", s.image)
         return

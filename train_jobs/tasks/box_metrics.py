@@ -7,15 +7,9 @@ from typing import Optional
 
 import numpy as np
 
+from train_jobs.data.formats import box_iou
+
 __all__ = ["box_metrics"]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), x1 y1 x2 y2."""
-    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(2)
-    area = lambda x: (x[:, 2:] - x[:, :2]).clip(0).prod(1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
 def box_metrics(index, answers: dict[str, dict], class_names: list[str], masks: bool) -> Optional[dict]:
@@ -33,7 +27,7 @@ def box_metrics(index, answers: dict[str, dict], class_names: list[str], masks: 
         truth = [(class_names.index(index.class_names[b.class_id]), (b.x1, b.y1, b.x2, b.y2)) for b in s.boxes
                  if b.class_id < len(index.class_names) and index.class_names[b.class_id] in class_names]
         objects = sorted((o for o in answers[s.image]["objects"] if o["class"] in class_names), key=lambda o: -o["score"])
-        iou = _iou(np.array([o["box"] for o in objects], dtype=float).reshape(-1, 4),
+        iou = box_iou(np.array([o["box"] for o in objects], dtype=float).reshape(-1, 4),
                    np.array([box for _, box in truth], dtype=float).reshape(-1, 4))
         found = np.zeros((len(objects), len(thresholds)), dtype=bool)
         for j, t in enumerate(thresholds):

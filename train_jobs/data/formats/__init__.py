@@ -1,5 +1,5 @@
 """Dataset formats: each module registers a reader (and writer) for one layout."""
-from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample
+from train_jobs.data.formats._index import Box, DatasetIndex, FormatError, Sample, box_iou
 from train_jobs.data.formats._registry import FORMATS, DatasetFormat, detect_format, get_format, list_formats, register_format
 
 # Most specific layouts first: detection tries them in this order.
@@ -11,7 +11,7 @@ from train_jobs.data.formats import cityscapes as _cityscapes  # noqa: F401,E402
 from train_jobs.data.formats import masks as _masks  # noqa: F401,E402
 from train_jobs.data.formats import imagefolder as _imagefolder  # noqa: F401,E402
 
-__all__ = ["FORMATS", "Box", "DatasetFormat", "DatasetIndex", "FormatError", "Sample", "convert", "detect_format",
+__all__ = ["FORMATS", "Box", "DatasetFormat", "box_iou", "DatasetIndex", "FormatError", "Sample", "convert", "detect_format",
            "get_format", "list_formats", "read_dataset", "register_format"]
 
 

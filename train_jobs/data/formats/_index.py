@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "copy_names", "dataset_file", "image_files",
-           "DATA_EXTENSIONS", "IMAGE_EXTENSIONS"]
+__all__ = ["Box", "DatasetIndex", "FormatError", "Sample", "box_iou", "copy_names", "dataset_file", "image_files",
+           "DATA_EXTENSIONS", "IMAGE_EXTENSIONS", "SPLITS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # Label and metadata files of the supported formats (YOLO .txt/.yaml, COCO .json, VOC .xml, classes.txt),
 # all read as data. A stored dataset holds only these and images: nothing a loader could unpickle.
 LABEL_EXTENSIONS = (".txt", ".json", ".xml", ".yaml", ".yml")
 DATA_EXTENSIONS = IMAGE_EXTENSIONS + LABEL_EXTENSIONS
+# A split folder's name as datasets spell it (ADE20K: training, validation) and the split it holds
+SPLITS = {"train": "train", "training": "train", "val": "val", "validation": "val", "test": "test"}
 
 
 class FormatError(VisiontrainError, ValueError):
@@ -64,6 +66,16 @@ class DatasetIndex:
 
     def splits(self) -> list[str]:
         return sorted({s.split for s in self.samples})
+
+
+def box_iou(a, b):
+    """IoU of every box in ``a`` (N, 4) with every box in ``b`` (M, 4), x1 y1 x2 y2 (numpy arrays)."""
+    import numpy as np
+
+    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(2)
+    area = lambda x: (x[:, 2:] - x[:, :2]).clip(0).prod(1)  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
 def dataset_file(root: str, name: str, what: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from train_jobs.data.formats._index import DatasetIndex, FormatError, Sample, image_files
+from train_jobs.data.formats._index import SPLITS, DatasetIndex, FormatError, Sample, image_files
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 TRAIN_NAMES = ["road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
@@ -37,8 +37,7 @@ def read(root: str) -> DatasetIndex:
     index = DatasetIndex("cityscapes", "segmentation", root, TRAIN_NAMES if kind == "labelTrainIds" else LABEL_NAMES)
     for img, mask in zip(images, found[kind]):
         split = os.path.relpath(img, os.path.join(root, "leftImg8bit")).split(os.sep)[0]
-        index.samples.append(Sample(os.path.relpath(img, root), split if split in ("train", "val", "test") else "train",
-                                    mask=mask))
+        index.samples.append(Sample(os.path.relpath(img, root), SPLITS.get(split, "train"), mask=mask))
     return index
 
 

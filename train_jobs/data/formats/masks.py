@@ -9,13 +9,10 @@ import os
 
 from PIL import Image
 
-from train_jobs.data.formats._index import DatasetIndex, FormatError, Sample, image_files
+from train_jobs.data.formats._index import SPLITS, DatasetIndex, FormatError, Sample, image_files
 from train_jobs.data.formats._registry import DatasetFormat, register_format
 
 __all__ = ["class_ids"]
-
-SPLITS = {"train": "train", "training": "train", "val": "val", "validation": "val", "test": "test"}
-
 
 def class_ids(mask: Image.Image) -> Image.Image:
     """A mask as an image of class ids: palette and grey images as they are (a palette image's pixels are
