@@ -78,3 +78,23 @@ def test_labels_as_answers_score_perfectly_and_misses_lower(name, tmp_path):
     assert perfect["num_images"] == missed["num_images"] == len(scored) > 0
     assert perfect[headline] >= 0.99 and missed[headline] < perfect[headline] - 0.2, (perfect, missed)
     assert trainer.batch_metrics(index, {}, names) is None  # nothing answered: nothing scored
+
+
+def test_an_object_found_in_a_region_marked_not_to_count_is_not_a_false_positive(tmp_path):
+    """A COCO crowd region (a VOC difficult object reads the same): the most confident answer lies inside
+    it. Counted, it is a false positive ahead of every true one; inside the region it is not counted."""
+    from train_jobs.data.formats import Box
+
+    make_detection(str(tmp_path / "data"), num_classes=2, images=8, image_size=64)
+    index = read_dataset(str(tmp_path / "data"))
+    s = index.samples[0]
+    s.ignored.append(Box(s.boxes[0].class_id, 0, 0, 20, 20))
+    answers = _boxes(index, False)
+    answers[s.image]["objects"].insert(0, {"class": index.class_names[s.boxes[0].class_id], "score": 0.99,
+                                           "box": [2, 2, 18, 18]})
+    trainer = get_task("detection", "ultralytics")
+    scored = trainer.batch_metrics(index, answers, index.class_names)
+    s.ignored.clear()
+    counted = trainer.batch_metrics(index, answers, index.class_names)
+    assert scored["ignored_region_hits"] == 1 and counted["ignored_region_hits"] == 0
+    assert scored["precision"] > counted["precision"] and scored["mAP50"] > counted["mAP50"], (scored, counted)

@@ -128,7 +128,8 @@ EXPORTS = {  # archive layout: (how it is made, the job trained on it)
                                              "model": {"source": "ultralytics", "name": "yolov8n"}}),
     "ultralytics-coco8": (ultralytics_folder, {"task": "detection",
                                                "model": {"source": "ultralytics", "name": "yolov8n"}}),
-    "cvat-coco": (cvat_coco_export, {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),
+    "cvat-coco": (lambda root: cvat_coco_export(root, crowd=True),
+                  {"task": "detection", "model": {"source": "ultralytics", "name": "yolov8n"}}),
     "mvtec-category": (mvtec_category, {"task": "anomaly_detection", "model": {"source": "timm", "name": "resnet18"}}),
 }
 
@@ -146,3 +147,5 @@ def test_an_export_uploaded_through_the_api_trains_an_epoch(api_url, people, tmp
     ended = _ended(api_url, people["eve"], r.json()["job_id"])
     assert ended["state"] == "succeeded", (ended["message"], ended["history"][-3:])
     assert "training" in [h["state"] for h in ended["history"]] and ended["result"]  # trained and evaluated
+    # the crowd region of the held-out image is kept for the evaluation, which does not count answers in it
+    assert ended["result"].get("ignored_regions") == (1 if layout == "cvat-coco" else None), ended["result"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from train_jobs.data.formats import read_dataset
+from train_jobs.data.formats import convert, read_dataset
 from train_jobs.data.validate import validate_dataset
 
 
@@ -181,8 +181,9 @@ def test_the_whole_mvtec_set_is_refused_with_what_to_upload_instead(tmp_path):
     assert "upload one category's folder (e.g. bottle/" in report["summary"]
 
 
-def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_left_out(tmp_path):
-    """COCO as annotation tools export it: an object drawn as two polygons, and a crowd region."""
+def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_kept_for_evaluation(tmp_path):
+    """COCO as annotation tools export it: an object drawn as two polygons, and a crowd region, which is
+    not trained on and is still a crowd region in a COCO copy."""
     import json
 
     from train_jobs.data.formats import convert
@@ -207,6 +208,10 @@ def test_coco_objects_in_several_parts_keep_every_part_and_crowds_are_left_out(t
     convert(index, "yolo", str(tmp_path / "yolo"))
     [again] = read_dataset(str(tmp_path / "yolo")).samples[0].boxes
     assert {(round(x), round(y)) for x, y in again.polygon} >= {(round(x), round(y)) for x, y in corners}
+    assert [(b.class_id, b.x1, b.y1, b.x2, b.y2) for b in index.samples[0].ignored] == [(1, 0, 0, 64, 64)]
+    convert(index, "coco", str(tmp_path / "copy"))
+    [copy] = read_dataset(str(tmp_path / "copy")).samples
+    assert len(copy.boxes) == 1 and [(b.x1, b.y1, b.x2, b.y2) for b in copy.ignored] == [(0, 0, 64, 64)]
 
 
 def cvat_voc_export(root: str) -> str:
@@ -236,8 +241,9 @@ def cvat_voc_export(root: str) -> str:
     return root
 
 
-def cvat_coco_export(root: str) -> str:
-    """CVAT's "COCO 1.0": annotations/instances_default.json, images under images/default/."""
+def cvat_coco_export(root: str, crowd: bool = False) -> str:
+    """CVAT's "COCO 1.0": annotations/instances_default.json, images under images/default/; with ``crowd``,
+    each image also has a crowd region of heads (``iscrowd: 1``, its mask as uncompressed RLE)."""
     import json
 
     os.makedirs(os.path.join(root, "annotations"))
@@ -252,6 +258,9 @@ def cvat_coco_export(root: str) -> str:
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "segmentation": [],
                          "area": box[2] * box[3], "bbox": box, "iscrowd": 0,
                          "attributes": {"occluded": False, "rotation": 0.0}})
+        if crowd:
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 2, "iscrowd": 1, "area": 64 * 8,
+                         "bbox": [0, 40, 64, 8], "segmentation": {"counts": [40, 8] * 64, "size": [48, 64]}})
     with open(os.path.join(root, "annotations", "instances_default.json"), "w") as f:
         json.dump({"licenses": [{"name": "", "id": 0, "url": ""}],
                    "info": {"contributor": "", "date_created": "", "description": "", "url": "", "version": "",
@@ -262,7 +271,7 @@ def cvat_coco_export(root: str) -> str:
     return root
 
 
-def test_a_cvat_voc_export_is_read_and_difficult_objects_are_left_out(tmp_path):
+def test_a_cvat_voc_export_is_read_and_difficult_objects_are_kept_out_of_training(tmp_path):
     root = cvat_voc_export(str(tmp_path / "cvat-voc"))
     report = validate_dataset(root)
     assert report["ok"] and report["format"] == "voc", report["summary"]
@@ -270,6 +279,12 @@ def test_a_cvat_voc_export_is_read_and_difficult_objects_are_left_out(tmp_path):
     assert {f["code"]: f["count"] for f in report["findings"]}.get("difficult_ignored") == 1
     index = read_dataset(root)
     assert [len(s.boxes) for s in index.samples] == [2, 2, 2, 2]  # truncated kept, the difficult one left out
+    assert [len(s.ignored) for s in index.samples] == [0, 1, 0, 0]  # ... for the evaluation not to count
+    for fmt in ("voc", "coco"):  # still a region not to count in either format
+        convert(index, fmt, str(tmp_path / fmt))
+        again = read_dataset(str(tmp_path / fmt))
+        assert sorted(len(s.ignored) for s in again.samples) == [0, 0, 0, 1], fmt
+        assert sorted(len(s.boxes) for s in again.samples) == [2, 2, 2, 2], fmt
 
 
 def test_a_cvat_coco_export_finds_its_images_under_the_subset_folder(tmp_path):

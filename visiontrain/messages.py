@@ -156,11 +156,14 @@ MESSAGES: dict[str, dict[str, str]] = {
                                          "ko": '클래스 폴더 밖의 파일은 무시됩니다'},
     "finding.files_dropped": {"en": 'files that are not images, labels or dataset metadata were not kept (a dataset stores nothing else: no caches, weights, scripts or hidden files)',
                              "ko": '이미지, 라벨, 데이터셋 메타데이터가 아닌 파일은 저장하지 않았습니다(캐시, 가중치, 스크립트, 숨김 파일은 보관하지 않습니다)'},
-    "finding.crowd_ignored": {"en": "crowd regions (iscrowd: 1) are not objects to learn; they are left out of training",
-                              "ko": "군중 영역(iscrowd: 1)은 학습할 객체가 아니라서 학습에서 뺐습니다"},
-    "finding.difficult_ignored": {"en": "objects marked difficult are left out of training, as VOC's evaluation leaves "
-                                        "them out",
-                                  "ko": "difficult로 표시된 객체는 VOC 평가에서처럼 학습에서 뺐습니다"},
+    "finding.crowd_ignored": {"en": "crowd regions (iscrowd: 1) are not objects to learn; they are left out of training, "
+                                    "and the evaluation does not count a detection inside one against the model",
+                              "ko": "군중 영역(iscrowd: 1)은 학습할 객체가 아니라서 학습에서 뺐고, 평가에서는 그 안의 검출을 "
+                                    "오검출로 세지 않습니다"},
+    "finding.difficult_ignored": {"en": "objects marked difficult are left out of training, and the evaluation does not "
+                                        "count a detection of one against the model, as VOC's evaluation does",
+                                  "ko": "difficult로 표시된 객체는 학습에서 뺐고, VOC 평가처럼 그 객체의 검출을 오검출로 "
+                                        "세지 않습니다"},
     "finding.download_ignored": {"en": "data.yaml's download: entry was ignored: visiontrain never downloads or runs what a "
                                        "dataset names; the upload itself must hold the images and labels",
                                  "ko": "data.yaml의 download: 항목은 무시했습니다. visiontrain은 데이터셋이 지정한 것을 내려받거나 "

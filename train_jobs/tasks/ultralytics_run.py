@@ -34,18 +34,24 @@ def work_dir(cfg: TrainingConfig) -> str:
 
 
 
+def _with_val(cfg: TrainingConfig, path: str):
+    """The dataset's index; without a val split, dataset.val_fraction of train held out, the same each time."""
+    index = read_dataset(path, cfg.dataset.format)
+    train = [s for s in index.samples if s.split == "train"]
+    if "val" not in index.splits() and len(train) > 1:
+        order = np.random.default_rng(cfg.dataset.split_seed).permutation(len(train))
+        for i in order[:max(1, round(len(train) * cfg.dataset.val_fraction))]:
+            train[i].split = "val"
+    return index
+
+
 def prepare_yolo_data(cfg: TrainingConfig, path: str) -> tuple[str, list[str]]:
     """A per-job working copy for Ultralytics: the images (linked) and label files written by the
     platform from the parsed dataset, and a data.yaml of its own. Nothing else of the user's files
     is there, so no cache or other file an upload carried is ever read by Ultralytics."""
     import yaml
 
-    index = read_dataset(path, cfg.dataset.format)
-    train = [s for s in index.samples if s.split == "train"]
-    if "val" not in index.splits() and len(train) > 1:  # dataset.val_fraction of train, the same each time
-        order = np.random.default_rng(cfg.dataset.split_seed).permutation(len(train))
-        for i in order[:max(1, round(len(train) * cfg.dataset.val_fraction))]:
-            train[i].split = "val"
+    index = _with_val(cfg, path)
     root = work_dir(cfg)
     base = os.path.join(root, "yolo-data")
     if not os.path.exists(os.path.join(base, "data.yaml")):
@@ -227,8 +233,33 @@ def evaluate(cfg: TrainingConfig, job: JobFolder, class_names: list[str], path: 
            "class_names": class_names}
     if masks:
         out.update(box_mAP50=round(float(res.box.map50), 4), mask_mAP50=out["mAP50"])
+    out.update(_scored_without_ignored_regions(cfg, model, path, class_names, masks))
     out["samples"] = _draw_samples(cfg, job, model, data_yaml, class_names)
     return out
+
+
+def _scored_without_ignored_regions(cfg: TrainingConfig, model, path: str, class_names: list[str], masks: bool) -> dict:
+    """Where the val labels mark regions not to count (COCO crowds, VOC difficult objects), which Ultralytics'
+    validation cannot see once converted to YOLO, the box scores again from the val predictions with
+    those regions left out (``box_metrics``); the masks' scores stay Ultralytics'."""
+    from train_jobs.data import load_rgb
+
+    index = _with_val(cfg, path)
+    val = [s for s in index.samples if s.split == "val"]
+    regions = sum(len(s.ignored) for s in val)
+    if not regions:
+        return {}
+    device = 0 if cfg.resources.use_gpu else "cpu"
+    answers = {}
+    for s in val:  # down to Ultralytics validation's confidence, 0.001
+        [result] = model.predict(load_rgb(index.path(s), None), imgsz=cfg.hyperparameters.image_size, conf=0.001,
+                                 verbose=False, device=device)
+        answers[s.image] = {"objects": _objects(result, class_names, False)}
+    scores = box_metrics(index, answers, class_names, masks)  # only val has answers
+    kept = {k: scores[k] for k in ("ignored_region_hits", "box_mAP50", "box_mAP50_95") if k in scores}
+    if not masks:
+        kept.update({k: scores[k] for k in ("mAP50", "mAP50_95", "precision", "recall", "per_class")})
+    return {**kept, "ignored_regions": regions}
 
 
 def _objects(result, class_names: list[str], masks: bool) -> list[dict]:

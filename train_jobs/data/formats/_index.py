@@ -41,6 +41,7 @@ class Sample:
     split: str = "train"            # train | val | test
     label: Optional[int] = None     # classification / anomaly (0 normal, 1 anomalous)
     boxes: list[Box] = field(default_factory=list)
+    ignored: list[Box] = field(default_factory=list)  # COCO crowds, VOC difficult: not learnt, not counted against a model
     mask: Optional[str] = None      # relative path of a class-index mask (semantic segmentation)
     label_file: Optional[str] = None
     label_file_empty: bool = False

@@ -125,10 +125,11 @@ def read(root: str) -> DatasetIndex:
             if ann.get("category_id") not in cat_pos:
                 index.problem("class_id_out_of_range", f"{sample.image}: category_id {ann.get('category_id')}")
                 continue
+            x, y, w, h = ann["bbox"]
             if ann.get("iscrowd"):  # a crowd region, not one object: COCO training (and Ultralytics') skips it
                 index.problem("crowd_ignored", f"{sample.image}: annotation {ann.get('id')}")
+                sample.ignored.append(Box(cat_pos[ann["category_id"]], x, y, x + w, y + h))
                 continue
-            x, y, w, h = ann["bbox"]
             outline = _outline(ann.get("segmentation"))
             sample.boxes.append(Box(cat_pos[ann["category_id"]], x, y, x + w, y + h, outline))
     return index
@@ -145,8 +146,8 @@ def write(index: DatasetIndex, out: str) -> None:
             if not os.path.exists(dst):
                 os.link(index.path(s), dst)
             images.append({"id": i, "file_name": name, "width": s.width, "height": s.height})
-            for b in s.boxes:
-                ann = {"id": len(anns) + 1, "image_id": i, "category_id": b.class_id + 1, "iscrowd": 0,
+            for b, crowd in [(b, 0) for b in s.boxes] + [(b, 1) for b in s.ignored]:
+                ann = {"id": len(anns) + 1, "image_id": i, "category_id": b.class_id + 1, "iscrowd": crowd,
                        "bbox": [b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1], "area": (b.x2 - b.x1) * (b.y2 - b.y1)}
                 if b.polygon:
                     ann["segmentation"] = [[v for p in b.polygon for v in p]]

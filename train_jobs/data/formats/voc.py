@@ -1,6 +1,6 @@
 """Pascal VOC: ``Annotations/*.xml`` (object name + bndbox) with ``JPEGImages/``; ImageSets optional.
-Objects marked ``difficult`` are left out of training, as VOC's own evaluation and Ultralytics' converter
-leave them out (and counted in the report); ``truncated`` and ``occluded`` objects are objects like any other."""
+Objects marked ``difficult`` are left out of training, as Ultralytics' converter leaves them out, and kept
+as regions the evaluation does not count, as VOC's own does (the report counts them); ``truncated`` and ``occluded`` objects are objects like any other."""
 from __future__ import annotations
 
 import os
@@ -57,13 +57,12 @@ def read(root: str, class_names: list[str] | None = None) -> DatasetIndex:
         sample = Sample(os.path.relpath(image, root), splits.get(stem, "train"),
                         width=w or None, height=h or None, label_file=f"Annotations/{stem}.xml")
         for name, (x1, y1, x2, y2), difficult in objs:
-            if difficult:
-                index.problem("difficult_ignored", f"{sample.label_file}: {name!r}")
-                continue
             if name not in names:
                 index.problem("unknown_class_name", f"{sample.label_file}: {name!r}")
                 continue
-            sample.boxes.append(Box(names.index(name), x1 - 1, y1 - 1, x2, y2))  # VOC is 1-based, inclusive
+            if difficult:
+                index.problem("difficult_ignored", f"{sample.label_file}: {name!r}")
+            (sample.ignored if difficult else sample.boxes).append(Box(names.index(name), x1 - 1, y1 - 1, x2, y2))  # 1-based
         index.samples.append(sample)
     return index
 
@@ -78,9 +77,9 @@ def write(index: DatasetIndex, out: str) -> None:
         if not os.path.exists(dst):
             os.link(index.path(s), dst)
         objs = "".join(
-            f"<object><name>{escape(index.class_names[b.class_id])}</name><difficult>0</difficult><bndbox>"
+            f"<object><name>{escape(index.class_names[b.class_id])}</name><difficult>{hard}</difficult><bndbox>"
             f"<xmin>{b.x1 + 1:.2f}</xmin><ymin>{b.y1 + 1:.2f}</ymin><xmax>{b.x2:.2f}</xmax><ymax>{b.y2:.2f}</ymax>"
-            "</bndbox></object>" for b in s.boxes)
+            "</bndbox></object>" for b, hard in [(b, 0) for b in s.boxes] + [(b, 1) for b in s.ignored])
         xml = (f"<annotation><filename>{escape(base)}</filename><size><width>{s.width}</width>"
                f"<height>{s.height}</height><depth>3</depth></size>{objs}</annotation>")
         with open(os.path.join(out, "Annotations", f"{stem}.xml"), "w") as f:
