@@ -3,6 +3,7 @@ results and why the plan chose a value are asked in words, in Korean or English,
 API's own rules; a command is never mistaken for a new training request, and an ambiguous one asks which."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -20,7 +21,9 @@ from serve_app.services.records import Records
 @pytest.mark.parametrize("message, command, job, about", [
     ("내 학습 어떻게 돼가?", "status", None, None), ("how is my helmet model doing?", "status", None, None),
     ("진행 상황 알려줘", "status", None, None), ("show my jobs", "jobs", None, None), ("내 작업 목록", "jobs", None, None),
-    ("멈춰줘", "stop", None, None), ("stop it", "stop", None, None),
+    ("멈춰줘", "stop", None, None), ("stop it", "stop", None, None), ("다시 시작해줘", "restart", None, None),
+    ("restart job classification-1a2b3c4d5e6f", "restart", "classification-1a2b3c4d5e6f", None),
+    ("재시작", "restart", None, None), ("start it again", "restart", None, None),
     ("stop job classification-1a2b3c4d5e6f", "stop", "classification-1a2b3c4d5e6f", None),
     ("결과 보여줘", "results", None, None), ("how did my last model do?", "results", "latest", None),
     ("정확도는 얼마나 나왔어?", "results", None, None),
@@ -114,6 +117,21 @@ def test_the_lifecycle_in_the_chat(api_url, admin_token, shapes, tmp_path):
     assert stopped["reply"].startswith(f"Stop requested for {job}")
     assert _ended(api_url, lena, job)["state"] == "stopped"
     assert "already ended" in _say(api_url, lena, "stop it", session)["reply"]
+    assert httpx.get(f"{api_url}/v1/chat/{session}", headers=lena).json()["job_id"] == job  # "it", kept
+
+    # Run it again: the same job, from its last checkpoint (not from epoch 0), to the end.
+    other = signed_up(api_url, admin_token, "olaf")
+    assert httpx.post(f"{api_url}/v1/jobs/{job}/restart", headers=other).status_code == 404  # not theirs
+    again = _say(api_url, lena, "다시 시작해줘", session)
+    assert again["job_id"] == job and again["reply"].startswith(f"{job} 작업을 다시 시작합니다"), again["reply"]
+    r = httpx.post(f"{api_url}/v1/jobs/{job}/restart", headers=lena)
+    assert r.status_code == 409 and "stop it before" in r.json()["detail"]  # it runs already
+    assert _ended(api_url, lena, job)["state"] == "succeeded"
+    events = httpx.get(f"{api_url}/v1/jobs/{job}/artifacts/events.jsonl", headers=lena).text.splitlines()
+    resumed = [e for e in map(json.loads, events) if e["kind"] == "resumed"]
+    assert resumed and resumed[-1]["from_epoch"] >= 1, resumed
+    done = _say(api_url, lena, "restart it", session)
+    assert done["reply"].startswith(f"Job {job}: succeeded. Only a failed or stopped job starts again"), done["reply"]
 
     short = _say(api_url, lena, "Train resnet18 to classify 3 kinds of shapes on the shapes dataset, 1 epoch, "
                                 "image size 32, batch size 16")

@@ -37,3 +37,18 @@ def test_of_two_processes_claiming_a_queued_job_one_gets_it(tmp_path):
     assert second.update_job_if("j4", {"submissions": 1}, ray_job_id="raysubmit_4")
     assert not first.update_job_if("j4", {"ray_job_id": None}, state="stopped")  # it started meanwhile
     assert first.get_job("j4")["state"] == "pending"
+
+
+def test_a_conversation_keeps_its_job_and_an_earlier_database_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # chat_sessions as an earlier version made it, with a conversation in it
+        db.execute("CREATE TABLE chat_sessions (session_id VARCHAR(64) PRIMARY KEY, owner VARCHAR(64) NOT NULL, "
+                   "history JSON NOT NULL, plan JSON, updated_at FLOAT NOT NULL)")
+        db.execute("INSERT INTO chat_sessions VALUES ('s1', 'ann', '[\"hi\"]', NULL, 1e12)")
+    records = Records(f"sqlite:///{path}")
+    assert records.get_chat("s1")["history"] == ["hi"] and records.get_chat("s1")["job_id"] is None
+    records.save_chat("s1", "ann", ["hi", "go"], None, job_id="job-1")
+    records.save_chat("s1", "ann", ["hi", "go", "why?"], None)  # a turn about no job keeps the one it has
+    assert records.get_chat("s1")["job_id"] == "job-1" and records.get_chat("s1")["history"][-1] == "why?"

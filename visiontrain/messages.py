@@ -199,6 +199,14 @@ MESSAGES: dict[str, dict[str, str]] = {
                            "ko": "작업 {job} 은(는) 이미 끝났습니다 ({state}). 중지할 것이 없습니다."},
     "chat.not_ended": {"en": "Job {job} is {state}; its results come when it ends. {progress}",
                        "ko": "작업 {job} 은(는) {state} 상태입니다. 끝나면 결과가 나옵니다. {progress}"},
+    "chat.restarted": {"en": "Job {job} is queued again: it resumes from its last complete checkpoint. Ask \"how is it "
+                              "doing?\" to follow it.",
+                       "ko": "{job} 작업을 다시 시작합니다: 마지막으로 완료된 체크포인트부터 이어서 학습합니다. \"어떻게 돼가?\"라고 "
+                             "물으시면 진행 상황을 알려 드립니다."},
+    "chat.not_restartable": {"en": "Job {job}: {state}. Only a failed or stopped job starts again. To train a finished "
+                                   "model further, ask for more epochs (\"5 more epochs\").",
+                             "ko": "{job} 작업은 {state} 상태입니다. 실패했거나 중지된 작업만 다시 시작할 수 있습니다. 끝난 "
+                                   "모델을 더 학습하려면 \"5 에폭 더\"라고 말씀해 주세요."},
     "chat.results": {"en": "Job {job} ({model}) {state}: {metrics}.", "ko": "작업 {job} ({model}) {state}: {metrics}."},
     "chat.weakest": {"en": "Weakest classes: {classes}.", "ko": "가장 약한 클래스: {classes}."},
     "chat.files": {"en": "The model: {onnx}", "ko": "모델 파일: {onnx}"},

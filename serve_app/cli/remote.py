@@ -1,5 +1,5 @@
 """The CLI commands that work through the HTTP API (``serve_app.client``): login, whoami, chat,
-submit, jobs, status, logs, trials, stop. The same things a browser or a
+submit, jobs, status, logs, trials, stop, restart. The same things a browser or a
 script can do; every read command takes ``--json``."""
 from __future__ import annotations
 
@@ -277,6 +277,12 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def cmd_restart(args) -> int:
+    record = _client(args).post(f"/v1/jobs/{args.job_id}/restart")
+    print(f"{record['job_id']} queued again ({record['state']}): it resumes from its last complete checkpoint")
+    return 0
+
+
 def add_parsers(sub) -> None:
     lg = sub.add_parser("login", help="log in to the API; tokens are kept in $VISIONTRAIN_HOME/credentials.json")
     lg.add_argument("--user", help="default: $VISIONTRAIN_USER, else a prompt (password: $VISIONTRAIN_PASSWORD)")
@@ -306,11 +312,12 @@ def add_parsers(sub) -> None:
     pr.set_defaults(fn=cmd_predict)
     for name, fn, helptext in (("status", cmd_status, "a job's record and step history"),
                                ("logs", cmd_logs, "a job's driver log"), ("stop", cmd_stop, "stop a job"),
+                               ("restart", cmd_restart, "run a failed or stopped job again, from its last checkpoint"),
                                ("trials", cmd_trials, "a hyperparameter search's trials and the best one")):
         c = sub.add_parser(name, help=helptext)
         c.add_argument("job_id")
         if name == "logs":
             c.add_argument("--follow", action="store_true", help="progress as it happens, until the job ends")
-        if name != "stop":
+        if name not in ("stop", "restart"):
             json_option(c)
         c.set_defaults(fn=fn)

@@ -78,8 +78,9 @@ class Intent(_Schema):
     try_on_images: Optional[str] = Field(None, description="no training: this job's model (its id, or 'latest' for "
                                                            "the user's newest succeeded job) answers the images "
                                                            "attached to this message")
-    command: Optional[Literal["status", "jobs", "stop", "results", "explain"]] = Field(
-        None, description="no training: a command on a job (its progress, the user's jobs, stop it, its results) "
+    command: Optional[Literal["status", "jobs", "stop", "restart", "results", "explain"]] = Field(
+        None, description="no training: a command on a job (its progress, the user's jobs, stop it, run a failed or "
+                          "stopped one again, its results) "
                           "or a question about the plan (explain: why a value was chosen)")
     job: Optional[str] = Field(None, description="the job a command is about: its id, 'latest', or null for the one "
                                                  "the conversation is about")

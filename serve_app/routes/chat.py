@@ -2,7 +2,9 @@
 the parse result plus, once nothing is missing, the plan: the full TrainingConfig the job would
 run with and which of its values are defaults. Nothing runs until the plan is confirmed with
 ``POST /v1/jobs {"session_id": ...}``. A turn that asks about a job (its progress, the user's jobs,
-stop it, its results) or about the plan (why a value) gets ``reply``, done with the API's rules."""
+stop it, run it again, its results) or about the plan (why a value) gets ``reply``, done with the API's
+rules. The conversation remembers the job it is about (its confirmed plan's, or the last one a reply
+was about): "it" is that job."""
 import asyncio
 import secrets
 from typing import Any, Optional
@@ -35,12 +37,12 @@ class ChatAnswer(BaseModel):
                                                      "images they attach: send them to POST /v1/jobs/{try_job}/predict")
     reply: Optional[str] = Field(None, description="the answer to a command on a job or a question about the plan "
                                                    "(result.intent.command), in the conversation's language")
-    job_id: Optional[str] = Field(None, description="the job that reply is about")
+    job_id: Optional[str] = Field(None, description="the job that reply is about, now the conversation's job")
 
 
 def _session(p, session_id: Optional[str], user: dict) -> dict:
     if session_id is None:
-        return {"session_id": secrets.token_hex(16), "history": [], "plan": None}
+        return {"session_id": secrets.token_hex(16), "history": [], "plan": None, "job_id": None}
     found = p.records.get_chat(session_id)
     if found is None or found["owner"] != user["username"]:
         raise HTTPException(404, f"no conversation {session_id} of yours; omit session_id to start one")
@@ -57,7 +59,8 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     plan, problem, try_job, reply, job_id = None, None, None, None, None
     if result.intent.command:
         try:
-            reply, job_id = await asyncio.to_thread(run_command, p, user, result.intent, result.language, session["plan"])
+            reply, job_id = await asyncio.to_thread(run_command, p, user, result.intent, result.language, session["plan"],
+                                                    session["job_id"])
         except PlanError as exc:
             reply = str(exc)
     elif result.intent.try_on_images:
@@ -76,7 +79,7 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
     history = [*session["history"], body.message, result.model_dump(mode="json")]
     # trying a model or a command leaves the plan as it was
     kept = session["plan"] if result.intent.try_on_images or result.intent.command else plan
-    await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, kept)
+    await asyncio.to_thread(p.records.save_chat, session["session_id"], user["username"], history, kept, job_id)
     return ChatAnswer(session_id=session["session_id"], result=result, plan=plan, plan_problem=problem, try_job=try_job,
                       reply=reply, job_id=job_id)
 
@@ -84,4 +87,4 @@ async def chat(body: ChatRequest, user: dict = Depends(writer_user), p=Depends(p
 @router.get("/{session_id}")
 async def conversation(session_id: str, user: dict = Depends(current_user), p=Depends(platform)) -> dict:
     session = await asyncio.to_thread(_session, p, session_id, user)
-    return {"session_id": session_id, "history": session["history"], "plan": session["plan"]}
+    return {"session_id": session_id, "history": session["history"], "plan": session["plan"], "job_id": session["job_id"]}

@@ -71,19 +71,24 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
     existing = p.records.get_job(cfg.job_id)
     if existing is not None and existing["owner"] != user["username"]:
         raise HTTPException(409, f"job id {cfg.job_id} is taken; leave job_id out to get a new one")
-    if problem := p.why_unplaceable(cfg):
-        raise HTTPException(422, f"this job could never start: {problem}")
-    with p.records.held(f"submit:{user['username']}"):  # the quota holds across replicas: one at a time per user
-        try:
-            p.quotas.check_current(user, cfg, p.jobs)
-        except QuotaExceeded as exc:
-            raise HTTPException(429, str(exc)) from None
-        try:
-            record = p.jobs.submit(cfg, queue=True)
-        except ValueError as exc:
-            raise HTTPException(409, str(exc)) from None
-    p.launch_later(cfg.job_id)
+    record = _queued(lambda: p.queue(cfg, user))
+    if body.session_id is not None:  # the conversation's job from now on ("how is it doing?")
+        p.records.save_chat(body.session_id, user["username"], chat["history"], chat["plan"], job_id=record["job_id"])
     return record
+
+
+def _queued(queue) -> dict:
+    """``queue()``'s record, its refusals as the API answers them."""
+    try:
+        return queue()
+    except AdminOnly as exc:
+        raise HTTPException(403, str(exc)) from None
+    except PlanError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except QuotaExceeded as exc:
+        raise HTTPException(429, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 @router.post("", status_code=201)
@@ -121,6 +126,16 @@ def stop_job(job_id: str, user: dict = Depends(writer_user), p=Depends(platform)
     if record["owner"] != user["username"] and user["role"] != "admin":
         raise HTTPException(403, "only the job's owner or an admin can stop it")
     return p.jobs.stop(job_id)
+
+
+@router.post("/{job_id}/restart", status_code=202)
+async def restart_job(job_id: str, user: dict = Depends(writer_user), p=Depends(platform)) -> dict:
+    """Run a failed or stopped job again, under its id and config: it resumes from its last complete
+    checkpoint (409 while it runs, or once it succeeded; 429 over quota)."""
+    def restart() -> dict:
+        return _queued(lambda: p.restart(visible_job(p, job_id, user), user))
+
+    return await asyncio.get_running_loop().run_in_executor(p.submitting, restart)
 
 
 @router.get("/{job_id}/logs", response_class=PlainTextResponse)

@@ -1,5 +1,5 @@
 """What a chat turn asks of a job, done with the API's own rules: its progress, the user's jobs,
-stopping it, its results, and why the conversation's plan chose a value. Each answers a few
+stopping it, running it again, its results, and why the conversation's plan chose a value. Each answers a few
 sentences in the conversation's language."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 from serve_app.intent import Intent
 from serve_app.services.jobs import JobNotFound
+from serve_app.services.limits import QuotaExceeded
 from serve_app.services.plan import PlanError, visible
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreNotFound
@@ -17,15 +18,19 @@ __all__ = ["run_command"]
 HEADLINES = ("accuracy", "macro_f1", "mAP50", "mAP50_95", "miou", "auroc", "f1")
 
 
-def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict]) -> tuple[str, Optional[str]]:
-    """The reply to ``intent.command`` and the job it is about (None when none)."""
+def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
+                current: Optional[str] = None) -> tuple[str, Optional[str]]:
+    """The reply to ``intent.command`` and the job it is about (None when none). ``current``: the job the
+    conversation is about, which "it" means when the message names none."""
     if intent.command == "explain":
         return _explain(intent.about, plan, lang), None
     if intent.command == "jobs":
         return _jobs(p, user, lang), None
-    record = _job(p, user, intent.job, active=intent.command in ("stop", "status"), lang=lang)
+    record = _job(p, user, intent.job or current, active=intent.command in ("stop", "status"), lang=lang)
     named = words(lang)
     state = named.get(f"state.{record['state']}", record["state"])
+    if intent.command == "restart":
+        return _restart(p, user, record, state, lang), record["job_id"]
     if intent.command == "stop":
         if record["state"] in TERMINAL:
             return say("chat.not_stoppable", lang, job=record["job_id"], state=state), record["job_id"]
@@ -44,8 +49,18 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict]) 
     return (f"{line}. {progress}" if progress else line), record["job_id"]
 
 
+def _restart(p, user: dict, record: dict, state: str, lang: str) -> str:
+    if record["state"] not in ("failed", "stopped"):
+        return say("chat.not_restartable", lang, job=record["job_id"], state=state)
+    try:
+        p.restart(record, user)
+    except (QuotaExceeded, ValueError) as exc:  # over quota; started again meanwhile
+        return str(exc)
+    return say("chat.restarted", lang, job=record["job_id"])
+
+
 def _job(p, user: dict, ref: Optional[str], active: bool, lang: str) -> dict:
-    """The job named (its id), else the user's one running job (``active``) or newest."""
+    """The job named (its id) or the conversation's, else the user's one running job (``active``) or newest."""
     if ref and ref != "latest":
         try:
             record = p.jobs.get(ref)
@@ -95,7 +110,7 @@ def _results(p, record: dict, state: str, lang: str) -> str:
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in HEADLINES if isinstance(metrics.get(k), (int, float)))
     lines = [say("chat.results", lang, job=record["job_id"], model=record["model"], state=state, metrics=shown or "-")]
     per_class = metrics.get("per_class") or metrics.get("per_class_iou") or {}
-    scored = sorted((v.get("f1", v.get("ap50", 0.0)) if isinstance(v, dict) else v, k) for k, v in per_class.items())
+    scored = sorted((v.get("f1", v.get("AP50", 0.0)) if isinstance(v, dict) else v, k) for k, v in per_class.items())
     if len(scored) > 1:
         lines.append(say("chat.weakest", lang, classes=", ".join(f"{k} {v:.3g}" for v, k in scored[:2])))
     lines.append(say("chat.files", lang, onnx=f"/v1/jobs/{record['job_id']}/artifacts/export/model.onnx"))

@@ -81,14 +81,17 @@ class JobService:
     def folder(self, job: dict) -> JobFolder:
         return JobFolder(open_store(self.storage_of(job)), job["job_id"])
 
+    def stored_config(self, job: dict) -> TrainingConfig:
+        folder = self.folder(job)
+        return config_from_yaml(folder.store.read_text(folder.key("config.yaml")), source=job["config_uri"])
+
     def using_dataset(self, dataset_id: str) -> list[str]:
         """The jobs, of any owner, that have not ended and train on ``dataset_id``."""
         using = []
         for record in self.records.list_jobs():
             if record["state"] not in TERMINAL:
-                job = self.folder(record)
                 try:
-                    cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+                    cfg = self.stored_config(record)
                 except StoreNotFound:  # a job whose folder is gone reads nothing
                     continue
                 if cfg.dataset.uri == dataset_id:
@@ -100,11 +103,7 @@ class JobService:
         ``queue``: return once the job is recorded (state pending, no Ray job yet); :meth:`launch`
         submits it to Ray, called in the background by the API (or by :meth:`reconcile`)."""
         job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
-        record = self.records.get_job(cfg.job_id)
-        if record and record["state"] not in TERMINAL and record["submissions"] > 0:
-            raise ValueError(f"job {cfg.job_id} is already {record['state']}; stop it before submitting it again")
-        if (job.state() or {}).get("state") == "succeeded":
-            raise ValueError(f"job {cfg.job_id} already succeeded; there is nothing to resume")
+        record = self.check_resumable(job, self.records.get_job(cfg.job_id))
         job.store.write_text(job.key("config.yaml"), cfg.to_yaml())
         if record is None:
             record = self.records.add_job(
@@ -114,6 +113,17 @@ class JobService:
         record = self.records.update_job(cfg.job_id, ray_job_id=None, state="pending", message=QUEUED["message"])
         job.transition("pending", **QUEUED)
         return record if queue else self.launch(cfg.job_id)
+
+    @staticmethod
+    def check_resumable(job: JobFolder, record: Optional[dict]) -> Optional[dict]:
+        """Raise ValueError when the job ``record`` runs already or succeeded: it cannot be submitted again."""
+        if record and record["state"] not in TERMINAL and record["submissions"] > 0:
+            raise ValueError(f"job {job.job_id} is already {record['state']}; stop it before submitting it again")
+        if (job.state() or {}).get("state") == "succeeded":
+            raise ValueError(f"job {job.job_id} already succeeded; there is nothing to resume. To train it further, "
+                             "start a job that continues it (model.from_job with model.continue_training, or say "
+                             "'5 more epochs' in the chat)")
+        return record
 
     def launch(self, job_id: str) -> dict:
         """Submit a queued job to Ray, once across processes (the first to claim it does). A job whose
@@ -129,8 +139,7 @@ class JobService:
         if not self.records.update_job_if(job_id, {"state": "pending", "ray_job_id": None, "submissions": n},
                                           submissions=n + 1, message=CLAIMED):
             return self.get(job_id)
-        job = self.folder(record)
-        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+        job, cfg = self.folder(record), self.stored_config(record)
         return self._launch(cfg, job, n + 1, said("job.submitting", workers=cfg.resources.num_workers))
 
     def _launch(self, cfg: TrainingConfig, job: JobFolder, attempt: int, why: dict) -> dict:
@@ -243,8 +252,7 @@ class JobService:
     def _resubmit(self, record: dict, lost: str) -> Optional[dict]:
         """Run a job whose driver died again (same run name and storage: it resumes from its last
         complete checkpoint), while ``resources.driver_attempts`` allows; the updated record, or None."""
-        job = self.folder(record)
-        cfg = config_from_yaml(job.store.read_text(job.key("config.yaml")), source=record["config_uri"])
+        job, cfg = self.folder(record), self.stored_config(record)
         if record["submissions"] >= cfg.resources.driver_attempts:
             return None
         if not self.records.update_job_if(record["job_id"], {"ray_job_id": record["ray_job_id"]}, ray_job_id=None,

@@ -12,6 +12,7 @@ from typing import Optional
 from serve_app.services.auth import Auth, signing_key
 from serve_app.services.jobs import JobService
 from serve_app.services.limits import Quotas, RateLimiter
+from serve_app.services.plan import AdminOnly, PlanError
 from serve_app.metrics import unanswered
 from serve_app.services.records import Records, default_database_url
 from visiontrain.settings import settings as env_settings
@@ -83,6 +84,28 @@ class Platform:
         deadline = time.monotonic() + BUSY_WAIT_S
         while unanswered() > BUSY_REQUESTS and time.monotonic() < deadline:
             time.sleep(poll_s)
+
+    def queue(self, cfg, user: dict) -> dict:
+        """Queue ``cfg`` as ``user`` asks it (a new job, or an ended one's id to run it again), with the
+        API's checks: it can be placed, it keeps within the user's quota (one submit at a time per
+        user, across replicas), and it is not running already; Ray gets it in the background.
+        Raises PlanError (never placeable), QuotaExceeded, or ValueError (running, or succeeded: a
+        PlanError is one too, so catch it first)."""
+        if problem := self.why_unplaceable(cfg):
+            raise PlanError(f"this job could never start: {problem}")
+        with self.records.held(f"submit:{user['username']}"):
+            self.quotas.check_current(user, cfg, self.jobs)
+            record = self.jobs.submit(cfg, queue=True)
+        self.launch_later(cfg.job_id)
+        return record
+
+    def restart(self, record: dict, user: dict) -> dict:
+        """Run a failed or stopped job again under its id, from its stored config: Ray Train resumes it
+        from its last complete checkpoint (Ultralytics jobs from their last epoch's)."""
+        if record["owner"] != user["username"] and user["role"] != "admin":
+            raise AdminOnly("only the job's owner or an admin can restart it")
+        self.jobs.check_resumable(self.jobs.folder(record), record)  # before the quota, which counts it if it runs
+        return self.queue(self.jobs.stored_config(record), user)
 
     def why_unplaceable(self, cfg) -> Optional[str]:
         """What keeps ``cfg``'s workers from ever being placed on this cluster (a job that waits

@@ -103,6 +103,7 @@ chat_sessions = Table(
     Column("owner", String(64), nullable=False, index=True),
     Column("history", JSON, nullable=False),
     Column("plan", JSON),
+    Column("job_id", String(80)),  # the job the conversation is about: "it"
     Column("updated_at", Float, nullable=False),
 )
 
@@ -144,6 +145,8 @@ class Records:
             for name, kind in (("task", "VARCHAR(32)"), ("images", "INTEGER"), ("source", "VARCHAR(80)")):
                 if name not in have:
                     conn.execute(text(f"ALTER TABLE datasets ADD COLUMN {name} {kind}"))
+            if "job_id" not in {c["name"] for c in inspect(self.engine).get_columns("chat_sessions")}:
+                conn.execute(text("ALTER TABLE chat_sessions ADD COLUMN job_id VARCHAR(80)"))
             if self.engine.dialect.name == "postgresql":  # content ids grew from 19 to 67 characters
                 conn.execute(text("ALTER TABLE datasets ALTER COLUMN dataset_id TYPE VARCHAR(80)"))
 
@@ -337,11 +340,13 @@ class Records:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def save_chat(self, session_id: str, owner: str, history: list, plan: Optional[dict]) -> None:
-        """Keep a conversation. A new one makes room: conversations idle for CHAT_KEEP_S are forgotten,
-        and each user keeps their CHATS_PER_USER most recent."""
+    def save_chat(self, session_id: str, owner: str, history: list, plan: Optional[dict],
+                  job_id: Optional[str] = None) -> None:
+        """Keep a conversation (``job_id``: the job it is now about; None keeps the one it had). A new
+        one makes room: conversations idle for CHAT_KEEP_S are forgotten, and each user keeps their
+        CHATS_PER_USER most recent."""
         with self.engine.begin() as conn:
-            values = {"history": history, "plan": plan, "updated_at": time.time()}
+            values = {"history": history, "plan": plan, "updated_at": time.time(), **({"job_id": job_id} if job_id else {})}
             if conn.execute(update(chat_sessions).where(chat_sessions.c.session_id == session_id)
                             .values(**values)).rowcount == 0:
                 conn.execute(insert(chat_sessions).values(session_id=session_id, owner=owner, **values))
