@@ -60,30 +60,23 @@ def _submit(p, body: SubmitRequest, user: dict) -> dict:
         data, own_id = chat["plan"]["config"], True
     else:
         data, own_id = body.config, user["role"] == "admin"
-    try:
-        cfg = platform_config(data, user, p.records, p.storage_uri, keep_job_id=own_id)
-    except AdminOnly as exc:
-        raise HTTPException(403, str(exc)) from None
-    except PlanError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+    cfg = _answered(lambda: platform_config(data, user, p.records, p.storage_uri, keep_job_id=own_id))
     existing = p.records.get_job(cfg.job_id)
     if existing is not None and existing["owner"] != user["username"]:
         raise HTTPException(409, f"job id {cfg.job_id} is taken; leave job_id out to get a new one")
-    record = _queued(lambda: p.queue(cfg, user))
+    record = _answered(lambda: p.queue(cfg, user))
     if body.session_id is not None:  # the conversation's job from now on ("how is it doing?")
         p.records.save_chat(body.session_id, user["username"], chat["history"], chat["plan"], job_id=record["job_id"])
     return record
 
 
-def _queued(queue) -> dict:
-    """``queue()``'s record, its refusals as the API answers them."""
+def _answered(call):
+    """``call()``'s answer, its refusals as the API answers them."""
     try:
-        return queue()
+        return call()
     except AdminOnly as exc:
         raise HTTPException(403, str(exc)) from None
-    except PlanError as exc:
+    except (PlanError, ConfigError) as exc:
         raise HTTPException(422, str(exc)) from None
     except QuotaExceeded as exc:
         raise HTTPException(429, str(exc)) from None
@@ -133,7 +126,7 @@ async def restart_job(job_id: str, user: dict = Depends(writer_user), p=Depends(
     """Run a failed or stopped job again, under its id and config: it resumes from its last complete
     checkpoint (409 while it runs, or once it succeeded; 429 over quota)."""
     def restart() -> dict:
-        return _queued(lambda: p.restart(visible_job(p, job_id, user), user))
+        return _answered(lambda: p.restart(visible_job(p, job_id, user), user))
 
     return await asyncio.get_running_loop().run_in_executor(p.submitting, restart)
 
