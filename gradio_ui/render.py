@@ -31,7 +31,7 @@ def plan_card(lang: str, plan: dict, images: Optional[int] = None, health: Optio
     """The plan as a card; ``words``: the platform's names in ``lang`` (``GET /v1/vocabulary``)."""
     cfg, defaults, notes = plan["config"], set(plan["defaults"]), plan.get("notes", {})
     model = f"{cfg['model']['source']}/{cfg['model']['name']}"
-    why = say(lang, "plan_why_default" if "model.name" in defaults else "plan_why_stated")
+    why = notes.get("model.name") or say(lang, "plan_why_stated")
     lines = [say(lang, "plan_title"), "", say(lang, "plan_task", task=named(words, "task", cfg["task"])), "",
              say(lang, "plan_model", model=model, why=why)]
     if "model.pretrained" in notes:

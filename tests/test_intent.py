@@ -190,7 +190,7 @@ def test_complete_request_and_contract_field_names():
     body = json.loads(r.model_dump_json())
     assert set(body) == {"status", "language", "intent", "missing", "questions"}
     assert set(body["intent"]) == {"task", "model", "pretrained", "from_job", "continue_training", "try_on_images",
-                                   "command", "job", "about", "num_classes", "class_names", "dataset",
+                                   "command", "job", "about", "models", "num_classes", "class_names", "dataset",
                                    "hyperparameters", "resources", "search"}
     assert set(body["intent"]["hyperparameters"]) == {"epochs", "batch_size", "learning_rate", "image_size"}
     assert set(body["intent"]["resources"]) == {"num_workers", "use_gpu"}

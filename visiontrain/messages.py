@@ -221,6 +221,35 @@ MESSAGES: dict[str, dict[str, str]] = {
                                 "dataset's",
                           "ko": "말씀하신 클래스는 {said}이지만 데이터셋의 클래스는 {names}입니다. 데이터셋의 클래스로 "
                                 "학습합니다"},
+    "advice.cpu": {"en": "{small} ({small_params} parameters): the cluster has no GPU, and a small model trains in "
+                         "reasonable time on CPUs",
+                   "ko": "{small} (파라미터 {small_params}): 클러스터에 GPU가 없어서 CPU로도 적당한 시간에 학습되는 작은 모델입니다"},
+    "advice.small_data": {"en": "{small} ({small_params} parameters): with {images} images a small model learns about as "
+                                "well as a large one, and trains faster; with over {big} images and a GPU, {large} "
+                                "({large_params}) can learn more",
+                          "ko": "{small} (파라미터 {small_params}): 이미지 {images}장이면 작은 모델도 큰 모델만큼 배우고 더 빨리 "
+                                "학습됩니다. 이미지가 {big}장이 넘고 GPU가 있으면 {large} ({large_params})가 더 배울 수 있습니다"},
+    "advice.no_data": {"en": "{small} ({small_params} parameters): a small, fast model to start with; with over {big} "
+                             "images and a GPU, {large} ({large_params}) can learn more",
+                       "ko": "{small} (파라미터 {small_params}): 시작하기 좋은 작고 빠른 모델입니다. 이미지가 {big}장이 넘고 "
+                             "GPU가 있으면 {large} ({large_params})가 더 배울 수 있습니다"},
+    "advice.large": {"en": "{large} ({large_params} parameters): with {images} images and a GPU, a larger model has the "
+                           "data to learn more; {small} ({small_params}) is the faster choice",
+                     "ko": "{large} (파라미터 {large_params}): 이미지 {images}장과 GPU가 있으니 더 큰 모델이 더 많이 배울 수 "
+                           "있습니다. 더 빠른 쪽은 {small} ({small_params})입니다"},
+    "advice.model": {"en": "{model} ({source}): {params} parameters, {size} px input by default, for {tasks}; {use}.",
+                     "ko": "{model} ({source}): 파라미터 {params}, 기본 입력 {size} px, {tasks}용; {use}."},
+    "advice.for_small": {"en": "small and fast: CPUs, phones and quick experiments",
+                         "ko": "작고 빠름: CPU, 휴대폰, 빠른 실험에 적합"},
+    "advice.for_medium": {"en": "a balanced default on a GPU", "ko": "GPU에서 무난한 기본 선택"},
+    "advice.for_large": {"en": "large: for big datasets on a GPU", "ko": "큰 모델: GPU와 큰 데이터셋에 적합"},
+    "advice.relative": {"en": "{model} has {ratio}x the parameters of {base}: within one family, expect about that "
+                              "much more compute per image, and more to gain from a large dataset.",
+                        "ko": "{model}의 파라미터는 {base}의 {ratio}배입니다: 같은 계열이라면 이미지당 계산량도 그만큼 늘고, "
+                              "데이터가 많을수록 얻는 것도 큽니다."},
+    "advice.which_task": {"en": "For which task? For example: which model for detecting helmets?",
+                          "ko": "어떤 작업용인가요? 예: 헬멧 검출에는 어떤 모델이 좋을까?"},
+    "advice.recommended": {"en": "For {task}, I suggest {why}.", "ko": "{task}에는 {why} 모델을 추천합니다."},
     "plan.closest_model": {"en": "{asked} is not among this platform's models; {model} is the closest it has for "
                                  "{task}",
                            "ko": "{asked} 모델은 이 플랫폼에 없어 {task}에 가장 가까운 {model} 모델을 씁니다"},

@@ -115,6 +115,8 @@ def print_plan(answer: dict) -> None:
         return
     cfg, defaults, notes = plan["config"], set(plan["defaults"]), plan.get("notes", {})
     print(f"plan: {cfg['task']} with {cfg['model']['source']}/{cfg['model']['name']} on {cfg['dataset']['uri']}")
+    if "model.name" in notes:
+        print(f"  model chosen: {notes['model.name']}")
     for section in ("hyperparameters", "resources"):
         for k, v in cfg[section].items():
             path = f"{section}.{k}"

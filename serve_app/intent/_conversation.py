@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, get_args
 
-from serve_app.intent._models import ModelMatch, find_models, model_tasks, task_variant
+from serve_app.intent._models import SUGGESTED, ModelMatch, find_models, model_tasks, task_variant
 from serve_app.intent._offline import Reading, language_of, read_message
 from serve_app.intent._schema import LIMITS, DatasetMention, Intent, ModelMention, ParseResult, SearchMention
 from train_jobs.config import Hyperparameters
@@ -13,8 +13,6 @@ from visiontrain.messages import say
 __all__ = ["apply_reading", "finish", "history_state", "parse_offline"]
 
 _PROBLEM_FIELD = {"url_unsupported": "dataset", "path_unsafe": "dataset", "model_unknown": "model", "model_task": "model"}
-_DEFAULT_FOR = {"classification": ["resnet18", "efficientnet_b0"], "detection": ["yolov8n", "yolo11s"],
-                "segmentation": ["nvidia/mit-b0", "yolov8n-seg"], "anomaly_detection": ["resnet18", "wide_resnet50_2"]}
 
 
 def _in_range(name: str, value: float, problems: list) -> Optional[float]:
@@ -34,6 +32,7 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
     intent = base.model_copy(deep=True)
     # this message's request alone: not carried on
     intent.try_on_images, intent.command, intent.job, intent.about = r.try_on_images, r.command, r.job, r.about
+    intent.models = r.models
     problems: list[tuple] = [(code, detail, "") for code, detail in r.problems]
     if r.task:
         intent.task = r.task
@@ -55,7 +54,9 @@ def apply_reading(base: Intent, r: Reading) -> tuple[Intent, list[tuple]]:
         elif r.model is not None and r.model.name and not r.task_explicit and tasks:
             intent.task = tasks[0]  # "use yolo11s instead": the new model brings its task along
         elif r.model is not None and r.model.name:
-            problems.append(("model_task", name, _DEFAULT_FOR.get(intent.task, []), intent.task))
+            offered = SUGGESTED.get(intent.task, ()) + (SUGGESTED["instance_segmentation"][:1] if intent.task == "segmentation"
+                                                        else ())
+            problems.append(("model_task", name, [m.split("/", 1)[1] for m in offered], intent.task))
             intent.model = None
         else:
             intent.model = None  # the task changed and the earlier model cannot do it: the plan picks one
@@ -171,7 +172,7 @@ def history_state(history: Optional[Iterable[Any]]) -> tuple[Intent, Optional[st
             result = item if isinstance(item, ParseResult) else ParseResult.model_validate(item)
             if result.status != "rejected":  # a request to try a model was that message's alone
                 intent, language = result.intent.model_copy(update={"try_on_images": None, "command": None, "job": None,
-                                                                    "about": None}), result.language
+                                                                    "about": None, "models": None}), result.language
         elif (text := _text_of(item)) is not None:
             reading = read_message(text)
             if reading.vision_signal and not reading.off_topic:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -89,6 +89,17 @@ COMMANDS = {
               r"how(?:'s|\s+is)\s+(?:my|the|it)\b.{0,40}?(?:doing|going|coming)|status\s+of|what(?:'s|\s+is)\s+the\s+"
               r"(?:status|progress)|how\s+(?:far|long)\s+(?:along|left|until|is)",
 }
+# Questions about models the user names ("yolov8n이랑 yolov8s 차이가 뭐야?", "what is resnet50?") and asking
+# which model to use ("어떤 모델이 좋을까?", "which model should I use for detection?").
+MODEL_QUESTION = re.compile(
+    r"차이|다른\s*점|뭐가\s*(?:달라|다르|나아|좋아)|어떤\s*(?:게|것이|걸)\s*(?:더\s*)?(?:나아|좋아|빨라)|뭐야|뭔가요|무엇인가|"
+    r"설명해|알려\s*줘|difference|differ\b|\bvs\.?\b|versus|compare|what(?:'s|\s+is|\s+are)\b|tell\s+me\s+about|"
+    r"which\s+(?:one\s+)?is\s+(?:better|faster|smaller|bigger|larger)"
+)
+RECOMMEND = re.compile(
+    r"(?:어떤|무슨|어느)\s*모델|모델\s*(?:을|를)?\s*(?:추천|골라|고르)|추천\s*(?:해|좀|할)|"
+    r"(?:which|what)\s+model|recommend|suggest\s+(?:a\s+)?model|best\s+model\s+for"
+)
 # "왜 배치 32야?", "why batch size 32?": a plan's choice and its reason; the words name the field asked about.
 WHY = re.compile(r"^\s*(?:왜|어째서)\b|^\s*why\b|이유가?\s*(?:뭐|무엇)|how\s+did\s+you\s+(?:pick|choose)", re.I)
 PLAN_FIELDS = {

@@ -8,7 +8,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["ModelMatch", "find_models", "model_tasks", "normalise", "suggest", "task_variant"]
+__all__ = ["SUGGESTED", "ModelMatch", "find_models", "model_tasks", "normalise", "suggest", "task_variant"]
+
+# Per task (instance segmentation apart): a small model and a larger one, as "source/name". The plan
+# picks one when the user names none (serve_app/services/advice.py says why); the parser offers them.
+SUGGESTED = {
+    "classification": ("timm/resnet18", "timm/resnet50"),
+    "detection": ("ultralytics/yolov8n", "ultralytics/yolov8s"),
+    "segmentation": ("huggingface/nvidia/mit-b0", "huggingface/nvidia/mit-b2"),
+    "instance_segmentation": ("ultralytics/yolov8n-seg", "ultralytics/yolov8s-seg"),
+    "anomaly_detection": ("timm/resnet18", "timm/wide_resnet50_2"),
+}
 
 SOURCE_ORDER = ("timm", "ultralytics", "huggingface")  # who wins when two sources share a name
 SIZE_WORDS = {"nano": "n", "small": "s", "medium": "m", "large": "l", "xlarge": "x", "huge": "x"}

@@ -42,6 +42,7 @@ class Reading:
     try_on_images: Optional[str] = None
     command: Optional[str] = None
     about: Optional[str] = None
+    models: Optional[list[str]] = None
     job: Optional[str] = None
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
@@ -247,10 +248,26 @@ def _read_architecture(low: str, reading: Reading) -> tuple[str, Optional[ModelM
     return low, None
 
 
+def _read_question(low: str, reading: Reading, models: list) -> None:
+    """A question about the models named ("yolov8n이랑 yolov8s 차이가 뭐야?") or which model to use ("어떤
+    모델이 좋을까?"), unless the message names data to train on (then the plan answers it)."""
+    if reading.dataset_uri or reading.continue_training or reading.try_on_images or reading.from_job:
+        return
+    named = list(dict.fromkeys(f"{m.source}/{m.name}" for m in models if m.name))
+    asked = "?" in low or not reading.task_explicit  # "compare X and Y for classifying defects": a search to run
+    if named and asked and lex.MODEL_QUESTION.search(low):
+        reading.command, reading.models = "models", named[:4]
+    elif not named and lex.RECOMMEND.search(low):
+        reading.command = "recommend"
+    if reading.command:
+        reading.model, reading.search, reading.hyper = None, {}, {}
+        reading.class_names = reading.num_classes = None
+
+
 def _read_command(low: str, reading: Reading) -> None:
     """A command on a job ("멈춰줘", "how is my model doing?", "왜 배치 32야?"; the job named, if one is), unless
     the message asks for a training of its own (a task said outright, a model, a dataset) or carries one on."""
-    if reading.task_explicit or reading.model or reading.dataset_uri or reading.continue_training \
+    if reading.command or reading.task_explicit or reading.model or reading.dataset_uri or reading.continue_training \
             or reading.try_on_images:
         return
     if lex.WHY.search(low):
@@ -295,6 +312,7 @@ def read_message(message: str) -> Reading:
     if names:
         reading.class_names = names
         reading.num_classes = reading.num_classes or len(names)
+    _read_question(low, reading, models)
     _read_command(low, reading)
     reading.off_topic = bool(lex.OFF_TOPIC.search(low)) and not lex.VISION_WORDS.search(low)
     reading.vision_signal = bool(

@@ -78,14 +78,17 @@ class Intent(_Schema):
     try_on_images: Optional[str] = Field(None, description="no training: this job's model (its id, or 'latest' for "
                                                            "the user's newest succeeded job) answers the images "
                                                            "attached to this message")
-    command: Optional[Literal["status", "jobs", "stop", "restart", "results", "explain"]] = Field(
+    command: Optional[Literal["status", "jobs", "stop", "restart", "results", "explain", "models", "recommend"]] = Field(
         None, description="no training: a command on a job (its progress, the user's jobs, stop it, run a failed or "
-                          "stopped one again, its results) "
+                          "stopped one again, its results), a question about models (models: what the ones named are "
+                          "and how they differ; recommend: which to use for the task) "
                           "or a question about the plan (explain: why a value was chosen)")
     job: Optional[str] = Field(None, description="the job a command is about: its id, 'latest', or null for the one "
                                                  "the conversation is about")
     about: Optional[str] = Field(None, description="explain: the plan's field asked about, e.g. "
                                                    "hyperparameters.batch_size")
+    models: Optional[list[str]] = Field(None, max_length=4, description="models: the models asked about, as "
+                                                                          "source/name (timm/resnet50)")
     num_classes: Optional[int] = None
     class_names: Optional[list[str]] = None
     dataset: Optional[DatasetMention] = None

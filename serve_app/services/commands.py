@@ -8,7 +8,8 @@ from typing import Optional
 from serve_app.intent import Intent
 from serve_app.services.jobs import JobNotFound
 from serve_app.services.limits import QuotaExceeded
-from serve_app.services.plan import PlanError, visible
+from serve_app.services.advice import about_models, recommend
+from serve_app.services.plan import PlanError, dataset_report, visible
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreNotFound
 from visiontrain.messages import in_language, say, words
@@ -24,6 +25,10 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
     conversation is about, which "it" means when the message names none."""
     if intent.command == "explain":
         return _explain(intent.about, plan, lang), None
+    if intent.command == "models":
+        return about_models(intent.models or [], lang), None
+    if intent.command == "recommend":
+        return _recommend(p, intent, plan, lang), None
     if intent.command == "jobs":
         return _jobs(p, user, lang), None
     record = _job(p, user, intent.job or current, active=intent.command in ("stop", "status"), lang=lang)
@@ -47,6 +52,19 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
     message = in_language(history[-1], lang).get("message", "") if history else record.get("message", "")
     line = say("chat.status", lang, job=record["job_id"], model=record["model"], state=state, message=message)
     return (f"{line}. {progress}" if progress else line), record["job_id"]
+
+
+def _recommend(p, intent: Intent, plan: Optional[dict], lang: str) -> str:
+    """The model for the task asked about (else the plan's), fitted to the plan's data when there is one
+    and to this cluster (or the plan's choice of CPU)."""
+    cfg = (plan or {}).get("config") or {}
+    task = intent.task or cfg.get("task")
+    if task is None:
+        return say("advice.which_task", lang)
+    report = dataset_report(cfg["dataset"]["uri"], p.storage_uri) if cfg and cfg["task"] == task else {}
+    gpus = p.cluster_shape()["gpus"] if (cfg.get("resources") or {}).get("use_gpu", True) else 0.0
+    _, _, why = recommend(task, report, gpus, lang)
+    return say("advice.recommended", lang, task=say(f"task.{task}", lang), why=why)
 
 
 def _restart(p, user: dict, record: dict, state: str, lang: str) -> str:

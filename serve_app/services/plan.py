@@ -18,6 +18,7 @@ import yaml
 
 from adapters import get_adapter
 from serve_app.intent import ParseResult, singular
+from serve_app.services.advice import recommend
 from serve_app.services.records import Records
 from train_jobs.config import DATASET_ID, ConfigError, TrainingConfig, config_from_dict
 from train_jobs.state import JobFolder
@@ -27,7 +28,7 @@ from visiontrain.errors import VisiontrainError
 from visiontrain.messages import say
 from visiontrain.settings import settings as env_settings
 
-__all__ = ["AdminOnly", "PlanError", "make_plan", "platform_config", "resolve_dataset", "succeeded_job", "visible"]
+__all__ = ["AdminOnly", "PlanError", "dataset_report", "make_plan", "platform_config", "resolve_dataset", "succeeded_job", "visible"]
 
 DEFAULTED = ("hyperparameters", "augmentation", "resources", "early_stopping")
 
@@ -188,8 +189,15 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
     pretrained weights (the model registry knows)."""
     it, lang = result.intent, result.language
     model = it.model.model_dump(exclude={"instead_of"}) if it.model else None
+    chosen_model = None
     if it.from_job:  # the earlier job's model replaces this one (platform_config)
         model = {**(model or {"name": ""}), "from_job": it.from_job, "continue_training": bool(it.continue_training)}
+    elif model is None and it.task:
+        report = dataset_report(resolve_dataset(it.dataset.uri, user, records, storage_uri), storage_uri) \
+            if it.dataset and it.dataset.uri else {}
+        gpus = (cluster or {}).get("gpus", 0.0) if it.resources.use_gpu is not False else 0.0
+        source, name, chosen_model = recommend(it.task, report, gpus, lang)
+        model = {"source": source, "name": name}
     given: dict = {"task": it.task, "model": model,
                    "dataset": {k: v for k, v in (it.dataset.model_dump() if it.dataset else {}).items() if v}}
     if it.class_names:
@@ -216,6 +224,9 @@ def make_plan(result: ParseResult, user: dict, records: Records, storage_uri: st
                                   "model": cfg.model.model_copy(update={"pretrained": pretrained})}).model_dump(mode="json")
     defaults = [f"{s}.{k}" for s in DEFAULTED for k in full[s] if k not in given.get(s, {})]
     defaults += ["model.pretrained"] if it.pretrained is None else []
+    if chosen_model:
+        defaults.append("model.name")
+        notes["model.name"] = chosen_model
     notes.update({f"resources.{k}": say("plan.cluster", lang) for k in chosen})
     return {"config": full, "defaults": defaults, "notes": notes, "warnings": warnings}
 
@@ -272,17 +283,22 @@ def _resources(stated: dict, cluster: Optional[dict]) -> dict:
     return chosen
 
 
+def dataset_report(uri: str, storage_uri: str) -> dict:
+    """An uploaded dataset's health report (images, format, classes, findings); {} for any other."""
+    if DATASET_ID.match(uri):
+        try:
+            return open_store(storage_uri).read_json(f"datasets/{uri}/report.json")
+        except StoreError:
+            pass
+    return {}
+
+
 def _fit_to_dataset(cfg: TrainingConfig, given: dict, num_classes: Optional[int], storage_uri: str, lang: str = "en"):
     """Defaults fitted to the model and the data: the image size (the model's own input size, or the
     images' own when they are smaller: upscaling adds compute, not detail), class weights where an
     uploaded classification dataset's classes are imbalanced, the class names as an uploaded dataset spells
     them, and a warning when the stated classes (or their count) differ from the dataset's."""
-    report: dict = {}
-    if DATASET_ID.match(cfg.dataset.uri):
-        try:
-            report = open_store(storage_uri).read_json(f"datasets/{cfg.dataset.uri}/report.json")
-        except StoreError:
-            pass
+    report = dataset_report(cfg.dataset.uri, storage_uri)
     fitted, notes, warnings = {}, {}, []
     if "image_size" not in given.get("hyperparameters", {}):
         size, why = _image_size(cfg, report.get("image_size"), lang)
