@@ -256,3 +256,37 @@ def drawn_answers(answer: dict) -> list[tuple]:
 
     return [(Image.open(io.BytesIO(base64.b64decode(p["drawn"]))), f"{p['image']}: {prediction_line(p)}")
             for p in answer["predictions"]]
+
+
+def compare_view(lang: str, table: dict, words: Optional[dict] = None) -> str:
+    """``GET /v1/jobs/compare``'s answer as one table, a column per job: state, model, score (the best in
+    bold), time, speed, the settings that differ (⚑), and for classification each class's F1."""
+    jobs = table["jobs"]
+
+    def row(name: str, values: list) -> str:
+        return f"| {name} | " + " | ".join(str(v) for v in values) + " |"
+
+    def score(r: dict) -> str:
+        text = "–" if r["score"] is None else f"{r['headline']} {r['score']:.4g}"
+        return f"**{text}**" if r["job_id"] == table["best"] else text
+
+    lines = [row("", [f"`{r['job_id']}`" for r in jobs]), "|---|" + "---|" * len(jobs),
+             row(say(lang, "col_model"), [r["model"] for r in jobs]),
+             row(say(lang, "row_state"), [named(words, "state", r["state"]) for r in jobs]),
+             row(say(lang, "row_score"), [score(r) for r in jobs]),
+             row(say(lang, "row_epochs"), [r["epochs"] for r in jobs]),
+             row(say(lang, "row_time"), [_short(r["duration_s"]) for r in jobs]),
+             row(say(lang, "row_speed"), [_short(r["images_per_s"]) for r in jobs])]
+    lines += [row(f"⚑ {k}", [by_job.get(r["job_id"]) for r in jobs]) for k, by_job in table["differences"].items()]
+    classes = dict.fromkeys(c for r in jobs for c in r["per_class"] if isinstance(r["per_class"][c], dict)
+                            and "f1" in r["per_class"][c])
+    lines += [row(f"F1 {c}", [_short((r["per_class"].get(c) or {}).get("f1")) for r in jobs]) for c in classes]
+    return "\n".join(lines + ["", say(lang, "compare_note")])
+
+
+def compare_curves(lang: str, table: dict, metric: Optional[str]) -> dict:
+    """One metric's curve per job, overlaid (a LinePlot's settings, see :func:`chart`)."""
+    points = [{"epoch": e, "value": v, "series": job} for job, pts in table["curves"].get(metric or "", {}).items()
+              for e, v in pts]
+    frame = pd.DataFrame(points or {"epoch": [], "value": [], "series": []})
+    return chart(frame, say(lang, "epoch_axis"), metric or "", say(lang, "col_job_id"))

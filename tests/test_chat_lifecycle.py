@@ -24,6 +24,8 @@ from serve_app.services.records import Records
     ("멈춰줘", "stop", None, None), ("stop it", "stop", None, None), ("다시 시작해줘", "restart", None, None),
     ("restart job classification-1a2b3c4d5e6f", "restart", "classification-1a2b3c4d5e6f", None),
     ("재시작", "restart", None, None), ("start it again", "restart", None, None),
+    ("지난 두 학습 비교해줘", "compare", None, None), ("compare my last two runs", "compare", None, None),
+    ("which of my helmet models is best?", "best", None, None), ("제일 잘 나온 모델이 뭐야?", "best", None, None),
     ("stop job classification-1a2b3c4d5e6f", "stop", "classification-1a2b3c4d5e6f", None),
     ("결과 보여줘", "results", None, None), ("how did my last model do?", "results", "latest", None),
     ("정확도는 얼마나 나왔어?", "results", None, None),
@@ -87,7 +89,7 @@ def _ended(api_url: str, who: dict, job_id: str) -> dict:
 
 
 @pytest.mark.ray
-def test_the_lifecycle_in_the_chat(api_url, admin_token, shapes, tmp_path):
+def test_the_lifecycle_in_the_chat(api_url, admin_token, shapes, tmp_path, monkeypatch, capsys):
     from tests.conftest import signed_up
 
     lena = signed_up(api_url, admin_token, "lena")
@@ -142,3 +144,29 @@ def test_the_lifecycle_in_the_chat(api_url, admin_token, shapes, tmp_path):
     assert "가장 약한 클래스: " in results["reply"] and f"/v1/jobs/{done}/artifacts/export/model.onnx" in results["reply"]
     assert results["plan"] is None and httpx.get(f"{api_url}/v1/chat/{short['session_id']}",
                                                  headers=lena).json()["plan"]  # the plan stays
+
+    # The two jobs side by side: the API, the chat and the CLI.
+    table = httpx.get(f"{api_url}/v1/jobs/compare", params={"ids": f"{job},{done}"}, headers=lena).json()
+    assert [r["job_id"] for r in table["jobs"]] == [job, done] and table["headline"] == "accuracy"
+    assert table["differences"]["hyperparameters.epochs"] == {job: 20, done: 1}
+    assert [len(table["curves"]["val_accuracy"][j]) for j in (job, done)] == [20, 1]  # each epoch once, resumed or not
+    for row in table["jobs"]:
+        kept = httpx.get(f"{api_url}/v1/jobs/{row['job_id']}/artifacts/metrics.json", headers=lena).json()
+        assert row["score"] == kept["accuracy"] and row["images_per_s"] > 0 and row["duration_s"] > 0
+    best = max(table["jobs"], key=lambda r: r["score"])["job_id"]
+    assert table["best"] == best
+    assert httpx.get(f"{api_url}/v1/jobs/compare", params={"ids": f"{job},{done}"}, headers=other).status_code == 404
+    assert httpx.get(f"{api_url}/v1/jobs/compare", params={"ids": job}, headers=lena).status_code == 422
+    side = _say(api_url, lena, "지난 두 학습 비교해줘", short["session_id"])["reply"]
+    assert side.startswith(f"작업 2개 비교 (/v1/jobs/compare?ids={done},{job}):") and "hyperparameters.epochs: 1 / 20" in side
+    assert _say(api_url, lena, "which of my models is best?")["reply"].endswith(
+        f"Best: {best} (accuracy {table['jobs'][[job, done].index(best)]['score']:.4g}).")
+    from serve_app.cli import main
+
+    monkeypatch.setenv("VISIONTRAIN_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("VISIONTRAIN_PASSWORD", "lena-password")
+    assert main(["login", "--user", "lena", "--api", api_url]) == 0
+    capsys.readouterr()
+    assert main(["compare", job, done]) == 0
+    printed = capsys.readouterr().out
+    assert job in printed and done in printed and "hyperparameters.epochs" in printed and f"best: {best}" in printed

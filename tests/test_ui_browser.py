@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 import httpx
 import pytest
@@ -266,6 +267,38 @@ def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, passwor
     _shot(page, "en-batch.png")
 
 
+def _compare_in_the_jobs_tab(page, job_id: str, api_url: str, user: str, password: str, dataset: str) -> None:
+    """A second, shorter run of the same model and data, then both compared in the Jobs tab: one table
+    (the setting that differs flagged, the best score in bold) and their validation curves overlaid."""
+    from playwright.sync_api import expect
+
+    token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    config = {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": dataset},
+              "hyperparameters": {"epochs": 2, "batch_size": 16, "image_size": 32}}
+    second = httpx.post(f"{api_url}/v1/jobs", headers=headers, json={"config": config}).json()["job_id"]
+    for _ in range(300):
+        if httpx.get(f"{api_url}/v1/jobs/{second}", headers=headers).json()["ended"]:
+            break
+        time.sleep(1)
+    table = httpx.get(f"{api_url}/v1/jobs/compare", params={"ids": f"{job_id},{second}"}, headers=headers).json()
+    page.locator("#refresh-jobs").click()
+    for job in (job_id, second):
+        page.locator("#compare-ids input").click()
+        page.get_by_role("option", name=job, exact=True).click()
+    page.locator("#compare").click()
+    view = page.locator("#compare-view")
+    expect(view).to_contain_text("⚑ hyperparameters.epochs", timeout=30_000)
+    best = next(r for r in table["jobs"] if r["job_id"] == table["best"])
+    expect(view.locator("strong").first).to_have_text(f"{best['headline']} {best['score']:.4g}")
+    assert second in view.inner_text() and job_id in view.inner_text()
+    plot = page.locator("#compare-plot")
+    expect(plot).to_be_visible()
+    expect(plot).to_contain_text(second)  # the legend: a curve per job
+    plot.scroll_into_view_if_needed()
+    _shot(page, "en-compare.png")
+
+
 def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,
                                                                         shapes_archive):
     page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
@@ -273,6 +306,7 @@ def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser,
     _try_in_the_chat(page, job_id, *_try_it(page, job_id, api_url, "uma", users["uma"], shapes_archive))
     assert job_id in _jobs_listed(page)
     _batch_from_the_jobs_tab(page, job_id, api_url, "uma", users["uma"])
+    _compare_in_the_jobs_tab(page, job_id, api_url, "uma", users["uma"], "uploaded:latest")
     other = _sign_in(browser, ui_url, "en", "ulla", users["ulla"])
     assert job_id not in _jobs_listed(other)
     other.locator("#open-job-id textarea").fill(job_id)  # asking for it by id gets a sentence, no data

@@ -207,6 +207,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                                    "model further, ask for more epochs (\"5 more epochs\").",
                              "ko": "{job} 작업은 {state} 상태입니다. 실패했거나 중지된 작업만 다시 시작할 수 있습니다. 끝난 "
                                    "모델을 더 학습하려면 \"5 에폭 더\"라고 말씀해 주세요."},
+    "chat.compared": {"en": "Your {n} jobs side by side ({link}):", "ko": "작업 {n}개 비교 ({link}):"},
+    "chat.compare_few": {"en": "There is not enough to compare: {n} of your jobs have ended. Train another, then ask again.",
+                         "ko": "비교할 작업이 부족합니다: 끝난 작업이 {n}개입니다. 하나 더 학습한 뒤 다시 물어보세요."},
+    "chat.differences": {"en": "Settings that differ: {settings}.", "ko": "다른 설정: {settings}."},
+    "chat.best": {"en": "Best: {job} ({metric} {value}).", "ko": "가장 좋은 작업: {job} ({metric} {value})."},
     "chat.results": {"en": "Job {job} ({model}) {state}: {metrics}.", "ko": "작업 {job} ({model}) {state}: {metrics}."},
     "chat.weakest": {"en": "Weakest classes: {classes}.", "ko": "가장 약한 클래스: {classes}."},
     "chat.files": {"en": "The model: {onnx}", "ko": "모델 파일: {onnx}"},

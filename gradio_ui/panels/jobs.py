@@ -1,5 +1,6 @@
-"""The Jobs tab: your jobs (everyone's for admins and viewers), opening one by id, and a succeeded
-job's model over a whole dataset (a batch prediction, followed until it ends, its files to download)."""
+"""The Jobs tab: your jobs (everyone's for admins and viewers), opening one by id, a succeeded job's
+model over a whole dataset (a batch prediction, followed until it ends, its files to download), and
+two or more jobs compared (one table, their curves overlaid)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from gradio_ui.render import named
+from gradio_ui.render import compare_curves, compare_view, named
 from gradio_ui.session import Session
 from gradio_ui.text import say
 from serve_app.client import ApiError, Client, metrics_line
@@ -50,22 +51,49 @@ class Jobs:
     batch_start: gr.Button
     batch_status: gr.Markdown
     batch_files: gr.File
+    compare_ids: gr.Dropdown
+    compare_metric: gr.Dropdown
+    compare: gr.Button
+    compare_view: gr.Markdown
+    compare_plot: gr.LinePlot
 
     def labels(self) -> dict:
         return {self.tab: {"label": "tab_jobs"}, self.refresh: {"value": "refresh"}, self.job_id: {"label": "job_id"},
                 self.open: {"value": "open"}, self.batch_dataset: {"label": "batch_dataset"},
-                self.batch_start: {"value": "batch_start"}, self.batch_files: {"label": "batch_files"}}
+                self.batch_start: {"value": "batch_start"}, self.batch_files: {"label": "batch_files"},
+                self.compare_ids: {"label": "compare_ids"}, self.compare_metric: {"label": "compare_metric"},
+                self.compare: {"value": "compare"}}
 
     def wire(self, page) -> None:
         api, state = page.api, page.state
 
         def on_refresh(st: Session) -> dict:
             try:
-                return {self.table: jobs_table(st.client(api), st.lang, st.named(api)), page.errors: ""}
+                table = jobs_table(st.client(api), st.lang, st.named(api))
             except ApiError as exc:
                 return {page.errors: st.error(exc)}
+            return {self.table: table, self.compare_ids: gr.update(choices=list(table.iloc[:, 0])), page.errors: ""}
 
-        self.refresh.click(on_refresh, [state], [self.table, page.errors])
+        self.refresh.click(on_refresh, [state], [self.table, self.compare_ids, page.errors])
+
+        def on_compare(st: Session, ids: list, metric: str) -> dict:
+            if len(ids or []) < 2:
+                return {page.errors: say(st.lang, "compare_pick")}
+            try:
+                table = st.client(api).get("/v1/jobs/compare", ids=",".join(ids))
+            except ApiError as exc:
+                return {page.errors: st.error(exc)}
+            metrics = sorted(table["curves"])
+            if metric not in metrics:
+                metric = next((m for m in metrics if m.startswith("val_") and m != "val_loss"), metrics[0] if metrics else None)
+            return {self.compare_view: compare_view(st.lang, table, st.named(api)),
+                    self.compare_plot: gr.update(**compare_curves(st.lang, table, metric)),
+                    self.compare_metric: gr.update(choices=metrics, value=metric), page.errors: ""}
+
+        compare_io = ([state, self.compare_ids, self.compare_metric],
+                      [self.compare_view, self.compare_plot, self.compare_metric, page.errors])
+        self.compare.click(on_compare, *compare_io)
+        self.compare_metric.input(on_compare, *compare_io)
         def on_open(st: Session, job: str):
             yield from page.job.follow(page, st, (job or "").strip())
 
@@ -106,4 +134,11 @@ def build(T: dict) -> Jobs:
             batch_start = gr.Button(T["batch_start"], elem_id="batch-start")
         batch_status_md = gr.Markdown(elem_id="batch-status")
         batch_files = gr.File(label=T["batch_files"], file_count="multiple", elem_id="batch-files")
-    return Jobs(tab, table, refresh, job_id, open_button, batch_dataset, batch_start, batch_status_md, batch_files)
+        with gr.Row():
+            compare_ids = gr.Dropdown(label=T["compare_ids"], multiselect=True, choices=[], elem_id="compare-ids")
+            compare_metric = gr.Dropdown(label=T["compare_metric"], choices=[], elem_id="compare-metric")
+            compare = gr.Button(T["compare"], elem_id="compare")
+        compare_view_md = gr.Markdown(elem_id="compare-view")
+        compare_plot = gr.LinePlot(x="epoch", y="value", color="series", visible=False, elem_id="compare-plot")
+    return Jobs(tab, table, refresh, job_id, open_button, batch_dataset, batch_start, batch_status_md, batch_files,
+                compare_ids, compare_metric, compare, compare_view_md, compare_plot)

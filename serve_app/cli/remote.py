@@ -1,5 +1,5 @@
 """The CLI commands that work through the HTTP API (``serve_app.client``): login, whoami, chat,
-submit, jobs, status, logs, trials, stop, restart. The same things a browser or a
+submit, jobs, compare, status, logs, trials, stop, restart. The same things a browser or a
 script can do; every read command takes ``--json``."""
 from __future__ import annotations
 
@@ -217,6 +217,24 @@ def cmd_trials(args) -> int:
     return show(args, _client(args).get(f"/v1/jobs/{args.job_id}/trials"), print_trials)
 
 
+def _compare_lines(table: dict) -> None:
+    print(f"{'job':<34} {'model':<28} {'state':<10} {'score':<22} {'time':>8} {'images/s':>9}")
+    for r in table["jobs"]:
+        score = f"{r['headline']} {r['score']:.4g}" if r["score"] is not None else "-"
+        took = f"{r['duration_s']:.0f} s" if r["duration_s"] else "-"
+        print(f"{r['job_id']:<34} {r['model']:<28} {r['state']:<10} {score:<22} {took:>8} {r['images_per_s'] or '-':>9}")
+    if table["differences"]:
+        print("settings that differ:")
+        for setting, by_job in table["differences"].items():
+            print(f"  {setting:<34} " + " | ".join(str(v) for v in by_job.values()))
+    if table["best"]:
+        print(f"best: {table['best']}")
+
+
+def cmd_compare(args) -> int:
+    return show(args, _client(args).get("/v1/jobs/compare", ids=",".join(args.job_ids)), _compare_lines)
+
+
 def cmd_logs(args) -> int:
     client = _client(args)
     if args.follow:
@@ -302,6 +320,10 @@ def add_parsers(sub) -> None:
         c = parser.add_parser(name, help=helptext)
         json_option(c)
         c.set_defaults(fn=fn)
+    cp = sub.add_parser("compare", help="jobs side by side: the settings that differ, scores, time, speed")
+    cp.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="2 to 10 job ids")
+    json_option(cp)
+    cp.set_defaults(fn=cmd_compare)
     pr = sub.add_parser("predict", help="a succeeded job's model on your images, or over a whole dataset")
     pr.add_argument("job_id")
     pr.add_argument("images", nargs="*", help="image files (PNG, JPEG)")

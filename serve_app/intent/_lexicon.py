@@ -76,6 +76,9 @@ NOT_DATASET_NAMES = frozenset(
     "coco yolo voc pascal mvtec imagefolder mask masks".split())
 # Commands on a job, said in the conversation (a message that asks for a new training is never one).
 COMMANDS = {
+    "best": r"which\s+(?:one\s+)?of\s+my\b.{0,40}?\b(?:is|was|did)\s+(?:the\s+)?best|(?:my\s+)?best\s+(?:job|run|model)\s+so\s+far|"
+            r"(?:가장|제일)\s*(?:좋은|나은|잘\s*나온|성능\s*(?:이|좋은))\s*(?:건|것|게|모델|학습|작업)",
+    "compare": r"\bcompare\b|\bcomparison\b|side\s+by\s+side|비교",
     "restart": r"\b(?:restart|resume|re-?run|re-?start)\b|\bstart\s+(?:it|this|that|the\s+(?:job|training|run))\s+again|"
                r"다시\s*(?:시작|돌려|실행|켜)|재\s*시작|재\s*개\s*(?:해|시켜)|재\s*실행",
     "jobs": r"(?:show|list)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?my\s+(?:jobs|runs|trainings|models)|what\s+jobs|"
@@ -92,7 +95,7 @@ COMMANDS = {
 # Questions about models the user names ("yolov8n이랑 yolov8s 차이가 뭐야?", "what is resnet50?") and asking
 # which model to use ("어떤 모델이 좋을까?", "which model should I use for detection?").
 MODEL_QUESTION = re.compile(
-    r"차이|다른\s*점|뭐가\s*(?:달라|다르|나아|좋아)|어떤\s*(?:게|것이|걸)\s*(?:더\s*)?(?:나아|좋아|빨라)|뭐야|뭔가요|무엇인가|"
+    r"차이|비교|다른\s*점|뭐가\s*(?:달라|다르|나아|좋아)|어떤\s*(?:게|것이|걸)\s*(?:더\s*)?(?:나아|좋아|빨라)|뭐야|뭔가요|무엇인가|"
     r"설명해|알려\s*줘|difference|differ\b|\bvs\.?\b|versus|compare|what(?:'s|\s+is|\s+are)\b|tell\s+me\s+about|"
     r"which\s+(?:one\s+)?is\s+(?:better|faster|smaller|bigger|larger)"
 )

@@ -31,7 +31,8 @@ parameters (learning_rate, weight_decay, batch_size with low/high and log, or va
 num_trials when stated. When the user asks to try a trained model on the images they attach ("이 사진으로
 테스트해줘", "try it on these images"), set try_on_images to the job id they name, or "latest". If the message
 asks about a job or the plan, set command (status: its progress; jobs: list them; stop; restart: run a failed or
-stopped job again; results; models: what the models named are and how they differ, with models listing
+stopped job again; results; compare: the user's newest two ended jobs side by side; best: which of their
+jobs scored best; models: what the models named are and how they differ, with models listing
 them; recommend: which model to use; explain: why
 the plan chose a value, with about naming the field, e.g. hyperparameters.batch_size) and job (its id as written,
 "latest", or null), and leave the rest null. If the message

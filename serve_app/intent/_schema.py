@@ -78,9 +78,11 @@ class Intent(_Schema):
     try_on_images: Optional[str] = Field(None, description="no training: this job's model (its id, or 'latest' for "
                                                            "the user's newest succeeded job) answers the images "
                                                            "attached to this message")
-    command: Optional[Literal["status", "jobs", "stop", "restart", "results", "explain", "models", "recommend"]] = Field(
+    command: Optional[Literal["status", "jobs", "stop", "restart", "results", "compare", "best", "explain", "models",
+                              "recommend"]] = Field(
         None, description="no training: a command on a job (its progress, the user's jobs, stop it, run a failed or "
-                          "stopped one again, its results), a question about models (models: what the ones named are "
+                          "stopped one again, its results), on the user's jobs (compare: the newest two ended ones "
+                          "side by side; best: which of their succeeded jobs scored best), a question about models (models: what the ones named are "
                           "and how they differ; recommend: which to use for the task) "
                           "or a question about the plan (explain: why a value was chosen)")
     job: Optional[str] = Field(None, description="the job a command is about: its id, 'latest', or null for the one "

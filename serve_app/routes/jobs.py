@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from serve_app.services.compare import MAX_COMPARED, compare_jobs
 from serve_app.services.jobs import JobNotFound
 from serve_app.services.limits import QuotaExceeded
 from serve_app.services.plan import AdminOnly, PlanError, platform_config, visible
@@ -97,6 +98,17 @@ def list_jobs(owner: Optional[str] = Query(None, max_length=64), user: dict = De
     if user["role"] == "user":
         owner = user["username"]
     return [{k: v for k, v in j.items() if k != "history"} for j in p.jobs.list(owner)]
+
+
+@router.get("/compare")
+def compare(ids: str = Query(..., max_length=2000, description=f"job ids, comma-separated (2 to {MAX_COMPARED})"),
+            user: dict = Depends(current_user), p=Depends(platform)) -> dict:
+    """Jobs side by side (each one's owner rules apply: one you may not see answers 404)."""
+    wanted = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
+    if not 2 <= len(wanted) <= MAX_COMPARED:
+        raise HTTPException(422, f"ids: give 2 to {MAX_COMPARED} different job ids, comma-separated (got {len(wanted)}); "
+                                 "GET /v1/jobs lists yours")
+    return compare_jobs(p, [visible_job(p, job_id, user) for job_id in wanted])
 
 
 @router.get("/{job_id}")

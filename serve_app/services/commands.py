@@ -9,6 +9,7 @@ from serve_app.intent import Intent
 from serve_app.services.jobs import JobNotFound
 from serve_app.services.limits import QuotaExceeded
 from serve_app.services.advice import about_models, recommend
+from serve_app.services.compare import HEADLINES, MAX_COMPARED, compare_jobs
 from serve_app.services.plan import PlanError, dataset_report, visible
 from train_jobs.state import TERMINAL
 from train_jobs.store import StoreNotFound
@@ -16,7 +17,6 @@ from visiontrain.messages import in_language, say, words
 
 __all__ = ["run_command"]
 
-HEADLINES = ("accuracy", "macro_f1", "mAP50", "mAP50_95", "miou", "auroc", "f1")
 
 
 def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
@@ -31,6 +31,8 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
         return _recommend(p, intent, plan, lang), None
     if intent.command == "jobs":
         return _jobs(p, user, lang), None
+    if intent.command in ("compare", "best"):
+        return _compare(p, user, intent.command == "best", lang)
     record = _job(p, user, intent.job or current, active=intent.command in ("stop", "status"), lang=lang)
     named = words(lang)
     state = named.get(f"state.{record['state']}", record["state"])
@@ -52,6 +54,30 @@ def run_command(p, user: dict, intent: Intent, lang: str, plan: Optional[dict],
     message = in_language(history[-1], lang).get("message", "") if history else record.get("message", "")
     line = say("chat.status", lang, job=record["job_id"], model=record["model"], state=state, message=message)
     return (f"{line}. {progress}" if progress else line), record["job_id"]
+
+
+def _compare(p, user: dict, best: bool, lang: str) -> tuple[str, Optional[str]]:
+    """The newest two ended jobs side by side, or (``best``) the user's succeeded jobs ranked; the best one
+    becomes the conversation's job."""
+    mine = [j for j in p.records.list_jobs(user["username"]) if j["state"] in (("succeeded",) if best else TERMINAL)]
+    chosen = mine[:MAX_COMPARED if best else 2]
+    if len(chosen) < (1 if best else 2):
+        return say("chat.compare_few", lang, n=len(chosen)), None
+    table = compare_jobs(p, [p.jobs.get(j["job_id"]) for j in chosen])
+    named = words(lang)
+    lines = [say("chat.compared", lang, n=len(chosen), link="/v1/jobs/compare?ids=" + ",".join(j["job_id"] for j in chosen))]
+    for row in table["jobs"]:
+        score = f"{row['headline']} {row['score']:.4g}" if row["score"] is not None else "-"
+        lines.append(f"- {row['job_id']} — {row['model']}, {named.get('state.' + row['state'], row['state'])}: {score}"
+                     + (f", {row['duration_s']:.0f} s" if row["duration_s"] else "")
+                     + (f", {row['images_per_s']:.0f} images/s" if row["images_per_s"] else ""))
+    differ = [f"{k}: " + " / ".join(str(v) for v in by_job.values()) for k, by_job in table["differences"].items()]
+    if differ and not best:
+        lines.append(say("chat.differences", lang, settings="; ".join(differ[:8])))
+    if table["best"]:
+        top = next(r for r in table["jobs"] if r["job_id"] == table["best"])
+        lines.append(say("chat.best", lang, job=top["job_id"], metric=top["headline"], value=f"{top['score']:.4g}"))
+    return "\n".join(lines), table["best"]
 
 
 def _recommend(p, intent: Intent, plan: Optional[dict], lang: str) -> str:
