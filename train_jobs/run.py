@@ -113,8 +113,12 @@ def _waiting_out_store_outages(job: JobFolder, fit):
             job.event("store_outage", reason=reason, waited_s=wait_s)
 
 
+_SIGNALLED: list[str] = []  # the stop signals this driver received
+
+
 def _raise_stop(signum, frame):
-    raise JobStopped(f"stopped by signal {signal.Signals(signum).name}")
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise JobStopped(f"stopped by signal {_SIGNALLED[-1]}")
 
 
 def run_job(cfg: TrainingConfig, address: str) -> int:
@@ -185,17 +189,23 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         print(f"job {cfg.job_id} succeeded: {headline}; artifacts in {job.uri()}")
         return 0
     except JobStopped as exc:
-        job.transition("stopped", str(exc))
-        print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
-        return 143
+        return _stopped(cfg, job, str(exc))
     except VisiontrainError as exc:  # raised on purpose: its message says what to do
         job.transition("failed", str(exc))
         print(f"job {cfg.job_id} failed: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # anything else: keep the reason in the record, the traceback in the log
+        if _SIGNALLED:  # the stop, raised inside a library that wrapped it (a SystemError, say)
+            return _stopped(cfg, job, f"stopped by signal {_SIGNALLED[0]}")
         traceback.print_exc()
         job.transition("failed", f"{type(exc).__name__}: {_root_cause(exc)}")
         return 1
+
+
+def _stopped(cfg: TrainingConfig, job: JobFolder, why: str) -> int:
+    job.transition("stopped", why)
+    print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
+    return 143
 
 
 def _root_cause(exc: BaseException) -> str:

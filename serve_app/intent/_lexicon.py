@@ -81,7 +81,8 @@ COMMANDS = {
     "compare": r"\bcompare\b|\bcomparison\b|side\s+by\s+side|비교",
     "restart": r"\b(?:restart|resume|re-?run|re-?start)\b|\bstart\s+(?:it|this|that|the\s+(?:job|training|run))\s+again|"
                r"다시\s*(?:시작|돌려|실행|켜)|재\s*시작|재\s*개\s*(?:해|시켜)|재\s*실행",
-    "jobs": r"(?:show|list)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?my\s+(?:jobs|runs|trainings|models)|what\s+jobs|"
+    "jobs": r"(?:show|list)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?(?:my|the)?\s*(?:jobs|runs|trainings)\b|"
+            r"(?:show|list)\s+(?:me\s+)?(?:all\s+)?(?:of\s+)?my\s+models|what\s+jobs|"
             r"(?:내|제)\s*(?:작업|학습)\s*(?:목록|들|전부|모두)|(?:작업|학습)\s*목록",
     "stop": r"\b(?:stop|cancel|abort|kill)\s+(?:it|this|that|the\s+(?:job|training|run)|my\s+(?:job|training|run)|"
             r"training|job\b)|^\s*(?:stop|cancel)\s*(?:it)?\s*[.!]*\s*$|멈춰|멈추|중지\s*(?:해|시켜)|중단\s*(?:해|시켜)|그만\s*(?:해|둬)",
