@@ -21,6 +21,7 @@ class Session:
     plan: Optional[dict] = None  # its plan, once complete
     dataset: dict = field(default_factory=dict)  # the last upload: id, summary, images
     job_id: Optional[str] = None  # the job on screen
+    restarted: Optional[str] = None  # a job the chat just started again: the job panel follows it next
     words: dict = field(default_factory=dict)  # {language: what tasks and job states are called in it}
 
     def named(self, api: str) -> dict:

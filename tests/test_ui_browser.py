@@ -22,14 +22,15 @@ SHOTS = os.path.join(ROOT, "test-artifacts", "ui")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                   "--disable-background-networking", "--disable-component-update"]
 EPOCHS = 4
+EPOCHS_EN = 8  # the English conversation stops the job on the way: room for that
 CONVERSATIONS = {
-    "en": {"locale": "en-US", "login": "Log in",
-           "messages": [f"Train resnet18 to classify 3 kinds of shapes, {EPOCHS} epochs, image size 32, batch size 16",
+    "en": {"locale": "en-US", "login": "Log in", "epochs": EPOCHS_EN,
+           "messages": [f"Train resnet18 to classify 3 kinds of shapes, {EPOCHS_EN} epochs, image size 32, batch size 16",
                         "use the dataset I uploaded"],
            "question": "Which dataset", "plan": "Plan", "epoch": "Epoch", "ready": "Ready to train",
            "health": "3 classes, 180 images", "weights": "Weights: ", "training": "training — 1 worker",
            "succeeded": "succeeded"},
-    "ko": {"locale": "ko-KR", "login": "로그인",
+    "ko": {"locale": "ko-KR", "login": "로그인", "epochs": EPOCHS,
            "messages": [f"ResNet18로 도형 3종류 분류해줘, 에폭 {EPOCHS}, 이미지 크기 32, 배치 16",
                         "내가 올린 데이터셋으로 해줘"],
            "question": "데이터셋", "plan": "학습 계획", "epoch": "에폭", "ready": "학습할 수 있습니다",
@@ -133,7 +134,29 @@ def _sign_in(browser, ui_url: str, lang: str, user: str, password: str):
     return page
 
 
-def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password: str, user: str) -> str:
+def _say_in_the_chat(page, message: str, answer: str) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#message textarea").fill(message)
+    page.locator("#send").click()
+    expect(page.locator("#chatbot")).to_contain_text(answer, timeout=60_000)
+
+
+def _stop_and_start_again_in_the_chat(page, status) -> None:
+    """While it trains: how it is doing, stop it (the job panel says stopped), start it again (the job
+    panel follows it again), all said in the chat."""
+    from playwright.sync_api import expect
+
+    _say_in_the_chat(page, "how is it going?", "(timm/resnet18): training")
+    _say_in_the_chat(page, "stop it", "Stop requested for")
+    expect(status).to_contain_text("stopped", timeout=120_000)
+    _say_in_the_chat(page, "start it again", "is queued again")
+    _shot(page, "en-chat-restart.png")
+    expect(status).to_contain_text("training", timeout=120_000)
+
+
+def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password: str, user: str,
+                          lifecycle: bool = False) -> str:
     from playwright.sync_api import expect
 
     talk = CONVERSATIONS[lang]
@@ -157,11 +180,14 @@ def _train_through_the_ui(page, lang: str, archive: str, api_url: str, password:
 
     page.locator("#confirm").click()
     status = page.locator("#job-status")
-    expect(status).to_contain_text(re.compile(rf"{talk['training']}.*{talk['epoch']} [1-{EPOCHS - 1}]/{EPOCHS}", re.S),
+    epochs = talk["epochs"]
+    expect(status).to_contain_text(re.compile(rf"{talk['training']}.*{talk['epoch']} [1-{epochs - 1}]/{epochs}", re.S),
                                    timeout=240_000)  # an epoch on the way
     expect(page.locator("#stop")).to_be_visible()  # while it runs
     _shot(page, f"{lang}-progress.png")
-    expect(status).to_contain_text(f"{talk['epoch']} {EPOCHS}/{EPOCHS}", timeout=240_000)  # the curves moved on
+    if lifecycle:
+        _stop_and_start_again_in_the_chat(page, status)
+    expect(status).to_contain_text(f"{talk['epoch']} {epochs}/{epochs}", timeout=240_000)  # the curves moved on
     result = page.locator("#result")
     expect(result).to_contain_text(talk["succeeded"], timeout=240_000)
     expect(page.locator("#stop")).to_be_hidden()  # nothing left to stop
@@ -267,20 +293,35 @@ def _batch_from_the_jobs_tab(page, job_id: str, api_url: str, user: str, passwor
     _shot(page, "en-batch.png")
 
 
-def _compare_in_the_jobs_tab(page, job_id: str, api_url: str, user: str, password: str, dataset: str) -> None:
-    """A second, shorter run of the same model and data, then both compared in the Jobs tab: one table
-    (the setting that differs flagged, the best score in bold) and their validation curves overlaid."""
-    from playwright.sync_api import expect
-
+def _an_earlier_run(api_url: str, user: str, password: str, archive: str) -> str:
+    """A 2-epoch run of the same model on the same data, through the API: the conversation's previous run."""
     token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
     headers = {"authorization": f"Bearer {token}"}
-    config = {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": dataset},
+    with open(archive, "rb") as f:
+        assert httpx.post(f"{api_url}/v1/datasets", params={"name": "shapes"}, content=f.read(), timeout=120,
+                          headers={**headers, "content-type": "application/zip"}).status_code == 201
+    config = {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "name:shapes"},
               "hyperparameters": {"epochs": 2, "batch_size": 16, "image_size": 32}}
-    second = httpx.post(f"{api_url}/v1/jobs", headers=headers, json={"config": config}).json()["job_id"]
+    earlier = httpx.post(f"{api_url}/v1/jobs", headers=headers, json={"config": config}).json()["job_id"]
     for _ in range(300):
-        if httpx.get(f"{api_url}/v1/jobs/{second}", headers=headers).json()["ended"]:
-            break
+        if httpx.get(f"{api_url}/v1/jobs/{earlier}", headers=headers).json()["ended"]:
+            return earlier
         time.sleep(1)
+    raise AssertionError(f"{earlier} did not end")
+
+
+def _compare_in_the_chat_and_the_jobs_tab(page, job_id: str, second: str, api_url: str, user: str, password: str) -> None:
+    """"Compare it with the previous run" in the chat, then both in the Jobs tab: one table (the setting
+    that differs flagged, the best score in bold) and their validation curves overlaid."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Train").click()
+    _say_in_the_chat(page, "compare it with the previous run", f"Your 2 jobs side by side (/v1/jobs/compare?ids={job_id},{second})")
+    expect(page.locator("#chatbot")).to_contain_text("hyperparameters.epochs: 8 / 2")
+    _shot(page, "en-chat-compare.png")
+    page.get_by_role("tab", name="Jobs").click()
+    token = httpx.post(f"{api_url}/v1/auth/login", json={"username": user, "password": password}).json()["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
     table = httpx.get(f"{api_url}/v1/jobs/compare", params={"ids": f"{job_id},{second}"}, headers=headers).json()
     page.locator("#refresh-jobs").click()
     for job in (job_id, second):
@@ -301,12 +342,13 @@ def _compare_in_the_jobs_tab(page, job_id: str, api_url: str, user: str, passwor
 
 def test_english_conversation_to_onnx_and_a_second_user_sees_none_of_it(browser, ui_url, api_url, users,
                                                                         shapes_archive):
+    earlier = _an_earlier_run(api_url, "uma", users["uma"], shapes_archive)
     page = _sign_in(browser, ui_url, "en", "uma", users["uma"])
-    job_id = _train_through_the_ui(page, "en", shapes_archive, api_url, users["uma"], "uma")
+    job_id = _train_through_the_ui(page, "en", shapes_archive, api_url, users["uma"], "uma", lifecycle=True)
     _try_in_the_chat(page, job_id, *_try_it(page, job_id, api_url, "uma", users["uma"], shapes_archive))
     assert job_id in _jobs_listed(page)
     _batch_from_the_jobs_tab(page, job_id, api_url, "uma", users["uma"])
-    _compare_in_the_jobs_tab(page, job_id, api_url, "uma", users["uma"], "uploaded:latest")
+    _compare_in_the_chat_and_the_jobs_tab(page, job_id, earlier, api_url, "uma", users["uma"])
     other = _sign_in(browser, ui_url, "en", "ulla", users["ulla"])
     assert job_id not in _jobs_listed(other)
     other.locator("#open-job-id textarea").fill(job_id)  # asking for it by id gets a sentence, no data

@@ -67,6 +67,8 @@ class Train:
             st.session_id = answer["session_id"]
             if answer.get("reply") is not None:  # a command on a job, or a question about the plan: the plan stays
                 history.append({"role": "assistant", "content": answer["reply"]})
+                if answer["result"]["intent"].get("command") == "restart" and answer.get("job_id"):
+                    st.restarted = answer["job_id"]
                 return {self.message: "", state: st, page.errors: "", self.chatbot: history}
             st.plan = answer.get("plan")
             result = answer["result"]
@@ -88,8 +90,16 @@ class Train:
 
         chat_io = ([self.message, self.chatbot, self.attach, state],
                    [self.message, self.chatbot, state, self.plan, self.plan_buttons, self.attach, page.errors])
-        self.send.click(on_send, *chat_io)
-        self.message.submit(on_send, *chat_io)
+        def on_restarted(st: Session):
+            """The job panel follows a job the chat started again, as it follows a confirmed plan's."""
+            job, st.restarted = st.restarted, None
+            if job:
+                yield from page.job.follow(page, st, job)
+            else:
+                yield {}
+
+        self.send.click(on_send, *chat_io).then(on_restarted, [state], page.job.outputs(page))
+        self.message.submit(on_send, *chat_io).then(on_restarted, [state], page.job.outputs(page))
         self.upload.upload(on_upload, [self.upload, state], [state, self.report, page.errors])
 
         def on_new_chat(st: Session) -> dict:
