@@ -112,6 +112,7 @@ def _shot(page, name: str) -> None:
     their dataset, never the platform's own) and, on a Korean page, says nothing in English but names."""
     shown = page.locator("body").inner_text()
     assert not re.search(r"(?<![\w.])/(tmp|root|home|var|etc)/", shown), re.findall(r"\S*/(?:tmp|root|home|var|etc)/\S*", shown)
+    assert page.get_by_text("Error", exact=True).count() == 0, f"a component shows Gradio's error badge ({name})"
     if name.startswith("ko-"):
         english = _english_words(page)
         assert english == [], f"English on the Korean page ({name}): {english}"

@@ -96,7 +96,7 @@ class Train:
             if job:
                 yield from page.job.follow(page, st, job)
             else:
-                yield {}
+                yield {state: st}  # nothing to follow: the panel stays as it is
 
         self.send.click(on_send, *chat_io).then(on_restarted, [state], page.job.outputs(page))
         self.message.submit(on_send, *chat_io).then(on_restarted, [state], page.job.outputs(page))
