@@ -1,4 +1,4 @@
-"""Parser speed: ``parse`` called directly, and ``POST /v1/parse`` through Serve over real HTTP
+"""Parser speed and accuracy: ``parse`` called directly, on held-out requests (bench/data), and ``POST /v1/parse`` through Serve over real HTTP
 (ingress with token check -> IntentParser handle) on a local Ray head this script starts and stops. Prints JSON
 lines; the last is the summary (direct_p50_ms, serve_p50_ms, serve_p99_ms, serve_requests_per_s)."""
 from __future__ import annotations
@@ -40,6 +40,58 @@ def bench_direct(n: int) -> dict:
         lat.append((time.perf_counter() - t) * 1000)
     return {"phase": "direct", "calls": n, "p50_ms": round(_percentile(lat, 0.5), 3),
             "p99_ms": round(_percentile(lat, 0.99), 3), "calls_per_s": round(n / (sum(lat) / 1000), 1)}
+
+
+HELD_OUT = os.path.join(os.path.dirname(__file__), "data")
+
+
+def _said(intent, field: str):
+    """What the parse made of ``field`` (class names lower-cased and sorted: order and case are not meaning)."""
+    if field == "class_names":
+        return sorted(n.lower() for n in intent.class_names) if intent.class_names else None
+    if field == "model":
+        return intent.model.name if intent.model else None
+    if field == "dataset":
+        return intent.dataset.uri if intent.dataset else None
+    for section in ("hyperparameters", "resources"):
+        if field in type(getattr(intent, section)).model_fields:
+            return getattr(getattr(intent, section), field)
+    return getattr(intent, field)
+
+
+def bench_accuracy() -> dict:
+    """Requests written for this bench and never used to tune the parser (bench/data): each stated field
+    right, and whether it asked for the dataset where none was given; then the task of long, descriptive
+    English requests."""
+    right = total = invented = asked = unasked = 0
+    misses = []
+    with open(os.path.join(HELD_OUT, "heldout_requests.jsonl")) as f:
+        for line in f:
+            case = json.loads(line)
+            result = parse(case["text"])
+            for field, want in case["expect"].items():
+                want = sorted(n.lower() for n in want) if field == "class_names" and want else want
+                got = _said(result.intent, field)
+                total += 1
+                right += got == want
+                invented += field == "class_names" and want is None and got is not None
+                if got != want:
+                    misses.append({"text": case["text"][:60], "field": field, "want": want, "got": got})
+            if "dataset" not in case["expect"]:
+                asked += "dataset" in result.missing
+                unasked += 1
+    long_right = long_total = 0
+    with open(os.path.join(HELD_OUT, "heldout_long_requests.jsonl")) as f:
+        for line in f:
+            case = json.loads(line)
+            got = parse(case["text"]).intent.task
+            long_total += 1
+            long_right += got == case["task"]
+            if got != case["task"]:
+                misses.append({"text": case["text"][:60], "field": "task", "want": case["task"], "got": got})
+    return {"phase": "accuracy", "fields": total, "field_accuracy": round(right / total, 4),
+            "invented_class_names": invented, "asked_for_missing_dataset": round(asked / max(unasked, 1), 4),
+            "long_requests": long_total, "long_task_accuracy": round(long_right / long_total, 4), "misses": misses}
 
 
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "bench", "VISIONTRAIN_ADMIN_PASSWORD": "bench-password"}
@@ -90,6 +142,8 @@ def main() -> None:
     parse(MESSAGES[0])  # imports and the model index, outside the timing
     direct = bench_direct(args.direct)
     print(json.dumps(direct), flush=True)
+    accuracy = bench_accuracy()
+    print(json.dumps(accuracy, ensure_ascii=False), flush=True)
     with tempfile.TemporaryDirectory(prefix="vt-bench-parse-") as home:
         os.environ.update(ray_client_env(home))
         cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=os.cpu_count()).start()
@@ -113,7 +167,12 @@ def main() -> None:
         "direct_p50_ms": direct["p50_ms"], "direct_p99_ms": direct["p99_ms"],
         "serve_p50_ms": seq["p50_ms"], "serve_p99_ms": seq["p99_ms"],
         "serve_requests_per_s": load["requests_per_s"], "serve_load_p50_ms": load["p50_ms"],
-        "serve_load_errors": load["errors"], "targets": {"serve_p50_ms": "< 20", "serve_requests_per_s": ">= 100"},
+        "serve_load_errors": load["errors"], "heldout_field_accuracy": accuracy["field_accuracy"],
+        "heldout_invented_class_names": accuracy["invented_class_names"],
+        "heldout_asked_for_missing_dataset": accuracy["asked_for_missing_dataset"],
+        "heldout_long_task_accuracy": accuracy["long_task_accuracy"],
+        "targets": {"serve_p50_ms": "< 20", "serve_requests_per_s": ">= 100", "direct_p50_ms": "< 1",
+                    "heldout_field_accuracy": ">= 0.98", "heldout_long_task_accuracy": ">= 0.90"},
     }), flush=True)
 
 

@@ -31,6 +31,9 @@ def read(message: str):
     ("고양이랑 개 구분해줘", ["고양이", "개"]),
     ("classify traffic lights, stop signs and buses", ["traffic light", "stop sign", "bus"]),
     ("people and bicycles 검출 모델", ["person", "bicycle"]),
+    ("label each scan as benign or malignant", ["benign", "malignant"]),  # "as" introduces the list
+    ("split the photos into indoor, outdoor and underwater", ["indoor", "outdoor", "underwater"]),  # "into" too
+    ("양품 또는 불량으로 분류", ["양품", "불량"]), ("맑음 혹은 흐림 판별", ["맑음", "흐림"]),  # 또는, 혹은: "or"
 ])
 def test_class_lists_after_verbs_and_connectives_are_the_nouns_in_the_singular(message, names):
     assert read(message).class_names == names
@@ -64,6 +67,11 @@ def test_compute_said_in_words(message, gpu, workers):
     ("Health screening: we need an image classification model for chest x-rays, normal versus pneumonia.",
      "classification"),
     ("공장 안전을 위해 위험 구역을 찾는 객체 검출 모델이 필요합니다. 작업자와 지게차를 찾아 주세요.", "detection"),
+    ("Our bridges are inspected by drone. We want an object detection model that finds cracked bearings and "
+     "missing rivets.", "detection"),  # defect words, boxes asked for: not anomaly detection
+    ("Most of our castings are fine; the few bad ones show unusual patterns nobody can list in advance, so learn "
+     "what normal castings look like and score deviations.", "anomaly_detection"),
+    ("We want to distinguish genuine banknotes from counterfeit ones at the counter.", "classification"),
 ])
 def test_an_explicitly_named_task_wins_over_domain_words(message, task):
     assert read(message).task == task

@@ -8,7 +8,7 @@ from serve_app.intent._models import find_models
 __all__ = ["class_names"]
 
 STOP_EN = set("""
-a an the of for in on into between from with using use to and or vs versus my our your their this that these those
+a an the of for in on into between from with using use to and or vs versus my our your their this that these those as
 classify classifying classification detect detecting detection find finding segment segmentation train training model
 models image images photo photos picture pictures pics data dataset sort distinguish recognize recognise tell apart
 kinds kind types type classes class categories category labels label species breeds different please want need i we
@@ -90,9 +90,9 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
     words = item.split()
     while words and words[0].lower() in ARTICLES:
         words.pop(0)
-    if first:
-        while words and words[0].lower() in STOP_EN:
-            words.pop(0)
+    if first:  # "sort recyclables into plastic": the name follows the last word that is not one
+        stops = [i for i, w in enumerate(words) if w.lower() in STOP_EN]
+        words = words[stops[-1] + 1:] if stops else words
     if last:
         for i, w in enumerate(words):
             if w.lower() in STOP_EN:
@@ -127,8 +127,9 @@ def _candidates(text: str) -> list[list[str]]:
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
     ko_text = _split_joined(text)
-    for m in re.finditer(r"[가-힣A-Za-z]+(?:\s*(?:,|·|및|그리고)\s*[가-힣A-Za-z]+)+", ko_text):
-        parts = [p for p in re.split(r"\s*(?:,|·|및|그리고)\s*", m.group()) if p]
+    joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
+    for m in re.finditer(rf"[가-힣A-Za-z]+(?:{joined}[가-힣A-Za-z]+)+", ko_text):
+        parts = [p for p in re.split(joined, m.group()) if p]
         if any(re.search("[가-힣]", p) for p in parts):
             lists.append([_strip_particle(p) for p in parts])
     return lists

@@ -31,10 +31,12 @@ TASK_STRONG = {
 }
 TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"
-                         r"dent|stain|damaged|이상\s*(?:있|한)|정상\s*/\s*불량|양품|ok\s*/\s*ng",
+                         r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
+                         r"ok\s*/\s*ng",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
-    "detection": r"찾|위치|어디|locat|find|spot|count|세기|개수|where",
-    "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|구별|vs\.?|versus",
+    "detection": r"찾|위치|어디|locat|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b",
+    "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|distinguish|differentiat|구별|vs\.?|"
+                      r"versus",
 }
 
 VISION_WORDS = re.compile(

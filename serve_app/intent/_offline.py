@@ -133,7 +133,7 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch]) -> None:
             strong.append((m.start(), task))
         text = re.sub(pattern, " ", text)
     weak = [task for task, pattern in lex.TASK_WEAK.items() if re.search(pattern, low)]
-    boxes = re.search(r"bounding|bbox|box|박스|위치|locat|yolo", low) is not None
+    boxes = re.search(r"bounding|bbox|box|박스|위치|locat|yolo|object\s+detect|객체\s*(?:검출|탐지)", low) is not None
     if strong:
         tasks = [t for _, t in sorted(strong)]
         task = tasks[0]
