@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[train,serve,llm,ui,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[train,serve,tracking,llm,ui,dev]'
 	touch $(STAMP)
 
 test: venv chromium

@@ -222,12 +222,18 @@ def _short(v) -> str:
     return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Optional[dict] = None) -> str:
+def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Optional[dict] = None,
+                   tracking: Optional[dict] = None) -> str:
+    """The ending, the final metrics and where the run is tracked (the job's ``tracking.json``)."""
     lines = [say(lang, "finished", job=record["job_id"], state=named(words, "state", record["state"]),
                  message=record.get("message", ""))]
     for name, value in (metrics or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             lines.append(say(lang, "headline", name=name, value=f"{value:.4f}" if isinstance(value, float) else value))
+    if (tracking or {}).get("mlflow", {}).get("url"):
+        lines.append(say(lang, "mlflow_run", url=tracking["mlflow"]["url"]))
+    if (tracking or {}).get("tensorboard", {}).get("logdir"):
+        lines.append(say(lang, "tensorboard_files", logdir=tracking["tensorboard"]["logdir"]))
     return "\n\n".join(lines)
 
 

@@ -44,7 +44,8 @@ def run_demo(args, cmd_up: Callable[[argparse.Namespace], int],
     else:
         print("[1/5] starting the local platform (Ray head, API, UI) ...", flush=True)
         cmd_up(argparse.Namespace(port=6380, dashboard_port=8265, num_cpus=None, metrics_port=8080,
-                                  serve_port=8000, host="127.0.0.1", autoscaling_config=None, ui_port=7860))
+                                  serve_port=8000, host="127.0.0.1", autoscaling_config=None, ui_port=7860,
+                                  mlflow_port=5000))
     client = api_client(API)
     try:
         client.get("/v1/me")

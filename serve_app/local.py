@@ -23,8 +23,8 @@ import yaml
 
 from train_jobs.config import home_dir
 
-__all__ = ["LocalRay", "free_port", "home_dir", "job_drivers", "node_types_config", "ray_client_env", "start_ui",
-           "stop_node", "stop_ui", "use_client_env", "worker_types"]
+__all__ = ["LocalRay", "free_port", "home_dir", "job_drivers", "node_types_config", "ray_client_env", "start_mlflow",
+           "start_ui", "stop_mlflow", "stop_node", "stop_ui", "use_client_env", "worker_types"]
 
 
 # Serve's faster internal paths (gRPC between proxy and replicas, user code on the replica's own
@@ -251,31 +251,60 @@ def worker_types(config: dict) -> dict[str, dict]:
 
 def start_ui(home: str, api_url: str, port: int, host: str = "127.0.0.1", timeout_s: float = 120) -> str:
     """The chat UI (``python -m gradio_ui``) in its own process group, recorded in ``home/ui.json``."""
-    stop_ui(home)
-    with open(os.path.join(home, "ui.log"), "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gradio_ui", "--api", api_url, "--host", host, "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={"GRADIO_TEMP_DIR": os.path.join(home, "ui-files"), **os.environ})
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
-    deadline = time.time() + timeout_s
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            _kill_group(proc.pid)
-            raise RuntimeError(f"the UI did not come up on {url}; see {log.name}")
-        time.sleep(0.5)
-    with open(os.path.join(home, "ui.json"), "w") as f:
-        json.dump({"pgid": proc.pid, "url": url, "api": api_url}, f)
+    _start(home, "ui", [sys.executable, "-m", "gradio_ui", "--api", api_url, "--host", host, "--port", str(port)],
+           url, {"GRADIO_TEMP_DIR": os.path.join(home, "ui-files")}, timeout_s, api=api_url)
     return url
 
 
 def stop_ui(home: str) -> bool:
     """Stop the UI that :func:`start_ui` started for ``home``; False when there was none."""
-    path = os.path.join(home, "ui.json")
+    return _stop(home, "ui")
+
+
+def start_mlflow(home: str, port: int, host: str = "127.0.0.1", timeout_s: float = 120) -> str:
+    """An MLflow tracking server and UI on the local store (``home/mlflow``: SQLite and artifacts), in its
+    own process group, recorded in ``home/mlflow.json``; its URL is what MLFLOW_TRACKING_URI should say."""
+    store = os.path.join(home, "mlflow")
+    os.makedirs(store, mode=0o700, exist_ok=True)
+    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port), "--workers", "1",
+           "--backend-store-uri", f"sqlite:///{os.path.join(store, 'mlflow.db')}",
+           "--artifacts-destination", os.path.join(store, "artifacts")]
+    # its background job runner (prompt optimisation, ...) is not used here: two processes fewer
+    _start(home, "mlflow", cmd, f"{url}/health", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, timeout_s)
+    return url
+
+
+def stop_mlflow(home: str) -> bool:
+    """Stop the server that :func:`start_mlflow` started for ``home``; False when there was none."""
+    return _stop(home, "mlflow")
+
+
+def _start(home: str, name: str, cmd: list[str], health_url: str, env: dict[str, str], timeout_s: float,
+           **recorded: str) -> None:
+    """Run ``cmd`` in its own process group until ``health_url`` answers 200; recorded in ``home/<name>.json``."""
+    _stop(home, name)
+    with open(os.path.join(home, f"{name}.log"), "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**env, **os.environ})
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            if httpx.get(health_url, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            _kill_group(proc.pid)
+            raise RuntimeError(f"{name} did not come up on {health_url}; see {log.name}")
+        time.sleep(0.5)
+    with open(os.path.join(home, f"{name}.json"), "w") as f:
+        json.dump({"pgid": proc.pid, "url": health_url, **recorded}, f)
+
+
+def _stop(home: str, name: str) -> bool:
+    path = os.path.join(home, f"{name}.json")
     if not os.path.exists(path):
         return False
     with open(path) as f:

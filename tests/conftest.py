@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from serve_app.local import LocalRay, free_port, ray_client_env
+from serve_app.local import LocalRay, free_port, ray_client_env, start_mlflow, stop_mlflow
 from train_jobs.data.synth import make_classification
 
 # Tests never download: plans start from scratch unless the weights cache holds the model's weights
@@ -118,10 +118,13 @@ def ray_cluster(session_dir, s3_server):
     # every test logs in from 127.0.0.1: failures per address are tested on their own (test_auth_unit)
     os.environ.update(VISIONTRAIN_LOGINS_PER_MINUTE="60", VISIONTRAIN_LOGIN_FAILURES_PER_MINUTE="100000")
     os.environ["VISIONTRAIN_STREAM_KEEPALIVE_S"] = "1"  # so that a test sees a quiet stream's keep-alives
+    # every job is tracked in a real MLflow server on the local store, as after `visiontrain up`
+    os.environ["MLFLOW_TRACKING_URI"] = start_mlflow(home, free_port())
     cluster = LocalRay(home, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
                        metrics_port=free_port()).start()
     yield cluster
     cluster.stop()
+    stop_mlflow(home)
 
 
 @pytest.fixture

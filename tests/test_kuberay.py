@@ -270,6 +270,9 @@ def test_network_policies_keep_the_two_clusters_apart():
     assert _allowed(policies, train_head, internal, 443)                          # the autoscaler's API server
     store = {"namespace": "storage", "labels": {"visiontrain.io/object-store": "true"}}
     assert _allowed(policies, train, store, 9000)
+    tracker = {"namespace": "mlops", "labels": {"visiontrain.io/tracking": "true"}}  # a team's MLflow server
+    assert _allowed(policies, train_head, tracker, 5000) and not _allowed(policies, train, {"namespace": "mlops",
+                                                                                          "labels": {}}, 5000)
 
 
 def test_pods_run_unprivileged_and_training_pods_hold_nothing_of_the_apis():

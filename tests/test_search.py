@@ -128,5 +128,22 @@ def test_learning_rate_search_from_chat_to_exported_model(api_url, admin_token, 
     assert max(h["val_accuracy"] for h in history) == best["val_accuracy"]
     metrics = httpx.get(f"{api_url}/v1/jobs/{job['job_id']}/artifacts/metrics.json", headers=me).json()
     assert 0 <= metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 3
+    # In MLflow (the session's server): the search is one run, each trial a child run with its values and epochs
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["visiontrain/tuna"], output_format="list")
+    (parent,) = [r for r in runs if r.data.tags["visiontrain.job_id"] == job["job_id"]]
+    children = {r.data.tags["visiontrain.trial"]: r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert sorted(children) == [t["trial"] for t in results["trials"]]
+    client = mlflow.MlflowClient()
+    for t in results["trials"]:
+        child = children[t["trial"]]
+        assert float(child.data.params["hyperparameters.learning_rate"]) == t["params"]["learning_rate"]
+        assert child.info.status == {"finished": "FINISHED", "stopped_early": "KILLED"}[t["state"]]
+        logged = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        assert logged == list(range(1, t["epochs"] + 1))
+    assert parent.info.status == "FINISHED" and "final/accuracy" in parent.data.metrics
+
     other = httpx.get(f"{api_url}/v1/jobs/{job['job_id']}/trials", headers=admin)
     assert other.status_code == 200  # admins see every job

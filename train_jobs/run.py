@@ -22,6 +22,7 @@ from train_jobs.script_run import fit_script, script_metrics
 from train_jobs.search import run_search
 from train_jobs.state import JobFolder
 from train_jobs.store import StoreError, open_store
+from train_jobs.tracking import Tracking
 from train_jobs.weights import resolve_weights
 from visiontrain.errors import VisiontrainError
 from visiontrain.messages import said
@@ -65,13 +66,14 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
     return {"metrics": metrics, "export": trainer.export(cfg, job, class_names)}
 
 
-def _finish_script(cfg: TrainingConfig, job: JobFolder) -> int:
+def _finish_script(cfg: TrainingConfig, job: JobFolder, tracking: Tracking) -> int:
     """A user's script evaluates and exports by itself: its last printed metrics are the result."""
     job.transition("evaluating", **said("job.reading_script"))
     metrics = script_metrics(job)
     job.store.write_json(job.key("metrics.json"), metrics)
     outputs = job.store.list(job.key("outputs/"))
     headline = {k: v for k, v in metrics.items() if k not in ("source", "metric_lines", "epoch", "step")}
+    tracking.close("succeeded")
     job.transition("succeeded", **said("job.script_done", lines=metrics["metric_lines"], outputs=len(outputs)),
                    result=headline)
     print(f"job {cfg.job_id} succeeded: {headline}; outputs in {job.uri('outputs')}")
@@ -139,6 +141,8 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
         raise RayUnreachable(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     attempt = (previous or {}).get("attempt", 0) + 1
     signal.signal(signal.SIGTERM, _raise_stop)
+    tracking = Tracking(cfg, job, {"ray.job_id": ray.get_runtime_context().get_job_id(),
+                                   "visiontrain.attempt": str(attempt)}).start()
     try:
         job.transition("validating", **said("job.validating", uri=cfg.dataset.uri), attempt=attempt)
         trainer = get_task(cfg.task, cfg.model.source)
@@ -179,30 +183,36 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
             job.store.write_json(job.key("history.json"), job.history())
 
         if cfg.script is not None:
-            return _finish_script(cfg, job)
+            return _finish_script(cfg, job, tracking)
         job.transition("evaluating", **said("job.evaluating"))
         r = cfg.resources
         finish = ray.remote(num_cpus=r.cpus_per_worker, num_gpus=r.gpus_per_worker if r.use_gpu else 0)(_finish)
         out = ray.get(finish.remote(cfg.model_dump(mode="json"), summary["class_names"]))
         headline = {k: v for k, v in out["metrics"].items() if isinstance(v, (int, float))}
+        tracking.close("succeeded")  # before the state says so: its run is complete when the job is
         job.transition("succeeded", ", ".join(f"{k} {v}" for k, v in headline.items()), result=headline)
         print(f"job {cfg.job_id} succeeded: {headline}; artifacts in {job.uri()}")
         return 0
     except JobStopped as exc:
-        return _stopped(cfg, job, str(exc))
+        return _stopped(cfg, job, str(exc), tracking)
     except VisiontrainError as exc:  # raised on purpose: its message says what to do
+        tracking.close("failed")
         job.transition("failed", str(exc))
         print(f"job {cfg.job_id} failed: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # anything else: keep the reason in the record, the traceback in the log
         if _SIGNALLED:  # the stop, raised inside a library that wrapped it (a SystemError, say)
-            return _stopped(cfg, job, f"stopped by signal {_SIGNALLED[0]}")
+            return _stopped(cfg, job, f"stopped by signal {_SIGNALLED[0]}", tracking)
         traceback.print_exc()
+        tracking.close("failed")
         job.transition("failed", f"{type(exc).__name__}: {_root_cause(exc)}")
         return 1
+    finally:
+        tracking.close("failed")  # nothing when a branch above closed it with the job's state
 
 
-def _stopped(cfg: TrainingConfig, job: JobFolder, why: str) -> int:
+def _stopped(cfg: TrainingConfig, job: JobFolder, why: str, tracking: Tracking) -> int:
+    tracking.close("stopped")
     job.transition("stopped", why)
     print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
     return 143

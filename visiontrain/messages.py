@@ -315,6 +315,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "job.reading_script": {"en": "reading the metrics the script printed", "ko": "스크립트가 출력한 지표를 읽는 중"},
     "job.script_done": {"en": "the script finished: {lines} metric lines read, {outputs} output file(s)",
                         "ko": "스크립트가 끝났습니다: 지표 {lines}줄, 출력 파일 {outputs}개"},
+    "job.tracking_error": {"en": "{tracker} stopped recording this job ({error}); the job goes on without it, and "
+                                 "its metrics stay in the job's own history",
+                           "ko": "{tracker}에 이 작업을 더 기록하지 못합니다 ({error}). 학습은 계속되며 지표는 작업 "
+                                 "기록에 남습니다"},
     "job.stopped_early": {"en": "stopped before it started", "ko": "시작하기 전에 중지했습니다"},
 }
 

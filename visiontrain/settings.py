@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     claude_model: str = Field("claude-sonnet-4-5", description="the Claude model the parser calls")
     llm_timeout_s: float = Field(10.0, gt=0, description="seconds the parser waits for Claude before reading "
                                  "offline")
+    trackers: str = Field("mlflow,tensorboard", description="where every job's params, metrics and model are also "
+                          "recorded, comma-separated (mlflow: MLFLOW_TRACKING_URI, default a SQLite store in "
+                          "HOME/mlflow; tensorboard: files in the job's folder); empty for none")
     # the command line
     api_url: Optional[str] = Field(None, description="the API the CLI and the UI talk to (default: the last "
                                    "login's, else http://127.0.0.1:8000)")

@@ -88,6 +88,7 @@ class Job:
         loss, metric = progress.curves()
         names = client.get(f"/v1/jobs/{job}/artifacts")["artifacts"]
         metrics = client.get(f"/v1/jobs/{job}/artifacts/metrics.json") if "metrics.json" in names else None
+        tracking = client.get(f"/v1/jobs/{job}/artifacts/tracking.json") if "tracking.json" in names else None
         # Gradio copies what it serves into its own cache (emptied by age) before it asks for the
         # next update, so this copy goes as soon as the results are shown.
         with tempfile.TemporaryDirectory(prefix=f"vt-ui-{job}-") as folder:
@@ -101,7 +102,7 @@ class Job:
             pictures = [(fetch(n), caption) for n, caption in zip(samples, captions) if n in names]
             table, classes = result_tables(st.lang, metrics)
             yield {self.status: progress.status(), self.loss_plot: gr.update(**loss), self.metric_plot: gr.update(**metric),
-                   self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics, st.named(page.api)),
+                   self.stop: gr.update(visible=False), self.summary: result_summary(st.lang, record, metrics, st.named(page.api), tracking),
                    self.confusion: table, self.per_class: classes, self.samples: pictures or None,
                    self.downloads: files or None, self.rerun: _rerun(config), self.results: gr.update(visible=True),
                    self.try_box: gr.update(visible=record["state"] == "succeeded")}

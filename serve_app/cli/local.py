@@ -10,7 +10,8 @@ from typing import Optional
 
 from serve_app.cli._output import json_option, show
 from serve_app.client import ApiError
-from serve_app.local import LocalRay, home_dir, node_types_config, start_ui, stop_ui, use_client_env, worker_types
+from serve_app.local import (LocalRay, home_dir, node_types_config, start_mlflow, start_ui, stop_mlflow, stop_ui,
+                             use_client_env, worker_types)
 from adapters import list_adapters
 from visiontrain.tasks import TASKS
 from train_jobs.data.formats import list_formats
@@ -60,6 +61,11 @@ def cmd_validate(args) -> int:
 
 def cmd_up(args) -> int:
     home = home_dir()
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        print(f"MLflow: the team's server at {os.environ['MLFLOW_TRACKING_URI']} (MLFLOW_TRACKING_URI)")
+    elif args.mlflow_port:  # before Ray: the cluster's processes inherit where to track
+        os.environ["MLFLOW_TRACKING_URI"] = start_mlflow(home, args.mlflow_port, args.host)
+        print(f"MLflow is up: {os.environ['MLFLOW_TRACKING_URI']} (every job's run; store in {home}/mlflow)")
     ray = LocalRay.load(home)
     if ray and ray.is_up():
         print(f"Ray is already up: dashboard {ray.dashboard_url}")
@@ -193,6 +199,8 @@ def _model_lines(found: dict) -> None:
 def cmd_down(args) -> int:
     if stop_ui(home_dir()):
         print("UI stopped")
+    if stop_mlflow(home_dir()):
+        print("MLflow stopped")
     ray = LocalRay.load(home_dir())
     if ray is None:
         print("no Ray to stop")
@@ -243,6 +251,9 @@ def add_parsers(sub) -> object:
                     help="a cluster.yaml: worker nodes of its types are added and removed as jobs need them")
     up.add_argument("--host", default="127.0.0.1", help="address the API and the UI listen on")
     up.add_argument("--ui-port", type=int, default=7860, help="the chat UI's port; 0 starts no UI")
+    up.add_argument("--mlflow-port", type=int, default=5000, help="an MLflow server on the local store, where every "
+                    "job is tracked; 0 starts none (jobs write the store directly); unused when MLFLOW_TRACKING_URI "
+                    "is set")
     up.set_defaults(fn=cmd_up)
     sv = sub.add_parser("serve", help="deploy the API (Serve app) to a running Ray cluster")
     sv.add_argument("--address", required=True, help="the cluster's GCS address, HOST:PORT")

@@ -99,6 +99,12 @@ def print_result(client: Client, record: dict) -> None:
     print(f"artifacts in {listing['uri']}:")
     for name in (n for n in wanted if n in listing["artifacts"]):
         print(f"  {name:<22} GET /v1/jobs/{record['job_id']}/artifacts/{name}")
+    tracking = client.get(f"/v1/jobs/{record['job_id']}/artifacts/tracking.json") \
+        if "tracking.json" in listing["artifacts"] else {}
+    if tracking.get("mlflow", {}).get("url"):
+        print(f"MLflow run: {tracking['mlflow']['url']}")
+    if tracking.get("tensorboard", {}).get("logdir"):
+        print(f"TensorBoard: tensorboard --logdir {tracking['tensorboard']['logdir']}")
 
 
 def print_plan(answer: dict) -> None:
