@@ -45,3 +45,19 @@ def settle(busy_percent: float = 25, timeout_s: float = 60) -> float:
     while psutil.cpu_percent(interval=1.0) >= busy_percent and time.time() - t0 < timeout_s:
         pass
     return round(time.time() - t0, 1)
+
+
+def run_to_end(service, cfg, cap_s: float = 1800, poll_s: float = 2.0) -> dict:
+    """Submit ``cfg`` through ``service`` (a JobService) and wait for the job to end: its record with
+    ``wall_s`` (submit to end) and ``timed_out``. A job still running after ``cap_s`` is reported as it
+    was (``state``, ``message``) with ``timed_out`` true, then stopped, so that the next one runs alone."""
+    t0 = time.time()
+    service.submit(cfg)
+    try:
+        record, timed_out = service.wait(cfg.job_id, timeout_s=cap_s, poll_s=poll_s), False
+    except TimeoutError:
+        record, timed_out = service.get(cfg.job_id), True
+        service.stop(cfg.job_id)
+        with contextlib.suppress(TimeoutError):
+            service.wait(cfg.job_id, timeout_s=120, poll_s=poll_s)
+    return {**record, "wall_s": round(time.time() - t0, 1), "timed_out": timed_out}

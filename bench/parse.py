@@ -59,27 +59,32 @@ def _said(intent, field: str):
     return getattr(intent, field)
 
 
+# Each set was written before the parser saw it; what its first run missed is in the commit that added it,
+# and the parser was then mended by the class of each miss (never for the sentence): after that, a set
+# only guards against losing ground, and a new set measures again.
+FIELD_SETS = ("heldout_requests.jsonl", "heldout_requests_2.jsonl")
+
+
 def bench_accuracy() -> dict:
     """Requests written for this bench and never used to tune the parser (bench/data): each stated field
     right, and whether it asked for the dataset where none was given; then the task of long, descriptive
     English requests."""
     right = total = invented = asked = unasked = 0
     misses = []
-    with open(os.path.join(HELD_OUT, "heldout_requests.jsonl")) as f:
-        for line in f:
-            case = json.loads(line)
-            result = parse(case["text"])
-            for field, want in case["expect"].items():
-                want = sorted(n.lower() for n in want) if field == "class_names" and want else want
-                got = _said(result.intent, field)
-                total += 1
-                right += got == want
-                invented += field == "class_names" and want is None and got is not None
-                if got != want:
-                    misses.append({"text": case["text"][:60], "field": field, "want": want, "got": got})
-            if "dataset" not in case["expect"]:
-                asked += "dataset" in result.missing
-                unasked += 1
+    cases = [json.loads(line) for name in FIELD_SETS for line in open(os.path.join(HELD_OUT, name), encoding="utf-8")]
+    for case in cases:
+        result = parse(case["text"])
+        for field, want in case["expect"].items():
+            want = sorted(n.lower() for n in want) if field == "class_names" and want else want
+            got = _said(result.intent, field)
+            total += 1
+            right += got == want
+            invented += field == "class_names" and want is None and got is not None
+            if got != want:
+                misses.append({"text": case["text"][:60], "field": field, "want": want, "got": got})
+        if "dataset" not in case["expect"]:
+            asked += "dataset" in result.missing
+            unasked += 1
     long_right = long_total = 0
     with open(os.path.join(HELD_OUT, "heldout_long_requests.jsonl")) as f:
         for line in f:

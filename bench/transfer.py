@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from _local import run_to_end  # noqa: E402
 from train_jobs.config import config_from_dict  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
 
@@ -48,14 +49,12 @@ def main() -> None:
                     "hyperparameters": {"epochs": epochs, "batch_size": 16, "learning_rate": 0.002, "image_size": 32},
                     "resources": {"num_workers": 1, "cpus_per_worker": os.cpu_count() or 1},
                     "storage": {"uri": storage}})
-                t0 = time.time()
-                service.submit(cfg)
-                record = service.wait(cfg.job_id, timeout_s=1200, poll_s=5)
+                record = run_to_end(service, cfg, poll_s=5)
                 folder = JobFolder(open_store(storage), cfg.job_id)
                 accuracy = (folder.store.read_json(folder.key("metrics.json"))["accuracy"]
                             if record["state"] == "succeeded" else None)
                 line = {"bench": "transfer", "job": name, "accuracy": accuracy, "epochs": epochs,
-                        "state": record["state"], "wall_s": round(time.time() - t0, 1),
+                        "state": record["state"], "wall_s": record["wall_s"], "timed_out": record["timed_out"],
                         **({"message": record["message"]} if accuracy is None else {})}
                 lines.append(line)
                 print(json.dumps(line), flush=True)

@@ -99,6 +99,52 @@ def test_no_class_names_are_invented(message):
     assert read(message).class_names is None
 
 
+@pytest.mark.parametrize("message, names", [
+    ("tell ripe bananas from overripe ones", ["ripe", "overripe"]),        # "ones": the head noun is shared
+    ("sort fresh eggs from cracked ones", ["fresh", "cracked"]),
+    ("distinguish safe from unsafe ladders", ["safe", "unsafe"]),           # the second negates the first
+    ("tell filled bottles from unfilled", ["filled", "unfilled"]),
+    ("깨끗한 유리랑 깨진 유리 구분해줘", ["깨끗한 유리", "깨진 유리"]),     # a modifier and its noun, 이랑 read by
+    ("젖은 타일이랑 마른 타일 판별", ["젖은 타일", "마른 타일"]),           # the word said again
+])
+def test_kinds_of_one_thing_are_named_by_what_sets_them_apart(message, names):
+    assert read(message).class_names == names
+
+
+@pytest.mark.parametrize("message, names", [
+    ("detect ships in satellite images", ["ship"]),
+    ("find every forklift on the warehouse camera, yolov8n", ["forklift"]),
+    ("segment each individual cell in microscope images", ["cell"]),
+    ("instance masks for every tree in aerial photos", ["tree"]),
+    ("count sheep by detecting sheep boxes in drone footage", ["sheep"]),
+    ("detect objects in street photos", None),                             # no kind named: nothing invented
+    ("find defects in steel sheet images", None),                          # an inspection: no classes
+])
+def test_one_kind_of_object_to_find_is_its_class(message, names):
+    assert read(message).class_names == names
+
+
+@pytest.mark.parametrize("message, task", [
+    ("build a detector for rust and peeling paint on bridges", "detection"),  # defect kinds named one by one
+    ("교량 사진에서 녹과 균열을 찾는 검출 모델", "detection"),
+    ("detect scratches on phone cases; we only have good samples", "anomaly_detection"),
+    ("불량 검출 모델, 정상/불량", "anomaly_detection"),
+    ("tell apples from pears in the orchard photos", "classification"),
+])
+def test_defect_kinds_named_one_by_one_are_objects_to_detect(message, task):
+    assert read(message).task == task
+
+
+@pytest.mark.parametrize("message, uri, names", [
+    ("segment road, curb and grass pixels, dataset street-2024", "name:street-2024", ["road", "curb", "grass"]),
+    ("classify dogs and cats; dataset pets_v3.", "name:pets_v3", ["dog", "cat"]),
+    ("classify dogs and cats, dataset with labels", None, ["dog", "cat"]),  # "with" names no dataset
+])
+def test_a_dataset_named_after_the_word_and_pixels_after_a_list(message, uri, names):
+    intent = read(message)
+    assert (intent.dataset.uri if intent.dataset else None, intent.class_names) == (uri, names)
+
+
 def test_singular_keeps_names_that_are_not_plurals():
     assert [singular(n) for n in ["glasses", "species", "bus", "grass", "daisies", "boxes", "people", "정상"]] == \
         ["glasses", "species", "bus", "grass", "daisy", "box", "person", "정상"]

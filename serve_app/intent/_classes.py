@@ -5,7 +5,7 @@ import re
 
 from serve_app.intent._models import find_models
 
-__all__ = ["class_names"]
+__all__ = ["class_names", "one_kind"]
 
 STOP_EN = set("""
 a an the of for in on into between from with using use to and or vs versus my our your their this that these those as
@@ -25,7 +25,7 @@ IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "ch
              "buses": "bus", "viruses": "virus", "lenses": "lens", "gases": "gas", "cacti": "cactus", "fungi": "fungus"}
 UNCHANGED = ("species", "series", "glasses", "scissors", "pants", "jeans", "clothes", "news", "chess")
 # "distinguish apples from oranges", "tell X from Y", "between X and Y"
-FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w*|separat\w*|discriminat\w*)\s+"
+FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w*|separat\w*|discriminat\w*|sort(?:s|ing)?)\s+"
                        r"(?:between\s+)?((?:[A-Za-z][\w'-]*\s+){0,2}?[A-Za-z][\w'-]*)\s+(?:from|and)\s+"
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
@@ -35,6 +35,9 @@ STOP_KO = set("""
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
 _TRAILING = ("으로", "이랑", "를", "을", "로", "는", "은", "의", "까지")
+
+
+_N_FINAL = "".join(chr(0xAC00 + 28 * i + 4) for i in range(399))  # syllables ending in ㄴ: 한 든 은 른 ...
 
 
 def _has_final(ch: str) -> bool:
@@ -55,12 +58,16 @@ def _strip_particle(word: str) -> str:
 
 def _split_joined(text: str) -> str:
     """"고양이와 개" -> "고양이 , 개" where the particle is grammatical for the word before it."""
+    words = set(re.findall(r"[가-힣]+", text))
+
     def repl(m: re.Match) -> str:
         stem, particle = m.group(1), m.group(2)
+        if particle == "랑" and stem.endswith("이") and len(stem) > 1 and _has_final(stem[-2]) and stem[:-1] in words:
+            stem, particle = stem[:-1], "이랑"  # "잎이랑 ... 잎": the word said again is the stem
         ok = _has_final(stem[-1]) if particle in ("과", "이랑") else not _has_final(stem[-1]) if particle in ("와", "랑") else True
         return f"{stem} , " if ok else m.group(0)
 
-    # The longest stem wins where two readings are grammatical ("고양이랑" is 고양이 + 랑, not 고양 + 이랑).
+    # Else the longest stem wins where two readings are grammatical ("고양이랑" is 고양이 + 랑, not 고양 + 이랑).
     return re.sub(r"([가-힣]+)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
 
 
@@ -86,6 +93,9 @@ def singular(name: str) -> str:
     return " ".join([*words[:-1], one])
 
 
+CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
+
+
 def _clean_en(item: str, first: bool, last: bool) -> str:
     words = item.split()
     while words and words[0].lower() in ARTICLES:
@@ -98,12 +108,48 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
             if w.lower() in STOP_EN:
                 words = words[:i]
                 break
+    while len(words) > 1 and words[-1].lower() in CONTAINERS:
+        words.pop()
     return " ".join(words)
+
+
+NEGATING = ("un", "non", "non-", "in", "im", "ir", "il", "dis")
+
+
+def _shared_head(pair: list[str]) -> list[str]:
+    """The two modifiers where both name one kind of thing: "healthy leaves" / "diseased ones" and
+    "ripe" / "unripe tomatoes" -> "healthy" / "diseased", "ripe" / "unripe"."""
+    a, b = (p.split() for p in pair)
+    if not (a and b):
+        return pair
+    if len(a) == 2 and len(b) == 2 and b[1].lower() in ("one", "ones"):
+        return [a[0], b[0]]
+    x, y = a[0].lower(), b[0].lower()
+    if sorted([len(a), len(b)]) == [1, 2] and any(x == n + y or y == n + x for n in NEGATING):
+        return [a[0], b[0]]
+    return pair
+
+
+# "detect boats in harbour images", "masks for each car in", "detecting person boxes": one kind of object
+ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|outline)(?:s|ing|ed)?\s+"
+                      r"(?:(?:each|every|all|the|individual|any|single)\s+)*([a-z][a-z\-]{2,})\s+"
+                      r"(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
+                      r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
+                      r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
+
+
+def one_kind(text: str) -> str | None:
+    """The one kind of object a detection or instance segmentation request names, when it names one."""
+    for m in ONE_KIND.finditer(text):
+        noun = next(g for g in m.groups() if g)
+        if _valid(noun):
+            return singular(noun.lower())
+    return None
 
 
 def _valid(item: str) -> bool:
     words = item.lower().split()
-    if not words or len(item) > 40 or any(w in STOP_EN or w in STOP_KO for w in words):
+    if not words or len(item) > 40 or any(w in STOP_EN or w in STOP_KO or _strip_particle(w) in STOP_KO for w in words):
         return False
     if any(w.endswith(("줘", "주세요", "세요", "합니다")) for w in words):  # a request, not a name
         return False
@@ -123,12 +169,13 @@ def _candidates(text: str) -> list[list[str]]:
         parts = re.split(sep, m.group())
         lists.append([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
     for m in FROM_PAIR.finditer(text):
-        lists.append([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)])
+        lists.append(_shared_head([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)]))
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
     ko_text = _split_joined(text)
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
-    for m in re.finditer(rf"[가-힣A-Za-z]+(?:{joined}[가-힣A-Za-z]+)+", ko_text):
+    ko_item = rf"(?:[가-힣]*[{_N_FINAL}]\s+)?[가-힣A-Za-z]+"  # "병든 잎", "젖은 타일": a modifier and its noun
+    for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
         if any(re.search("[가-힣]", p) for p in parts):
             lists.append([_strip_particle(p) for p in parts])

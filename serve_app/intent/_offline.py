@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from serve_app.intent import _lexicon as lex
-from serve_app.intent._classes import class_names
+from serve_app.intent._classes import class_names, one_kind
 from serve_app.intent._models import ModelMatch, find_models
 from train_jobs.config import DATASET_ID
 
@@ -125,7 +125,11 @@ def _normalise(text: str) -> str:
     return re.sub(r"([a-z0-9%])([가-힣])", r"\1 \2", low)
 
 
-def _read_task(low: str, reading: Reading, model: Optional[ModelMatch]) -> None:
+NORMAL_OR_NOT = {"정상", "불량", "양품", "불량품", "ok", "ng", "good", "bad", "normal", "abnormal", "defective", "defect",
+                 "anomaly", "anomalous", "pass", "fail"}
+
+
+def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: Optional[list[str]] = None) -> None:
     text = re.sub(r"(?:데이터|train|val|검증|학습)\s*(?:셋)?\s*분할|분할\s*비율", " ", low)
     strong: list[tuple[int, str]] = []
     for task, pattern in lex.TASK_STRONG.items():
@@ -134,6 +138,9 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch]) -> None:
         text = re.sub(pattern, " ", text)
     weak = [task for task, pattern in lex.TASK_WEAK.items() if re.search(pattern, low)]
     boxes = re.search(r"bounding|bbox|box|박스|위치|locat|yolo|object\s+detect|객체\s*(?:검출|탐지)", low) is not None
+    # kinds of defect named one by one ("cracks and potholes") are objects to find, not an inspection
+    named = bool(names and len(names) >= 2 and not NORMAL_OR_NOT & {n.lower() for n in names})
+    boxes = boxes or named
     if strong:
         tasks = [t for _, t in sorted(strong)]
         task = tasks[0]
@@ -141,7 +148,7 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch]) -> None:
             task = "anomaly_detection"  # "불량 검출", "detect defects": inspection, not boxes
         reading.task, reading.task_explicit = task, True
     elif model is None and weak:
-        reading.task = weak[0]
+        reading.task = "classification" if named and "classification" in weak else weak[0]  # "sort fresh from cracked"
 
 
 def _read_numbers(low: str, reading: Reading) -> None:
@@ -304,11 +311,16 @@ def read_message(message: str) -> Reading:
     for m in models:
         low = low[:m.start] + " " * (m.end - m.start) + low[m.end:]
     reading.model = next((m for m in models if m.name), models[0] if models else None)
-    _read_task(low, reading, reading.model if reading.model and reading.model.name else None)
+    names = class_names(lex.WEIGHTS_PHRASE.sub(" ", text), [m.text for m in models])
+    _read_task(low, reading, reading.model if reading.model and reading.model.name else None, names)
     low = _read_search(low, reading, models)
     _read_numbers(low, reading)
     reading.pretrained = False if lex.SCRATCH.search(low) else True if lex.PRETRAINED.search(low) else None
-    names = class_names(lex.WEIGHTS_PHRASE.sub(" ", text), [m.text for m in models])
+    boxes_model = reading.task is None and reading.model is not None and reading.model.source == "ultralytics" \
+        and not (reading.model.name or "").endswith("-cls")  # the model says the task
+    if not names and (reading.task in ("detection", "segmentation") or boxes_model) and not reading.num_classes:
+        kind = one_kind(lex.WEIGHTS_PHRASE.sub(" ", text))
+        names = [kind] if kind else None
     if names:
         reading.class_names = names
         reading.num_classes = reading.num_classes or len(names)
