@@ -224,7 +224,8 @@ def _short(v) -> str:
 
 def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Optional[dict] = None,
                    tracking: Optional[dict] = None) -> str:
-    """The ending, the final metrics and where the run is tracked (the job's ``tracking.json``)."""
+    """The ending, the final metrics and the job's MLflow run (the job's ``tracking.json``; its TensorBoard
+    folder is a server path, which the UI never shows)."""
     lines = [say(lang, "finished", job=record["job_id"], state=named(words, "state", record["state"]),
                  message=record.get("message", ""))]
     for name, value in (metrics or {}).items():
@@ -232,8 +233,6 @@ def result_summary(lang: str, record: dict, metrics: Optional[dict], words: Opti
             lines.append(say(lang, "headline", name=name, value=f"{value:.4f}" if isinstance(value, float) else value))
     if (tracking or {}).get("mlflow", {}).get("url"):
         lines.append(say(lang, "mlflow_run", url=tracking["mlflow"]["url"]))
-    if (tracking or {}).get("tensorboard", {}).get("logdir"):
-        lines.append(say(lang, "tensorboard_files", logdir=tracking["tensorboard"]["logdir"]))
     return "\n\n".join(lines)
 
 

@@ -70,9 +70,11 @@ def test_missing_dataset_fails_the_job_with_the_reason(ray_cluster, tmp_path):
     state = folder.state()
     assert state["state"] == "failed" and "no-such-data" in state["message"]
     assert [h["state"] for h in state["history"]] == ["validating", "failed"]
-    # a record of the failure and its health report, nothing else: no checkpoints, weights or exports
-    assert sorted(folder.store.list(folder.prefix)) == [
-        folder.key(k) for k in ("config.yaml", "dataset_report.json", "events.jsonl", "state.json")]
+    # a record of the failure and its health report (and where it was tracked), nothing else: no checkpoints,
+    # weights or exports
+    kept = sorted(k for k in folder.store.list(folder.prefix) if not k.startswith(folder.key("tensorboard/")))
+    assert kept == [folder.key(k) for k in ("config.yaml", "dataset_report.json", "events.jsonl", "state.json",
+                                            "tracking.json")]
     assert not folder.store.read_json(folder.key("dataset_report.json"))["ok"]
 
 

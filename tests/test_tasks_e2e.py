@@ -183,7 +183,11 @@ def _batch_over_its_data(name: str, cfg, folder: JobFolder, data: str, gcs_addre
     assert sorted(line["image"] for line in lines) == sorted(s.image for s in index.samples)
     metrics = folder.store.read_json(folder.key("batches/batch-e2e/metrics.json"))
     print(f"{name}: batch over its own data: {BATCH_HEADLINE[name]} {metrics[BATCH_HEADLINE[name]]}")
-    assert 0 < metrics[BATCH_HEADLINE[name]] <= 1 and metrics["num_images"] > 0
+    # A box model this small after 25 epochs scores about 0.08 mAP50 in evaluation (every box down to 0.001
+    # confidence), and about 0 over its own answers (boxes of 0.25 confidence and up): scored, not good
+    value = metrics[BATCH_HEADLINE[name]]
+    assert (0 <= value if name in ("detection", "instance_segmentation") else 0 < value) and value <= 1
+    assert metrics["num_images"] > 0
     assert state["metrics"][BATCH_HEADLINE[name]] == metrics[BATCH_HEADLINE[name]]
 
 

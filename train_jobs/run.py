@@ -212,8 +212,8 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
 
 
 def _stopped(cfg: TrainingConfig, job: JobFolder, why: str, tracking: Tracking) -> int:
+    job.transition("stopped", why)  # first: Ray kills a driver 3 s after asking it to stop
     tracking.close("stopped")
-    job.transition("stopped", why)
     print(f"job {cfg.job_id} stopped; rerun the same config to resume from its last checkpoint")
     return 143
 

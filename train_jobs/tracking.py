@@ -35,7 +35,7 @@ __all__ = ["TRACKERS", "Tracker", "Tracking", "flat_params", "register_tracker",
 STATE_KEY = "tracking.json"
 ENDED = {"succeeded": "FINISHED", "failed": "FAILED", "stopped": "KILLED", "finished": "FINISHED",
          "stopped_early": "KILLED"}  # a job's or a trial's last state -> the run's status
-FOLLOW_S = 2.0
+FOLLOW_S = 5.0
 STEP_FIELDS = ("epoch", "epochs", "step", "steps")
 
 
@@ -309,6 +309,8 @@ class MLflowRun(Tracker):
             self.client.log_batch(self.run_id, metrics=[Metric(k, v, int(at * 1000), step) for k, v in metrics.items()])
 
     def log_model(self, onnx_path: str, about: dict) -> None:
+        from importlib.metadata import version
+
         import mlflow
         import mlflow.onnx
         import numpy as np
@@ -327,7 +329,8 @@ class MLflowRun(Tracker):
                     for o, meta in zip(outputs, session.get_outputs())]))
         mlflow.set_tracking_uri(self.uri)
         with mlflow.start_run(run_id=self.run_id):
-            mlflow.onnx.log_model(onnx.load(onnx_path), name="model", signature=signature,
+            mlflow.onnx.log_model(onnx.load(onnx_path), name="model", signature=signature, pip_requirements=[
+                f"{p}=={version(p)}" for p in ("onnx", "onnxruntime")],  # MLflow would guess them by running a process: 4 s
                                   metadata={k: about[k] for k in ("task", "classes", "preprocessing", "threshold")
                                             if k in about})
 

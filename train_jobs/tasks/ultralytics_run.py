@@ -81,9 +81,17 @@ def _metric_name(key: str) -> str:
     return key.replace("metrics/", "val_").replace("(B)", "").replace("(M)", "_mask").replace("-", "_")
 
 
+INTEGRATIONS = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb")  # Ultralytics' own loggers
+
+
 def _fit_task(cfg_json: dict) -> None:
     offline_env()
     from ultralytics import YOLO
+    from ultralytics.utils import SETTINGS
+
+    # The platform tracks every job itself (train_jobs/tracking.py). Ultralytics' loggers, on by default where
+    # their package is installed, would make a second MLflow run and upload its whole weights folder there.
+    SETTINGS.update({name: False for name in INTEGRATIONS})
 
     from train_jobs.worker import MANIFEST, STATE_FILE, read_checkpoint, save_tensors, write_checkpoint
 
