@@ -141,7 +141,8 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
         results = trained_yolo(cfg, folder).predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False)
         for answer, result in zip(answers, results):
             assert [o["class"] for o in answer["objects"]] == [class_names[int(c)] for c in result.boxes.cls.tolist()]
-            assert [o["box"] for o in answer["objects"]] == pytest.approx(result.boxes.xyxy.tolist(), abs=1.0)
+            assert [v for o in answer["objects"] for v in o["box"]] == \
+                pytest.approx([v for box in result.boxes.xyxy.tolist() for v in box], abs=1.0)
             assert all(("polygon" in o) == (name == "instance_segmentation") for o in answer["objects"])
         from ultralytics import YOLO  # the export, through Ultralytics' own loader, answers the same
 
@@ -151,7 +152,8 @@ def _check_predictions(name: str, cfg, folder: JobFolder, class_names: list[str]
         assert exported.task == ("segment" if name == "instance_segmentation" else "detect")
         for answer, result in zip(answers, exported.predict(images, imgsz=cfg.hyperparameters.image_size, verbose=False)):
             assert [o["class"] for o in answer["objects"]] == [result.names[int(c)] for c in result.boxes.cls.tolist()]
-            assert [o["box"] for o in answer["objects"]] == pytest.approx(result.boxes.xyxy.tolist(), abs=1.0)
+            assert [v for o in answer["objects"] for v in o["box"]] == \
+                pytest.approx([v for box in result.boxes.xyxy.tolist() for v in box], abs=1.0)
             assert (result.masks is not None) == (name == "instance_segmentation" and bool(answer["objects"]))
 
 

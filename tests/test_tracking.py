@@ -15,7 +15,7 @@ import yaml
 from conftest import signed_up
 from serve_app.local import start_mlflow, stop_mlflow
 from train_jobs import onnx_predict
-from train_jobs.tracking import Tracking, flat_params
+from train_jobs.tracking import TRACKERS, Tracking, flat_params
 
 def _submit(api_url: str, who: dict, **hyperparameters) -> str:
     config = {"task": "classification", "model": {"name": "test_resnet"}, "dataset": {"uri": "name:shapes"},
@@ -223,3 +223,22 @@ def test_where_a_run_is_tracked_is_shown_without_credentials():
     assert "MLflow run: [http://127.0.0.1:5000/#/experiments/1/runs/abc]" in shown
     assert "/store/" not in shown  # a server path: never in the UI
     assert flat_params({"a": {"b": 1, "c": None}, "d": [1, 2]}) == {"a.b": "1", "a.c": "", "d": "[1, 2]"}
+
+
+@pytest.mark.parametrize("name", sorted(TRACKERS.names()))
+def test_every_registered_tracker_takes_a_whole_job(name, tmp_path, monkeypatch):
+    """Each tracker alone (a new one without a case here fails its own run): opened, an epoch, a trial, ended."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("VISIONTRAIN_TRACKERS", name)
+    cfg, job = _folder(tmp_path)
+    tracking = Tracking(cfg, job).start()
+    job.event("metrics", epoch=1, epochs=1, val_accuracy=0.5)
+    job.event("trial", trial="t00", state="running", params={"learning_rate": 0.01})
+    job.event("trial_metrics", trial="t00", epoch=1, val_accuracy=0.25)
+    job.event("trial", trial="t00", state="finished", params={"learning_rate": 0.01})
+    tracking.close("succeeded")
+    assert not [e for e in job.events() if e["kind"] == "tracking_error"]
+    saved = job.store.read_json(job.key("tracking.json"))
+    assert list(saved) == ["cursors", name] and saved[name]
+    trial = job.store.read_json(job.key("trials/t00/tracking.json"))
+    assert trial[name]

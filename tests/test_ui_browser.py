@@ -78,7 +78,7 @@ def users(api_url, admin_token) -> dict:
 # English a Korean page may show: names of things (units, tools, formats, the user's classes and
 # dataset, settings' values); identifiers (snake_case, with digits), ids, file names and code are
 # not read at all
-NAMES = {"CPU", "GPU", "GiB", "ONNX", "onnxruntime", "Ray", "visiontrain", "imagefolder", "px", "True", "False",
+NAMES = {"CPU", "GPU", "GiB", "ONNX", "onnxruntime", "Ray", "MLflow", "visiontrain", "imagefolder", "px", "True", "False",
          "accuracy", "precision", "recall", "support", "epochs", "seed", "optimizer", "adamw", "none", "balanced",
          "uploaded", "latest",
          "circle", "square", "triangle", "shapes", "uma", "ulla", "timm", "zip", "tar", "train", "val"}
