@@ -185,6 +185,22 @@ def signed_up(api_url: str, admin_token: str, name: str, role: str = "user") -> 
     return {"authorization": f"Bearer {login.json()['access_token']}"}
 
 
+def job_ended(api_url: str, who: dict, job_id: str, timeout_s: float = 600, poll_s: float = 2.0) -> dict:
+    """The job's record once it ended (``GET /v1/jobs/{id}`` as ``who``), polled every ``poll_s``."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while True:
+        record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
+        if record["ended"]:
+            return record
+        if time.time() > deadline:
+            raise AssertionError(f"job {job_id} did not end in {timeout_s:.0f} s: {record}")
+        time.sleep(poll_s)
+
+
 ADMIN = {"VISIONTRAIN_ADMIN_USER": "root", "VISIONTRAIN_ADMIN_PASSWORD": "root-password-for-tests"}
 METRICS_TOKEN = "scrape-token-for-tests"
 

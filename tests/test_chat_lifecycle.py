@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from tests.conftest import job_ended
 from serve_app.intent import parse_offline
 from serve_app.services.commands import run_command
 from serve_app.services.plan import PlanError
@@ -83,15 +84,6 @@ def _say(api_url: str, who: dict, message: str, session: str | None = None) -> d
     return r.json()
 
 
-def _ended(api_url: str, who: dict, job_id: str) -> dict:
-    for _ in range(300):
-        record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
-        if record["ended"]:
-            return record
-        time.sleep(1)
-    raise AssertionError(record)
-
-
 TALK = {  # a whole conversation, as a user would have it: what they say, and how each answer begins
     "en": {"ask": "Train resnet18 to classify 3 kinds of shapes, 6 epochs, image size 32, batch size 16",
            "answer": "use the shapes dataset", "status": "how is it going?", "training": "training",
@@ -128,7 +120,7 @@ def test_a_whole_conversation(api_url, admin_token, shapes, tmp_path, lang, monk
     config = {"task": "classification", "model": {"name": "resnet18"}, "dataset": {"uri": "name:shapes"},
               "hyperparameters": {"epochs": 1, "batch_size": 16, "image_size": 32}}
     prev = httpx.post(f"{api_url}/v1/jobs", headers=lena, json={"config": config}).json()["job_id"]  # an earlier run
-    assert _ended(api_url, lena, prev)["state"] == "succeeded"
+    assert job_ended(api_url, lena, prev)["state"] == "succeeded"
 
     asked = _say(api_url, lena, talk["ask"])
     session = asked["session_id"]
@@ -157,14 +149,14 @@ def test_a_whole_conversation(api_url, admin_token, shapes, tmp_path, lang, monk
     assert httpx.get(f"{api_url}/v1/jobs/{job}", headers=lena).json()["state"] == "training"
 
     assert _say(api_url, lena, talk["stop"], session)["reply"].startswith(talk["stopped"].format(job=job))
-    ended = _ended(api_url, lena, job)
+    ended = job_ended(api_url, lena, job)
     assert ended["state"] == "stopped", (ended["message"], ended["history"][-4:])
     assert httpx.get(f"{api_url}/v1/chat/{session}", headers=lena).json()["job_id"] == job  # "it", kept
     again = _say(api_url, lena, talk["restart"], session)
     assert again["job_id"] == job and again["reply"].startswith(talk["restarted"].format(job=job)), again["reply"]
     r = httpx.post(f"{api_url}/v1/jobs/{job}/restart", headers=lena)
     assert r.status_code == 409 and "stop it before" in r.json()["detail"]  # it runs already
-    assert _ended(api_url, lena, job)["state"] == "succeeded"
+    assert job_ended(api_url, lena, job)["state"] == "succeeded"
     events = httpx.get(f"{api_url}/v1/jobs/{job}/artifacts/events.jsonl", headers=lena).text.splitlines()
     resumed = [e for e in map(json.loads, events) if e["kind"] == "resumed"]
     assert resumed and resumed[-1]["from_epoch"] >= 1, resumed  # from its checkpoint, not from the start

@@ -5,7 +5,6 @@ no running job uses them; none of it reachable by another user."""
 import base64
 import io
 import shutil
-import time
 import zipfile
 
 import httpx
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import signed_up
+from tests.conftest import job_ended, signed_up
 from test_exports import (cvat_coco_export, cvat_voc_export, mvtec_category, roboflow_coco_export, roboflow_export,
                           ultralytics_folder)
 
@@ -38,16 +37,6 @@ def _red_pixels(drawn: str) -> int:
     """Pixels of the colour boxes are drawn in."""
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(drawn))).convert("RGB")).astype(int)
     return int((np.abs(pixels - [255, 32, 32]).sum(axis=2) < 10).sum())
-
-
-def _ended(api_url: str, who: dict, job_id: str, timeout_s: float = 600) -> dict:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
-        if record["ended"]:
-            return record
-        time.sleep(2)
-    raise AssertionError(f"{job_id} did not end in {timeout_s} s: {record}")
 
 
 def test_the_dataset_manager(api_url, people, tmp_path):
@@ -109,7 +98,7 @@ def test_the_dataset_manager(api_url, people, tmp_path):
     job_id = r.json()["job_id"]
     r = httpx.delete(f"{api_url}/v1/datasets/{voc['dataset_id']}", headers=dora)
     assert r.status_code == 409 and job_id in r.json()["detail"]
-    ended = _ended(api_url, dora, job_id)
+    ended = job_ended(api_url, dora, job_id)
     assert ended["state"] == "succeeded", (ended["message"], ended["history"][-3:])
     assert httpx.delete(f"{api_url}/v1/datasets/{voc['dataset_id']}", headers=dora).status_code == 200
     assert httpx.get(f"{api_url}/v1/datasets/{voc['dataset_id']}", headers=dora).status_code == 404
@@ -144,7 +133,7 @@ def test_an_export_uploaded_through_the_api_trains_an_epoch(api_url, people, tmp
            "hyperparameters": {"epochs": 1, "batch_size": 4, "image_size": 32}}
     r = httpx.post(f"{api_url}/v1/jobs", headers=people["eve"], json={"config": cfg})
     assert r.status_code == 201, r.text
-    ended = _ended(api_url, people["eve"], r.json()["job_id"])
+    ended = job_ended(api_url, people["eve"], r.json()["job_id"])
     assert ended["state"] == "succeeded", (ended["message"], ended["history"][-3:])
     assert "training" in [h["state"] for h in ended["history"]] and ended["result"]  # trained and evaluated
     # the crowd region of the held-out image is kept for the evaluation, which does not count answers in it

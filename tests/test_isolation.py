@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import job_ended
 from train_jobs.config import TrainingConfig
 from train_jobs.data.fetch import local_dataset_path
 from train_jobs.data.synth import make_classification, make_detection
@@ -361,7 +362,7 @@ def test_a_hostile_yolo_upload_trains_without_running_its_payload(api_url, tenan
            "hyperparameters": {"epochs": 1, "batch_size": 4, "image_size": 64}}
     r = httpx.post(f"{api_url}/v1/jobs", headers=tenants["mallory"], json={"config": cfg})
     assert r.status_code == 201, r.text
-    job = _wait(api_url, tenants["mallory"], r.json()["job_id"])
+    job = job_ended(api_url, tenants["mallory"], r.json()["job_id"])
     log = httpx.get(f"{api_url}/v1/jobs/{job['job_id']}/logs", headers=tenants["mallory"]).text
     assert job["state"] == "succeeded", log[-3000:]
     assert not os.path.exists(canary)
@@ -398,16 +399,6 @@ def test_a_malformed_parse_history_is_a_422(api_url, tenants):
     r = httpx.post(f"{api_url}/v1/parse", headers=tenants["mallory"],
                    json={"message": "train resnet18", "history": [{"intent": 5, "status": "complete"}]})
     assert r.status_code == 422 and "history[0]" in r.text, r.text
-
-
-def _wait(api_url, who, job_id: str, timeout_s: float = 420) -> dict:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        job = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
-        if job["state"] in ("succeeded", "failed", "stopped"):
-            return job
-        time.sleep(2)
-    raise AssertionError(f"job {job_id} did not end in {timeout_s} s: {job}")
 
 
 # 8. Bounded API resources

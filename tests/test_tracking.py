@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import signed_up
+from conftest import job_ended, signed_up
 from serve_app.local import start_mlflow, stop_mlflow
 from train_jobs import onnx_predict
 from train_jobs.tracking import TRACKERS, Tracking, flat_params
@@ -23,16 +23,6 @@ def _submit(api_url: str, who: dict, **hyperparameters) -> str:
     r = httpx.post(f"{api_url}/v1/jobs", headers=who, json={"config": config}, timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["job_id"]
-
-
-def _ended(api_url: str, who: dict, job_id: str, timeout_s: float = 420) -> dict:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        record = httpx.get(f"{api_url}/v1/jobs/{job_id}", headers=who, timeout=30).json()
-        if record["state"] in ("succeeded", "failed", "stopped"):
-            return record
-        time.sleep(2)
-    raise AssertionError(f"job {job_id} did not end within {timeout_s} s: {record}")
 
 
 def _upload(api_url: str, who: dict, shapes: str, tmp_path) -> None:
@@ -61,7 +51,7 @@ def test_every_job_is_an_mlflow_run_and_tensorboard_files(api_url, admin_token, 
     admin = {"authorization": f"Bearer {admin_token}"}
     _upload(api_url, admin, shapes, tmp_path)
     jobs = [_submit(api_url, admin, learning_rate=0.003), _submit(api_url, admin, learning_rate=0.01)]
-    records = {j: _ended(api_url, admin, j) for j in jobs}
+    records = {j: job_ended(api_url, admin, j) for j in jobs}
     assert all(r["state"] == "succeeded" for r in records.values()), records
 
     runs = [r for r in mlflow.search_runs(experiment_names=["visiontrain/root"], output_format="list")
@@ -124,7 +114,7 @@ def test_a_job_whose_tracking_server_goes_away_still_succeeds(api_url, admin_tok
         time.sleep(1)
     stop_mlflow(ray_cluster.home)
     try:
-        record = _ended(api_url, who, job_id)
+        record = job_ended(api_url, who, job_id)
     finally:
         start_mlflow(ray_cluster.home, int(url.rsplit(":", 1)[1]))  # the same server again, for the tests after
     assert record["state"] == "succeeded", record
