@@ -252,6 +252,8 @@ def test_an_s3_folder_is_that_folder_fetched_by_content_and_bounded(s3_bucket, t
     first = local_dataset_path(f"s3://{s3_bucket}/data/shapes")
     files = sorted(os.path.relpath(os.path.join(d, n), first) for d, _, ns in os.walk(first) for n in ns)
     assert len([f for f in files if f.endswith(".png")]) == 6 and not any("secret" in f or "cache" in f for f in files)
+    for f in (f for f in files if f.endswith(".png")):  # fetched many at once, each whole
+        assert open(os.path.join(first, f), "rb").read() == open(os.path.join(src, f), "rb").read()
     assert local_dataset_path(f"s3://{s3_bucket}/data/shapes") == first       # cached
     _put(s3_bucket, "data/shapes/circle/circle_00000.png", b"changed")
     again = local_dataset_path(f"s3://{s3_bucket}/data/shapes")

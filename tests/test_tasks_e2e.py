@@ -1,5 +1,6 @@
 """Each task trains through the job driver on the local cluster, from a YAML config, and its
-metric is clearly better than the same model's untrained (evaluated the same way, by the test)."""
+metric is clearly better than the same model's untrained (evaluated the same way, by the test).
+Each is fed by a loader process beside its training step (resources.loader_workers)."""
 
 import pytest
 import torch
@@ -48,7 +49,7 @@ CASES = {  # name: (task, metric, margin over the untrained model)
 def _config(name: str, data: str, tmp_path):
     if name == "classification":
         make_classification(data, num_classes=3, per_class=150, image_size=32, seed=1)
-        return config_from_dict(tiny_config(data, str(tmp_path / "artifacts"), resources={"cpus_per_worker": 2},
+        return config_from_dict(tiny_config(data, str(tmp_path / "artifacts"), resources={"cpus_per_worker": 2, "loader_workers": 1},
                                             hyperparameters={"epochs": 12, "batch_size": 16}))
     if name == "semantic_segmentation":
         make_segmentation(data, num_classes=2, images=160, image_size=48, seed=0)
@@ -66,7 +67,7 @@ task: {CASES[name][0]}
 model: {model}
 dataset: {{uri: {data}, format: {fmt}}}
 hyperparameters: {{epochs: {epochs}, batch_size: 16, image_size: {48 if fmt == 'mask' else 64}, learning_rate: 0.002}}
-resources: {{num_workers: 1, cpus_per_worker: 2}}
+resources: {{num_workers: 1, cpus_per_worker: 2, loader_workers: 1}}
 storage: {{uri: {tmp_path / 'artifacts'}}}
 """)
 
@@ -209,6 +210,8 @@ def test_task_trains_better_than_untrained(name, job_service, ray_cluster, tmp_p
     assert folder.store.exists(folder.key("export/model.onnx"))
     _check_predictions(name, cfg, folder, trained["class_names"], data)
     _batch_over_its_data(name, cfg, folder, data, ray_cluster.gcs_address)
+    (fed,) = [e for e in folder.events() if e["kind"] == "input"]  # decoded by a loader process, once
+    assert (fed["loader_workers"], fed["decoded_kept"]) == (1, name not in ("detection", "instance_segmentation"))
     if name == "semantic_segmentation":
         assert set(trained["per_class_iou"]) == {"background", "circle", "square"}
         assert len(trained["samples"]) == 4 and all(folder.store.exists(folder.key(k)) for k in trained["samples"])

@@ -154,6 +154,8 @@ class Hyperparameters(_Schema):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     image_size: int = Field(224, ge=16, le=2048)
     seed: int = 0
+    compile: bool = Field(False, description="torch.compile the model (PyTorch tasks): faster steps once the first "
+                          "has compiled (its time is the job's compiled event); pays off on long runs, mostly on GPUs")
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="classification: balanced weighs each class's loss by the inverse of its share of the "
         "train images, so that a rare class counts as much as a common one (for imbalanced data)")
@@ -173,6 +175,9 @@ class Resources(_Schema):
     use_gpu: bool = False
     gpus_per_worker: float = Field(1.0, gt=0.0, le=8.0)
     cpus_per_worker: float = Field(1.0, gt=0.0, le=128.0)
+    loader_workers: Optional[int] = Field(None, ge=0, le=64, description="processes per training worker that decode "
+                                          "and augment images beside the training step; null = from its CPUs (all "
+                                          "but one on a GPU, one per four CPUs otherwise)")
     max_failures: int = Field(2, ge=0, le=100, description="times a failed worker group (a worker or its node "
                               "lost) is restarted from the last complete checkpoint before the run fails")
     driver_attempts: int = Field(3, ge=1, le=10, description="times the job service runs the job's driver: one "

@@ -11,9 +11,11 @@ from typing import Any, Optional
 import torch
 
 from train_jobs.config import TrainingConfig
+from train_jobs.loading import compute_threads
 from train_jobs.state import JobFolder
 from train_jobs.store import file_sha256, open_store
 from visiontrain.errors import VisiontrainError
+from visiontrain.messages import said
 
 __all__ = ["CheckpointCorrupt", "EarlyStopper", "WorkerSession", "cpu_state_dict", "load_tensors", "save_tensors",
            "unwrap"]
@@ -90,14 +92,14 @@ class WorkerSession:
         self.rank, self.world_size = ctx.get_world_rank(), ctx.get_world_size()
         self.device = ray.train.torch.get_device()
         self.cuda = self.device.type == "cuda"
-        torch.set_num_threads(max(1, int(cfg.resources.cpus_per_worker)))
+        torch.set_num_threads(compute_threads(cfg))
         torch.manual_seed(cfg.hyperparameters.seed + self.rank)
         self.job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
         self._last_event = self._last_beat = 0.0
         # A heartbeat each second cost 7 % of a 2-core run's images/s (bench/train_overhead.py ratio
         # 0.84; 0.92 at 5 s). A fifth of the stall timeout keeps a stall from being seen too early.
         self.heartbeat_s = min(5.0, cfg.monitor.stall_timeout_s / 5)
-        self.monitor = self._monitor_started = None
+        self.monitor = self._monitor_started = self._compiling = None
         if cfg.monitor.enabled:
             from train_jobs.monitor import start_monitor
 
@@ -122,6 +124,9 @@ class WorkerSession:
 
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
+        if self.cfg.hyperparameters.compile:
+            model.compile()  # in place: the state dict keeps its names
+            self._compiling = time.time()
         return ray.train.torch.prepare_model(model)
 
     def all_reduce_sum(self, values: list[float]) -> list[float]:
@@ -134,6 +139,12 @@ class WorkerSession:
         """A training step finished. ``loss`` may be a tensor: it is read (a device sync) only when
         sent: a heartbeat to the monitor every ``heartbeat_s``, an event from the chief every 5 s."""
         now = time.time()
+        if self._compiling is not None:
+            if self.is_chief:
+                float(loss)
+                seconds = round(time.time() - self._compiling, 1)
+                self.job.event("compiled", first_step_s=seconds, **said("job.compiled", seconds=seconds))
+            self._compiling = None
         beat = self.monitor is not None and now - self._last_beat >= self.heartbeat_s
         event = self.is_chief and now - self._last_event >= event_s
         if not (beat or event):

@@ -319,6 +319,16 @@ MESSAGES: dict[str, dict[str, str]] = {
                                  "its metrics stay in the job's own history",
                            "ko": "{tracker}에 이 작업을 더 기록하지 못합니다 ({error}). 학습은 계속되며 지표는 작업 "
                                  "기록에 남습니다"},
+    "job.input": {"en": "images decoded on the CPU by {workers} loader process(es) beside the training step, "
+                        "{threads} compute thread(s); each image decoded once and kept for the next epochs",
+                  "ko": "이미지는 학습 단계 옆에서 로더 프로세스 {workers}개가 CPU로 디코딩하고, 연산 스레드는 {threads}개; "
+                        "이미지마다 한 번 디코딩해 다음 에폭에 다시 씁니다"},
+    "job.input_each_epoch": {"en": "images decoded on the CPU by {workers} loader process(es) beside the training "
+                                   "step, {threads} compute thread(s); decoded again each epoch (too many to keep)",
+                             "ko": "이미지는 학습 단계 옆에서 로더 프로세스 {workers}개가 CPU로 디코딩하고, 연산 스레드는 "
+                                   "{threads}개; 보관하기에 너무 많아 에폭마다 다시 디코딩합니다"},
+    "job.compiled": {"en": "torch.compile: the first training step took {seconds} s, compiling included",
+                     "ko": "torch.compile: 컴파일을 포함해 첫 학습 단계에 {seconds}초 걸렸습니다"},
     "job.stopped_early": {"en": "stopped before it started", "ko": "시작하기 전에 중지했습니다"},
 }
 

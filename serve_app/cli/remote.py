@@ -54,6 +54,8 @@ def print_event(kind: str, ev: dict, t0: float, last_progress: list) -> None:
                                                    else "no restarts left"), flush=True)
     elif ev["kind"] == "driver_lost":
         print(f"{at}  driver lost: {ev['reason']}; submitted again", flush=True)
+    elif ev["kind"] in ("input", "compiled"):
+        print(f"{at}  {ev['kind']}: {ev.get('message', '')}", flush=True)
     elif ev["kind"] in ("resumed", "early_stopped", "stop_requested", "checkpoint_skipped"):
         print(f"{at}  {ev['kind']}: " + ", ".join(f"{k} {v}" for k, v in ev.items() if k not in ("time", "kind")))
 

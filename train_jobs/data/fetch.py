@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from filelock import FileLock, Timeout
 
@@ -25,6 +26,7 @@ from visiontrain.settings import settings as env_settings
 __all__ = ["local_dataset_path"]
 
 DONE = ".complete"
+FETCH_THREADS = 16  # objects downloaded at once (the S3 store's connection pool is as large)
 IN_USE_S = 3600.0  # a dataset used this recently is never evicted (a job may be reading it)
 
 
@@ -66,17 +68,27 @@ def _fetch(uri: str, limits: IngestLimits) -> str:
         done = os.path.join(target, DONE)
         if not os.path.exists(done):
             shutil.rmtree(target, ignore_errors=True)  # a download that died half-way
-            for o in kept:
-                path = os.path.join(target, *o["key"].split("/"))
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                store.download_file(o["key"], path)
-                if os.path.getsize(path) != o["size"]:
-                    raise DatasetError(f"{o['key']} changed while it was fetched; run the job again")
+            _download(store, kept, target)
             with open(done, "w") as f:
                 json.dump({"uri": uri, "bytes": sum(o["size"] for o in kept)}, f)
         os.utime(done)
     _evict(env_settings().data_cache_bytes, keep=target)
     return target
+
+
+def _download(store, objects: list[dict], target: str) -> None:
+    """Every object under ``target``, ``FETCH_THREADS`` at a time (one request each would leave a large
+    dataset waiting on round trips)."""
+    def one(o: dict) -> None:
+        path = os.path.join(target, *o["key"].split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        store.download_file(o["key"], path)
+        if os.path.getsize(path) != o["size"]:
+            raise DatasetError(f"{o['key']} changed while it was fetched; run the job again")
+
+    with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="dataset-fetch") as pool:
+        for _ in pool.map(one, objects):
+            pass
 
 
 def _size(done: str) -> int:

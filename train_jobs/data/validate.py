@@ -104,7 +104,9 @@ def near_duplicates(hashes: dict[str, int], within: int = NEAR) -> list[list[str
     return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
-def _check_all(paths: list[str], use_ray: bool, shard: int = 256) -> list[dict]:
+def _check_all(paths: list[str], use_ray: bool, shard: int = 2000) -> list[dict]:
+    """Checked here up to ``shard`` images (about a second's work: a Ray task takes seconds to start),
+    else as Ray tasks of ``shard`` images each."""
     if not use_ray or len(paths) <= shard:
         return check_images(paths)
     import ray

@@ -56,6 +56,7 @@ class S3Store(ArtifactStore):
                 retries={"mode": "standard", "max_attempts": self.max_attempts},
                 connect_timeout=connect_timeout,
                 read_timeout=60,
+                max_pool_connections=32,  # data/fetch.py downloads 16 objects at once
             ),
         )
 

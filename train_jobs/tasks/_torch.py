@@ -13,6 +13,7 @@ import torch
 from adapters import get_adapter
 from adapters._base import IMAGENET_MEAN, IMAGENET_STD
 from train_jobs.config import TrainingConfig
+from train_jobs.loading import input_event, keeps_decoded
 from train_jobs.weights import worker_weights
 from train_jobs.worker import EarlyStopper, WorkerSession, cpu_state_dict, load_tensors, unwrap
 
@@ -159,6 +160,8 @@ def _epochs(cfg: TrainingConfig, session: WorkerSession, model: torch.nn.Module,
             train_epoch: Callable, validate: Callable, summarize: Callable, best_extra: dict,
             default_metric: tuple[str, str]) -> None:
     hp = cfg.hyperparameters
+    if session.is_chief:
+        session.job.event("input", **input_event(cfg, train_loader.num_workers, keeps_decoded(train_loader.dataset)))
     state = session.restore()
     carried = None if state else session.continued()
     if state or carried:

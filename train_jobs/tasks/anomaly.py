@@ -21,6 +21,7 @@ from train_jobs.config import TrainingConfig
 from train_jobs.data import local_dataset_path
 from train_jobs.data.formats import read_dataset
 from train_jobs.export import export_onnx_checked
+from train_jobs.loading import data_loader
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
 from train_jobs.tasks._torch import Normalize, export_about, image_batch, load_best, predict_device, preprocessing, run_epochs, to_float
@@ -200,8 +201,6 @@ class AnomalyTrainer(TaskTrainer):
         fit_with_ray_train(cfg, job, callbacks=callbacks)
 
     def train_loop(self, loop_config: dict) -> None:
-        import ray.train.torch
-
         cfg = TrainingConfig.model_validate(loop_config["config"])
         hp = cfg.hyperparameters
         session = WorkerSession(cfg)
@@ -209,9 +208,8 @@ class AnomalyTrainer(TaskTrainer):
         if cfg.anomaly.method == "patchcore":
             return self._memory_bank(cfg, session, train, held)
         train_ds = _images(cfg, train)
-        loader = ray.train.torch.prepare_data_loader(
-            DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-        val_loader = ray.train.torch.prepare_data_loader(DataLoader(_images(cfg, held), batch_size=hp.batch_size))
+        loader = data_loader(cfg, train_ds, hp.batch_size, train=True)
+        val_loader = data_loader(cfg, _images(cfg, held), hp.batch_size)
 
         def step_loss(model, x) -> torch.Tensor:
             x = to_float(session.to_device(x))

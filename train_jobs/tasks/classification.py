@@ -12,6 +12,7 @@ from adapters import get_adapter
 from train_jobs.config import TrainingConfig
 from train_jobs.data import captioned, decode_images, load_rgb, local_dataset_path, png_base64, scan_imagefolder
 from train_jobs.export import export_native, export_onnx_checked
+from train_jobs.loading import DecodedCache, data_loader
 from train_jobs.state import JobFolder
 from train_jobs.tasks._base import TaskTrainer, fit_with_ray_train, register_task
 from train_jobs.tasks._torch import (Normalize, build_model, export_about, image_batch, load_best, make_optimizer, predict_device,
@@ -21,29 +22,23 @@ from train_jobs.worker import WorkerSession
 __all__ = ["ClassificationTrainer", "ImageDataset", "Normalize", "build_model", "classification_report",
            "make_optimizer", "train_one_epoch"]
 
-CACHE_LIMIT_BYTES = 1 << 30
-
-
 class ImageDataset(Dataset):
-    """(uint8 CHW tensor, label) pairs; decoded images are kept in memory when they fit."""
+    """(uint8 CHW tensor, label) pairs, each image decoded once (``DecodedCache``)."""
 
     def __init__(self, items: list[tuple[str, int]], size: int, augment: Optional[Any] = None,
                  resample: str = "bilinear"):
         self.items, self.size, self.augment, self.resample = items, size, augment, resample
-        fits = len(items) * 3 * size * size <= CACHE_LIMIT_BYTES
-        self.cache: Optional[list] = [None] * len(items) if fits else None
+        self.cache = DecodedCache(len(items), (3, size, size))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def _decode(self, i: int) -> torch.Tensor:
-        if self.cache is not None and self.cache[i] is not None:
-            return self.cache[i]
-        arr = np.asarray(load_rgb(self.items[i][0], self.size, self.resample))
-        t = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
-        if self.cache is not None:
-            self.cache[i] = t
-        return t
+        x = self.cache.get(i)
+        if x is None:
+            arr = np.asarray(load_rgb(self.items[i][0], self.size, self.resample))
+            x = self.cache.put(i, torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous())
+        return x
 
     def __getitem__(self, i: int):
         x = self._decode(i)
@@ -167,8 +162,6 @@ class ClassificationTrainer(TaskTrainer):
                 "split_given": index.split_given}
 
     def train_loop(self, loop_config: dict) -> None:
-        import ray.train.torch
-
         cfg = TrainingConfig.model_validate(loop_config["config"])
         hp = cfg.hyperparameters
         session = WorkerSession(cfg)
@@ -176,10 +169,8 @@ class ClassificationTrainer(TaskTrainer):
                                  cfg.dataset.val_fraction, cfg.dataset.split_seed)
         resample = preprocessing(cfg)["interpolation"]
         train_ds = ImageDataset(index.train, hp.image_size, _augmentation(cfg), resample)
-        train_loader = ray.train.torch.prepare_data_loader(
-            DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-        val_loader = ray.train.torch.prepare_data_loader(
-            DataLoader(ImageDataset(index.val, hp.image_size, resample=resample), batch_size=hp.batch_size))
+        train_loader = data_loader(cfg, train_ds, hp.batch_size, train=True)
+        val_loader = data_loader(cfg, ImageDataset(index.val, hp.image_size, resample=resample), hp.batch_size)
 
         weight = class_weights([label for _, label in index.train], len(index.class_names)) \
             if hp.class_weights == "balanced" else None

@@ -19,6 +19,7 @@ from train_jobs.data.formats import read_dataset
 from train_jobs.data.formats.masks import class_ids
 from train_jobs.data.gallery import palette
 from train_jobs.export import export_native, export_onnx_checked
+from train_jobs.loading import DecodedCache, data_loader
 from train_jobs.state import JobFolder
 from train_jobs.tasks._torch import build_model, export_about, image_batch, load_best, predict_device, preprocessing, run_epochs, to_float
 from train_jobs.worker import WorkerSession
@@ -33,20 +34,22 @@ class MaskDataset(Dataset):
 
     def __init__(self, pairs: list[tuple[str, str]], size: int, flip: bool = False, resample: str = "bilinear"):
         self.pairs, self.size, self.flip, self.resample = pairs, size, flip, resample
-        self.cache: list = [None] * len(pairs)
+        self.images = DecodedCache(len(pairs), (3, size, size))
+        self.masks = DecodedCache(len(pairs), (size, size), np.int32)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, i: int):
-        if self.cache[i] is None:
+        x, y = self.images.get(i), self.masks.get(i)
+        if x is None or y is None:
             image, mask = self.pairs[i]
             x = torch.from_numpy(np.asarray(load_rgb(image, self.size, self.resample)).copy()).permute(2, 0, 1).contiguous()
             with Image.open(mask) as m:
                 ids = class_ids(m).resize((self.size, self.size), Image.NEAREST)
-                y = torch.from_numpy(np.asarray(ids).astype(np.int64))
-            self.cache[i] = (x, y)
-        x, y = self.cache[i]
+            y = self.masks.put(i, torch.from_numpy(np.asarray(ids).astype(np.int32)))
+            self.images.put(i, x)
+        y = y.long()
         if self.flip and torch.rand(()) < 0.5:
             x, y = x.flip(-1), y.flip(-1)
         return x, y
@@ -134,18 +137,14 @@ def iou_report(cm: np.ndarray, class_names: list[str]) -> dict:
 
 
 def train_loop(loop_config: dict) -> None:
-    import ray.train.torch
-
     cfg = TrainingConfig.model_validate(loop_config["config"])
     hp = cfg.hyperparameters
     session = WorkerSession(cfg)
     names, train, val = _index(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     resample = preprocessing(cfg)["interpolation"]
     train_ds = MaskDataset(train, hp.image_size, flip=cfg.augmentation.horizontal_flip, resample=resample)
-    train_loader = ray.train.torch.prepare_data_loader(
-        DataLoader(train_ds, batch_size=hp.batch_size, shuffle=True, drop_last=len(train_ds) > hp.batch_size))
-    val_loader = ray.train.torch.prepare_data_loader(DataLoader(MaskDataset(val, hp.image_size, resample=resample),
-                                                                  batch_size=hp.batch_size))
+    train_loader = data_loader(cfg, train_ds, hp.batch_size, train=True)
+    val_loader = data_loader(cfg, MaskDataset(val, hp.image_size, resample=resample), hp.batch_size)
 
     def summarize(tr: dict, va: dict) -> dict:
         report = iou_report(va["confusion"], names)

@@ -18,6 +18,7 @@ from train_jobs.config import TrainingConfig
 from train_jobs.data import DatasetError, local_dataset_path
 from train_jobs.data.formats import convert, read_dataset
 from train_jobs.data.gallery import draw_objects
+from train_jobs.loading import compute_threads, input_event, loader_workers
 from train_jobs.state import JobFolder
 from train_jobs.store import open_store
 from train_jobs.tasks._base import TaskTrainer, register_task
@@ -71,9 +72,9 @@ def _train_args(cfg: TrainingConfig, data_yaml: str) -> dict:
     return dict(
         data=data_yaml, epochs=hp.epochs, imgsz=hp.image_size, batch=hp.batch_size, lr0=hp.learning_rate,
         optimizer="AdamW" if hp.optimizer == "adamw" else "SGD", weight_decay=hp.weight_decay, seed=hp.seed,
-        fliplr=0.5 if cfg.augmentation.horizontal_flip else 0.0, workers=0, plots=False, verbose=False,
+        fliplr=0.5 if cfg.augmentation.horizontal_flip else 0.0, workers=_workers(cfg), plots=False, verbose=False,
         device=0 if r.use_gpu else "cpu", amp=r.use_gpu, project=work_dir(cfg), name="run", exist_ok=True,
-        patience=cfg.early_stopping.patience or 100, val=True,
+        patience=cfg.early_stopping.patience or 100, val=True, compile=hp.compile,
     )
 
 
@@ -87,6 +88,7 @@ INTEGRATIONS = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "
 def _fit_task(cfg_json: dict) -> None:
     offline_env()
     from ultralytics import YOLO
+    import torch
     from ultralytics.utils import SETTINGS
 
     # The platform tracks every job itself (train_jobs/tracking.py). Ultralytics' loggers, on by default where
@@ -96,7 +98,9 @@ def _fit_task(cfg_json: dict) -> None:
     from train_jobs.worker import MANIFEST, STATE_FILE, read_checkpoint, save_tensors, write_checkpoint
 
     cfg = TrainingConfig.model_validate(cfg_json)
+    torch.set_num_threads(compute_threads(cfg, _cpus(cfg)))
     job = JobFolder(open_store(cfg.storage.uri), cfg.job_id)
+    job.event("input", **input_event(cfg, _workers(cfg), kept=False))
     data_yaml, names = prepare_yolo_data(cfg, local_dataset_path(cfg.dataset.uri, cfg.storage.uri))
     last_local = os.path.join(work_dir(cfg), "run", "weights", "last.pt")
     resume = job.store.exists(job.key(f"{STORED}/{MANIFEST}"))
@@ -161,17 +165,25 @@ def _fit_task(cfg_json: dict) -> None:
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     model.add_callback("on_model_save", on_model_save)
     if resume:
-        model.train(resume=True, workers=0, plots=False, verbose=False)
+        model.train(resume=True, workers=_workers(cfg), plots=False, verbose=False)
     else:
         model.train(**_train_args(cfg, data_yaml))
+
+
+def _cpus(cfg: TrainingConfig) -> float:
+    """Ultralytics trains in one Ray task holding every worker's CPUs."""
+    return cfg.resources.cpus_per_worker * cfg.resources.num_workers
+
+
+def _workers(cfg: TrainingConfig) -> int:
+    return loader_workers(cfg, _cpus(cfg))
 
 
 def fit(cfg: TrainingConfig, job: JobFolder) -> None:
     import ray
 
     r = cfg.resources
-    cpus = r.cpus_per_worker * r.num_workers
-    task = ray.remote(num_cpus=cpus, num_gpus=r.gpus_per_worker if r.use_gpu else 0, max_retries=0)(_fit_task)
+    task = ray.remote(num_cpus=_cpus(cfg), num_gpus=r.gpus_per_worker if r.use_gpu else 0, max_retries=0)(_fit_task)
     ray.get(task.remote(cfg.model_dump(mode="json")))
 
 
