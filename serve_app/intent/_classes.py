@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from serve_app.intent._lexicon import NUMBER_WORDS
 from serve_app.intent._models import find_models
 
 __all__ = ["class_names", "one_kind"]
@@ -18,6 +19,8 @@ whether if is are be which what where how many some all each other objects objec
 classifies distinguishes distinguishing separate separates identify identifies detects finds
 recognizes recognises spot spots classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
+locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
+at by across within inside near over under through per during via
 """.split())
 ARTICLES = ("a", "an", "the")
 IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse", "geese": "goose",
@@ -30,7 +33,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -64,6 +67,8 @@ def _split_joined(text: str) -> str:
         stem, particle = m.group(1), m.group(2)
         if particle == "랑" and stem.endswith("이") and len(stem) > 1 and _has_final(stem[-2]) and stem[:-1] in words:
             stem, particle = stem[:-1], "이랑"  # "잎이랑 ... 잎": the word said again is the stem
+        if particle == "하고" and stem in STOP_KO:  # "분류하고 싶어요": a verb, not "A하고 B"
+            return m.group(0)
         ok = _has_final(stem[-1]) if particle in ("과", "이랑") else not _has_final(stem[-1]) if particle in ("와", "랑") else True
         return f"{stem} , " if ok else m.group(0)
 
@@ -100,8 +105,9 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
     words = item.split()
     while words and words[0].lower() in ARTICLES:
         words.pop(0)
-    if first:  # "sort recyclables into plastic": the name follows the last word that is not one
-        stops = [i for i, w in enumerate(words) if w.lower() in STOP_EN]
+    if first:  # "sort recyclables into plastic": the name follows the last stop word before it
+        stops = [i for i, w in enumerate(words) if w.lower() in STOP_EN
+                 and any(x.lower() not in STOP_EN for x in words[i + 1:])]
         words = words[stops[-1] + 1:] if stops else words
     if last:
         for i, w in enumerate(words):
@@ -113,21 +119,27 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
     return " ".join(words)
 
 
-NEGATING = ("un", "non", "non-", "in", "im", "ir", "il", "dis")
+NEGATING = ("un", "non", "non-", "in", "im", "ir", "il", "dis", "over", "under")
 
 
-def _shared_head(pair: list[str]) -> list[str]:
-    """The two modifiers where both name one kind of thing: "healthy leaves" / "diseased ones" and
-    "ripe" / "unripe tomatoes" -> "healthy" / "diseased", "ripe" / "unripe"."""
-    a, b = (p.split() for p in pair)
-    if not (a and b):
-        return pair
-    if len(a) == 2 and len(b) == 2 and b[1].lower() in ("one", "ones"):
-        return [a[0], b[0]]
-    x, y = a[0].lower(), b[0].lower()
-    if sorted([len(a), len(b)]) == [1, 2] and any(x == n + y or y == n + x for n in NEGATING):
-        return [a[0], b[0]]
-    return pair
+def _shared_head(items: list[str]) -> list[str]:
+    """The modifiers where all name one kind of thing: "healthy leaves" / "diseased ones" and
+    "ripe", "overripe" / "unripe bananas" -> "healthy" / "diseased", "ripe", "overripe", "unripe"."""
+    words = [p.split() for p in items]
+    if len(words) < 2 or not all(words):
+        return items
+    if len(words) == 2 and [len(w) for w in words] == [2, 2] and words[1][1].lower() in ("one", "ones"):
+        return [words[0][0], words[1][0]]
+    *rest, last = words
+    firsts = [w[0].lower() for w in rest]
+    if all(len(w) == 1 for w in rest) and len(last) == 2 and any(
+            last[0].lower() == n + x or x == n + last[0].lower() for n in NEGATING for x in firsts):
+        return [w[0] for w in rest] + [last[0]]
+    if len(words) == 2 and [len(w) for w in words] == [2, 1] and any(
+            words[0][0].lower() == n + words[1][0].lower() or words[1][0].lower() == n + words[0][0].lower()
+            for n in NEGATING):
+        return [words[0][0], words[1][0]]
+    return items
 
 
 # "detect boats in harbour images", "masks for each car in", "detecting person boxes": one kind of object
@@ -167,19 +179,58 @@ def _candidates(text: str) -> list[list[str]]:
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
     for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
         parts = re.split(sep, m.group())
-        lists.append([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
+        if parts[-1].lower() != "not":  # "fractured or not" is read below
+            lists.append(_shared_head([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)]))
+    for m in re.finditer(r"\b([A-Za-z][\w'-]*)\s+or\s+not\b", text, re.I):
+        lists.append([m.group(1), f"not {m.group(1)}"])  # "is it fractured or not"
     for m in FROM_PAIR.finditer(text):
         lists.append(_shared_head([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)]))
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
     ko_text = _split_joined(text)
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
-    ko_item = rf"(?:[가-힣]*[{_N_FINAL}]\s+)?[가-힣A-Za-z]+"  # "병든 잎", "젖은 타일": a modifier and its noun
+    ko_item = r"(?:[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "속도 제한": two words may name one thing
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
-        if any(re.search("[가-힣]", p) for p in parts):
-            lists.append([_strip_particle(p) for p in parts])
+        ends = next((i for i, p in enumerate(parts) if i and _ko_tail(p)), len(parts) - 1)
+        parts = parts[:ends + 1]  # "정상 또는 폐렴으로 분류해줘, 내가 ...": the list ends at 폐렴
+        if len(parts) > 1 and any(re.search("[가-힣]", p) for p in parts):
+            lists.append([_ko_item(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
+    for m in re.finditer(r"((?:[가-힣]+\s+){2,10}?)([가-힣]+|\d+)\s*(?:종류|가지|종)(?![가-힣])", ko_text):
+        words, n = m.group(1).split(), m.group(2)  # "고양이 개 토끼 세 종류": as many names as the count
+        if n.isdigit() or n in NUMBER_WORDS:
+            k = int(n) if n.isdigit() else NUMBER_WORDS[n]
+            if 2 <= k <= len(words):
+                lists.append(words[-k:])
     return lists
+
+
+KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치")  # "하늘, 물, 땅 영역", "팔레트 위치": not part of the name
+_ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", "으로", "로", "이랑", "랑")  # never a modifier's
+
+
+def _ko_tail(item: str) -> bool:
+    """Two words of which the second is not part of a name: the list's last item ("폐렴으로 분류해줘",
+    "팔레트 검출하는", "땅 영역을")."""
+    words = item.split()
+    if len(words) != 2:
+        return False
+    second = _strip_particle(words[1])
+    return words[0].endswith(_ENDS_A_PHRASE) and _strip_particle(words[0]) != words[0] or second in KO_TAILS \
+        or not _valid(item) or any(second.startswith(w) for w in STOP_KO if len(w) > 1)
+
+
+def _ko_item(item: str, first: bool, last: bool) -> str:
+    """One item of a Korean list: two words are one name ("속도 제한", "병든 잎") unless one of them is
+    not part of it: "사진에서 하늘" starts the list at 하늘, "건물을 픽셀" and "흐림 판별" end it at the first."""
+    words = item.split()
+    if len(words) == 2:
+        if first and (words[0].endswith(("에서", "에게", "에", "의")) or not _valid(words[0])
+                      or words[0].endswith(_ENDS_A_PHRASE) and _strip_particle(words[0]) != words[0]):
+            return _strip_particle(words[1]) if last else words[1]
+        if last and _ko_tail(item):
+            return _strip_particle(words[0])
+    return _strip_particle(item) if last else item
 
 
 def class_names(text: str, models: list[str] = ()) -> list[str] | None:

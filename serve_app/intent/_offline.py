@@ -188,6 +188,9 @@ def _read_numbers(low: str, reading: Reading) -> None:
     ], low)
     if count is not None:
         reading.num_classes = int(_number(count))
+        if re.search(rf"(?:{NUM}\s*(?:가지|종류|종)\S*\s*(?:과|와|하고|이랑|랑|및)|\b(?:kinds|types|sorts|classes)\b[^,.;]*?"
+                     rf"\s(?:and|plus|or)(?:\s+(?:a|the))?)\s*(?:정상|양품|배경|normal|healthy|background|good|none)", low):
+            reading.num_classes += 1  # "병해 4종과 정상", "4 kinds of disease and healthy": one more
 
 
 _SEARCHED = {"learning_rate": _KEYS["learning_rate"], "weight_decay": r"weight[\s_-]*decay|\bwd\b|가중치\s*감쇠",
@@ -262,7 +265,10 @@ def _read_question(low: str, reading: Reading, models: list) -> None:
         return
     named = list(dict.fromkeys(f"{m.source}/{m.name}" for m in models if m.name))
     asked = "?" in low or not reading.task_explicit  # "compare X and Y for classifying defects": a search to run
-    if named and asked and lex.MODEL_QUESTION.search(low):
+    cues = [m.group() for m in lex.MODEL_QUESTION.finditer(low)]
+    if len(named) < 2 and "?" not in low:  # "lane lines versus background, segformer": not a question
+        cues = [c for c in cues if not c.startswith(("vs", "versus"))]
+    if named and asked and cues:
         reading.command, reading.models = "models", named[:4]
     elif not named and lex.RECOMMEND.search(low):
         reading.command = "recommend"
@@ -321,6 +327,10 @@ def read_message(message: str) -> Reading:
     if not names and (reading.task in ("detection", "segmentation") or boxes_model) and not reading.num_classes:
         kind = one_kind(lex.WEIGHTS_PHRASE.sub(" ", text))
         names = [kind] if kind else None
+    if reading.task == "anomaly_detection":
+        names = None  # it learns "normal" from normal images: the words around it name no classes
+    if names and reading.num_classes and len(names) < reading.num_classes:
+        names = None  # "4 kinds of leaf disease and healthy ones": the words name groups, not the classes
     if names:
         reading.class_names = names
         reading.num_classes = reading.num_classes or len(names)
