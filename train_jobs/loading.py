@@ -2,8 +2,8 @@
 
 - Loader processes decode beside the training step, sized from the worker's CPUs (``loader_workers``);
   each keeps running across epochs and works ahead.
-- Decoded images are kept once per training worker in a node-local file that every loader process
-  maps (``DecodedCache``), so a second epoch decodes nothing and N processes do not hold N copies.
+- Decoded images are kept once per training worker in memory that every loader process shares
+  (``DecodedCache``), so a second epoch decodes nothing and N processes do not hold N copies.
 - On a GPU, batches come in pinned memory and are copied without blocking (``WorkerSession.to_device``);
   augmentation runs on uint8 tensors in the loader processes.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import weakref
 from typing import Optional
 
 import numpy as np
@@ -21,9 +20,10 @@ from torch.utils.data import DataLoader, Dataset
 from train_jobs.config import TrainingConfig
 from visiontrain.messages import said
 
-__all__ = ["CACHE_LIMIT_BYTES", "DecodedCache", "compute_threads", "data_loader", "input_event", "keeps_decoded", "loader_workers"]
+__all__ = ["CACHE_LIMIT_BYTES", "DecodedCache", "compute_threads", "data_loader", "input_event", "keeps_decoded",
+           "loader_workers"]
 
-CACHE_LIMIT_BYTES = 2 << 30  # decoded bytes a dataset may keep per training worker (a file the page cache holds)
+CACHE_LIMIT_BYTES = 2 << 30  # decoded bytes a dataset may keep per training worker
 PREFETCH_BATCHES = 4  # per loader process
 
 
@@ -78,52 +78,41 @@ def input_event(cfg: TrainingConfig, workers: int, kept: bool) -> dict:
 def keeps_decoded(ds: Dataset) -> bool:
     """Whether ``ds`` keeps every decoded array it reads (its caches all fit)."""
     caches = [c for c in vars(ds).values() if isinstance(c, DecodedCache)]
-    return bool(caches) and all(c.path is not None for c in caches)
+    return bool(caches) and all(c.kept for c in caches)
 
 
 class DecodedCache:
-    """``n`` decoded arrays of one shape and dtype in a file mapped by each process that reads it
-    (the loader processes inherit it or open it again by path); a slot is valid once its flag is set.
-    Returns None from ``get`` for a slot not yet filled. Too big (over ``CACHE_LIMIT_BYTES``): keeps nothing."""
+    """``n`` decoded arrays of one shape and dtype in shared memory that the loader processes forked
+    from this one write and read; a slot is valid once its flag is set, and ``get`` returns None before.
+    The memory is a file in the temp folder, removed as soon as it is mapped: nothing is left behind,
+    whatever ends the job, and the pages go when the last process holding them does. Keeps nothing when
+    too big (over ``CACHE_LIMIT_BYTES``), and in a process that was not forked from its maker."""
 
     def __init__(self, n: int, shape: tuple, dtype=np.uint8):
         self.n, self.shape, self.dtype = n, tuple(shape), np.dtype(dtype)
         size = n * int(np.prod(self.shape)) * self.dtype.itemsize
-        self.path: Optional[str] = None
-        if 0 < size <= CACHE_LIMIT_BYTES:
-            fd, self.path = tempfile.mkstemp(prefix="visiontrain-decoded-", suffix=".bin")
-            os.ftruncate(fd, size + n)  # sparse: pages are taken as images are decoded
-            os.close(fd)
-            weakref.finalize(self, _remove, self.path, os.getpid())
         self._maps: Optional[tuple] = None
+        if 0 < size <= CACHE_LIMIT_BYTES:
+            fd, path = tempfile.mkstemp(prefix="visiontrain-decoded-", suffix=".bin")
+            try:
+                os.ftruncate(fd, size + n)  # sparse: pages are taken as images are decoded
+                data = np.memmap(path, self.dtype, "r+", shape=(n, *self.shape))
+                self._maps = (data, np.memmap(path, np.uint8, "r+", offset=size, shape=(n,)))
+            finally:
+                os.close(fd)
+                os.remove(path)
+        self.kept = self._maps is not None
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict:  # a spawned process decodes for itself
         return {**self.__dict__, "_maps": None}
 
-    def _open(self) -> Optional[tuple]:
-        if self._maps is None and self.path is not None:
-            data = np.memmap(self.path, self.dtype, "r+", shape=(self.n, *self.shape))
-            flags = np.memmap(self.path, np.uint8, "r+", offset=data.nbytes, shape=(self.n,))
-            self._maps = (data, flags)
-        return self._maps
-
     def get(self, i: int) -> Optional[torch.Tensor]:
-        maps = self._open()
-        if maps is None or not maps[1][i]:
+        if self._maps is None or not self._maps[1][i]:
             return None
-        return torch.from_numpy(np.array(maps[0][i]))
+        return torch.from_numpy(np.array(self._maps[0][i]))
 
     def put(self, i: int, value: torch.Tensor) -> torch.Tensor:
-        maps = self._open()
-        if maps is not None:
-            maps[0][i] = value.numpy()
-            maps[1][i] = 1
+        if self._maps is not None:
+            self._maps[0][i] = value.numpy()
+            self._maps[1][i] = 1
         return value
-
-
-def _remove(path: str, owner: int) -> None:
-    if os.getpid() == owner:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
