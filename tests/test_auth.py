@@ -114,13 +114,13 @@ def test_bad_new_users_are_refused(api_url, admin_token, users, body, status):
 def test_api_request_metrics_for_admins_and_the_scrape_token(api_url, admin_token, users):
     from conftest import METRICS_TOKEN
 
-    assert httpx.get(f"{api_url}/metrics").status_code == 401
-    assert httpx.get(f"{api_url}/metrics", headers=bearer(users["alice"]["access_token"])).status_code == 403
-    assert httpx.get(f"{api_url}/metrics", headers=bearer("not-the-scrape-token")).status_code == 401
-    httpx.get(f"{api_url}/v1/models/timm/resnet18", headers=bearer(admin_token)).raise_for_status()
-    httpx.get(f"{api_url}/v1/models/timm/no-such-model", headers=bearer(admin_token))
+    assert httpx.get(f"{api_url}/metrics", timeout=60).status_code == 401
+    assert httpx.get(f"{api_url}/metrics", headers=bearer(users["alice"]["access_token"]), timeout=60).status_code == 403
+    assert httpx.get(f"{api_url}/metrics", headers=bearer("not-the-scrape-token"), timeout=60).status_code == 401
+    httpx.get(f"{api_url}/v1/models/timm/resnet18", headers=bearer(admin_token), timeout=60).raise_for_status()
+    httpx.get(f"{api_url}/v1/models/timm/no-such-model", headers=bearer(admin_token), timeout=60)
     for headers in (bearer(admin_token), bearer(METRICS_TOKEN)):
-        r = httpx.get(f"{api_url}/metrics", headers=headers)
+        r = httpx.get(f"{api_url}/metrics", headers=headers, timeout=60)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     route = 'route="/v1/models/{source}/{name:path}"'
     lines = r.text.splitlines()

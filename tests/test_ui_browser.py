@@ -79,7 +79,7 @@ def users(api_url, admin_token) -> dict:
 # dataset, settings' values); identifiers (snake_case, with digits), ids, file names and code are
 # not read at all
 NAMES = {"CPU", "GPU", "GiB", "ONNX", "onnxruntime", "Ray", "MLflow", "visiontrain", "imagefolder", "px", "True", "False",
-         "accuracy", "precision", "recall", "support", "epochs", "seed", "optimizer", "adamw", "none", "balanced",
+         "accuracy", "precision", "recall", "support", "epochs", "seed", "compile", "optimizer", "adamw", "none", "balanced",
          "uploaded", "latest",
          "circle", "square", "triangle", "shapes", "uma", "ulla", "timm", "zip", "tar", "train", "val"}
 VISIBLE_TEXT = """() => {
