@@ -209,6 +209,11 @@ KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치")  # "하늘, 물, �
 _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", "으로", "로", "이랑", "랑")  # never a modifier's
 
 
+def _ends_phrase(word: str) -> bool:
+    """"사진에서", "건물을": a particle closes the phrase, so the next word starts another."""
+    return word.endswith(("에서", "에게", "에", "의")) or word.endswith(_ENDS_A_PHRASE) and _strip_particle(word) != word
+
+
 def _ko_tail(item: str) -> bool:
     """Two words of which the second is not part of a name: the list's last item ("폐렴으로 분류해줘",
     "팔레트 검출하는", "땅 영역을")."""
@@ -216,7 +221,7 @@ def _ko_tail(item: str) -> bool:
     if len(words) != 2:
         return False
     second = _strip_particle(words[1])
-    return words[0].endswith(_ENDS_A_PHRASE) and _strip_particle(words[0]) != words[0] or second in KO_TAILS \
+    return _ends_phrase(words[0]) or second in KO_TAILS \
         or not _valid(item) or any(second.startswith(w) for w in STOP_KO if len(w) > 1)
 
 
@@ -225,8 +230,7 @@ def _ko_item(item: str, first: bool, last: bool) -> str:
     not part of it: "사진에서 하늘" starts the list at 하늘, "건물을 픽셀" and "흐림 판별" end it at the first."""
     words = item.split()
     if len(words) == 2:
-        if first and (words[0].endswith(("에서", "에게", "에", "의")) or not _valid(words[0])
-                      or words[0].endswith(_ENDS_A_PHRASE) and _strip_particle(words[0]) != words[0]):
+        if first and (_ends_phrase(words[0]) or not _valid(words[0])):
             return _strip_particle(words[1]) if last else words[1]
         if last and _ko_tail(item):
             return _strip_particle(words[0])
