@@ -217,3 +217,44 @@ def test_mask_dataset_checks(tmp_path):
     assert report["format"] == "mask"
     assert {"mask_size_mismatch", "class_id_out_of_range", "missing_mask"} <= codes(report, "error")
     assert finding(report, "missing_mask")["examples"] == ["images/3.png"]
+
+
+def test_validation_shards_keep_order_and_both_limits(tmp_path, monkeypatch):
+    from train_jobs.data import validate
+
+    make_classification(str(tmp_path / "d"), num_classes=2, per_class=10, image_size=32)
+    paths = sorted(str(p) for p in (tmp_path / "d").rglob("*.png")) + [str(tmp_path / "gone.png")]
+    sizes = {p: os.path.getsize(p) for p in paths[:-1]}
+    assert validate._shards(paths) == [paths]  # 20 small images: one shard, checked in this process
+    monkeypatch.setattr(validate, "SHARD_IMAGES", 6)
+    monkeypatch.setattr(validate, "SHARD_BYTES", 3 * max(sizes.values()))
+    shards = validate._shards(paths)
+    assert [p for s in shards for p in s] == paths and len(shards) >= 7
+    assert all(len(s) <= 6 and sum(sizes.get(p, 0) for p in s) <= validate.SHARD_BYTES for s in shards)
+
+
+SHARDED = """
+import json, sys
+import ray
+ray.init(address=sys.argv[1], logging_level="ERROR")
+from train_jobs.data import validate
+validate.SHARD_IMAGES = 5
+print(json.dumps(validate.validate_dataset(sys.argv[2], use_ray=True)))
+"""
+
+
+@pytest.mark.ray
+def test_validation_as_ray_tasks_reports_what_one_process_does(ray_cluster, tmp_path):
+    import subprocess
+    import sys
+
+    make_classification(str(tmp_path / "d"), num_classes=2, per_class=12, image_size=32)
+    (tmp_path / "d" / "square" / "notes.png").write_bytes(b"not an image at all")
+    shutil.copy(tmp_path / "d" / "circle" / sorted(os.listdir(tmp_path / "d" / "circle"))[0],
+                tmp_path / "d" / "square" / "copy.png")
+    here = validate_dataset(str(tmp_path / "d"))
+    run = subprocess.run([sys.executable, "-c", SHARDED, ray_cluster.gcs_address, str(tmp_path / "d")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    sharded = json.loads(run.stdout.strip().splitlines()[-1])
+    assert sharded == here and {"corrupt_image"} <= codes(here, "error") and here["images"] == 26

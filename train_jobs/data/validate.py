@@ -1,5 +1,5 @@
 """Dataset validation: a health report (JSON + a short summary) with errors that block training
-and warnings that explain. Image checks run as Ray tasks over shards when ``use_ray`` is set."""
+and warnings that explain. With ``use_ray``, a dataset bigger than one shard is checked as Ray tasks."""
 from __future__ import annotations
 
 import hashlib
@@ -104,16 +104,34 @@ def near_duplicates(hashes: dict[str, int], within: int = NEAR) -> list[list[str
     return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
-def _check_all(paths: list[str], use_ray: bool, shard: int = 2000) -> list[dict]:
-    """Checked here up to ``shard`` images (about a second's work: a Ray task takes seconds to start),
-    else as Ray tasks of ``shard`` images each."""
-    if not use_ray or len(paths) <= shard:
+SHARD_IMAGES, SHARD_BYTES = 20_000, 128 << 20  # each about 5-10 s of checking here: a Ray task takes seconds to start
+
+
+def _shards(paths: list[str]) -> list[list[str]]:
+    """``paths`` in order, cut where a shard would pass ``SHARD_IMAGES`` images or ``SHARD_BYTES``."""
+    shards, size = [[]], 0
+    for path in paths:
+        try:
+            n = os.stat(path).st_size
+        except OSError:
+            n = 0
+        if shards[-1] and (len(shards[-1]) >= SHARD_IMAGES or size + n > SHARD_BYTES):
+            shards.append([])
+            size = 0
+        shards[-1].append(path)
+        size += n
+    return shards
+
+
+def _check_all(paths: list[str], use_ray: bool) -> list[dict]:
+    """Checked here when the images fit in one shard, else as one Ray task per shard."""
+    shards = _shards(paths) if use_ray else [paths]
+    if len(shards) == 1:
         return check_images(paths)
     import ray
 
     task = ray.remote(num_cpus=1)(check_images)
-    refs = [task.remote(paths[i : i + shard]) for i in range(0, len(paths), shard)]
-    return [r for part in ray.get(refs) for r in part]
+    return [r for part in ray.get([task.remote(s) for s in shards]) for r in part]
 
 
 class _Report:
