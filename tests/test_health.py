@@ -119,3 +119,26 @@ def test_label_noise_hints_one_picture_in_two_classes_and_one_object_boxed_twice
     (yolo / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a, b]\n")
     found = findings(validate_dataset(str(yolo)))
     assert found["duplicate_boxes"]["count"] == 1 and found["duplicate_boxes"]["examples"] == ["labels/train/1.txt: a"]
+
+
+def test_near_duplicate_groups_are_every_pair_within_the_bits_and_only_those():
+    import random
+
+    from train_jobs.data.validate import NEAR, near_duplicates
+
+    rng = random.Random(0)
+    shared = rng.getrandbits(256) & ((1 << 10) - 1)  # every hash in one bucket: compared in many blocks
+    hashes = {f"{i:04d}": (rng.getrandbits(246) << 10) | shared for i in range(2000)}
+
+    def flipped(h: int, bits: int) -> int:
+        for b in rng.sample(range(10, 256), bits):
+            h ^= 1 << b
+        return h
+
+    hashes["0005-near"] = flipped(hashes["0005"], NEAR)  # compared in the first block and the last
+    hashes["last-near"] = flipped(hashes["0005-near"], NEAR - 4)  # the last one in: a group of three
+    hashes["0100-far"] = flipped(hashes["0100"], NEAR + 1)
+    want = [sorted(g) for g in ([a, b] for a in hashes for b in hashes
+                                if a < b and bin(hashes[a] ^ hashes[b]).count("1") <= NEAR)]
+    assert want == [["0005", "0005-near"], ["0005-near", "last-near"]]
+    assert near_duplicates(hashes) == [["0005", "0005-near", "last-near"]]

@@ -14,7 +14,7 @@ from train_jobs import onnx_predict
 from train_jobs.state import JobFolder
 from visiontrain.errors import VisiontrainError
 
-__all__ = ["ExportError", "export_native", "export_onnx_checked", "warm_up"]
+__all__ = ["ExportError", "export_native", "export_onnx_checked"]
 
 
 class ExportError(VisiontrainError, RuntimeError):
@@ -55,17 +55,6 @@ def export_onnx_checked(adapter: ModelAdapter, model: torch.nn.Module, sample: t
             "opset": opset, **(about or {})}
     job.store.write_json(job.key("export/export.json"), info)
     return info
-
-
-def warm_up() -> None:
-    """Export a one-layer model: the first export in a process imports and sets up the exporter and
-    onnxruntime (seconds), the next ones do not."""
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "model.onnx")
-        torch.onnx.export(torch.nn.Conv2d(3, 1, 1).eval(), (torch.rand(1, 3, 4, 4),), path, dynamo=True, verbose=False)
-        ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 
 def _opset(path: str, about: Optional[dict]) -> int | None:

@@ -66,34 +66,6 @@ def _finish(cfg_json: dict, class_names: list[str]) -> dict:
     return {"metrics": metrics, "export": trainer.export(cfg, job, class_names)}
 
 
-def _warm_up_finish(cfg: TrainingConfig) -> None:
-    """While the model trains, import what ``_finish`` needs (the task, its model library, onnxruntime)
-    and run the ONNX exporter once, in a worker process of this job on this node: Ray gives ``_finish``
-    an idle worker of the job, so evaluation does not start with seconds of imports (6 s of a job
-    here). Done only for a CPU job on a node that can run ``_finish`` (a laptop's local cluster): on
-    a KubeRay head with no CPUs for jobs, the warm-up would only take CPU from the API."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    here, r = ray.get_runtime_context().get_node_id(), cfg.resources
-    cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == here), 0)
-    if cfg.script is None and not r.use_gpu and cpus >= r.cpus_per_worker:
-        warm = ray.remote(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))(_warm_up)
-        warm.remote(cfg.task, cfg.model.source)
-
-
-def _warm_up(task: str, source: str) -> None:
-    try:
-        from train_jobs.export import warm_up
-        from train_jobs.tasks import get_task
-
-        get_task(task, source)
-        get_adapter(source).model_names()
-        warm_up()
-    except Exception as exc:  # noqa: BLE001 - _finish meets the same error and reports it
-        print(f"warm-up of the evaluation worker: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
 def _finish_script(cfg: TrainingConfig, job: JobFolder, tracking: Tracking) -> int:
     """A user's script evaluates and exports by itself: its last printed metrics are the result."""
     job.transition("evaluating", **said("job.reading_script"))
@@ -193,7 +165,6 @@ def run_job(cfg: TrainingConfig, address: str) -> int:
                                                            "continue_training")
                                     if k in weights})
 
-        _warm_up_finish(cfg)
         job.transition("training", **_training_message(cfg))
         job.clear_stop_request()
         searched = cfg.search is not None
