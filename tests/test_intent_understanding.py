@@ -173,6 +173,18 @@ def test_what_the_words_around_a_list_say_about_it(message, task, names, count):
     assert (intent.task, intent.class_names, intent.num_classes, intent.command) == (task, names, count, None)
 
 
+@pytest.mark.parametrize("message, names", [
+    ("detect rust spots and paint chips on ship hulls", ["rust spot", "paint chip"]),   # "spots", a noun here
+    ("segment free spots and taken spots in garage photos", ["free spot", "taken spot"]),
+])
+def test_spots_after_a_word_is_a_class(message, names):
+    assert read(message).class_names == names
+
+
+def test_spots_before_a_list_is_its_verb():
+    assert not any("spot" in name for name in read("a model that spots cracks and dents on car doors").class_names or [])
+
+
 def test_a_korean_dataset_named_after_the_word_at_the_end():
     assert read("결함 분류 모델, GPU 없이, 데이터셋 weld-photos").dataset.uri == "name:weld-photos"
 

@@ -17,7 +17,7 @@ me you can could would like make build let s it epoch epochs batch size lr learn
 cpu run runs trial trials best better one two three four five six seven eight nine ten yolo format folder coco voc
 whether if is are be which what where how many some all each other objects object things items them then also
 classifies distinguishes distinguishing separate separates identify identifies detects finds
-recognizes recognises spot spots classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
+recognizes recognises spot classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via
