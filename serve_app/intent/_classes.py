@@ -98,6 +98,7 @@ def singular(name: str) -> str:
     return " ".join([*words[:-1], one])
 
 
+GENERIC_HEADS = ("item", "items", "object", "objects", "thing", "things")
 CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
 
 
@@ -112,7 +113,7 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
     if last:
         for i, w in enumerate(words):
             if w.lower() in STOP_EN:
-                words = words[:i]
+                words = words[:i + 1] if i and w.lower() in GENERIC_HEADS else words[:i]  # "misplaced items"
                 break
     while len(words) > 1 and words[-1].lower() in CONTAINERS:
         words.pop()
@@ -142,6 +143,9 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
+CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", "recognize", "recognise", "identify",
+                "locate", "count", "separate")
+
 # "detect boats in harbour images", "masks for each car in", "detecting person boxes": one kind of object
 ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|outline)(?:s|ing|ed)?\s+"
                       r"(?:(?:each|every|all|the|individual|any|single)\s+)*([a-z][a-z\-]{2,})\s+"
@@ -150,18 +154,35 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
 
 
+# "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
+ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다)"
+                         r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])")
+
+
 def one_kind(text: str) -> str | None:
     """The one kind of object a detection or instance segmentation request names, when it names one."""
-    for m in ONE_KIND.finditer(text):
-        noun = next(g for g in m.groups() if g)
+    for m in [*ONE_KIND.finditer(text), *ONE_KIND_KO.finditer(text)]:
+        noun = _strip_particle(next(g for g in m.groups() if g))
         if _valid(noun):
             return singular(noun.lower())
     return None
 
 
+SIZES = ("nano", "small", "medium", "large", "base", "tiny")  # model sizes alone; "medium roast" is a name
+
+
+def _stop_in(words: list[str], i: int) -> bool:
+    """Whether ``words[i]`` keeps its item from being a name: not a size before a noun ("medium roast")
+    nor a generic head after a modifier ("misplaced items")."""
+    w, inside = words[i], len(words) > 1
+    if w in STOP_EN:
+        return not (inside and (w in SIZES and i < len(words) - 1 or w in GENERIC_HEADS and i == len(words) - 1))
+    return w in STOP_KO or _strip_particle(w) in STOP_KO
+
+
 def _valid(item: str) -> bool:
     words = item.lower().split()
-    if not words or len(item) > 40 or any(w in STOP_EN or w in STOP_KO or _strip_particle(w) in STOP_KO for w in words):
+    if not words or len(item) > 40 or any(_stop_in(words, i) for i in range(len(words))):
         return False
     if any(w.endswith(("줘", "주세요", "세요", "합니다")) for w in words):  # a request, not a name
         return False
@@ -179,8 +200,12 @@ def _candidates(text: str) -> list[list[str]]:
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
     for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
         parts = re.split(sep, m.group())
-        if parts[-1].lower() != "not":  # "fractured or not" is read below
-            lists.append(_shared_head([_clean_en(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)]))
+        if parts[-1].lower() == "not":  # "fractured or not" is read below
+            continue
+        # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
+        starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]
+        for k in starts:
+            lists.append(_shared_head([_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k]))
     for m in re.finditer(r"\b([A-Za-z][\w'-]*)\s+or\s+not\b", text, re.I):
         lists.append([m.group(1), f"not {m.group(1)}"])  # "is it fractured or not"
     for m in FROM_PAIR.finditer(text):

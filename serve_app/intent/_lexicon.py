@@ -36,6 +36,7 @@ TASK_WEAK = {
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
     "detection": r"찾|위치|어디|locat|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b",
     "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
+                      r"tell(?:s|ing)? (?:if|whether)\b|"
                       r"distinguish|differentiat|구별|vs\.?|versus",
 }
 
@@ -68,7 +69,7 @@ _DATASET = r"(?:data\s*set|데이터\s*셋|데이터)"
 DATASET_NAME = re.compile(
     rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
     rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
-    rf"|(?<![\w.\-])(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})\s*{_DATASET}"
+    rf"|(?<![\w.\-])(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?P<after>[A-Za-z0-9][\w.\-]{{0,127}}?)(?=\s*(?:[,;!?]|\.(?:\s|$)|$))",  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
     re.IGNORECASE,
 )
