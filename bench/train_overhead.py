@@ -4,7 +4,8 @@
     torchvision's ImageFolder and transforms, a DataLoader with the worker count that is fastest on
     this machine, tried first, persistent workers, pinned memory on a GPU),
 (c) ceiling: the same steps on tensors already decoded in memory (what the compute alone allows),
-(d) platform: a Ray Job running the platform's driver with Ray Train (1 worker with all CPUs).
+(d) platform: a Ray Job running the platform's driver with Ray Train (1 worker with all CPUs; its
+    loader processes by the platform's rule, or --loader-workers; the summary's platform_loader_workers).
 
 Prints JSON lines; the last is the summary with plain_images_per_s, reference_images_per_s,
 ceiling_images_per_s, platform_images_per_s, ratio (platform / plain), ratio_to_reference,
@@ -32,6 +33,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from train_jobs.config import config_from_dict  # noqa: E402
 from train_jobs.data import scan_imagefolder  # noqa: E402
 from train_jobs.data.synth import make_classification  # noqa: E402
+from train_jobs.loading import loader_workers  # noqa: E402
 from train_jobs.tasks.classification import ImageDataset, build_model, make_optimizer, train_one_epoch  # noqa: E402
 
 
@@ -165,6 +167,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2, help="platform runs; plain runs one more")
+    ap.add_argument("--loader-workers", type=int, help="the platform job's resources.loader_workers "
+                    "(default: the platform's own rule)")
     args = ap.parse_args()
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="vt-bench-") as d:
@@ -175,7 +179,7 @@ def main() -> None:
             "model": {"name": args.model}, "dataset": {"uri": data},
             "hyperparameters": {"epochs": args.epochs, "batch_size": args.batch_size, "image_size": args.image_size},
             "augmentation": {"horizontal_flip": False},
-            "resources": {"num_workers": 1, "cpus_per_worker": cpus},
+            "resources": {"num_workers": 1, "cpus_per_worker": cpus, "loader_workers": args.loader_workers},
             "storage": {"uri": os.path.join(d, "artifacts")},
         })
         workers, tried = best_workers(cfg)
@@ -202,7 +206,8 @@ def main() -> None:
         "batch_size": args.batch_size, "epochs": args.epochs, "train_images_per_epoch": int(args.per_class * 3 * 0.8),
         "rounds": args.rounds, "plain_images_per_s": round(plain_ips, 2), "platform_images_per_s": round(plat_ips, 2),
         "ratio": round(plat_ips / plain_ips, 4), "reference_images_per_s": round(ref_ips, 2),
-        "reference_loader_workers": workers, "ceiling_images_per_s": round(ceil_ips, 2),
+        "reference_loader_workers": workers, "platform_loader_workers": loader_workers(cfg),
+        "ceiling_images_per_s": round(ceil_ips, 2),
         "ratio_to_reference": round(plat_ips / ref_ips, 4), "ratio_to_ceiling": round(plat_ips / ceil_ips, 4),
         "startup_s": round(sum(p["startup_s"] for p in plats) / len(plats), 2),
         "machine": {"cpus": cpus, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
