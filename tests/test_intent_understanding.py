@@ -198,6 +198,9 @@ def test_spots_before_a_list_is_its_verb():
     ("모든 물고기를 검출해줘", "detection", ["물고기"]),
     ("use my dataset, classify cats and dogs", "classification", ["cat", "dog"]),  # a clause before the list
     ("image size 64, detect helmets and vests", "detection", ["helmet", "vest"]),
+    ("과수원 사진에서 사과마다 박스 쳐줘", "detection", ["사과"]),               # boxes drawn: detection
+    ("draw boxes around every bicycle in street photos", "detection", ["bicycle"]),
+    ("classify boxes and crates", "classification", ["box", "crate"]),         # boxes as a class
 ])
 def test_lists_from_the_fourth_held_out_set_s_classes_of_miss(message, task, names):
     intent = read(message)
