@@ -17,7 +17,6 @@ from PIL import Image  # noqa: E402
 
 from train_jobs.data.synth import make_classification  # noqa: E402
 from train_jobs.data import validate  # noqa: E402
-from train_jobs.data.validate import validate_dataset  # noqa: E402
 
 
 def main() -> None:
@@ -41,9 +40,9 @@ def main() -> None:
                 validate.SHARD_IMAGES = -(-args.images // (os.cpu_count() or 1))
                 ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                          _temp_dir=os.path.join("/tmp", f"vt-bench-ray-{os.getpid()}"))
-                validate_dataset(root, use_ray=True)  # warm the worker pool
+                validate.validate_dataset(root, use_ray=True)  # warm the worker pool
             t0 = time.perf_counter()
-            report = validate_dataset(root, use_ray=(mode == "ray"))
+            report = validate.validate_dataset(root, use_ray=(mode == "ray"))
             wall = time.perf_counter() - t0
             results[mode] = report["images"] / wall
             print(json.dumps({"bench": "validate", "mode": mode, "images": report["images"], "wall_s": round(wall, 3),

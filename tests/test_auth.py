@@ -1,5 +1,6 @@
 """Authentication and roles over real HTTP against the deployed Serve app: logins, token
 expiry and tampering, refresh-token rotation, and what each role may do."""
+import functools
 import time
 
 import httpx
@@ -114,13 +115,14 @@ def test_bad_new_users_are_refused(api_url, admin_token, users, body, status):
 def test_api_request_metrics_for_admins_and_the_scrape_token(api_url, admin_token, users):
     from conftest import METRICS_TOKEN
 
-    assert httpx.get(f"{api_url}/metrics", timeout=60).status_code == 401
-    assert httpx.get(f"{api_url}/metrics", headers=bearer(users["alice"]["access_token"]), timeout=60).status_code == 403
-    assert httpx.get(f"{api_url}/metrics", headers=bearer("not-the-scrape-token"), timeout=60).status_code == 401
-    httpx.get(f"{api_url}/v1/models/timm/resnet18", headers=bearer(admin_token), timeout=60).raise_for_status()
-    httpx.get(f"{api_url}/v1/models/timm/no-such-model", headers=bearer(admin_token), timeout=60)
+    get = functools.partial(httpx.get, timeout=60)  # a slow day's answers, not httpx's 5 s
+    assert get(f"{api_url}/metrics").status_code == 401
+    assert get(f"{api_url}/metrics", headers=bearer(users["alice"]["access_token"])).status_code == 403
+    assert get(f"{api_url}/metrics", headers=bearer("not-the-scrape-token")).status_code == 401
+    get(f"{api_url}/v1/models/timm/resnet18", headers=bearer(admin_token)).raise_for_status()
+    get(f"{api_url}/v1/models/timm/no-such-model", headers=bearer(admin_token))
     for headers in (bearer(admin_token), bearer(METRICS_TOKEN)):
-        r = httpx.get(f"{api_url}/metrics", headers=headers, timeout=60)
+        r = get(f"{api_url}/metrics", headers=headers)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     route = 'route="/v1/models/{source}/{name:path}"'
     lines = r.text.splitlines()
