@@ -189,6 +189,9 @@ def test_spots_before_a_list_is_its_verb():
 @pytest.mark.parametrize("message, task, names", [
     ("classify pizza crusts: thin crust, medium crust and thick crust", "classification",
      ["thin crust", "medium crust", "thick crust"]),                          # a model size word inside a name
+    ("classify pizzas: thin crust, stuffed crust and large crust", "classification",
+     ["thin crust", "stuffed crust", "large crust"]),                         # ... the last item's too
+    ("detect misplaced items and small parts on the assembly line", "detection", ["misplaced item", "small part"]),
     ("detect lost items and abandoned objects at the airport gates", "detection",
      ["lost item", "abandoned object"]),                                       # a generic head after its modifier
     ("a model that tells if a banana is ripe or rotten", "classification", ["ripe", "rotten"]),  # "tell if A or B"

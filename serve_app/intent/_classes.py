@@ -110,11 +110,8 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
         stops = [i for i, w in enumerate(words) if w.lower() in STOP_EN
                  and any(x.lower() not in STOP_EN for x in words[i + 1:])]
         words = words[stops[-1] + 1:] if stops else words
-    if last:
-        for i, w in enumerate(words):
-            if w.lower() in STOP_EN:
-                words = words[:i + 1] if i and w.lower() in GENERIC_HEADS else words[:i]  # "misplaced items"
-                break
+    if last:  # "cats and dogs in my photos": the name ends where the sentence goes on
+        words = words[:_name_end(words)]
     while len(words) > 1 and words[-1].lower() in CONTAINERS:
         words.pop()
     return " ".join(words)
@@ -171,18 +168,23 @@ def one_kind(text: str) -> str | None:
 SIZES = ("nano", "small", "medium", "large", "base", "tiny")  # model sizes alone; "medium roast" is a name
 
 
-def _stop_in(words: list[str], i: int) -> bool:
-    """Whether ``words[i]`` keeps its item from being a name: not a size before a noun ("medium roast")
-    nor a generic head after a modifier ("misplaced items")."""
-    w, inside = words[i], len(words) > 1
-    if w in STOP_EN:
-        return not (inside and (w in SIZES and i < len(words) - 1 or w in GENERIC_HEADS and i == len(words) - 1))
-    return w in STOP_KO or _strip_particle(w) in STOP_KO
+def _name_end(words: list[str]) -> int:
+    """How many of ``words`` name a class: those before the first stop word, where a size before a noun
+    goes on ("medium roast") and a generic head after a modifier is the last word ("misplaced items")."""
+    low = [w.lower() for w in words]
+    for i, w in enumerate(low):
+        if w in SIZES and i + 1 < len(low) and (low[i + 1] not in STOP_EN or low[i + 1] in GENERIC_HEADS):
+            continue
+        if w in STOP_EN:
+            return i + 1 if i and w in GENERIC_HEADS else i
+        if w in STOP_KO or _strip_particle(w) in STOP_KO:
+            return i
+    return len(low)
 
 
 def _valid(item: str) -> bool:
-    words = item.lower().split()
-    if not words or len(item) > 40 or any(_stop_in(words, i) for i in range(len(words))):
+    words = item.split()
+    if not words or len(item) > 40 or _name_end(words) < len(words):
         return False
     if any(w.endswith(("줘", "주세요", "세요", "합니다")) for w in words):  # a request, not a name
         return False
