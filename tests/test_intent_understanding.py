@@ -210,6 +210,32 @@ def test_lists_from_the_fourth_held_out_set_s_classes_of_miss(message, task, nam
     assert (intent.task, intent.class_names) == (task, names)
 
 
+# What the fifth held-out set (bench/data/heldout_requests_5.jsonl) missed, by class, over other sentences.
+@pytest.mark.parametrize("message, task, names", [
+    ("are these apples ripe or rotten? train a classifier", "classification", ["ripe", "rotten"]),  # the states
+    ("is this tomato ripe or unripe? classify that", "classification", ["ripe", "unripe"]),    # after the thing
+    ("주차장 사진에서 차 한 대 한 대 검출해줘", "detection", ["차"]),         # one kind, each one counted in Korean
+    ("사람 한 명씩 박스 쳐줘", "detection", ["사람"]),
+])
+def test_lists_from_the_fifth_held_out_set_s_classes_of_miss(message, task, names):
+    intent = read(message)
+    assert (intent.task, intent.class_names) == (task, names)
+
+
+@pytest.mark.parametrize("message, task, count", [
+    ("고양이 품종 9개를 인식하는 모델", "classification", 9),  # a count after the word for kinds, breeds in Korean
+    ("새 종류 20개 분류해줘", "classification", 20),
+])
+def test_a_korean_count_after_the_word_for_kinds(message, task, count):
+    intent = read(message)
+    assert (intent.task, intent.num_classes) == (task, count)
+
+
+def test_a_single_gpu_is_one_worker_on_a_gpu():
+    resources = read("train resnet18 on a single GPU").resources
+    assert (resources.use_gpu, resources.num_workers) == (True, 1)
+
+
 def test_a_word_that_ends_a_sentence_names_no_dataset():
     assert read("we found many damaged ones. dataset crates-1").dataset.uri == "name:crates-1"
     assert read("train on the foo.bar dataset, classify cats and dogs").dataset.uri == "name:foo.bar"

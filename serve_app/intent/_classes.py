@@ -152,7 +152,8 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 
 
 # "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
-ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다)"
+ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
+                         r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])")
 
 
@@ -204,6 +205,8 @@ def _candidates(text: str) -> list[list[str]]:
         parts = re.split(sep, m.group())
         if parts[-1].lower() == "not":  # "fractured or not" is read below
             continue
+        if re.search(r"\b(?:is|are|was|were)\s+$", text[:m.start()], re.I) and len(parts[0].split()) > 1:
+            parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
         starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]
         for k in starts:

@@ -17,7 +17,7 @@ HANGUL_NAMES = {
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "a couple of": 2, "a pair of": 2, "a dozen": 12, "twenty": 20,
+    "eleven": 11, "twelve": 12, "a couple of": 2, "a pair of": 2, "a dozen": 12, "twenty": 20, "single": 1,
     "한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8,
     "아홉": 9, "열": 10,
 }
@@ -36,7 +36,7 @@ TASK_WEAK = {
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
     "detection": r"찾|위치|어디|locat|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
-    "classification": r"종류|가지|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
+    "classification": r"종류|가지|품종|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"
                       r"distinguish|differentiat|구별|vs\.?|versus",
 }

@@ -184,7 +184,8 @@ def _read_numbers(low: str, reading: Reading) -> None:
         rf"{NUM}\s*(?:가지|종류|종)(?![a-z가-힣]*(?:gpu|워커))",
         rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes)\b",
         rf"{NUM}-class",
-        rf"{NUM}\s*개\s*(?:를|을|로)?\s*(?:분류|구분|판별)",
+        rf"{NUM}\s*개\s*(?:를|을|로)?\s*(?:분류|구분|판별|인식)",
+        rf"(?:품종|종류|범주|카테고리)\s*{NUM}\s*(?:개|가지|종)",  # "강아지 품종 12개를"
     ], low)
     if count is not None:
         reading.num_classes = int(_number(count))
