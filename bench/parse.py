@@ -64,6 +64,7 @@ def _said(intent, field: str):
 # only guards against losing ground, and a new set measures again.
 FIELD_SETS = ("heldout_requests.jsonl", "heldout_requests_2.jsonl", "heldout_requests_3.jsonl",
               "heldout_requests_4.jsonl", "heldout_requests_5.jsonl")
+LONG_SETS = ("heldout_long_requests.jsonl", "heldout_long_requests_2.jsonl")
 
 
 def bench_accuracy() -> dict:
@@ -87,14 +88,12 @@ def bench_accuracy() -> dict:
             asked += "dataset" in result.missing
             unasked += 1
     long_right = long_total = 0
-    with open(os.path.join(HELD_OUT, "heldout_long_requests.jsonl")) as f:
-        for line in f:
-            case = json.loads(line)
-            got = parse(case["text"]).intent.task
-            long_total += 1
-            long_right += got == case["task"]
-            if got != case["task"]:
-                misses.append({"text": case["text"][:60], "field": "task", "want": case["task"], "got": got})
+    for case in (json.loads(line) for name in LONG_SETS for line in open(os.path.join(HELD_OUT, name), encoding="utf-8")):
+        got = parse(case["text"]).intent.task
+        long_total += 1
+        long_right += got == case["task"]
+        if got != case["task"]:
+            misses.append({"text": case["text"][:60], "field": "task", "want": case["task"], "got": got})
     return {"phase": "accuracy", "fields": total, "field_accuracy": round(right / total, 4),
             "invented_class_names": invented, "asked_for_missing_dataset": round(asked / max(unasked, 1), 4),
             "long_requests": long_total, "long_task_accuracy": round(long_right / long_total, 4), "misses": misses}

@@ -20,9 +20,11 @@ classifies distinguishes distinguishing separate separates identify identifies d
 recognizes recognises spot classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
-at by across within inside near over under through per during via
+at by across within inside near over under through per during via without
+but so because while although though since when unless until after before than there here nor yet just even still about
+any every
 """.split())
-ARTICLES = ("a", "an", "the")
+ARTICLES = ("a", "an", "the", "any", "every")
 IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse", "geese": "goose",
              "teeth": "tooth", "feet": "foot", "leaves": "leaf", "knives": "knife", "wolves": "wolf", "shelves": "shelf",
              "buses": "bus", "viruses": "virus", "lenses": "lens", "gases": "gas", "cacti": "cactus", "fungi": "fungus"}
@@ -98,6 +100,7 @@ def singular(name: str) -> str:
     return " ".join([*words[:-1], one])
 
 
+NOUN_OR_VERB = ("spot", "spots")  # a verb before a name ("that spots cracks"), a name at the end ("rust spots")
 GENERIC_HEADS = ("item", "items", "object", "objects", "thing", "things")
 CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
 
@@ -107,7 +110,7 @@ def _clean_en(item: str, first: bool, last: bool) -> str:
     while words and words[0].lower() in ARTICLES:
         words.pop(0)
     if first:  # "sort recyclables into plastic": the name follows the last stop word before it
-        stops = [i for i, w in enumerate(words) if w.lower() in STOP_EN
+        stops = [i for i, w in enumerate(words) if (w.lower() in STOP_EN or w.lower() in NOUN_OR_VERB and i < len(words) - 1)
                  and any(x.lower() not in STOP_EN for x in words[i + 1:])]
         words = words[stops[-1] + 1:] if stops else words
     if last:  # "cats and dogs in my photos": the name ends where the sentence goes on
@@ -139,6 +142,8 @@ def _shared_head(items: list[str]) -> list[str]:
         return [words[0][0], words[1][0]]
     return items
 
+
+WITH_PAIR = re.compile(r"\b([A-Za-z]+)\s+with\s+([A-Za-z]+)\s+(?:and|or|vs\.?|versus)\s+(?:\1\s+)?without\s+\2\b", re.I)
 
 CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", "recognize", "recognise", "identify",
                 "locate", "count", "separate")
@@ -184,6 +189,8 @@ def _name_end(words: list[str]) -> int:
 
 
 def _valid(item: str) -> bool:
+    if m := re.fullmatch(r"(\S.*?) with(?:out)? (\S.*)", item):  # "person with mask": two names
+        return _valid(m.group(1)) and _valid(m.group(2))
     words = item.split()
     if not words or len(item) > 40 or _name_end(words) < len(words):
         return False
@@ -201,10 +208,16 @@ def _candidates(text: str) -> list[list[str]]:
     word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z'\-]*"  # a joining word ends an item
     item = rf"{word}(?: {word}){{0,2}}"
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
+    for m in WITH_PAIR.finditer(text):  # "people with masks and people without masks"
+        head, thing = singular(m.group(1)), singular(m.group(2))
+        lists.append([f"{head} with {thing}", f"{head} without {thing}"])
     for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
         parts = re.split(sep, m.group())
         if parts[-1].lower() == "not":  # "fractured or not" is read below
             continue
+        if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|&", m.group()) \
+                and not text[:m.start()].rstrip().endswith((":", "(")):
+            continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
         if re.search(r"\b(?:is|are|was|were)\s+$", text[:m.start()], re.I) and len(parts[0].split()) > 1:
             parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list

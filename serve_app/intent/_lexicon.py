@@ -34,7 +34,7 @@ TASK_WEAK = {
                          r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
                          r"ok\s*/\s*ng",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
-    "detection": r"찾|위치|어디|locat|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
+    "detection": r"찾|위치|어디|locat|locali[sz]|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
     "classification": r"종류|가지|품종|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"

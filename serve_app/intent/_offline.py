@@ -148,7 +148,12 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
             task = "anomaly_detection"  # "불량 검출", "detect defects": inspection, not boxes
         reading.task, reading.task_explicit = task, True
     elif model is None and weak:
-        reading.task = "classification" if named and "classification" in weak else weak[0]  # "sort fresh from cracked"
+        if named and "classification" in weak:
+            reading.task = "classification"  # "sort fresh from cracked"
+        elif boxes and "detection" in weak:
+            reading.task = "detection"  # "dents, holes and rust patches ..., with boxes around each"
+        else:
+            reading.task = weak[0]
 
 
 def _read_numbers(low: str, reading: Reading) -> None:
