@@ -222,6 +222,35 @@ def test_lists_from_the_fifth_held_out_set_s_classes_of_miss(message, task, name
     assert (intent.task, intent.class_names) == (task, names)
 
 
+# What the sixth held-out set (bench/data/heldout_requests_6.jsonl) missed, by class, over other sentences.
+@pytest.mark.parametrize("message, names", [
+    ("사슴이랑 곰 분류", ["사슴", "곰"]),          # 이랑 after a closed syllable that ends no common -이 noun
+    ("김밥이랑 떡볶이 분류", ["김밥", "떡볶이"]),
+    ("고양이랑 강아지 분류", ["고양이", "강아지"]),  # ... and the nouns that do end in 이
+    ("목걸이랑 반지 검출", ["목걸이", "반지"]),
+    ("종이랑 플라스틱 분류", ["종이", "플라스틱"]),
+    ("detect traffic cones on the highway", ["traffic cone"]),  # one kind of two words
+    ("count sheep by detecting sheep boxes in drone footage", ["sheep"]),
+    ("터널 영상에서 차량 검출해줘", ["차량"]),      # one kind in Korean: what is found in a place
+    ("간 영역을 분할해줘", ["간"]),                 # the region of one kind
+])
+def test_lists_from_the_sixth_held_out_set_s_classes_of_miss(message, names):
+    assert read(message).class_names == names
+
+
+@pytest.mark.parametrize("message, field, value", [
+    ("segment roads, image size 320.", "image_size", 320),            # a number that ends a sentence
+    ("classify cats and dogs, 12 epochs.", "epochs", 12),
+    ("손 사진 분류, CPU 워커 2개", "use_gpu", False),                  # CPU workers
+    ("detect boats on the photos in dataset harbour-1", "dataset", "name:harbour-1"),  # "in" is no name
+])
+def test_numbers_compute_and_names_the_sixth_set_missed(message, field, value):
+    intent = read(message)
+    got = {"image_size": intent.hyperparameters.image_size, "epochs": intent.hyperparameters.epochs,
+           "use_gpu": intent.resources.use_gpu, "dataset": intent.dataset and intent.dataset.uri}[field]
+    assert got == value
+
+
 # What the second held-out set of long requests (bench/data/heldout_long_requests_2.jsonl) showed, by class.
 @pytest.mark.parametrize("message, names", [
     ("classify sneakers, boots and sandals so that search works", ["sneaker", "boot", "sandal"]),  # a clause after

@@ -61,14 +61,20 @@ def _strip_particle(word: str) -> str:
     return word
 
 
+# The syllables before a final 이 in common nouns (고양이, 원숭이, 목걸이, 손잡이, 종이, 어린이, ...): "X이랑" is
+# read as the noun "X이" + 랑 after them, and as X + 이랑 after any other closed syllable ("헬멧이랑", "포트홀이랑").
+ENDS_IN_I = set("양숭엉렁팽랑북걸잡꽂팡종멩볶놀먹린은박맹")
+
+
 def _split_joined(text: str) -> str:
     """"고양이와 개" -> "고양이 , 개" where the particle is grammatical for the word before it."""
     words = set(re.findall(r"[가-힣]+", text))
 
     def repl(m: re.Match) -> str:
         stem, particle = m.group(1), m.group(2)
-        if particle == "랑" and stem.endswith("이") and len(stem) > 1 and _has_final(stem[-2]) and stem[:-1] in words:
-            stem, particle = stem[:-1], "이랑"  # "잎이랑 ... 잎": the word said again is the stem
+        if particle == "랑" and stem.endswith("이") and len(stem) > 1 and _has_final(stem[-2]) \
+                and (stem[:-1] in words or stem[-2] not in ENDS_IN_I):
+            stem, particle = stem[:-1], "이랑"  # "잎이랑 ... 잎", "헬멧이랑": 이랑 after the name
         if particle == "하고" and stem in STOP_KO:  # "분류하고 싶어요": a verb, not "A하고 B"
             return m.group(0)
         ok = _has_final(stem[-1]) if particle in ("과", "이랑") else not _has_final(stem[-1]) if particle in ("와", "랑") else True
@@ -150,7 +156,8 @@ CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", 
 
 # "detect boats in harbour images", "masks for each car in", "detecting person boxes": one kind of object
 ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|outline)(?:s|ing|ed)?\s+"
-                      r"(?:(?:each|every|all|the|individual|any|single)\s+)*([a-z][a-z\-]{2,})\s+"
+                      r"(?:(?:each|every|all|the|individual|any|single)\s+)*"
+                      r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,}(?<!ing))\s+"
                       r"(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
@@ -159,13 +166,18 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 # "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
 ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
-                         r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])")
+                         r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
+                         r"|에서\s+(?P<bare1>[가-힣]{1,10}?)(?:을|를)?\s*(?:검출|탐지|찾|분할)"  # "주차장 영상에서 번호판 검출"
+                         r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
 
 def one_kind(text: str) -> str | None:
     """The one kind of object a detection or instance segmentation request names, when it names one."""
     for m in [*ONE_KIND.finditer(text), *ONE_KIND_KO.finditer(text)]:
-        noun = _strip_particle(next(g for g in m.groups() if g))
+        noun = next(g for g in m.groups() if g)
+        noun = noun if (m.lastgroup or "").startswith("bare") else _strip_particle(noun)  # 도로 stays 도로
+        if len(noun.split()) > 1 and noun.split()[-1].lower() in CONTAINERS:  # "each defect region"
+            noun = noun.rsplit(maxsplit=1)[0]
         if _valid(noun):
             return singular(noun.lower())
     return None

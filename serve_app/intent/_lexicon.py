@@ -70,7 +70,7 @@ _DATASET = r"(?:data\s*set|데이터\s*셋|데이터)"
 DATASET_NAME = re.compile(
     rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
     rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
-    rf"|(?<![\w.\-])(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
+    rf"|(?<![\w.\-])(?!(?:in|on|from|of|for|with|at|into|using|use|to)\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?P<after>[A-Za-z0-9][\w.\-]{{0,127}}?)(?=\s*(?:[,;!?]|\.(?:\s|$)|$))",  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
     re.IGNORECASE,
 )

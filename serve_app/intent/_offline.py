@@ -14,7 +14,7 @@ __all__ = ["Reading", "read_message"]
 
 MAX_CHARS = 4000
 _WORDS = "|".join(sorted((re.escape(w) for w in lex.NUMBER_WORDS), key=len, reverse=True))
-NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\d.])|(?<![a-z가-힣])(?:{_WORDS})(?![a-z]))"
+NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\d|\.\d)|(?<![a-z가-힣])(?:{_WORDS})(?![a-z]))"
 _SET = r"\s*(?:수|횟수)?\s*(?:은|는|을|를|이|가|=|:|to|of|at|as)?\s*"
 _KEYS = {
     "epochs": r"epochs?|에폭|에포크|에퍽|\bep\b",
@@ -174,7 +174,7 @@ def _read_numbers(low: str, reading: Reading) -> None:
                       rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
     if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를)?\s*없이|"
                  r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)|(?:on|using|with|use)\s+(?:the\s+|a\s+|my\s+)?"
-                 r"(?:\d+\s+)?cpus?\b", low):
+                 r"(?:\d+\s+)?cpus?\b|cpus?\s*(?:워커|workers?|노드|nodes?)", low):
         reading.use_gpu = False
     elif gpus is not None:
         reading.use_gpu = True
