@@ -251,6 +251,25 @@ def test_numbers_compute_and_names_the_sixth_set_missed(message, field, value):
     assert got == value
 
 
+# What the seventh held-out set (bench/data/heldout_requests_7.jsonl: long Korean, Korean-English mixed) missed.
+@pytest.mark.parametrize("message, names", [
+    ("저희는 공장을 운영하고 있는데요, 품질 때문에 사진에서 나사와 볼트를 검출하는 모델이 필요해요",
+     ["나사", "볼트"]),                                         # a verb ending (있는데요) is no name
+    ("cat, no_cat 두 클래스로 분류해줘", ["cat", "no_cat"]),    # a name with an underscore; a list by its count
+    ("데이터는 폴더에 있어요, apple랑 pear랑 plum 분류", ["apple", "pear", "plum"]),  # English names, Korean particles
+    ("resnet18 fine-tuning 해서 사과, 배, 감 분류해줘", ["사과", "배", "감"]),  # a connective before the list
+    ("터널 영상에서 차량 번호판만 찾아줘", ["번호판"]),          # one kind: a modifier before it, 만 after it
+    ("사과 검출 모델 만들어줘", ["사과"]),                       # one kind: the noun before 검출
+    ("사진으로 폐렴인지 아닌지 판별해줘", ["폐렴", "폐렴 아님"]),  # "X인지 아닌지", as "X or not"
+])
+def test_lists_from_the_seventh_held_out_set_s_classes_of_miss(message, names):
+    assert read(message).class_names == names
+
+
+def test_no_gpu_said_in_korean_trains_on_cpu():
+    assert read("고양이 개 분류, GPU는 없어요").resources.use_gpu is False
+
+
 # What the second held-out set of long requests (bench/data/heldout_long_requests_2.jsonl) showed, by class.
 @pytest.mark.parametrize("message, names", [
     ("classify sneakers, boots and sandals so that search works", ["sneaker", "boot", "sandal"]),  # a clause after

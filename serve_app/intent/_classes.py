@@ -35,7 +35,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 객체 물체 사물 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -81,6 +81,7 @@ def _split_joined(text: str) -> str:
         return f"{stem} , " if ok else m.group(0)
 
     # Else the longest stem wins where two readings are grammatical ("고양이랑" is 고양이 + 랑, not 고양 + 이랑).
+    text = re.sub(r"\b([A-Za-z][\w\-]*)(?:이랑|랑|와|과|하고)(?=\s+[가-힣A-Za-z])", r"\1 , ", text)  # "healthy랑 rust"
     return re.sub(r"([가-힣]+)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
 
 
@@ -149,6 +150,8 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
+COUNTED = re.compile(r"\s*(?:\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\s*"
+                     r"(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
 WITH_PAIR = re.compile(r"\b([A-Za-z]+)\s+with\s+([A-Za-z]+)\s+(?:and|or|vs\.?|versus)\s+(?:\1\s+)?without\s+\2\b", re.I)
 
 CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", "recognize", "recognise", "identify",
@@ -167,7 +170,8 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
-                         r"|에서\s+(?P<bare1>[가-힣]{1,10}?)(?:을|를)?\s*(?:검출|탐지|찾|분할)"  # "주차장 영상에서 번호판 검출"
+                         r"|에서\s+(?:[가-힣]+\s+)?(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)(?:만을|만|을|를)?\s*(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
+                         r"|(?<![가-힣])(?P<bare3>[가-힣]{2,10})\s+(?:검출|탐지)\s*(?:모델|해)"  # "물고기 검출 모델"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
 
@@ -206,7 +210,7 @@ def _valid(item: str) -> bool:
     words = item.split()
     if not words or len(item) > 40 or _name_end(words) < len(words):
         return False
-    if any(w.endswith(("줘", "주세요", "세요", "합니다")) for w in words):  # a request, not a name
+    if any(w.endswith(("줘", "주세요", "세요", "요", "니다", "해서", "하여", "는데", "지만")) for w in words):  # a verb, not a name
         return False
     return not find_models(item.lower()) and not any(c.isdigit() for c in item)
 
@@ -217,7 +221,7 @@ def _candidates(text: str) -> list[list[str]]:
         items = [s.strip() for s in m.group().split("/")]
         items[-1] = _strip_particle(items[-1])
         lists.append(items)
-    word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z'\-]*"  # a joining word ends an item
+    word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z_'\-]*"  # a joining word ends an item
     item = rf"{word}(?: {word}){{0,2}}"
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
     for m in WITH_PAIR.finditer(text):  # "people with masks and people without masks"
@@ -228,7 +232,7 @@ def _candidates(text: str) -> list[list[str]]:
         if parts[-1].lower() == "not":  # "fractured or not" is read below
             continue
         if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|&", m.group()) \
-                and not text[:m.start()].rstrip().endswith((":", "(")):
+                and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():]):
             continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
         if re.search(r"\b(?:is|are|was|were)\s+$", text[:m.start()], re.I) and len(parts[0].split()) > 1:
             parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
@@ -240,6 +244,8 @@ def _candidates(text: str) -> list[list[str]]:
         lists.append([m.group(1), f"not {m.group(1)}"])  # "is it fractured or not"
     for m in FROM_PAIR.finditer(text):
         lists.append(_shared_head([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)]))
+    for m in re.finditer(r"(?<![가-힣])([가-힣]+?)(?:인지|이냐|냐)\s+아닌지", text):
+        lists.append([m.group(1), f"{m.group(1)} 아님"])  # "골절인지 아닌지", as "fractured or not"
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
     ko_text = _split_joined(text)
@@ -247,9 +253,12 @@ def _candidates(text: str) -> list[list[str]]:
     ko_item = r"(?:[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "속도 제한": two words may name one thing
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
+        korean = re.search("[가-힣]", m.group()) is not None  # before a Korean lead-in is dropped
+        while len(parts) > 2 and not _valid(_ko_item(parts[0], True, False)):
+            parts.pop(0)  # "..에 있고요, healthy, rust, scab": the list starts at its first name
         ends = next((i for i, p in enumerate(parts) if i and _ko_tail(p)), len(parts) - 1)
         parts = parts[:ends + 1]  # "정상 또는 폐렴으로 분류해줘, 내가 ...": the list ends at 폐렴
-        if len(parts) > 1 and any(re.search("[가-힣]", p) for p in parts):
+        if len(parts) > 1 and korean:
             lists.append([_ko_item(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
     for m in re.finditer(r"((?:[가-힣]+\s+){2,10}?)([가-힣]+|\d+)\s*(?:종류|가지|종)(?![가-힣])", ko_text):
         words, n = m.group(1).split(), m.group(2)  # "고양이 개 토끼 세 종류": as many names as the count

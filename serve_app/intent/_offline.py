@@ -172,7 +172,7 @@ def _read_numbers(low: str, reading: Reading) -> None:
                    rf"gpus?\s*(?:는|은|를|을|=|:|x)?\s*{NUM}\s*(?:개|장|대)?{_NEXT_IS_KEY}(?!\s*(?:epoch|에폭|배치))"], low)
     workers = _first([rf"{NUM}\s*(?:개의|개|대의|대)?\s*(?:workers?|워커|노드|nodes?)",
                       rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
-    if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를)?\s*없이|"
+    if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를|가)?\s*(?:없이|없어|없습|없음|없는)|"
                  r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)|(?:on|using|with|use)\s+(?:the\s+|a\s+|my\s+)?"
                  r"(?:\d+\s+)?cpus?\b|cpus?\s*(?:워커|workers?|노드|nodes?)", low):
         reading.use_gpu = False
