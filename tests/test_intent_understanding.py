@@ -266,6 +266,11 @@ def test_lists_from_the_seventh_held_out_set_s_classes_of_miss(message, names):
     assert read(message).class_names == names
 
 
+def test_which_one_of_them_in_korean_asks_for_classification():  # the eighth held-out set's one miss
+    assert read("버섯 12종 중 어떤 건지 알려주는 모델").task == "classification"
+    assert read("이 새가 어떤 것인지 맞히는 모델 만들어줘").task == "classification"
+
+
 def test_no_gpu_said_in_korean_trains_on_cpu():
     assert read("고양이 개 분류, GPU는 없어요").resources.use_gpu is False
 

@@ -36,7 +36,7 @@ TASK_WEAK = {
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
     "detection": r"찾|위치|어디|locat|locali[sz]|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
-    "classification": r"종류|가지|품종|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
+    "classification": r"종류|가지|품종|중\s*(?:어떤|어느)|어떤\s*(?:건지|것인지|거인지)|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"
                       r"distinguish|differentiat|구별|vs\.?|versus",
 }
