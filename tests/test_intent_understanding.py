@@ -266,6 +266,26 @@ def test_lists_from_the_seventh_held_out_set_s_classes_of_miss(message, names):
     assert read(message).class_names == names
 
 
+# What the ninth held-out set (bench/data/heldout_requests_9.jsonl) missed, by class, over other sentences.
+@pytest.mark.parametrize("message, names", [
+    ("classify scans: covid / pneumonia / no disease", ["covid", "pneumonia", "no disease"]),  # a two-word last item
+    ("classify clean / unclean / stained shirts", ["clean", "unclean", "stained"]),  # a negated pair, a shared head
+    ("폐 CT를 정상, 폐렴, 결핵으로 분류", ["정상", "폐렴", "결핵"]),          # "CT를": a lone particle ends a phrase
+    ("책상 위 컵과 펜을 찾아줘", ["컵", "펜"]),                            # a place word (위) before the list
+    ("pls detect drones w/ yolov8n", ["drone"]),                          # one kind, the clause ends after it
+    ("드론 검출 yolov8n, 에폭 10", ["드론"]),
+    ("an instance segmentation model for leaves in plant photos", ["leaf"]),  # "a model for X in"
+    ("사진에서 잎을 인스턴스 분할해줘", ["잎"]),
+])
+def test_lists_from_the_ninth_held_out_set_s_classes_of_miss(message, names):
+    assert read(message).class_names == names
+
+
+def test_a_korean_model_size_is_no_kind_to_find():
+    assert read("욜로v8 스몰로 검출").class_names is None
+    assert not any(n in ("no", "not") for n in read("classify scans: covid / pneumonia / no finding").class_names or [])
+
+
 def test_which_one_of_them_in_korean_asks_for_classification():  # the eighth held-out set's one miss
     assert read("버섯 12종 중 어떤 건지 알려주는 모델").task == "classification"
     assert read("이 새가 어떤 것인지 맞히는 모델 만들어줘").task == "classification"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from serve_app.intent._lexicon import NUMBER_WORDS
+from serve_app.intent._lexicon import HANGUL_NAMES, NUMBER_WORDS
 from serve_app.intent._models import find_models
 
 __all__ = ["class_names", "one_kind"]
@@ -35,7 +35,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 객체 물체 사물 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 객체 물체 사물 인스턴스 위 아래 옆 안 속 앞 뒤 밖 근처 주변 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -140,8 +140,9 @@ def _shared_head(items: list[str]) -> list[str]:
         return [words[0][0], words[1][0]]
     *rest, last = words
     firsts = [w[0].lower() for w in rest]
+    mods = [*firsts, last[0].lower()]  # "ripe / unripe / rotten strawberries": a negated pair among them
     if all(len(w) == 1 for w in rest) and len(last) == 2 and any(
-            last[0].lower() == n + x or x == n + last[0].lower() for n in NEGATING for x in firsts):
+            a == n + b for n in NEGATING for a in mods for b in mods):
         return [w[0] for w in rest] + [last[0]]
     if len(words) == 2 and [len(w) for w in words] == [2, 1] and any(
             words[0][0].lower() == n + words[1][0].lower() or words[1][0].lower() == n + words[0][0].lower()
@@ -163,6 +164,8 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,}(?<!ing))\s+"
                       r"(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
+                      r"|\bdetect(?:s|ing)?\s+(?:the\s+)?([a-z][a-z\-]{2,})(?=\s*(?:[,.;]|$|w/|with\b|using\b))"  # "detect potholes w/ ..."
+                      r"|\b(?:model|detector|segmenter)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from)\b"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
 
 
@@ -170,8 +173,9 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
-                         r"|에서\s+(?:[가-힣]+\s+)?(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)(?:만을|만|을|를)?\s*(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
-                         r"|(?<![가-힣])(?P<bare3>[가-힣]{2,10})\s+(?:검출|탐지)\s*(?:모델|해)"  # "물고기 검출 모델"
+                         r"|에서\s+(?:[가-힣]+(?<![을를은는의에])\s+)?(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
+                         r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*)?(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
+                         r"|(?<![가-힣])(?P<bare3>[가-힣]{2,10})\s+(?:검출|탐지)(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
 
@@ -182,7 +186,7 @@ def one_kind(text: str) -> str | None:
         noun = noun if (m.lastgroup or "").startswith("bare") else _strip_particle(noun)  # 도로 stays 도로
         if len(noun.split()) > 1 and noun.split()[-1].lower() in CONTAINERS:  # "each defect region"
             noun = noun.rsplit(maxsplit=1)[0]
-        if _valid(noun):
+        if _valid(noun) and not any(k in noun for k in HANGUL_NAMES):  # "스몰로 검출" names a model size
             return singular(noun.lower())
     return None
 
@@ -217,10 +221,12 @@ def _valid(item: str) -> bool:
 
 def _candidates(text: str) -> list[list[str]]:
     lists = []
-    for m in re.finditer(r"(?<![\w/])[^\s/,.:;]+(?:\s*/\s*[^\s/,.:;]+)+", text):
+    for m in re.finditer(r"(?<![\w/])[^\s/,.:;]+(?:\s*/\s*[^\s/,.:;]+)+(?:\s+[A-Za-z][A-Za-z'\-]*)?", text):
         items = [s.strip() for s in m.group().split("/")]
-        items[-1] = _strip_particle(items[-1])
-        lists.append(items)
+        last = items[-1]  # "glioma / pituitary / no tumor": the last item may be two words
+        items[-1] = _clean_en(last, False, True) if " " in last and last.isascii() else _strip_particle(last.split()[0])
+        items[-1] = last if items[-1].lower() in ("no", "not", "non") else items[-1]  # "no finding" is no "no"
+        lists.append(_shared_head(items))
     word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z_'\-]*"  # a joining word ends an item
     item = rf"{word}(?: {word}){{0,2}}"
     sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
@@ -275,7 +281,8 @@ _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", 
 
 def _ends_phrase(word: str) -> bool:
     """"사진에서", "건물을": a particle closes the phrase, so the next word starts another."""
-    return word.endswith(("에서", "에게", "에", "의")) or word.endswith(_ENDS_A_PHRASE) and _strip_particle(word) != word
+    return word in _ENDS_A_PHRASE or word.endswith(("에서", "에게", "에", "의")) \
+        or word.endswith(_ENDS_A_PHRASE) and _strip_particle(word) != word  # "MRI를 신경교종": 를 alone too
 
 
 def _ko_tail(item: str) -> bool:
