@@ -281,6 +281,21 @@ def test_lists_from_the_ninth_held_out_set_s_classes_of_miss(message, names):
     assert read(message).class_names == names
 
 
+# What the tenth held-out set (bench/data/heldout_requests_10.jsonl) missed, by class, over other sentences.
+@pytest.mark.parametrize("message, names", [
+    ("과수원 사진에서 빨간 사과 검출", ["빨간 사과"]),              # an adnominal modifier is part of the kind
+    ("is the door open or closed? build a classifier", ["open", "closed"]),  # "is the X A or B"
+    ("segment each grape (instance) with yolov8n-seg", ["grape"]),  # one kind, before "(" or "with"
+    ("매장 카메라에서 손님 수를 세는 모델", ["손님"]),              # what is counted, in Korean
+])
+def test_lists_from_the_tenth_held_out_set_s_classes_of_miss(message, names):
+    assert read(message).class_names == names
+
+
+def test_a_quoted_name_after_the_word_dataset():
+    assert read("my dataset 'bolts-v1' has bolts and nuts; detect them").dataset.uri == "name:bolts-v1"
+
+
 def test_a_korean_model_size_is_no_kind_to_find():
     assert read("욜로v8 스몰로 검출").class_names is None
     assert not any(n in ("no", "not") for n in read("classify scans: covid / pneumonia / no finding").class_names or [])

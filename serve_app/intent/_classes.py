@@ -164,7 +164,8 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,}(?<!ing))\s+"
                       r"(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
-                      r"|\bdetect(?:s|ing)?\s+(?:the\s+)?([a-z][a-z\-]{2,})(?=\s*(?:[,.;]|$|w/|with\b|using\b))"  # "detect potholes w/ ..."
+                      r"|\b(?:detect|segment|mask|outline|locate)(?:s|ing)?\s+(?:(?:the|each|every|all)\s+)?([a-z][a-z\-]{2,})"
+                      r"(?=\s*(?:[,.;(]|$|w/|with\b|using\b))"  # "detect potholes w/ ...", "segment each strawberry (instance)"
                       r"|\b(?:model|detector|segmenter)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from)\b"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
 
@@ -173,8 +174,10 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
-                         r"|에서\s+(?:[가-힣]+(?<![을를은는의에])\s+)?(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
+                         rf"|에서\s+(?:(?P<mod1>[가-힣]*[{_N_FINAL}])\s+|[가-힣]+(?<![을를은는의에])\s+)?"  # "익은 딸기"
+                         r"(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
                          r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*)?(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
+                         r"|(?<![가-힣])(?P<bare4>[가-힣]{1,10}?)\s*(?:마리\s*)?(?:수를|숫자를|개수를)\s*(?:세|카운트)"  # "사람 수를 세는"
                          r"|(?<![가-힣])(?P<bare3>[가-힣]{2,10})\s+(?:검출|탐지)(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
@@ -182,8 +185,10 @@ ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|�
 def one_kind(text: str) -> str | None:
     """The one kind of object a detection or instance segmentation request names, when it names one."""
     for m in [*ONE_KIND.finditer(text), *ONE_KIND_KO.finditer(text)]:
-        noun = next(g for g in m.groups() if g)
-        noun = noun if (m.lastgroup or "").startswith("bare") else _strip_particle(noun)  # 도로 stays 도로
+        bare = (m.lastgroup or "").startswith("bare")  # found without a particle: 도로 stays 도로
+        noun = m.group(m.lastgroup) if bare else _strip_particle(next(g for g in m.groups() if g))
+        if "mod1" in m.re.groupindex and m.group("mod1"):
+            noun = f"{m.group('mod1')} {noun}"
         if len(noun.split()) > 1 and noun.split()[-1].lower() in CONTAINERS:  # "each defect region"
             noun = noun.rsplit(maxsplit=1)[0]
         if _valid(noun) and not any(k in noun for k in HANGUL_NAMES):  # "스몰로 검출" names a model size
@@ -240,7 +245,8 @@ def _candidates(text: str) -> list[list[str]]:
         if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|&", m.group()) \
                 and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():]):
             continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
-        if re.search(r"\b(?:is|are|was|were)\s+$", text[:m.start()], re.I) and len(parts[0].split()) > 1:
+        if re.search(r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$",
+                     text[:m.start()], re.I) and len(parts[0].split()) > 1:
             parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
         starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]

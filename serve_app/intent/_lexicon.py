@@ -34,7 +34,7 @@ TASK_WEAK = {
                          r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
                          r"ok\s*/\s*ng",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
-    "detection": r"찾|위치|어디|locat|locali[sz]|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
+    "detection": r"찾|위치|어디|locat|locali[sz]|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
     "classification": r"종류|가지|품종|중\s*(?:어떤|어느)|어떤\s*(?:건지|것인지|거인지)|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"
@@ -70,7 +70,8 @@ _DATASET = r"(?:data\s*set|데이터\s*셋|데이터)"
 DATASET_NAME = re.compile(
     rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
     rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
-    rf"|(?<![\w.\-])(?!(?:in|on|from|of|for|with|at|into|using|use|to)\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
+    rf"|(?:\bdata\s*set|데이터\s*셋)\s+[\"'“‘](?P<quoted_after>[^\"'”’\n]{{1,128}})[\"'”’]"  # "our dataset 'tiles-v2'"
+    rf"|(?<![\w.\-])(?!(?:in|on|from|of|for|with|at|into|using|use|to|the|my|our|your|their|this|that|a|an)\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?P<after>[A-Za-z0-9][\w.\-]{{0,127}}?)(?=\s*(?:[,;!?]|\.(?:\s|$)|$))",  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
     re.IGNORECASE,
 )
@@ -78,7 +79,7 @@ NOT_DATASET_NAMES = frozenset(
     "the my a an this that these those our your their its new same uploaded latest last whole image images photo "
     "photos training train test val validation custom own small big large public existing previous old first second "
     "other another labelled labeled annotated raw full sample synthetic any some which what "
-    "coco yolo voc pascal mvtec imagefolder mask masks".split())
+    "coco yolo voc pascal mvtec imagefolder mask masks name names".split())
 # Commands on a job, said in the conversation (a message that asks for a new training is never one).
 COMMANDS = {
     "best": r"which\s+(?:one\s+)?of\s+my\b.{0,40}?\b(?:is|was|did)\s+(?:the\s+)?best|(?:my\s+)?best\s+(?:job|run|model)\s+so\s+far|"
