@@ -292,6 +292,11 @@ def test_lists_from_the_tenth_held_out_set_s_classes_of_miss(message, names):
     assert read(message).class_names == names
 
 
+def test_a_korean_category_word_before_the_list_is_no_name():  # the eleventh held-out set's one miss
+    assert read("타일 패턴 체크, 줄무늬, 민무늬 분류").class_names == ["체크", "줄무늬", "민무늬"]
+    assert read("제품 상태 양호, 보통, 불량으로 분류").class_names == ["양호", "보통", "불량"]
+
+
 def test_a_quoted_name_after_the_word_dataset():
     assert read("my dataset 'bolts-v1' has bolts and nuts; detect them").dataset.uri == "name:bolts-v1"
 
