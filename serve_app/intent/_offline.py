@@ -23,6 +23,7 @@ _KEYS = {
     "image_size": r"image[\s_-]*size|img[\s_-]*size|imgsz|input[\s_-]*size|resolution|이미지\s*(?:크기|사이즈|해상도)|"
                   r"입력\s*(?:크기|사이즈|해상도)|해상도|\bimg\b",
 }
+_NOT_A_SIZE = r"(?!\s*(?:[x×*]\s*\d|px\b|pixels?\b|픽셀))"  # "epochs at 224x224": 224 is the image's size
 _ANY_KEY = "|".join(_KEYS.values()) + r"|gpus?|workers?|워커|classes|클래스"
 _NEXT_IS_KEY = rf"(?!\s*(?:{_ANY_KEY}))"
 HANGUL = re.compile(r"[가-힣]")
@@ -158,7 +159,7 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
 
 def _read_numbers(low: str, reading: Reading) -> None:
     for name, key in _KEYS.items():
-        value = _first([rf"(?:{key}){_SET}{NUM}", rf"{NUM}\s*(?:회|번|개|짜리)?\s*(?:{key})"], low)
+        value = _first([rf"(?:{key}){_SET}{NUM}{_NOT_A_SIZE}", rf"{NUM}\s*(?:회|번|개|짜리)?\s*(?:{key})"], low)
         if value is not None:
             reading.hyper[name] = _number(value)
     if "epochs" not in reading.hyper and (v := _first([rf"{NUM}\s*(?:번|회)\s*(?:반복|학습|훈련|돌려)"], low)):
