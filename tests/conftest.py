@@ -205,8 +205,10 @@ ADMIN = {"VISIONTRAIN_ADMIN_USER": "root", "VISIONTRAIN_ADMIN_PASSWORD": "root-p
 METRICS_TOKEN = "scrape-token-for-tests"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_token(api_url) -> str:
+    """The admin's access token, from a login in each module: a token lives an hour (ACCESS_TTL_S), and the
+    whole suite runs longer than that."""
     import httpx
 
     r = httpx.post(f"{api_url}/v1/auth/login", json={"username": ADMIN["VISIONTRAIN_ADMIN_USER"],

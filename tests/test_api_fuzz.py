@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fuzzer_headers(api_url, admin_token) -> dict:
     r = httpx.post(f"{api_url}/v1/users", headers={"authorization": f"Bearer {admin_token}"},
                    json={"username": "fuzzer", "password": "fuzzer-password", "role": "user"})
