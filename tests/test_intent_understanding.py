@@ -313,6 +313,16 @@ def test_one_kind_before_a_participle():
     assert read("detect plastic bags floating on the lake").class_names == ["plastic bag"]
 
 
+@pytest.mark.parametrize("message, uri", [
+    ("use the dataset shapes-v2, classify cats and dogs", "name:shapes-v2"),  # a determiner is no name; what follows is
+    ("train resnet18 on my dataset please.", None),                          # a word after "dataset" that is no identifier
+    ("use the dataset thanks", None),
+])
+def test_a_name_after_the_word_dataset_looks_like_one(message, uri):
+    dataset = read(message).dataset
+    assert (dataset.uri if dataset else None) == uri
+
+
 def test_a_quoted_name_after_the_word_dataset():
     assert read("my dataset 'bolts-v1' has bolts and nuts; detect them").dataset.uri == "name:bolts-v1"
 

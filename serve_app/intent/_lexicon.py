@@ -68,19 +68,20 @@ UPLOADED = re.compile(
 # A dataset by its name: "the shapes-v2 dataset", "shapes-v2 데이터셋으로", "dataset called shapes-v2",
 # "'site A' dataset". A word that only describes ("my", "the whole", "업로드한") or names a format is no name.
 _DATASET = r"(?:data\s*set|데이터\s*셋|데이터)"
-DATASET_NAME = re.compile(
-    rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
-    rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
-    rf"|(?:\bdata\s*set|데이터\s*셋)\s+[\"'“‘](?P<quoted_after>[^\"'”’\n]{{1,128}})[\"'”’]"  # "our dataset 'tiles-v2'"
-    rf"|(?<![\w.\-])(?!(?:in|on|from|of|for|with|at|into|using|use|to|the|my|our|your|their|this|that|a|an)\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
-    rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?P<after>[A-Za-z0-9][\w.\-]{{0,127}}?)(?=\s*(?:[,;!?]|\.(?:\s|$)|$))",  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
-    re.IGNORECASE,
-)
 NOT_DATASET_NAMES = frozenset(
     "the my a an this that these those our your their its new same uploaded latest last whole image images photo "
     "photos training train test val validation custom own small big large public existing previous old first second "
     "other another labelled labeled annotated raw full sample synthetic any some which what "
-    "coco yolo voc pascal mvtec imagefolder mask masks name names".split())
+    "coco yolo voc pascal mvtec imagefolder mask masks name names in on from of for with at into using use to".split())
+_NOT_A_NAME = "|".join(sorted(NOT_DATASET_NAMES, key=len, reverse=True))  # "in dataset x", "our dataset 'x'": x
+DATASET_NAME = re.compile(
+    rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
+    rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
+    rf"|(?:\bdata\s*set|데이터\s*셋)\s+[\"'“‘](?P<quoted_after>[^\"'”’\n]{{1,128}})[\"'”’]"  # "our dataset 'tiles-v2'"
+    rf"|(?<![\w.\-])(?!(?:{_NOT_A_NAME})\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
+    rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?=[\w.\-]*(?:[\d_\-]|\.\w))(?P<after>[A-Za-z0-9][\w.\-]{{0,127}}?)(?=\s*(?:[,;!?]|\.(?:\s|$)|$))",  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
+    re.IGNORECASE,
+)
 # Commands on a job, said in the conversation (a message that asks for a new training is never one).
 COMMANDS = {
     "best": r"which\s+(?:one\s+)?of\s+my\b.{0,40}?\b(?:is|was|did)\s+(?:the\s+)?best|(?:my\s+)?best\s+(?:job|run|model)\s+so\s+far|"
