@@ -272,6 +272,7 @@ def test_lists_from_the_seventh_held_out_set_s_classes_of_miss(message, names):
     ("classify clean / unclean / stained shirts", ["clean", "unclean", "stained"]),  # a negated pair, a shared head
     ("폐 CT를 정상, 폐렴, 결핵으로 분류", ["정상", "폐렴", "결핵"]),          # "CT를": a lone particle ends a phrase
     ("책상 위 컵과 펜을 찾아줘", ["컵", "펜"]),                            # a place word (위) before the list
+    ("신발 사진을 앞, 뒤, 옆으로 분류", ["앞", "뒤", "옆"]),                # ... and place words as the names
     ("pls detect drones w/ yolov8n", ["drone"]),                          # one kind, the clause ends after it
     ("드론 검출 yolov8n, 에폭 10", ["드론"]),
     ("an instance segmentation model for leaves in plant photos", ["leaf"]),  # "a model for X in"

@@ -35,7 +35,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 위 아래 옆 안 속 앞 뒤 밖 근처 주변 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -302,12 +302,15 @@ def _ko_tail(item: str) -> bool:
         or not _valid(item) or any(second.startswith(w) for w in STOP_KO if len(w) > 1)
 
 
+KO_PLACES = ("위", "아래", "옆", "안", "속", "앞", "뒤", "밖", "근처", "주변")  # "벨트 위 사과와": where, before a name
+
+
 def _ko_item(item: str, first: bool, last: bool) -> str:
     """One item of a Korean list: two words are one name ("속도 제한", "병든 잎") unless one of them is
     not part of it: "사진에서 하늘" starts the list at 하늘, "건물을 픽셀" and "흐림 판별" end it at the first."""
     words = item.split()
     if len(words) == 2:
-        if first and (_ends_phrase(words[0]) or not _valid(words[0])):
+        if first and (_ends_phrase(words[0]) or not _valid(words[0]) or words[0] in KO_PLACES):
             return _strip_particle(words[1]) if last else words[1]
         if last and _ko_tail(item):
             return _strip_particle(words[0])
