@@ -65,7 +65,8 @@ def _said(intent, field: str):
 FIELD_SETS = ("heldout_requests.jsonl", "heldout_requests_2.jsonl", "heldout_requests_3.jsonl",
               "heldout_requests_4.jsonl", "heldout_requests_5.jsonl", "heldout_requests_6.jsonl",
               "heldout_requests_7.jsonl", "heldout_requests_8.jsonl", "heldout_requests_9.jsonl",
-              "heldout_requests_10.jsonl", "heldout_requests_11.jsonl", "heldout_requests_12.jsonl")
+              "heldout_requests_10.jsonl", "heldout_requests_11.jsonl", "heldout_requests_12.jsonl",
+              "heldout_requests_13.jsonl")
 LONG_SETS = ("heldout_long_requests.jsonl", "heldout_long_requests_2.jsonl")
 
 

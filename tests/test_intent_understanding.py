@@ -312,6 +312,8 @@ def test_only_normal_images_in_korean_ask_for_anomaly_detection(message):
 
 def test_one_kind_before_a_participle():
     assert read("detect plastic bags floating on the lake").class_names == ["plastic bag"]
+    assert read("detect people walking in the mall").class_names == ["person"]
+    assert read("outline every building in aerial images").class_names == ["building"]  # a kind that ends in -ing
 
 
 @pytest.mark.parametrize("message, uri", [

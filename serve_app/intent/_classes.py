@@ -161,7 +161,7 @@ CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", 
 # "detect boats in harbour images", "masks for each car in", "detecting person boxes": one kind of object
 ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|outline)(?:s|ing|ed)?\s+"
                       r"(?:(?:each|every|all|the|individual|any|single)\s+)*"
-                      r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,}(?<!ing))\s+"
+                      r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,})\s+"
                       r"(?:[a-z]+ing\s+)?(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
                       r"|\b(?:detect|segment|mask|outline|locate)(?:s|ing)?\s+(?:(?:the|each|every|all)\s+)?([a-z][a-z\-]{2,})"
@@ -189,8 +189,8 @@ def one_kind(text: str) -> str | None:
         noun = m.group(m.lastgroup) if bare else _strip_particle(next(g for g in m.groups() if g))
         if "mod1" in m.re.groupindex and m.group("mod1"):
             noun = f"{m.group('mod1')} {noun}"
-        if len(noun.split()) > 1 and noun.split()[-1].lower() in CONTAINERS:  # "each defect region"
-            noun = noun.rsplit(maxsplit=1)[0]
+        if len(noun.split()) > 1 and (noun.split()[-1].lower() in CONTAINERS or noun.endswith("ing")):
+            noun = noun.rsplit(maxsplit=1)[0]  # "each defect region", "people walking in": the kind before it
         if _valid(noun) and not any(k in noun for k in HANGUL_NAMES):  # "스몰로 검출" names a model size
             return singular(noun.lower())
     return None
