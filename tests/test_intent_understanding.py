@@ -320,6 +320,9 @@ def test_one_kind_before_a_participle():
     ("use the dataset shapes-v2, classify cats and dogs", "name:shapes-v2"),  # a determiner is no name; what follows is
     ("train resnet18 on my dataset please.", None),                          # a word after "dataset" that is no identifier
     ("use the dataset thanks", None),
+    ("classify the photos in dataset ds-2 into indoor and outdoor", "name:ds-2"),  # a name that a clause follows
+    ("use dataset site-a for training", "name:site-a"),
+    ("데이터셋 xray-fractures로 학습해줘", "name:xray-fractures"),               # ... or a Korean particle
 ])
 def test_a_name_after_the_word_dataset_looks_like_one(message, uri):
     dataset = read(message).dataset
