@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -61,13 +62,18 @@ def _said(intent, field: str):
 
 # Each set was written before the parser saw it; what its first run missed is in docs/api.md,
 # and the parser was then mended by the class of each miss (never for the sentence): after that, a set
-# only guards against losing ground, and a new set measures again.
-FIELD_SETS = ("heldout_requests.jsonl", "heldout_requests_2.jsonl", "heldout_requests_3.jsonl",
-              "heldout_requests_4.jsonl", "heldout_requests_5.jsonl", "heldout_requests_6.jsonl",
-              "heldout_requests_7.jsonl", "heldout_requests_8.jsonl", "heldout_requests_9.jsonl",
-              "heldout_requests_10.jsonl", "heldout_requests_11.jsonl", "heldout_requests_12.jsonl",
-              "heldout_requests_13.jsonl")
-LONG_SETS = ("heldout_long_requests.jsonl", "heldout_long_requests_2.jsonl")
+# only guards against losing ground, and a new set measures again. Every such file in bench/data is read.
+FIELD_SETS = sorted((n for n in os.listdir(HELD_OUT) if re.fullmatch(r"heldout_requests(_\d+)?\.jsonl", n)),
+                    key=lambda n: int(re.sub(r"\D", "", n) or 1))
+LONG_SETS = sorted(n for n in os.listdir(HELD_OUT) if n.startswith("heldout_long_requests"))
+
+
+def _cases(names) -> list[dict]:
+    cases = []
+    for name in names:
+        with open(os.path.join(HELD_OUT, name), encoding="utf-8") as f:
+            cases += [json.loads(line) for line in f]
+    return cases
 
 
 def bench_accuracy() -> dict:
@@ -76,7 +82,7 @@ def bench_accuracy() -> dict:
     English requests."""
     right = total = invented = asked = unasked = 0
     misses = []
-    cases = [json.loads(line) for name in FIELD_SETS for line in open(os.path.join(HELD_OUT, name), encoding="utf-8")]
+    cases = _cases(FIELD_SETS)
     for case in cases:
         result = parse(case["text"])
         for field, want in case["expect"].items():
@@ -91,7 +97,7 @@ def bench_accuracy() -> dict:
             asked += "dataset" in result.missing
             unasked += 1
     long_right = long_total = 0
-    for case in (json.loads(line) for name in LONG_SETS for line in open(os.path.join(HELD_OUT, name), encoding="utf-8")):
+    for case in _cases(LONG_SETS):
         got = parse(case["text"]).intent.task
         long_total += 1
         long_right += got == case["task"]

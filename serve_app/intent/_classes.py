@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from serve_app.intent._lexicon import HANGUL_NAMES, NUMBER_WORDS
+from serve_app.intent._lexicon import HANGUL_NAMES, NUMBER_WORD, NUMBER_WORDS
 from serve_app.intent._models import find_models
 
 __all__ = ["class_names", "one_kind"]
@@ -151,8 +151,7 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
-COUNTED = re.compile(r"\s*(?:\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\s*"
-                     r"(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
+COUNTED = re.compile(rf"\s*(?:\d+|{NUMBER_WORD})\s*(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
 WITH_PAIR = re.compile(r"\b([A-Za-z]+)\s+with\s+([A-Za-z]+)\s+(?:and|or|vs\.?|versus)\s+(?:\1\s+)?without\s+\2\b", re.I)
 
 CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", "recognize", "recognise", "identify",
@@ -187,7 +186,7 @@ def one_kind(text: str) -> str | None:
     for m in [*ONE_KIND.finditer(text), *ONE_KIND_KO.finditer(text)]:
         bare = (m.lastgroup or "").startswith("bare")  # found without a particle: 도로 stays 도로
         noun = m.group(m.lastgroup) if bare else _strip_particle(next(g for g in m.groups() if g))
-        if "mod1" in m.re.groupindex and m.group("mod1"):
+        if m.groupdict().get("mod1"):
             noun = f"{m.group('mod1')} {noun}"
         if len(noun.split()) > 1 and (noun.split()[-1].lower() in CONTAINERS or noun.endswith("ing")):
             noun = noun.rsplit(maxsplit=1)[0]  # "each defect region", "people walking in": the kind before it

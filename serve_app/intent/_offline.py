@@ -13,8 +13,7 @@ from train_jobs.config import DATASET_ID
 __all__ = ["Reading", "read_message"]
 
 MAX_CHARS = 4000
-_WORDS = "|".join(sorted((re.escape(w) for w in lex.NUMBER_WORDS), key=len, reverse=True))
-NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\d|\.\d)|(?<![a-z가-힣])(?:{_WORDS})(?![a-z]))"
+NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\d|\.\d)|(?<![a-z가-힣])(?:{lex.NUMBER_WORD})(?![a-z]))"
 _SET = r"\s*(?:수|횟수)?\s*(?:은|는|을|를|이|가|=|:|to|of|at|as)?\s*"
 _KEYS = {
     "epochs": r"epochs?|에폭|에포크|에퍽|\bep\b",
