@@ -62,18 +62,32 @@ def test_a_user_scripts_output_becomes_metrics(tmp_path, worker):
 
 def test_a_silent_worker_is_reported_stalled_and_recovers(tmp_path, worker):
     m = monitor(tmp_path, worker, stall_action="wait")
+    m.beat(1, 1, {"loss": 1.2})
     t0 = time.time()
     wait_for(lambda: m.status()["stalled"], 15)
     assert 5 <= time.time() - t0 <= 15
     assert worker.poll() is None, "wait only reports"
-    m.beat(1, 1, {"loss": 1.0})
+    m.beat(1, 2, {"loss": 1.0})
     assert not m.status()["stalled"]
     kinds = [e["kind"] for e in (m.close() and JobFolder(open_store(str(tmp_path)), "job-a").telemetry())]
     assert kinds.index("stalled") < kinds.index("recovered")
 
 
+def test_a_worker_before_its_first_step_has_the_startup_timeout(tmp_path, worker):
+    """Reading data, building and compiling come before the first step: a tight stall_timeout_s
+    must not stop a worker that is still starting, and one that never starts is still reported."""
+    m = monitor(tmp_path, worker, stall_action="wait", startup_timeout_s=12)
+    t0 = time.time()
+    wait_for(lambda: m.status()["stalled"], 30)
+    assert 12 <= time.time() - t0 <= 25
+    stalled = [e for e in JobFolder(open_store(str(tmp_path)), "job-a").telemetry() if e["kind"] == "stalled"]
+    assert "no step yet since it started; startup_timeout_s 12" in stalled[0]["message"], stalled
+    m.close()
+
+
 def test_stall_action_stop_asks_the_job_to_stop_and_ends_the_worker(tmp_path, worker):
     m = monitor(tmp_path, worker, stall_action="stop")
+    m.beat(1, 1, {"loss": 1.0})
     wait_for(lambda: worker.poll() is not None, 20)
     m.close()
     job = JobFolder(open_store(str(tmp_path)), "job-a")

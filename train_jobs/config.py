@@ -207,6 +207,9 @@ class MonitorOptions(_Schema):
     sample_interval_s: float = Field(5.0, ge=0.5, le=600.0, description="system samples and status writes")
     stall_timeout_s: float = Field(900.0, ge=5.0, le=86_400.0,
                                    description="a worker silent this long (no step, no heartbeat) is stalled")
+    startup_timeout_s: float = Field(900.0, ge=5.0, le=86_400.0,
+                                     description="before its first step (data, model, compile), a worker is stalled "
+                                                 "after this long or stall_timeout_s, whichever is longer")
     stall_action: Literal["wait", "restart", "stop"] = Field(
         "wait", description="wait: report only; restart: kill the worker so Ray Train restarts the group "
                             "from the last checkpoint (needs resources.max_failures > 0); stop: end the job")

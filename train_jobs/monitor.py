@@ -10,7 +10,8 @@ appends it to the job's telemetry stream in the artifact store:
 - ``jobs/<id>/telemetry/rank-<r>.jsonl``: one JSON line per event, tagged with job id, rank, step;
 - ``jobs/<id>/monitor/rank-<r>.json``: the worker's current status (heartbeat, step, stalled).
 
-A worker silent for longer than ``stall_timeout_s`` is reported stalled, and the configured action
+A worker silent for longer than ``stall_timeout_s`` is reported stalled (before its first report, the
+longer of that and ``startup_timeout_s``: reading data, building and compiling come first), and the configured action
 is taken: ``wait`` (report only), ``restart`` (kill the worker; Ray Train restarts the group from
 the last complete checkpoint) or ``stop`` (record a stop request, then kill the worker; the job
 ends as stopped).
@@ -104,7 +105,7 @@ class Monitor:
         self.epoch, self.step = 0, 0
         self.latest: dict[str, float] = {}
         self.system: dict[str, float] = {}
-        self.stalled = False
+        self.stalled = self.reported = False
         self._pending: list[dict] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -131,7 +132,8 @@ class Monitor:
         """The worker is alive at ``epoch``/``step``; ``values`` are its latest numbers (loss, ...)."""
         values = {metric_name(k): float(v) for k, v in (values or {}).items()}
         with self._lock:
-            self.last_beat, self.epoch, self.step = time.time(), epoch, step
+            self.epoch, self.step = epoch, step
+            self._alive()
             self.latest.update(values)
             self._record("progress", **values)
             if self.stalled:
@@ -148,21 +150,24 @@ class Monitor:
             self.beat(int(m.get("epoch", self.epoch)), int(m.get("step", self.step)), m)
         if not found and lines:
             with self._lock:
-                self.last_beat = time.time()
+                self._alive()
         return found
 
     def epoch_end(self, metrics: dict) -> None:
         numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         with self._lock:
-            self.last_beat = time.time()
+            self._alive()
             self._record("metrics", **numbers)
         if self.gauges:
             self.gauges.train(numbers)
 
     def checkpoint(self, epoch: int, path: str) -> None:
         with self._lock:
-            self.last_beat = time.time()
+            self._alive()
             self._record("checkpoint", checkpoint_epoch=epoch, path=path)
+
+    def _alive(self) -> None:
+        self.last_beat, self.reported = time.time(), True
 
     def status(self) -> dict:
         with self._lock:
@@ -221,12 +226,13 @@ class Monitor:
                 age = time.time() - self.last_beat
                 self.system = system
                 self._record("system", **system)
-                act = age > self.opts.stall_timeout_s and not self.stalled
+                limit, why = self._stall_limit()
+                act = age > limit and not self.stalled
                 if act:
                     self.stalled = True
                     self._record("stalled", silent_s=round(age, 1), action=self.opts.stall_action,
-                                 message=f"worker rank {self.rank} sent nothing for {age:.0f} s "
-                                         f"(stall_timeout_s {self.opts.stall_timeout_s:g}); action: {self.opts.stall_action}")
+                                 message=f"worker rank {self.rank} sent nothing for {age:.0f} s ({why}); "
+                                         f"action: {self.opts.stall_action}")
                 try:
                     self._flush()
                 except Exception as exc:  # the store is unreachable for now: keep the lines, try again
@@ -236,6 +242,13 @@ class Monitor:
                     self.gauges.set(f"worker_{k}", v, SYSTEM_GAUGES.get(k, k))
             if act:
                 self._act(age)
+
+    def _stall_limit(self) -> tuple[float, str]:
+        """How long the worker may be silent now, and the option that says so."""
+        o = self.opts
+        if self.reported or o.startup_timeout_s <= o.stall_timeout_s:
+            return o.stall_timeout_s, f"stall_timeout_s {o.stall_timeout_s:g}"
+        return o.startup_timeout_s, f"no step yet since it started; startup_timeout_s {o.startup_timeout_s:g}"
 
     def _act(self, age: float) -> None:
         action = self.opts.stall_action
