@@ -21,6 +21,7 @@ recognizes recognises spot classifier classifiers detector detectors segmenter n
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via without
+see sees show shows contain contains containing include includes including have has
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -89,7 +90,7 @@ def singular(name: str) -> str:
     """An English class name in the singular, its last word turned ("cats" -> "cat", "traffic lights" ->
     "traffic light", "people" -> "person"); other names as they are."""
     words = name.split()
-    if not words or not words[-1].isascii() or not words[-1].isalpha() or len(words[-1]) < 4:
+    if not words or not words[-1].isascii() or not words[-1].replace("-", "").isalpha() or len(words[-1]) < 4:
         return name
     w, low = words[-1], words[-1].lower()
     if low in IRREGULAR:
@@ -107,8 +108,10 @@ def singular(name: str) -> str:
     return " ".join([*words[:-1], one])
 
 
-NOUN_OR_VERB = ("spot", "spots")  # a verb before a name ("that spots cracks"), a name at the end ("rust spots")
+NOUN_OR_VERB = ("spot", "spots", "marking", "markings")  # a verb before a name ("that spots cracks"), a name at
+# the end ("rust spots", "lane marking")
 GENERIC_HEADS = ("item", "items", "object", "objects", "thing", "things")
+CONTRACTION = re.compile(r"(?:'d|'re|'ve|'m|'ll|n't|^(?:it|that|there|here|what|let)'s)$")  # "... and we'd like": a clause
 CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
 
 
@@ -139,6 +142,10 @@ def _shared_head(items: list[str]) -> list[str]:
     if len(words) == 2 and [len(w) for w in words] == [2, 2] and words[1][1].lower() in ("one", "ones"):
         return [words[0][0], words[1][0]]
     *rest, last = words
+    head = last[-1].lower()
+    if len(last) == 2 and (head in GENERIC_HEADS or singular(head) != head) \
+            and all(len(w) == 1 and singular(w[0]) == w[0] for w in rest):
+        return [w[0] for w in rest] + [last[0]]  # "plastic, glass and metal items", "fake vs real notes": one head
     firsts = [w[0].lower() for w in rest]
     mods = [*firsts, last[0].lower()]  # "ripe / unripe / rotten strawberries": a negated pair among them
     if all(len(w) == 1 for w in rest) and len(last) == 2 and any(
@@ -166,7 +173,9 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"|\b(?:detect|segment|mask|outline|locate)(?:s|ing)?\s+(?:(?:the|each|every|all)\s+)?([a-z][a-z\-]{2,})"
                       r"(?=\s*(?:[,.;(]|$|w/|with\b|using\b))"  # "detect potholes w/ ...", "segment each strawberry (instance)"
                       r"|\b(?:model|detector|segmenter)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from)\b"
-                      r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b", re.I)
+                      r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b"
+                      r"|\b(?:boxes|masks|outlines)\s+(?:for|around|of|on)\s+(?:(?:each|every|all|the|individual)\s+)*"
+                      r"([a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using)\b)", re.I)  # "masks for every nucleus."
 
 
 # "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
@@ -205,6 +214,10 @@ def _name_end(words: list[str]) -> int:
     for i, w in enumerate(low):
         if w in SIZES and i + 1 < len(low) and (low[i + 1] not in STOP_EN or low[i + 1] in GENERIC_HEADS):
             continue
+        if w in NOUN_OR_VERB and 0 < i == len(low) - 1:
+            continue
+        if CONTRACTION.search(w):
+            return i
         if w in STOP_EN:
             return i + 1 if i and w in GENERIC_HEADS else i
         if w in STOP_KO or _strip_particle(w) in STOP_KO:
@@ -250,7 +263,8 @@ def _candidates(text: str) -> list[list[str]]:
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
         starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]
         for k in starts:
-            lists.append(_shared_head([_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k]))
+            cleaned = [_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k]
+            lists.append(_shared_head([c for c in cleaned if c]))  # "... and we'd like": no item
     for m in re.finditer(r"\b([A-Za-z][\w'-]*)\s+or\s+not\b", text, re.I):
         lists.append([m.group(1), f"not {m.group(1)}"])  # "is it fractured or not"
     for m in FROM_PAIR.finditer(text):

@@ -145,8 +145,10 @@ SEARCH_WORDS = re.compile(
     r"which (?:one )?(?:is|works|does) better|whichever|try (?:a few|several|some|both|each)|trials?\b|시도"
 )
 # Where the weights start: "사전학습된 가중치로", "pretrained on ImageNet" / "from scratch", "사전학습 없이".
+# "scratch" alone is a defect to find ("detect scratch and dent"): from scratch only where training is said
 SCRATCH = re.compile(
-    r"from\s+scratch|\bscratch\b|처음부터|밑바닥부터|무작위\s*초기화|random(?:ly)?\s+initiali[sz]|"
+    r"from\s+scratch|\btrain(?:ed|ing)?\s+(?:it\s+|the\s+model\s+)?scratch\b|\bscratch[\s-]+(?:train\w*|init\w*|weights?)\b|"
+    r"\bscratch\s*(?:로|으로|부터|에서)|처음부터|밑바닥부터|무작위\s*초기화|random(?:ly)?\s+initiali[sz]|"
     r"(?:without|no)\s+(?:any\s+)?pre-?train|사전\s*학습(?:된)?\s*(?:가중치|모델|웨이트)?\s*(?:없이|안\s*쓰고|말고|사용하지)"
 )
 PRETRAINED = re.compile(

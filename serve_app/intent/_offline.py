@@ -20,7 +20,7 @@ _KEYS = {
     "batch_size": r"batch[\s_-]*size|batch|\bbs\b|미니\s*배치|배치\s*(?:사이즈|크기)?",
     "learning_rate": r"learning[\s_-]*rate|\blr\b|학습\s*률|러닝\s*레이트|러닝레이트",
     "image_size": r"image[\s_-]*size|img[\s_-]*size|imgsz|input[\s_-]*size|resolution|이미지\s*(?:크기|사이즈|해상도)|"
-                  r"입력\s*(?:크기|사이즈|해상도)|해상도|\bimg\b",
+                  r"입력\s*(?:크기|사이즈|해상도)|해상도|\bimg\b|이미지(?=\s*\d+\s*(?:px|픽셀)?\s*(?:[,.;)]|$))",
 }
 _NOT_A_SIZE = r"(?!\s*(?:[x×*]\s*\d|px\b|pixels?\b|픽셀))"  # "epochs at 224x224": 224 is the image's size
 _ANY_KEY = "|".join(_KEYS.values()) + r"|gpus?|workers?|워커|classes|클래스"
@@ -189,6 +189,8 @@ def _read_numbers(low: str, reading: Reading) -> None:
         rf"{NUM}\s*(?:가지|종류|종)(?![a-z가-힣]*(?:gpu|워커))",
         rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes)\b",
         rf"{NUM}-class",
+        rf"\b(?:classify|recogni[sz]e|distinguish|identify)\s+(?:between\s+|among\s+)?{NUM}\s+(?:[a-z]+\s+)?"
+        rf"(?!(?:images|photos|pictures|pics|samples|files|frames|scans|slides|crops|tiles|epochs)\b)[a-z]{{2,}}s\b",
         rf"{NUM}\s*개\s*(?:를|을|로)?\s*(?:분류|구분|판별|인식)",
         rf"(?:품종|종류|범주|카테고리)\s*{NUM}\s*(?:개|가지|종)",  # "강아지 품종 12개를"
     ], low)
@@ -272,7 +274,7 @@ def _read_question(low: str, reading: Reading, models: list) -> None:
     named = list(dict.fromkeys(f"{m.source}/{m.name}" for m in models if m.name))
     asked = "?" in low or not reading.task_explicit  # "compare X and Y for classifying defects": a search to run
     cues = [m.group() for m in lex.MODEL_QUESTION.finditer(low)]
-    if len(named) < 2 and "?" not in low:  # "lane lines versus background, segformer": not a question
+    if len(named) < 2:  # "lane lines versus background, segformer", "fake vs real notes? efficientnet_b0": classes
         cues = [c for c in cues if not c.startswith(("vs", "versus"))]
     if named and asked and cues:
         reading.command, reading.models = "models", named[:4]
