@@ -404,6 +404,32 @@ def test_counts_after_a_verb_and_a_korean_size_after_the_word_image(message, fie
     assert (intent.hyperparameters.image_size if field == "image_size" else getattr(intent, field)) == value
 
 
+@pytest.mark.parametrize("message, names", [  # the sixteenth held-out set's classes of miss
+    ("yolov8n for license plates + vehicles", ["license plate", "vehicle"]),  # "+" joins names
+    ("detect fish in underwater footage (just one class, fish)", ["fish"]),  # one class said: its kind
+    ("instance segmentation of pedestrians for a crosswalk camera", ["pedestrian"]),
+    ("detection of every forklift in the warehouse", ["forklift"]),
+    ("횡단보도 카메라 보행자 인스턴스 분할, yolo11s-seg", ["보행자"]),
+])
+def test_plus_joins_names_and_one_kind_after_segmentation_of(message, names):
+    assert read(message).class_names == names
+
+
+@pytest.mark.parametrize("message, size", [
+    ("classify belts, convnext_small, 224", 224),  # a size alone among the options
+    ("yolo11s-seg, 640, on my uploaded data", 640),
+    ("resnet18, 256, cats and dogs", None),  # 256 may be a batch: no guess
+    ("detect cars, 100 epochs", None),
+])
+def test_a_usual_image_size_alone_among_the_options(message, size):
+    assert read(message).hyperparameters.image_size == size
+
+
+@pytest.mark.parametrize("message", ["yolov8n for plates, cpu is fine", "just a cpu, detect plates", "detect plates, cpu only"])
+def test_cpu_said_casually_trains_on_cpu(message):
+    assert read(message).resources.use_gpu is False
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

@@ -175,7 +175,9 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"|\b(?:model|detector|segmenter)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from)\b"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b"
                       r"|\b(?:boxes|masks|outlines)\s+(?:for|around|of|on)\s+(?:(?:each|every|all|the|individual)\s+)*"
-                      r"([a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using)\b)", re.I)  # "masks for every nucleus."
+                      r"([a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using)\b)"  # "masks for every nucleus."
+                      r"|\b(?:detection|segmentation)\s+of\s+(?:(?:each|every|all|the|individual)\s+)*([a-z][a-z\-]{2,})"
+                      r"(?=\s*(?:[,.;(]|$)|\s+(?:in|on|from|for|at)\b)", re.I)  # "instance segmentation of pedestrians for"
 
 
 # "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
@@ -186,7 +188,8 @@ ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|�
                          r"(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
                          r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*)?(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
                          r"|(?<![가-힣])(?P<bare4>[가-힣]{1,10}?)\s*(?:마리\s*)?(?:수를|숫자를|개수를)\s*(?:세|카운트)"  # "사람 수를 세는"
-                         r"|(?<![가-힣])(?P<bare3>[가-힣]{2,10})\s+(?:검출|탐지)(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델"
+                         r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱)[가-힣]{2,10})\s+(?:검출|탐지|인스턴스\s*분할)"
+                         r"(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델", "보행자 인스턴스 분할,"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
 
@@ -246,7 +249,7 @@ def _candidates(text: str) -> list[list[str]]:
         lists.append(_shared_head(items))
     word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z_'\-]*"  # a joining word ends an item
     item = rf"{word}(?: {word}){{0,2}}"
-    sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&)\s+)"
+    sep = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|&|\+)\s+)"
     for m in WITH_PAIR.finditer(text):  # "people with masks and people without masks"
         head, thing = singular(m.group(1)), singular(m.group(2))
         lists.append([f"{head} with {thing}", f"{head} without {thing}"])
@@ -254,7 +257,7 @@ def _candidates(text: str) -> list[list[str]]:
         parts = re.split(sep, m.group())
         if parts[-1].lower() == "not":  # "fractured or not" is read below
             continue
-        if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|&", m.group()) \
+        if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|[&+]", m.group()) \
                 and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():]):
             continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
         if re.search(r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$",

@@ -156,6 +156,11 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
             reading.task = weak[0]
 
 
+# "convnext_small, 224", "yolo11s-seg, 640, on my data": a number alone among the options, of the sizes
+# images are trained at (not 128 or 256, as often a batch)
+BARE_SIZE = r"(?:^|[,;:(]\s*)(224|299|320|384|416|448|512|640|768|800|960|1024|1280)\s*(?=[,;.)]|$)"
+
+
 def _read_numbers(low: str, reading: Reading) -> None:
     for name, key in _KEYS.items():
         value = _first([rf"(?:{key}){_SET}{NUM}{_NOT_A_SIZE}", rf"{NUM}\s*(?:회|번|개|짜리)?\s*(?:{key})"], low)
@@ -166,13 +171,14 @@ def _read_numbers(low: str, reading: Reading) -> None:
     if "image_size" not in reading.hyper:
         if m := re.search(r"\b(\d{2,4})\s*[x×*]\s*(\d{2,4})\b", low):
             reading.hyper["image_size"] = float(max(int(m[1]), int(m[2])))
-        elif v := _first([r"(\d{2,4})\s*(?:px|pixels?|픽셀)"], low):
+        elif v := _first([r"(\d{2,4})\s*(?:px|pixels?|픽셀)", BARE_SIZE], low):
             reading.hyper["image_size"] = float(v)
     gpus = _first([rf"{NUM}\s*(?:개의|장의|개|장|대|x)?\s*(?:gpus?|그래픽\s*카드)",
                    rf"gpus?\s*(?:는|은|를|을|=|:|x)?\s*{NUM}\s*(?:개|장|대)?{_NEXT_IS_KEY}(?!\s*(?:epoch|에폭|배치))"], low)
     workers = _first([rf"{NUM}\s*(?:개의|개|대의|대)?\s*(?:workers?|워커|노드|nodes?)",
                       rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
-    if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를|가)?\s*(?:없이|없어|없습|없음|없는)|"
+    if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|cpu\s+(?:is|will\s+be)\s+(?:fine|ok(?:ay)?|enough)|"
+                 r"cpu\s+(?:works|will\s+do)|just\s+(?:a\s+|the\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를|가)?\s*(?:없이|없어|없습|없음|없는)|"
                  r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)|(?:on|using|with|use)\s+(?:the\s+|a\s+|my\s+)?"
                  r"(?:\d+\s+)?cpus?\b|cpus?\s*(?:워커|workers?|노드|nodes?)", low):
         reading.use_gpu = False
@@ -332,7 +338,7 @@ def read_message(message: str) -> Reading:
     reading.pretrained = False if lex.SCRATCH.search(low) else True if lex.PRETRAINED.search(low) else None
     boxes_model = reading.task is None and reading.model is not None and reading.model.source == "ultralytics" \
         and not (reading.model.name or "").endswith("-cls")  # the model says the task
-    if not names and (reading.task in ("detection", "segmentation") or boxes_model) and not reading.num_classes:
+    if not names and (reading.task in ("detection", "segmentation") or boxes_model) and (reading.num_classes or 1) == 1:
         kind = one_kind(lex.WEIGHTS_PHRASE.sub(" ", text))
         names = [kind] if kind else None
     if reading.task == "anomaly_detection":
