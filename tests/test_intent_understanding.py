@@ -430,6 +430,19 @@ def test_cpu_said_casually_trains_on_cpu(message):
     assert read(message).resources.use_gpu is False
 
 
+@pytest.mark.parametrize("message, names", [  # the seventeenth held-out set's classes of miss
+    ("need boxes around cyclists and scooters from our traffic cams", ["cyclist", "scooter"]),
+    ("교통 카메라에서 자전거 탄 사람이랑 킥보드 박스 쳐줘", ["자전거 탄 사람", "킥보드"]),  # a name with a verb in it
+    ("헬멧 쓴 사람이랑 안 쓴 사람 검출", ["헬멧 쓴 사람", "안 쓴 사람"]),
+    ("타일 패턴 체크, 줄무늬, 민무늬 분류", ["체크", "줄무늬", "민무늬"]),  # 패턴 ends like 쓴 but is a noun
+    ("count the number of people in each room from ceiling cameras, detect people", ["person"]),  # the verb's object
+    ("천장 카메라로 방마다 사람 수 세기, 사람 검출", ["사람"]),  # not the place each is in
+    ("사진 속 사람마다 박스를 검출해줘", ["사람"]),
+])
+def test_names_with_a_verb_in_them_and_the_object_counted_not_its_place(message, names):
+    assert read(message).class_names == names
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

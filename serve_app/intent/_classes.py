@@ -20,7 +20,7 @@ classifies distinguishes distinguishing separate separates identify identifies d
 recognizes recognises spot classifier classifiers detector detectors segmenter network net imgsz img bs nano small medium large base tiny instead size
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
-at by across within inside near over under through per during via without
+at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
@@ -36,7 +36,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 수 세기 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -188,14 +188,16 @@ ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|�
                          r"(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
                          r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*)?(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
                          r"|(?<![가-힣])(?P<bare4>[가-힣]{1,10}?)\s*(?:마리\s*)?(?:수를|숫자를|개수를)\s*(?:세|카운트)"  # "사람 수를 세는"
-                         r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱)[가-힣]{2,10})\s+(?:검출|탐지|인스턴스\s*분할)"
+                         r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱|박스)[가-힣]{2,10}(?<![을를]))\s+(?:검출|탐지|인스턴스\s*분할)"
                          r"(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델", "보행자 인스턴스 분할,"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
 
 def one_kind(text: str) -> str | None:
     """The one kind of object a detection or instance segmentation request names, when it names one."""
-    for m in [*ONE_KIND.finditer(text), *ONE_KIND_KO.finditer(text)]:
+    found = sorted(ONE_KIND.finditer(text), key=lambda m: m.group(2) is not None)  # a verb's object before "each X in"
+    found_ko = sorted(ONE_KIND_KO.finditer(text), key=lambda m: (m.group(1) or m.group(2)) is not None)  # "방마다 사람 검출"
+    for m in [*found, *found_ko]:
         bare = (m.lastgroup or "").startswith("bare")  # found without a particle: 도로 stays 도로
         noun = m.group(m.lastgroup) if bare else _strip_particle(next(g for g in m.groups() if g))
         if m.groupdict().get("mod1"):
@@ -276,9 +278,10 @@ def _candidates(text: str) -> list[list[str]]:
         lists.append([m.group(1), f"{m.group(1)} 아님"])  # "골절인지 아닌지", as "fractured or not"
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
-    ko_text = _split_joined(text)
+    ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로)?\s*(?=쳐|그려|치)", " ", _split_joined(text))  # "킥보드 박스 쳐줘"
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
-    ko_item = r"(?:[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "속도 제한": two words may name one thing
+    adnominal = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진])\s+"  # "쓴", "탄", "입은", "깨진"; not "찾는", "패턴"
+    ko_item = rf"(?:[가-힣]+(?<![을를로에의])\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
         korean = re.search("[가-힣]", m.group()) is not None  # before a Korean lead-in is dropped
