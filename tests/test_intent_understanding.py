@@ -443,6 +443,18 @@ def test_names_with_a_verb_in_them_and_the_object_counted_not_its_place(message,
     assert read(message).class_names == names
 
 
+@pytest.mark.parametrize("message, task, names, model", [  # the eighteenth held-out set's classes of miss
+    ("분류 라인에서 찢어진 상자, 찌그러진 상자, 젖은 상자를 검출하고 싶어요. yolov8s", "detection",
+     ["찢어진 상자", "찌그러진 상자", "젖은 상자"], "yolov8s"),  # two tasks said: the model's; no place in a name
+    ("tell apart male and female ginkgo trees from leaf photos, convnext_tiny", "classification", ["male", "female"],
+     "convnext_tiny"),  # a two-word head shared by modifiers
+    ("GPR 스캔에서 철근, 배관, 케이블 박스로 찾아줘. yolov8n", "detection", ["철근", "배관", "케이블"], "yolov8n"),
+])
+def test_the_models_task_settles_two_and_heads_and_boxes_are_no_names(message, task, names, model):
+    intent = read(message)
+    assert (intent.task, intent.class_names, intent.model.name) == (task, names, model)
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

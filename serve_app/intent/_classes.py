@@ -143,7 +143,7 @@ def _shared_head(items: list[str]) -> list[str]:
         return [words[0][0], words[1][0]]
     *rest, last = words
     head = last[-1].lower()
-    if len(last) == 2 and (head in GENERIC_HEADS or singular(head) != head) \
+    if len(last) in (2, 3) and (head in GENERIC_HEADS or singular(head) != head) \
             and all(len(w) == 1 and singular(w[0]) == w[0] for w in rest):
         return [w[0] for w in rest] + [last[0]]  # "plastic, glass and metal items", "fake vs real notes": one head
     firsts = [w[0].lower() for w in rest]
@@ -278,10 +278,11 @@ def _candidates(text: str) -> list[list[str]]:
         lists.append([m.group(1), f"{m.group(1)} 아님"])  # "골절인지 아닌지", as "fractured or not"
     for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
         lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
-    ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로)?\s*(?=쳐|그려|치)", " ", _split_joined(text))  # "킥보드 박스 쳐줘"
+    ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)", " ",
+                     _split_joined(text))  # "킥보드 박스 쳐줘", "케이블 박스로 찾아줘": the box drawn
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
     adnominal = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진])\s+"  # "쓴", "탄", "입은", "깨진"; not "찾는", "패턴"
-    ko_item = rf"(?:[가-힣]+(?<![을를로에의])\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
+    ko_item = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
         korean = re.search("[가-힣]", m.group()) is not None  # before a Korean lead-in is dropped

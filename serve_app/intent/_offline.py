@@ -7,7 +7,7 @@ from typing import Optional
 
 from serve_app.intent import _lexicon as lex
 from serve_app.intent._classes import class_names, one_kind
-from serve_app.intent._models import ModelMatch, find_models
+from serve_app.intent._models import ModelMatch, find_models, model_tasks
 from train_jobs.config import DATASET_ID
 
 __all__ = ["Reading", "read_message"]
@@ -143,7 +143,8 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
     boxes = boxes or named
     if strong:
         tasks = [t for _, t in sorted(strong)]
-        task = tasks[0]
+        fits = [t for t in tasks if model and model.name and t in model_tasks(model.source, model.name)]
+        task = fits[0] if fits and len(set(tasks)) > 1 else tasks[0]  # "분류 라인에서 ... 검출, yolov8s": the model's
         if set(tasks) == {"detection"} and "anomaly_detection" in weak and not boxes:
             task = "anomaly_detection"  # "불량 검출", "detect defects": inspection, not boxes
         reading.task, reading.task_explicit = task, True
