@@ -455,6 +455,26 @@ def test_the_models_task_settles_two_and_heads_and_boxes_are_no_names(message, t
     assert (intent.task, intent.class_names, intent.model.name) == (task, names, model)
 
 
+@pytest.mark.parametrize("message, task, names", [  # the nineteenth held-out set (terse) classes of miss
+    ("mask rcnn style instance seg for cells pls, 40 ep", "segmentation", ["cell"]),
+    ("train an object detector for forklifts", "detection", ["forklift"]),
+    ("clf: jellyfish / octopus / squid. effnet b0, 25ep", "classification", ["jellyfish", "octopus", "squid"]),
+    ("CCTV 화면에서 연기랑 불꽃 조기 검출", "detection", ["연기", "불꽃"]),  # an adverb after the last name
+    ("점이 흑색종인지 양성 모반인지 분류", "classification", ["흑색종", "양성 모반"]),  # two words, after the subject
+    ("road scenes -> drivable area vs not, semantic, segformer-b0", "segmentation", ["drivable area", "not drivable area"]),
+    ("a classifier: is the weld cracked or not?", "classification", ["cracked", "not cracked"]),
+    ("치아 하나하나 분할해주세요, yolov8s-seg, 1024px, 올린 데이터셋", "segmentation", ["치아"]),  # no unit, no 올린
+])
+def test_terse_requests(message, task, names):
+    intent = read(message)
+    assert (intent.task, intent.class_names) == (task, names)
+
+
+def test_nicknames_and_epochs_glued_to_their_number():
+    intent = read("clf: cats / dogs. effnet b0, 25ep")
+    assert (intent.model.name, intent.hyperparameters.epochs) == ("efficientnet_b0", 25)
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

@@ -21,7 +21,7 @@ recognizes recognises spot classifier classifiers detector detectors segmenter n
 tells telling told differentiate differentiates differentiating discriminate discriminates sorts sorting separating
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via without around
-see sees show shows contain contains containing include includes including have has
+see sees show shows contain contains containing include includes including have has px
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -36,7 +36,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 수 세기 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 수 세기 올린 업로드한 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -158,6 +158,7 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
+IS_THE_THING = r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$"
 COUNTED = re.compile(rf"\s*(?:\d+|{NUMBER_WORD})\s*(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
 WITH_PAIR = re.compile(r"\b([A-Za-z]+)\s+with\s+([A-Za-z]+)\s+(?:and|or|vs\.?|versus)\s+(?:\1\s+)?without\s+\2\b", re.I)
 
@@ -172,7 +173,8 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
                       r"|\b(?:detect|segment|mask|outline|locate)(?:s|ing)?\s+(?:(?:the|each|every|all)\s+)?([a-z][a-z\-]{2,})"
                       r"(?=\s*(?:[,.;(]|$|w/|with\b|using\b))"  # "detect potholes w/ ...", "segment each strawberry (instance)"
-                      r"|\b(?:model|detector|segmenter)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from)\b"
+                      r"|\b(?:model|detector|segmenter|seg)\s+for\s+(?:the\s+)?([a-z][a-z\-]{2,})(?:\s+(?:in|on|from)\b"
+                      r"|(?=\s*(?:[,.;]|$|\s(?:pls|please)\b)))"  # "instance seg for cells pls"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b"
                       r"|\b(?:boxes|masks|outlines)\s+(?:for|around|of|on)\s+(?:(?:each|every|all|the|individual)\s+)*"
                       r"([a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using)\b)"  # "masks for every nucleus."
@@ -257,27 +259,32 @@ def _candidates(text: str) -> list[list[str]]:
         lists.append([f"{head} with {thing}", f"{head} without {thing}"])
     for m in re.finditer(rf"{item}(?:{sep}{item})+", text):
         parts = re.split(sep, m.group())
-        if parts[-1].lower() == "not":  # "fractured or not" is read below
+        if any(p.lower() == "not" for p in parts[1:]):  # "fractured or not", "drivable area vs not": read below
             continue
         if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|[&+]", m.group()) \
                 and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():]):
             continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
-        if re.search(r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$",
-                     text[:m.start()], re.I) and len(parts[0].split()) > 1:
+        if re.search(IS_THE_THING, text[:m.start()], re.I) and len(parts[0].split()) > 1:
             parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
         starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]
         for k in starts:
             cleaned = [_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k]
             lists.append(_shared_head([c for c in cleaned if c]))  # "... and we'd like": no item
-    for m in re.finditer(r"\b([A-Za-z][\w'-]*)\s+or\s+not\b", text, re.I):
-        lists.append([m.group(1), f"not {m.group(1)}"])  # "is it fractured or not"
+    for m in re.finditer(r"\b((?:[A-Za-z][\w'-]*\s+)?[A-Za-z][\w'-]*)\s+(?:or|vs\.?|versus)\s+not\b", text, re.I):
+        name = _clean_en(m.group(1), True, True)  # "is it fractured or not", "drivable area vs not"
+        if re.search(IS_THE_THING, text[:m.start()], re.I):
+            name = name.split()[-1] if name else name  # "is the weld cracked or not": the state, after the thing
+        lists.append([name, f"not {name}"] if name else [])
     for m in FROM_PAIR.finditer(text):
         lists.append(_shared_head([_clean_en(m.group(1), True, True), _clean_en(m.group(2), True, True)]))
     for m in re.finditer(r"(?<![가-힣])([가-힣]+?)(?:인지|이냐|냐)\s+아닌지", text):
         lists.append([m.group(1), f"{m.group(1)} 아님"])  # "골절인지 아닌지", as "fractured or not"
-    for m in re.finditer(r"([가-힣A-Za-z]+?)(?:인지|냐)\s+([가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])", text):
-        lists.append([m.group(1), m.group(2)])  # "고양이인지 개인지"
+    for m in re.finditer(r"((?:[가-힣]+\s+)?[가-힣A-Za-z]+?)(?:인지|냐)\s+((?:[가-힣]+\s+)?[가-힣A-Za-z]+?)(?:인지|냐)(?![가-힣])",
+                         text):  # "고양이인지 개인지", "점이 흑색종인지 양성 모반인지"
+        first = m.group(1).split()
+        subject = len(first) > 1 and (_ends_phrase(first[0]) or first[0].endswith(("이", "가", "은", "는", "도")))
+        lists.append([first[-1] if subject else m.group(1), m.group(2)])
     ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)", " ",
                      _split_joined(text))  # "킥보드 박스 쳐줘", "케이블 박스로 찾아줘": the box drawn
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
@@ -301,7 +308,7 @@ def _candidates(text: str) -> list[list[str]]:
     return lists
 
 
-KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치")  # "하늘, 물, 땅 영역", "팔레트 위치": not part of the name
+KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치", "조기", "실시간", "자동")  # "하늘, 물, 땅 영역", "팔레트 위치": not part of the name
 _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", "으로", "로", "이랑", "랑")  # never a modifier's
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "FAMILY_NICKNAMES", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -14,6 +14,8 @@ HANGUL_NAMES = {
     "스윈": "swin", "덴스넷": "densenet", "나노": " nano", "스몰": " small", "미디엄": " medium", "라지": " large",
     "타이니": " tiny", "베이스": " base",
 }
+# Nicknames of model families, turned into their names before matching ("effnet b0").
+FAMILY_NICKNAMES = {"effnet": "efficientnet", "effnetv2": "efficientnetv2", "mnv3": "mobilenetv3", "mobilenet-v3": "mobilenetv3"}
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
@@ -28,7 +30,7 @@ TASK_STRONG = {
     "anomaly_detection": r"이상\s*(?:탐지|감지|검출|징후)|anomal(?:y|ies|ous)|outlier|novelty detection|out[- ]of[- ]distribution",
     "segmentation": r"세그멘테이션|세그먼테이션|세그|분할|segment|segmentation|semantic|instance mask|픽셀\s*단위|pixel[- ]wise|per[- ]pixel",
     "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
-    "classification": r"분류|classif|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)",
+    "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)",
 }
 TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"

@@ -16,7 +16,7 @@ MAX_CHARS = 4000
 NUM = rf"(\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\d|\.\d)|(?<![a-z가-힣])(?:{lex.NUMBER_WORD})(?![a-z]))"
 _SET = r"\s*(?:수|횟수)?\s*(?:은|는|을|를|이|가|=|:|to|of|at|as)?\s*"
 _KEYS = {
-    "epochs": r"epochs?|에폭|에포크|에퍽|\bep\b",
+    "epochs": r"epochs?|에폭|에포크|에퍽|\bep\b|(?<=\d)eps?\b",
     "batch_size": r"batch[\s_-]*size|batch|\bbs\b|미니\s*배치|배치\s*(?:사이즈|크기)?",
     "learning_rate": r"learning[\s_-]*rate|\blr\b|학습\s*률|러닝\s*레이트|러닝레이트",
     "image_size": r"image[\s_-]*size|img[\s_-]*size|imgsz|input[\s_-]*size|resolution|이미지\s*(?:크기|사이즈|해상도)|"
@@ -121,6 +121,8 @@ def _normalise(text: str) -> str:
     low = text.lower()
     for ko, en in lex.HANGUL_NAMES.items():
         low = low.replace(ko, en)
+    for nickname, name in lex.FAMILY_NICKNAMES.items():
+        low = re.sub(rf"\b{nickname}(?=[\s_-]*[a-z]?\d|\b)", name, low)
     low = re.sub(r"([가-힣])([a-z0-9])", r"\1 \2", low)
     return re.sub(r"([a-z0-9%])([가-힣])", r"\1 \2", low)
 
