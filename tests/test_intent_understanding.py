@@ -475,6 +475,29 @@ def test_nicknames_and_epochs_glued_to_their_number():
     assert (intent.model.name, intent.hyperparameters.epochs) == ("efficientnet_b0", 25)
 
 
+@pytest.mark.parametrize("message, task, names, count", [  # the twentieth held-out set's classes of miss
+    ("운동화 브랜드는 나이키, 아디다스, 퓨마 3개예요. 분류", "classification", ["나이키", "아디다스", "퓨마"], 3),
+    ("진열대의 빈 칸이랑 잘못 놓인 상품 검출, yolov8s", "detection", ["빈 칸", "잘못 놓인 상품"], 2),
+    ("Spot anything odd on the bottle caps; we only have good caps", "anomaly_detection", None, None),
+    ("classify the 5 stages of diabetic retinopathy (0 to 4), efficientnet_b4", "classification", None, 5),
+    ("당뇨망막병증 5단계 (0~4) 분류", "classification", None, 5),
+    ("I'd like boxes around license plates only, in parking garage footage", "detection", ["license plate"], 1),
+    ("1080p 주차장 영상에서 번호판만 박스 쳐줘", "detection", ["번호판"], 1),
+    ("과수원 사진에서 사과마다 박스 쳐줘", "detection", ["사과"], 1),
+    ("건물 사진에서 지붕, 벽, 창문, 문 시맨틱 분할", "segmentation", ["지붕", "벽", "창문", "문"], 4),
+])
+def test_lead_ins_and_the_ways_one_kind_or_a_count_is_said(message, task, names, count):
+    intent = read(message)
+    assert (intent.task, intent.class_names, intent.num_classes) == (task, names, count)
+
+
+def test_numbers_that_are_no_settings_set_nothing():
+    intent = read("We have about 2000 photos from 3 brands and 12 store cameras at 1080p, line 3; classify, resnet50")
+    assert (intent.hyperparameters.image_size, intent.hyperparameters.batch_size, intent.resources.num_workers) \
+        == (None, None, None)
+    assert read("tell cats from dogs, quick test: resnet18, 2 epochs, 64px, cpu").resources.use_gpu is False
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

@@ -22,6 +22,7 @@ tells telling told differentiate differentiates differentiating discriminate dis
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has px
+anything something everything only
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -36,7 +37,7 @@ FROM_PAIR = re.compile(r"(?:distinguish(?:es|ing)?|tell(?:s|ing)?|differentiat\w
                        r"((?:[A-Za-z][\w'-]*\s*){1,3})", re.I)
 STOP_KO = set("""
 이미지 사진 데이터 데이터셋 모델 학습 훈련 분류 검출 탐지 분할 클래스 종류 가지 에폭 배치 학습률 그리고 및 또는 사용 이용
-종 수 세기 올린 업로드한 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
+종 수 세기 올린 업로드한 시맨틱 브랜드 라벨 레이블 항목 품목 객체 물체 사물 패턴 유형 등급 단계 상태 카테고리 인스턴스 해줘 해주세요 만들어줘 하고 싶어 싶어요 원해 내가 제가 우리가 저희가 구분 판별 찾기 찾아줘 이상 불량품을 중 중에서 둘 셋 세 두 네 로 으로 워커 노드 에폭 에포크 배치 사이즈 크기 해상도 학습률 데이터는 모델은 모델로
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
@@ -177,7 +178,7 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
                       r"|(?=\s*(?:[,.;]|$|\s(?:pls|please)\b)))"  # "instance seg for cells pls"
                       r"|\b(?:detect|find|locate|segment|count)(?:s|ing)?\s+([a-z][a-z\-]{2,})\s+(?:boxes|masks)\b"
                       r"|\b(?:boxes|masks|outlines)\s+(?:for|around|of|on)\s+(?:(?:each|every|all|the|individual)\s+)*"
-                      r"([a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using)\b)"  # "masks for every nucleus."
+                      r"((?:[a-z][a-z\-]{2,}\s+)?[a-z][a-z\-]{2,})(?=\s*(?:[,.;(?]|$)|\s+(?:in|on|from|with|using|only)\b)"  # "masks for every nucleus."
                       r"|\b(?:detection|segmentation)\s+of\s+(?:(?:each|every|all|the|individual)\s+)*([a-z][a-z\-]{2,})"
                       r"(?=\s*(?:[,.;(]|$)|\s+(?:in|on|from|for|at)\b)", re.I)  # "instance segmentation of pedestrians for"
 
@@ -187,8 +188,8 @@ ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|�
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
                          rf"|에서\s+(?:(?P<mod1>[가-힣]*[{_N_FINAL}])\s+|[가-힣]+(?<![을를은는의에])\s+)?"  # "익은 딸기"
-                         r"(?P<bare1>(?!하나|영역|부위|부분|각각)[가-힣]{1,10}?)"
-                         r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*)?(?:검출|탐지|찾|분할)"  # "영상에서 (차량) 번호판(만) 찾아"
+                         r"(?P<bare1>(?!하나|영역|부위|부분|각각|박스)[가-힣]{1,10}?)(?<!마다)"
+                         r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*|박스\s*(?:를|로)?\s*)?(?:검출|탐지|찾|분할|쳐|그려)"  # "영상에서 (차량) 번호판(만) 찾아"
                          r"|(?<![가-힣])(?P<bare4>[가-힣]{1,10}?)\s*(?:마리\s*)?(?:수를|숫자를|개수를)\s*(?:세|카운트)"  # "사람 수를 세는"
                          r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱|박스)[가-힣]{2,10}(?<![을를]))\s+(?:검출|탐지|인스턴스\s*분할)"
                          r"(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델", "보행자 인스턴스 분할,"
@@ -288,7 +289,7 @@ def _candidates(text: str) -> list[list[str]]:
     ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)", " ",
                      _split_joined(text))  # "킥보드 박스 쳐줘", "케이블 박스로 찾아줘": the box drawn
     joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
-    adnominal = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진])\s+"  # "쓴", "탄", "입은", "깨진"; not "찾는", "패턴"
+    adnominal = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진인린힌])\s+"  # "쓴", "입은", "깨진", "놓인"; not "찾는", "패턴"
     ko_item = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]

@@ -36,7 +36,7 @@ TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"
                          r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
                          r"(?:정상|멀쩡한)\s*(?:[가-힣]+\s+){0,3}?[가-힣]*만\s*(?:있|가지|모았)|이상으로\s*(?:잡|검출|탐지|찾)|"
-                         r"ok\s*/\s*ng",
+                         r"ok\s*/\s*ng|\bodd\b|only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\b",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
     "detection": r"찾|위치|어디|locat|locali[sz]|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",

@@ -181,7 +181,7 @@ def _read_numbers(low: str, reading: Reading) -> None:
     workers = _first([rf"{NUM}\s*(?:개의|개|대의|대)?\s*(?:workers?|워커|노드|nodes?)",
                       rf"(?:workers?|워커|노드|nodes?)\s*(?:는|은|를|을|=|:)?\s*{NUM}"], low)
     if re.search(r"cpu\s*(?:only|만|로만)|only\s+(?:on\s+)?cpu|cpu\s+(?:is|will\s+be)\s+(?:fine|ok(?:ay)?|enough)|"
-                 r"cpu\s+(?:works|will\s+do)|just\s+(?:a\s+|the\s+)?cpu|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를|가)?\s*(?:없이|없어|없습|없음|없는)|"
+                 r"cpu\s+(?:works|will\s+do)|just\s+(?:a\s+|the\s+)?cpu|(?:^|[,;:]\s*)cpu\s*(?=[,;.]|$)|without\s+(?:a\s+)?gpu|no\s+gpu|gpu\s*(?:는|를|가)?\s*(?:없이|없어|없습|없음|없는)|"
                  r"gpu\s*(?:는|를)?\s*(?:안|쓰지|사용하지)|cpu\s*(?:로|에서)|(?:on|using|with|use)\s+(?:the\s+|a\s+|my\s+)?"
                  r"(?:\d+\s+)?cpus?\b|cpus?\s*(?:워커|workers?|노드|nodes?)", low):
         reading.use_gpu = False
@@ -195,8 +195,8 @@ def _read_numbers(low: str, reading: Reading) -> None:
     count = _first([
         rf"{NUM}\s*(?:개의|가지의?|종류의|개)?\s*(?:classes|class|클래스|카테고리|categories|labels|레이블|라벨)",
         rf"(?:classes|class|클래스|카테고리|categories)\s*(?:는|은|수|개수|count)?\s*(?:=|:|of)?\s*{NUM}\s*(?:개|가지)?",
-        rf"{NUM}\s*(?:가지|종류|종)(?![a-z가-힣]*(?:gpu|워커))",
-        rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes)\b",
+        rf"{NUM}\s*(?:가지|종류|종|단계|등급)(?![a-z가-힣]*(?:gpu|워커))",
+        rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes|stages|grades)\b",
         rf"{NUM}-class",
         rf"\b(?:classify|recogni[sz]e|distinguish|identify)\s+(?:between\s+|among\s+)?{NUM}\s+(?:[a-z]+\s+)?"
         rf"(?!(?:images|photos|pictures|pics|samples|files|frames|scans|slides|crops|tiles|epochs)\b)[a-z]{{2,}}s\b",
