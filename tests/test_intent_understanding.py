@@ -498,6 +498,37 @@ def test_numbers_that_are_no_settings_set_nothing():
     assert read("tell cats from dogs, quick test: resnet18, 2 epochs, 64px, cpu").resources.use_gpu is False
 
 
+@pytest.mark.parametrize("message, task", [  # the third long set's classes of miss: the task said without its name
+    ("We want a model that looks at the main photo and assigns one of our 14 categories", "classification"),
+    ("Each wafer map gets exactly one of the nine pattern names.", "classification"),
+    ("The first triage step is deciding whether the photo shows a damaged parcel, an intact parcel or something "
+     "unrelated.", "classification"),
+    ("There is always one product in the frame, so we only need the label for the whole picture.", "classification"),
+    ("We have endless photos of good cookies. Raise an alarm when a cookie doesn't look like a normal one.",
+     "anomaly_detection"),  # not the kinds of fault it mentions
+    ("A camera watches the glass stream; we'd rather learn what normal glass looks like and be told about anything "
+     "else.", "anomaly_detection"),
+    ("Measure coral and sand: every pixel assigned to one of these four categories.", "segmentation"),
+])
+def test_a_long_request_says_its_task_by_what_it_wants(message, task):
+    assert read(message).task == task
+
+
+@pytest.mark.parametrize("message", [
+    "label each map with one pattern (center, edge-ring, scratch, donut and so on), classify",
+    "classify fruit: apple, pear, plum etc.",
+    "사과, 배, 감 등을 분류",
+    "we crop them out and catalogue them, then classify",  # verbs before "them"
+    "a segmentation model: there is always one product in the frame, centred, so we know",  # two clauses
+])
+def test_examples_and_verbs_are_no_class_list(message):
+    assert read(message).class_names is None
+
+
+def test_a_participle_after_a_plural_ends_the_name():  # then the head is shared, as without it
+    assert read("classify broken and burnt cookies reaching customers").class_names == ["broken", "burnt"]
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

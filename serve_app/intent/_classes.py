@@ -22,7 +22,7 @@ tells telling told differentiate differentiates differentiating discriminate dis
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has px
-anything something everything only
+anything something everything only out nearby draw draws drawing drawn
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -159,6 +159,7 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
+EXAMPLES = r"\band\s+so\s+on\b|\betc\b|\band\s+(?:many\s+)?(?:more|others)\b|\.\.\.|…"  # a list of examples
 IS_THE_THING = r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$"
 COUNTED = re.compile(rf"\s*(?:\d+|{NUMBER_WORD})\s*(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
 WITH_PAIR = re.compile(r"\b([A-Za-z]+)\s+with\s+([A-Za-z]+)\s+(?:and|or|vs\.?|versus)\s+(?:\1\s+)?without\s+\2\b", re.I)
@@ -198,6 +199,8 @@ ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|�
 
 def one_kind(text: str) -> str | None:
     """The one kind of object a detection or instance segmentation request names, when it names one."""
+    if re.search(EXAMPLES, text, re.I):  # "detect cats, dogs and more": more than one kind
+        return None
     found = sorted(ONE_KIND.finditer(text), key=lambda m: m.group(2) is not None)  # a verb's object before "each X in"
     found_ko = sorted(ONE_KIND_KO.finditer(text), key=lambda m: (m.group(1) or m.group(2)) is not None)  # "방마다 사람 검출"
     for m in [*found, *found_ko]:
@@ -224,6 +227,8 @@ def _name_end(words: list[str]) -> int:
             continue
         if w in NOUN_OR_VERB and 0 < i == len(low) - 1:
             continue
+        if i and w.endswith("ing") and low[i - 1].endswith("s"):  # "burnt cookies reaching customers"
+            return i
         if CONTRACTION.search(w):
             return i
         if w in STOP_EN:
@@ -262,16 +267,20 @@ def _candidates(text: str) -> list[list[str]]:
         parts = re.split(sep, m.group())
         if any(p.lower() == "not" for p in parts[1:]):  # "fractured or not", "drivable area vs not": read below
             continue
-        if len(parts) == 2 and "," in m.group() and not re.search(r"\b(?:and|or|vs|versus)\b|[&+]", m.group()) \
-                and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():]):
-            continue  # "In our lab, technicians spend hours": two clauses; two names are joined by a word
+        commas_only = not re.search(r"\b(?:and|or|vs|versus)\b|[&+]", m.group()) \
+            and not text[:m.start()].rstrip().endswith((":", "(")) and not COUNTED.match(text[m.end():])
+        if re.match(r"\s+(?:them|it|him|her|us|me)\b", text[m.end():], re.I):
+            continue  # "crop them out and catalogue them": verbs
+        if re.search(EXAMPLES, m.group() + text[m.end():m.end() + 12], re.I):
+            continue  # "center, edge-ring, scratch, donut and so on": examples, not every class
         if re.search(IS_THE_THING, text[:m.start()], re.I) and len(parts[0].split()) > 1:
             parts[0] = parts[0].split()[-1]  # "is this mushroom edible or poisonous": the states, after the thing
         # "use my dataset, classify cats and dogs": a clause before the verb that starts the list
         starts = [0, *(k for k in range(1, len(parts) - 1) if parts[k].split()[0].lower() in CLAUSE_VERBS)]
         for k in starts:
-            cleaned = [_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k]
-            lists.append(_shared_head([c for c in cleaned if c]))  # "... and we'd like": no item
+            cleaned = [c for c in (_clean_en(p, i == k, i == len(parts) - 1) for i, p in enumerate(parts) if i >= k) if c]
+            if not (commas_only and len(cleaned) == 2):  # "In our lab, technicians": two clauses; names are joined by a word
+                lists.append(_shared_head(cleaned))  # "... and we'd like": no item
     for m in re.finditer(r"\b((?:[A-Za-z][\w'-]*\s+)?[A-Za-z][\w'-]*)\s+(?:or|vs\.?|versus)\s+not\b", text, re.I):
         name = _clean_en(m.group(1), True, True)  # "is it fractured or not", "drivable area vs not"
         if re.search(IS_THE_THING, text[:m.start()], re.I):
@@ -293,6 +302,9 @@ def _candidates(text: str) -> list[list[str]]:
     ko_item = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
     for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
         parts = [p for p in re.split(joined, m.group()) if p]
+        if re.search(r"\s등(?:을|이|의|과|으로|은)?$", m.group()) or re.match(r"\s*등(?![가-힣])", ko_text[m.end():]) \
+                or re.search(EXAMPLES, ko_text[m.end():m.end() + 12], re.I):
+            continue  # "사과, 배, 감 등": examples
         korean = re.search("[가-힣]", m.group()) is not None  # before a Korean lead-in is dropped
         while len(parts) > 2 and not _valid(_ko_item(parts[0], True, False)):
             parts.pop(0)  # "..에 있고요, healthy, rust, scab": the list starts at its first name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "FAMILY_NICKNAMES", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "FAMILY_NICKNAMES", "ONE_CLASS", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -28,10 +28,19 @@ NUMBER_WORD = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, rev
 # Explicit task names win over hints; hints decide only when nothing explicit was said.
 TASK_STRONG = {
     "anomaly_detection": r"이상\s*(?:탐지|감지|검출|징후)|anomal(?:y|ies|ous)|outlier|novelty detection|out[- ]of[- ]distribution",
-    "segmentation": r"세그멘테이션|세그먼테이션|세그|분할|segment|segmentation|semantic|instance mask|픽셀\s*단위|pixel[- ]wise|per[- ]pixel",
+    "segmentation": r"세그멘테이션|세그먼테이션|세그|분할|segment|segmentation|semantic|instance mask|픽셀\s*단위|pixel[- ]wise|per[- ]pixel|"
+                    r"(?:every|each)\s+pixel|pixel\s+(?:level|for\s+pixel)",
     "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
-    "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)",
+    "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)|"
+                      r"\bone\s+of\s+(?:our|the|these|its)?\s*(?:\w+\s+){0,2}?(?:categories|classes|labels|(?:pattern\s+)?names)\b|"
+                      r"(?:decid|determin|judg)\w*\s+(?:if|whether)\b|label\s+for\s+the\s+whole\s+(?:picture|image|photo)",
 }
+# Learning from normal examples only ("we only have good samples", "learn what normal glass looks like"): anomaly
+# detection, whatever else the request says it finds.
+ONE_CLASS = re.compile(
+    r"only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\s+(?:\w+\s+)?(?:samples|images|photos|pictures|ones|examples)\b|"
+    r"(?:doesn't|does\s+not|don't|do\s+not)\s+look\s+like\s+(?:a\s+|the\s+)?(?:normal|good)\b|"
+    r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b")
 TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"
                          r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"

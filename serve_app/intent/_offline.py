@@ -147,9 +147,13 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
         tasks = [t for _, t in sorted(strong)]
         fits = [t for t in tasks if model and model.name and t in model_tasks(model.source, model.name)]
         task = fits[0] if fits and len(set(tasks)) > 1 else tasks[0]  # "분류 라인에서 ... 검출, yolov8s": the model's
+        if task == "classification" and "segmentation" in tasks and re.search(r"pixel|픽셀", low):
+            task = "segmentation"  # "every pixel assigned to one of these four categories"
         if set(tasks) == {"detection"} and "anomaly_detection" in weak and not boxes:
             task = "anomaly_detection"  # "불량 검출", "detect defects": inspection, not boxes
         reading.task, reading.task_explicit = task, True
+    elif lex.ONE_CLASS.search(low):
+        reading.task = "anomaly_detection"  # "we have photos of good cookies; alarm when one doesn't look like a normal one"
     elif model is None and weak:
         if named and "classification" in weak:
             reading.task = "classification"  # "sort fresh from cracked"
