@@ -514,6 +514,28 @@ def test_a_long_request_says_its_task_by_what_it_wants(message, task):
     assert read(message).task == task
 
 
+@pytest.mark.parametrize("message, task", [  # the fourth long set's classes of miss
+    ("When a car enters, the entrance camera takes a picture, and we'd like the system to say whether it is a compact, "
+     "a sedan, an SUV or a van.", "classification"),
+    ("For each close-up photo of a skin lesion, I want the exact boundary of the lesion traced so students can compare "
+     "their own outlines with it.", "segmentation"),  # "students" holds no dent; "compare" is no command here
+    ("Reply with the most likely condition: healthy, overwatered or pest damage, based on the whole photo.",
+     "classification"),
+    ("The robot arm needs the position of every part in the overhead image, and its type: bolts, nuts and washers.",
+     "detection"),
+    ("Each retinal photo should be graded as no referral needed or referral needed.", "classification"),
+    ("From beach photos, the model must mark exactly which parts of the image are plastic and which are sand.",
+     "segmentation"),
+])
+def test_a_long_request_says_its_task_by_what_it_wants_more(message, task):
+    intent = read(message)
+    assert (intent.task, intent.command) == (task, None)
+
+
+def test_dental_x_rays_are_no_inspection():
+    assert read("panoramic dental x-rays of students").task is None
+
+
 @pytest.mark.parametrize("message", [
     "label each map with one pattern (center, edge-ring, scratch, donut and so on), classify",
     "classify fruit: apple, pear, plum etc.",

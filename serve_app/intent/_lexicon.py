@@ -33,7 +33,9 @@ TASK_STRONG = {
     "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
     "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)|"
                       r"\bone\s+of\s+(?:our|the|these|its)?\s*(?:\w+\s+){0,2}?(?:categories|classes|labels|(?:pattern\s+)?names)\b|"
-                      r"(?:decid|determin|judg)\w*\s+(?:if|whether)\b|label\s+for\s+the\s+whole\s+(?:picture|image|photo)",
+                      r"(?:decid|determin|judg|say)\w*\s+(?:if|whether)\b|label\s+for\s+the\s+whole\s+(?:picture|image|photo)|"
+                      r"\bgrad(?:e|ed)\s+(?:as|into)\b|(?:based\s+on|from)\s+the\s+(?:whole|entire|overall)\s+"
+                      r"(?:photo|image|picture|appearance)|based\s+on\s+the\s+overall",
 }
 # Learning from normal examples only ("we only have good samples", "learn what normal glass looks like"): anomaly
 # detection, whatever else the request says it finds.
@@ -42,12 +44,13 @@ ONE_CLASS = re.compile(
     r"(?:doesn't|does\s+not|don't|do\s+not)\s+look\s+like\s+(?:a\s+|the\s+)?(?:normal|good)\b|"
     r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b")
 TASK_WEAK = {
-    "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|defect|faulty|flaw|scratch|crack|"
-                         r"dent|stain|damaged|unusual|deviation|abnormal|irregularit|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
+    "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|\b(?:defect|faulty|flaw|scratch|crack|"
+                         r"dents?\b|stain|damaged|unusual|deviation|abnormal|irregularit)|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
                          r"(?:정상|멀쩡한)\s*(?:[가-힣]+\s+){0,3}?[가-힣]*만\s*(?:있|가지|모았)|이상으로\s*(?:잡|검출|탐지|찾)|"
                          r"ok\s*/\s*ng|\bodd\b|only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\b",
-    "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b",
-    "detection": r"찾|위치|어디|locat|locali[sz]|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
+    "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b|boundar(?:y|ies)|contours?\b|"
+                    r"which\s+parts?\s+of\s+the\s+(?:image|photo|picture|scan)|area\s+covered\s+by",
+    "detection": r"찾|위치|어디|locat|locali[sz]|\bpositions?\b|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
     "classification": r"종류|가지|품종|중\s*(?:어떤|어느)|어떤\s*(?:건지|것인지|거인지)|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"

@@ -302,7 +302,7 @@ def _read_command(low: str, reading: Reading) -> None:
     """A command on a job ("멈춰줘", "how is my model doing?", "왜 배치 32야?"; the job named, if one is), unless
     the message asks for a training of its own (a task said outright, a model, a dataset) or carries one on."""
     if reading.command or reading.task_explicit or reading.model or reading.dataset_uri or reading.continue_training \
-            or reading.try_on_images:
+            or reading.try_on_images or (reading.task and len(low.split()) > 25):  # a description, not a command
         return
     if lex.WHY.search(low):
         reading.command = "explain"
