@@ -526,6 +526,17 @@ def test_a_long_request_says_its_task_by_what_it_wants(message, task):
     ("Each retinal photo should be graded as no referral needed or referral needed.", "classification"),
     ("From beach photos, the model must mark exactly which parts of the image are plastic and which are sand.",
      "segmentation"),
+    # the fifth long set's classes of miss
+    ("Adjusters need to know which part of the car is shown in each photo: door, hood or bumper. One label per photo "
+     "is enough.", "classification"),
+    ("In the underwater camera images, sea lice are small dots on the salmon's skin; we want every louse found and "
+     "marked with a small box.", "detection"),
+    ("Tag each uploaded artwork with its style: cubism, pop art or realism. The whole image decides the style.",
+     "classification"),
+    ("Each photo shows one red panda, and we want to know which of our eight red pandas it is, by name.",
+     "classification"),
+    ("The display case camera takes a photo every hour; staff want to know automatically whether the case is full, "
+     "half-empty or empty.", "classification"),
 ])
 def test_a_long_request_says_its_task_by_what_it_wants_more(message, task):
     intent = read(message)

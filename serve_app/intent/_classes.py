@@ -22,7 +22,8 @@ tells telling told differentiate differentiates differentiating discriminate dis
 locate locates locating mark marks marking outline outlines outlining count counts counting flag flags flagging
 at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has px
-anything something everything only out nearby draw draws drawing drawn based pick picks picking
+anything something everything only out nearby draw draws drawing drawn based pick picks picking they
+found marked detected located shown labelled labeled counted
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())

@@ -33,7 +33,10 @@ TASK_STRONG = {
     "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
     "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)|"
                       r"\bone\s+of\s+(?:our|the|these|its)?\s*(?:\w+\s+){0,2}?(?:categories|classes|labels|(?:pattern\s+)?names)\b|"
-                      r"(?:decid|determin|judg|say)\w*\s+(?:if|whether)\b|label\s+for\s+the\s+whole\s+(?:picture|image|photo)|"
+                      r"(?:decid|determin|judg|say|know)\w*\s+(?:\w+\s+)?(?:if|whether)\b|label\s+for\s+the\s+whole\s+(?:picture|image|photo)|"
+                      r"one\s+label\s+per\s+(?:photo|image|picture)|which\s+\w+(?:\s+of\s+the\s+\w+)?\s+is\s+shown|"
+                      r"\btag\s+(?:each|every)\s+(?:\w+\s+){0,2}with\s+(?:its|a|one)\b|the\s+whole\s+(?:image|photo|picture)\s+decides|"
+                      r"which\s+(?:one\s+)?of\s+(?:our|the|these)\s+(?:\w+\s+){0,3}(?:it|this|that)\s+is\b|"
                       r"\bgrad(?:e|ed)\s+(?:as|into)\b|(?:based\s+on|from)\s+the\s+(?:whole|entire|overall)\s+"
                       r"(?:photo|image|picture|appearance)|based\s+on\s+the\s+overall",
 }
@@ -50,7 +53,7 @@ TASK_WEAK = {
                          r"ok\s*/\s*ng|\bodd\b|only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\b",
     "segmentation": r"마스크|mask|영역|outline|윤곽|pixels?\b|boundar(?:y|ies)|contours?\b|"
                     r"which\s+parts?\s+of\s+the\s+(?:image|photo|picture|scan)|area\s+covered\s+by",
-    "detection": r"찾|위치|어디|locat|locali[sz]|\bpositions?\b|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
+    "detection": r"찾|위치|어디|locat|locali[sz]|\bpositions?\b|(?:marked|drawn|shown)\s+with\s+(?:a\s+)?(?:small\s+|bounding\s+)?box|(?:수|숫자|개수)를\s*(?:세|카운트)|\bfind|\bspot|\bcount(?:s|ing)?\b|세기|개수|\bwhere\b|"
                  r"박스\s*(?:를\s*)?(?:쳐|그려|쳐서|표시)|draw(?:s|ing)?\s+(?:a\s+)?box(?:es)?|box(?:es)?\s+around",
     "classification": r"종류|가지|품종|중\s*(?:어떤|어느)|어떤\s*(?:건지|것인지|거인지)|kinds? of|types? of|breeds?|species|sort|tell .* apart|tell(?:s|ing)? (?:\S+ ){1,3}from\b|"
                       r"tell(?:s|ing)? (?:if|whether)\b|"
