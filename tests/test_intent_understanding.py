@@ -562,6 +562,24 @@ def test_a_participle_after_a_plural_ends_the_name():  # then the head is shared
     assert read("classify broken and burnt cookies reaching customers").class_names == ["broken", "burnt"]
 
 
+@pytest.mark.parametrize("message, field, value", [  # the twenty-first held-out set's classes of miss
+    ("recognize sign language letters A to Z from hand photos, classify", "num_classes", 26),
+    ("수어 알파벳 A부터 Z까지 인식하는 분류 모델", "num_classes", 26),
+    ("classify handwritten digits 0 to 9", "num_classes", 10),
+    ("Train an image classifier for our 3 coffee roast levels", "num_classes", 3),
+    ("엑스레이 골절 분류: 골절 / 골절 없음. resnet34", "class_names", ["골절", "골절 없음"]),
+    ("물 샘플 사진에서 모기 유충 하나하나 찾기, yolov8n", "class_names", ["모기 유충"]),
+    ("나무에 달린 사과 하나하나 분할하고 싶어요", "class_names", ["사과"]),
+    ("anomaly detection for zipper teeth, 50 epochs, dataset zippers", "dataset", "name:zippers"),
+    ("classify cats and dogs, dataset please", "dataset", None),
+])
+def test_ranges_counted_states_after_a_slash_two_word_kinds_and_a_dataset_alone(message, field, value):
+    intent = read(message)
+    got = intent.dataset.uri if field == "dataset" and intent.dataset else None if field == "dataset" \
+        else getattr(intent, field)
+    assert got == value
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

@@ -160,6 +160,7 @@ def _shared_head(items: list[str]) -> list[str]:
     return items
 
 
+KO_NEGATED = "없음|아님|미착용|있음"  # "골절 없음", "안전모 미착용": a state after a name, part of it
 EXAMPLES = r"\band\s+so\s+on\b|\betc\b|\band\s+(?:many\s+)?(?:more|others)\b|\.\.\.|…"  # a list of examples
 IS_THE_THING = r"\b(?:is|are|was|were)\s+(?:(?:this|that|these|those|the|my|our|your|its|a|an)\s+)?$"
 COUNTED = re.compile(rf"\s*(?:\d+|{NUMBER_WORD})\s*(?:classes|class|클래스|가지|종류)")  # "helmet, no_helmet 두 클래스로": a list by its count
@@ -186,7 +187,9 @@ ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|ou
 
 
 # "토마토 하나하나", "사과마다", "각 차량을", "모든 물고기를": one kind of object, each of them
-ONE_KIND_KO = re.compile(r"(?<![가-힣])([가-힣]{1,10}?)\s*(?:하나하나|하나씩|각각|마다"
+ONE_KIND_KO = re.compile(rf"(?<![가-힣])((?:(?!사진|이미지|영상|위|아래|옆|앞|뒤|속)[가-힣]+(?<![을를의에서로와과{_N_FINAL}])\s+)?"
+                         r"[가-힣]{1,10}?)"  # "모기 유충 하나하나": two words, unless the first ends a phrase or is a verb
+                         r"\s*(?:하나하나|하나씩|각각|마다"
                          r"|한\s*(?:마리|개|명|대|그루)\s*(?:씩|한\s*(?:마리|개|명|대|그루)))"  # "양 한 마리 한 마리"
                          r"|(?<![가-힣])(?:각|모든|개별)\s+([가-힣]{1,10})(?![가-힣])"
                          rf"|에서\s+(?:(?P<mod1>[가-힣]*[{_N_FINAL}])\s+|[가-힣]+(?<![을를은는의에])\s+)?"  # "익은 딸기"
@@ -252,10 +255,11 @@ def _valid(item: str) -> bool:
 
 def _candidates(text: str) -> list[list[str]]:
     lists = []
-    for m in re.finditer(r"(?<![\w/])[^\s/,.:;]+(?:\s*/\s*[^\s/,.:;]+)+(?:\s+[A-Za-z][A-Za-z'\-]*)?", text):
+    for m in re.finditer(rf"(?<![\w/])[^\s/,.:;]+(?:\s*/\s*[^\s/,.:;]+)+(?:\s+(?:[A-Za-z][A-Za-z'\-]*|{KO_NEGATED}))?", text):
         items = [s.strip() for s in m.group().split("/")]
-        last = items[-1]  # "glioma / pituitary / no tumor": the last item may be two words
-        items[-1] = _clean_en(last, False, True) if " " in last and last.isascii() else _strip_particle(last.split()[0])
+        last = items[-1]  # "glioma / pituitary / no tumor", "골절 / 골절 없음": the last item may be two words
+        items[-1] = _clean_en(last, False, True) if " " in last and last.isascii() else \
+            last if re.search(rf"\s(?:{KO_NEGATED})$", last) else _strip_particle(last.split()[0])
         items[-1] = last if items[-1].lower() in ("no", "not", "non") else items[-1]  # "no finding" is no "no"
         lists.append(_shared_head(items))
     word = r"(?!(?:and|or|vs|versus)\b)[A-Za-z][A-Za-z_'\-]*"  # a joining word ends an item

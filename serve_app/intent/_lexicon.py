@@ -90,7 +90,8 @@ NOT_DATASET_NAMES = frozenset(
     "the my a an this that these those our your their its new same uploaded latest last whole image images photo "
     "photos training train test val validation custom own small big large public existing previous old first second "
     "other another labelled labeled annotated raw full sample synthetic any some which what "
-    "coco yolo voc pascal mvtec imagefolder mask masks name names in on from of for with at into using use to".split())
+    "coco yolo voc pascal mvtec imagefolder mask masks name names in on from of for with at into using use to please pls "
+    "thanks".split())
 _NOT_A_NAME = "|".join(sorted(NOT_DATASET_NAMES, key=len, reverse=True))  # "in dataset x", "our dataset 'x'": x
 DATASET_NAME = re.compile(
     rf"(?:dataset|data\s*set|데이터\s*셋)\s+(?:called|named|이름(?:이|은)?)\s+[\"'“‘]?(?P<called>[\w][\w.\-]{{0,127}})"
@@ -98,7 +99,8 @@ DATASET_NAME = re.compile(
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+[\"'“‘](?P<quoted_after>[^\"'”’\n]{{1,128}})[\"'”’]"  # "our dataset 'tiles-v2'"
     rf"|(?<![\w.\-])(?!(?:{_NOT_A_NAME})\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?=[\w.\-]*(?:[\d_\-]|\.\w))(?P<after>[A-Za-z0-9][A-Za-z0-9_.\-]{{0,127}}?)"
-    rf"(?=\s*(?:[,;!?]|\.(?:\s|$)|$)|\s+[A-Za-z가-힣]|[가-힣])",  # ... or a word or a particle after it  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
+    rf"(?=\s*(?:[,;!?]|\.(?:\s|$)|$)|\s+[A-Za-z가-힣]|[가-힣])"  # ... or a word or a particle after it  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
+    rf"|(?:^|[,;]\s*)(?:the\s+)?dataset\s+(?!(?:{_NOT_A_NAME})\b)(?P<segment>[A-Za-z][\w.\-]{{0,127}}?)(?=\s*(?:[,;]|\.?\s*$))",  # ", dataset zippers"
     re.IGNORECASE,
 )
 # Commands on a job, said in the conversation (a message that asks for a new training is never one).

@@ -168,6 +168,10 @@ def _read_task(low: str, reading: Reading, model: Optional[ModelMatch], names: O
 BARE_SIZE = r"(?:^|[,;:(]\s*)(224|299|320|384|416|448|512|640|768|800|960|1024|1280)\s*(?=[,;.)]|$)"
 
 
+RANGE_OF_CLASSES = (r"(?:letters?|alphabet|알파벳|digits?|숫자)\s*(?:from\s+)?\b([a-z0-9])\s*(?:to|through|-|–|~|부터)\s*"
+                    r"([a-z0-9])\b")
+
+
 def _read_numbers(low: str, reading: Reading) -> None:
     for name, key in _KEYS.items():
         value = _first([rf"(?:{key}){_SET}{NUM}{_NOT_A_SIZE}", rf"{NUM}\s*(?:회|번|개|짜리)?\s*(?:{key})"], low)
@@ -200,13 +204,15 @@ def _read_numbers(low: str, reading: Reading) -> None:
         rf"{NUM}\s*(?:개의|가지의?|종류의|개)?\s*(?:classes|class|클래스|카테고리|categories|labels|레이블|라벨)",
         rf"(?:classes|class|클래스|카테고리|categories)\s*(?:는|은|수|개수|count)?\s*(?:=|:|of)?\s*{NUM}\s*(?:개|가지)?",
         rf"{NUM}\s*(?:가지|종류|종|단계|등급)(?![a-z가-힣]*(?:gpu|워커))",
-        rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+)?(?:kinds|types|sorts|breeds|species|categories|varieties|classes|stages|grades)\b",
+        rf"{NUM}[\s-]+(?:different\s+)?(?:[a-z]+\s+){{0,2}}(?:kinds|types|sorts|breeds|species|categories|varieties|classes|stages|grades|levels)\b",
         rf"{NUM}-class",
         rf"\b(?:classify|recogni[sz]e|distinguish|identify)\s+(?:between\s+|among\s+)?{NUM}\s+(?:[a-z]+\s+)?"
         rf"(?!(?:images|photos|pictures|pics|samples|files|frames|scans|slides|crops|tiles|epochs)\b)[a-z]{{2,}}s\b",
         rf"{NUM}\s*개\s*(?:를|을|로)?\s*(?:분류|구분|판별|인식)",
         rf"(?:품종|종류|범주|카테고리)\s*{NUM}\s*(?:개|가지|종)",  # "강아지 품종 12개를"
     ], low)
+    if count is None and (m := re.search(RANGE_OF_CLASSES, low)):  # "letters a to z", "숫자 0부터 9까지"
+        count = str(abs(ord(m[2]) - ord(m[1])) + 1)
     if count is not None:
         reading.num_classes = int(_number(count))
         if re.search(rf"(?:{NUM}\s*(?:가지|종류|종)\S*\s*(?:과|와|하고|이랑|랑|및)|\b(?:kinds|types|sorts|classes)\b[^,.;]*?"
