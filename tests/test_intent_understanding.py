@@ -537,10 +537,20 @@ def test_a_long_request_says_its_task_by_what_it_wants(message, task):
      "classification"),
     ("The display case camera takes a photo every hour; staff want to know automatically whether the case is full, "
      "half-empty or empty.", "classification"),
+    # the sixth long set's classes of miss
+    ("Archivists would like each photo assigned to a decade (1920s through 1990s), based on the look of the print.",
+     "classification"),
+    ("We have a huge archive of correctly printed label images and want the camera system to learn them and flag "
+     "labels that look off.", "anomaly_detection"),
 ])
 def test_a_long_request_says_its_task_by_what_it_wants_more(message, task):
     intent = read(message)
     assert (intent.task, intent.command) == (task, None)
+
+
+def test_plurals_in_zes_and_oes():
+    assert [singular(w) for w in ("sizes", "shoes", "potatoes", "boxes", "buzzes")] == ["size", "shoe", "potato", "box",
+                                                                                      "buzz"]
 
 
 def test_dental_x_rays_are_no_inspection():

@@ -23,7 +23,7 @@ locate locates locating mark marks marking outline outlines outlining count coun
 at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has px
 anything something everything only out nearby draw draws drawing drawn based pick picks picking they
-found marked detected located shown labelled labeled counted
+found marked detected located shown labelled labeled counted sometimes often always never usually occasionally
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -101,7 +101,7 @@ def singular(name: str) -> str:
         one = w
     elif low.endswith("ies"):
         one = w[:-3] + "y"
-    elif low.endswith(("ches", "shes", "xes", "zes", "sses", "oes")):
+    elif low.endswith(("ches", "shes", "xes", "zzes", "sses", "oes")) and low not in ("shoes", "toes", "canoes", "hoes"):
         one = w[:-2]
     elif low.endswith("s"):
         one = w[:-1]

@@ -37,6 +37,7 @@ TASK_STRONG = {
                       r"one\s+label\s+per\s+(?:photo|image|picture)|which\s+\w+(?:\s+of\s+the\s+\w+)?\s+is\s+shown|"
                       r"\btag\s+(?:each|every)\s+(?:\w+\s+){0,2}with\s+(?:its|a|one)\b|the\s+whole\s+(?:image|photo|picture)\s+decides|"
                       r"which\s+(?:one\s+)?of\s+(?:our|the|these)\s+(?:\w+\s+){0,3}(?:it|this|that)\s+is\b|"
+                      r"(?:photo|image|picture|scan)s?\s+assigned\s+to\s+(?:a|one)\b|based\s+on\s+the\s+look\b|"
                       r"\bgrad(?:e|ed)\s+(?:as|into)\b|(?:based\s+on|from)\s+the\s+(?:whole|entire|overall)\s+"
                       r"(?:photo|image|picture|appearance)|based\s+on\s+the\s+overall",
 }
@@ -45,7 +46,8 @@ TASK_STRONG = {
 ONE_CLASS = re.compile(
     r"only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\s+(?:\w+\s+)?(?:samples|images|photos|pictures|ones|examples)\b|"
     r"(?:doesn't|does\s+not|don't|do\s+not)\s+look\s+like\s+(?:a\s+|the\s+)?(?:normal|good)\b|"
-    r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b")
+    r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b|"
+    r"(?:learn|train\w*)\s+(?:on\s+)?them\s+and\s+flag\b|\blooks?\s+off\b")
 TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|\b(?:defect|faulty|flaw|scratch|crack|"
                          r"dents?\b|stain|damaged|unusual|deviation|abnormal|irregularit)|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
