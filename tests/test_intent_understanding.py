@@ -590,6 +590,11 @@ def test_ranges_counted_states_after_a_slash_two_word_kinds_and_a_dataset_alone(
     assert got == value
 
 
+def test_one_kind_before_between_or_along():  # the twenty-second held-out set's one miss
+    assert read("I need to detect weeds between crop rows in field images").class_names == ["weed"]
+    assert read("find cracks along the rails, yolov8n").class_names == ["crack"]
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

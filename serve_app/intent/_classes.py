@@ -173,7 +173,7 @@ CLAUSE_VERBS = ("classify", "detect", "find", "segment", "sort", "distinguish", 
 ONE_KIND = re.compile(r"\b(?:detect|find|locate|segment|count|spot|track|mask|outline)(?:s|ing|ed)?\s+"
                       r"(?:(?:each|every|all|the|individual|any|single)\s+)*"
                       r"((?:[a-z][a-z\-]{2,}\s+)?(?!(?:boxes|masks|outlines)\b)[a-z][a-z\-]{2,})\s+"
-                      r"(?:[a-z]+ing\s+)?(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through)\b"
+                      r"(?:[a-z]+ing\s+)?(?:boxes\s+|masks\s+|outlines\s+)?(?:in|on|from|within|across|at|through|between|along|among|around|near|inside|under)\b"
                       r"|\b(?:each|every)\s+(?:individual\s+|single\s+)?([a-z][a-z\-]{2,})\s+(?:in|on|from|within)\b"
                       r"|\b(?:detect|segment|mask|outline|locate)(?:s|ing)?\s+(?:(?:the|each|every|all)\s+)?([a-z][a-z\-]{2,})"
                       r"(?=\s*(?:[,.;(]|$|w/|with\b|using\b))"  # "detect potholes w/ ...", "segment each strawberry (instance)"
