@@ -595,6 +595,17 @@ def test_one_kind_before_between_or_along():  # the twenty-second held-out set's
     assert read("find cracks along the rails, yolov8n").class_names == ["crack"]
 
 
+@pytest.mark.parametrize("message, names", [  # the twenty-third held-out set's classes of miss (mixed, terse)
+    ("resnet50 classification 모델 만들어줘, class는 normal이랑 tumor, epoch 30", ["normal", "tumor"]),
+    ("ok so I have photos of shelves and I want boxes on each bottle and can. yolov8n", ["bottle", "can"]),
+    ("선반 사진인데 병이랑 캔마다 박스 쳐주세요. yolov8n", ["병", "캔"]),
+    ("나무에 달린 귤 인스턴스 분할, yolov8s-seg", ["귤"]),  # a one-syllable kind
+    ("classify whether a panel is clean, dusty or has cracks", ["clean", "dusty", "crack"]),  # a verb before the last
+])
+def test_mixed_languages_can_as_a_noun_and_clause_endings(message, names):
+    assert read(message).class_names == names
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

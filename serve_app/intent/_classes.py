@@ -42,7 +42,7 @@ STOP_KO = set("""
 """.split())
 _PARTICLE_AFTER_VOWEL = ("와", "랑", "를", "로", "는")
 _PARTICLE_AFTER_CONSONANT = ("과", "이랑", "을", "으로", "은")
-_TRAILING = ("으로", "이랑", "를", "을", "로", "는", "은", "의", "까지")
+_TRAILING = ("으로", "이랑", "를", "을", "로", "는", "은", "의", "까지", "마다", "씩")
 
 
 _N_FINAL = "".join(chr(0xAC00 + 28 * i + 4) for i in range(399))  # syllables ending in ㄴ: 한 든 은 른 ...
@@ -84,7 +84,7 @@ def _split_joined(text: str) -> str:
         return f"{stem} , " if ok else m.group(0)
 
     # Else the longest stem wins where two readings are grammatical ("고양이랑" is 고양이 + 랑, not 고양 + 이랑).
-    text = re.sub(r"\b([A-Za-z][\w\-]*)(?:이랑|랑|와|과|하고)(?=\s+[가-힣A-Za-z])", r"\1 , ", text)  # "healthy랑 rust"
+    text = re.sub(r"\b([A-Za-z][A-Za-z0-9_\-]*)(?:이랑|랑|와|과|하고)(?=\s+[가-힣A-Za-z])", r"\1 , ", text)  # "healthy랑 rust"
     return re.sub(r"([가-힣]+)(이랑|와|과|랑|하고)(?=\s+[가-힣A-Za-z])", repl, text)
 
 
@@ -114,13 +114,14 @@ NOUN_OR_VERB = ("spot", "spots", "marking", "markings")  # a verb before a name 
 # the end ("rust spots", "lane marking")
 GENERIC_HEADS = ("item", "items", "object", "objects", "thing", "things")
 CONTRACTION = re.compile(r"(?:'d|'re|'ve|'m|'ll|n't|^(?:it|that|there|here|what|let)'s)$")  # "... and we'd like": a clause
+LEADING_VERBS = ("has", "have", "had", "contains", "contain", "shows", "show", "includes", "include")
 CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
 
 
 def _clean_en(item: str, first: bool, last: bool) -> str:
     words = item.split()
-    while words and words[0].lower() in ARTICLES:
-        words.pop(0)
+    while words and (words[0].lower() in ARTICLES or not first and words[0].lower() in LEADING_VERBS):
+        words.pop(0)  # "clean, dusty or has bird droppings"
     if first:  # "sort recyclables into plastic": the name follows the last stop word before it
         stops = [i for i, w in enumerate(words) if (w.lower() in STOP_EN or w.lower() in NOUN_OR_VERB and i < len(words) - 1)
                  and any(x.lower() not in STOP_EN for x in words[i + 1:])]
@@ -196,7 +197,7 @@ ONE_KIND_KO = re.compile(rf"(?<![가-힣])((?:(?!사진|이미지|영상|위|아
                          r"(?P<bare1>(?!하나|영역|부위|부분|각각|박스)[가-힣]{1,10}?)(?<!마다)"
                          r"(?:만을|만|을|를)?\s*(?:인스턴스\s*|시맨틱\s*|박스\s*(?:를|로)?\s*)?(?:검출|탐지|찾|분할|쳐|그려)"  # "영상에서 (차량) 번호판(만) 찾아"
                          r"|(?<![가-힣])(?P<bare4>[가-힣]{1,10}?)\s*(?:마리\s*)?(?:수를|숫자를|개수를)\s*(?:세|카운트)"  # "사람 수를 세는"
-                         r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱|박스)[가-힣]{2,10}(?<![을를]))\s+(?:검출|탐지|인스턴스\s*분할)"
+                         r"|(?<![가-힣])(?P<bare3>(?!인스턴스|시맨틱|박스)[가-힣]{1,10}(?<![을를]))\s+(?:검출|탐지|인스턴스\s*분할)"
                          r"(?:\s*(?:모델|해)|(?=\s*(?:[,.]|$|[A-Za-z])))"  # "물고기 검출 모델", "보행자 인스턴스 분할,"
                          r"|(?<![가-힣])(?P<bare2>[가-힣]{1,10})\s+(?:영역|부위)(?:을|를)?\s*분할")  # "폐 영역을 분할"
 
@@ -229,8 +230,8 @@ def _name_end(words: list[str]) -> int:
     for i, w in enumerate(low):
         if w in SIZES and i + 1 < len(low) and (low[i + 1] not in STOP_EN or low[i + 1] in GENERIC_HEADS):
             continue
-        if w in NOUN_OR_VERB and 0 < i == len(low) - 1:
-            continue
+        if w in NOUN_OR_VERB and 0 < i == len(low) - 1 or w in ("can", "cans") and i == len(low) - 1:
+            continue  # "rust spots", "lane marking", "each bottle and can": a name at the end
         if i and w.endswith("ing") and low[i - 1].endswith("s"):  # "burnt cookies reaching customers"
             return i
         if CONTRACTION.search(w):
@@ -310,11 +311,13 @@ def _candidates(text: str) -> list[list[str]]:
         if re.search(r"\s등(?:을|이|의|과|으로|은)?$", m.group()) or re.match(r"\s*등(?![가-힣])", ko_text[m.end():]) \
                 or re.search(EXAMPLES, ko_text[m.end():m.end() + 12], re.I):
             continue  # "사과, 배, 감 등": examples
-        korean = re.search("[가-힣]", m.group()) is not None  # before a Korean lead-in is dropped
+        korean = re.search("[가-힣]", m.group() if m.group().isascii() is False else text) is not None  # "normal이랑 tumor"
         while len(parts) > 2 and not _valid(_ko_item(parts[0], True, False)):
             parts.pop(0)  # "..에 있고요, healthy, rust, scab": the list starts at its first name
         ends = next((i for i, p in enumerate(parts) if i and _ko_tail(p)), len(parts) - 1)
         parts = parts[:ends + 1]  # "정상 또는 폐렴으로 분류해줘, 내가 ...": the list ends at 폐렴
+        while len(parts) > 2 and not _valid(_ko_item(parts[-1], False, True)):
+            parts.pop()  # "normal이랑 tumor, epoch 30": a setting after the list
         if len(parts) > 1 and korean:
             lists.append([_ko_item(p, i == 0, i == len(parts) - 1) for i, p in enumerate(parts)])
     for m in re.finditer(r"((?:[가-힣]+\s+){2,10}?)([가-힣]+|\d+)\s*(?:종류|가지|종)(?![가-힣])", ko_text):
@@ -332,7 +335,7 @@ _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", 
 
 def _ends_phrase(word: str) -> bool:
     """"사진에서", "건물을": a particle closes the phrase, so the next word starts another."""
-    return word in _ENDS_A_PHRASE or word.endswith(("에서", "에게", "에", "의")) \
+    return word in _ENDS_A_PHRASE or word.endswith(("에서", "에게", "에", "의", "는데", "인데", "한데")) \
         or word.endswith(_ENDS_A_PHRASE) and _strip_particle(word) != word  # "MRI를 신경교종": 를 alone too
 
 
