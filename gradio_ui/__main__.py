@@ -11,10 +11,9 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7860)
     args = ap.parse_args()
-    from gradio_ui.app import build
+    from gradio_ui.app import build, queued
 
-    ui = build(args.api)
-    ui.queue(default_concurrency_limit=32)  # each follower holds a worker while its job runs
+    ui = queued(build(args.api))
     # No run history: it would keep every call's inputs in the browser, the sign-in's password among them.
     # The footer keeps Gradio's settings (language, theme); its own API page and credits are not this product's.
     ui.launch(server_name=args.host, server_port=args.port, show_error=False, ssr_mode=False, run_history=False,

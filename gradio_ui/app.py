@@ -13,9 +13,13 @@ from gradio_ui.panels import sign_in as sign_in_panel, train as train_panel
 from gradio_ui.session import Session
 from gradio_ui.text import LABELS
 
-__all__ = ["Page", "build"]
+__all__ = ["Page", "build", "queued"]
 
 CACHE_S = 86400  # files Gradio serves (downloads, pictures) are kept a day, swept every hour
+# Gradio's queue looks for work every 1 ms while it has none (and for progress every 10 ms): 5 % of a core
+# for a UI nobody uses, taken from training on a laptop (bench/idle.py). Every 50 ms and 100 ms it costs
+# 0.4 %; an event waits 50 ms more at most.
+QUEUE_IDLE_POLL_S = {"sleep_when_free": 0.05, "progress_update_sleep_when_free": 0.1}
 
 
 @dataclass
@@ -41,6 +45,15 @@ class Page:
 def _browser_language(request: Optional[gr.Request]) -> str:
     accept = (request.headers.get("accept-language", "") if request else "").lower()
     return "ko" if accept.startswith("ko") else "en"
+
+
+def queued(ui: gr.Blocks) -> gr.Blocks:
+    """``ui`` with its queue on: each follower holds a worker while its job runs; idle, it polls slowly."""
+    ui.queue(default_concurrency_limit=32)
+    for name, seconds in QUEUE_IDLE_POLL_S.items():
+        if hasattr(ui._queue, name):  # a Gradio that renamed it keeps its own (tests/test_ui_unit.py says so)
+            setattr(ui._queue, name, seconds)
+    return ui
 
 
 def build(api: str) -> gr.Blocks:

@@ -2,6 +2,7 @@
 UI stays a client of the HTTP API is tests/test_layers.py's)."""
 from __future__ import annotations
 
+from gradio_ui.app import QUEUE_IDLE_POLL_S, build, queued
 from gradio_ui.render import Progress, plan_card, result_tables
 from gradio_ui.text import LABELS, SENTENCES, language_of
 from visiontrain.messages import words
@@ -134,3 +135,10 @@ def test_progress_says_when_a_worker_or_the_driver_is_lost_and_where_it_resumed(
         assert words[2] in p.status()
         p.add("job", {"time": 3.0, "kind": "driver_lost", "reason": "the job's driver died", "attempt": 1})
         assert words[1] in p.status()
+
+
+def test_the_idle_ui_polls_its_queue_slowly():
+    """Gradio's own idle polling (every 1 ms) cost 5 % of a core on the 2-core machine; a Gradio whose queue
+    has other names for it fails here rather than silently polling fast again."""
+    queue = queued(build("http://127.0.0.1:9"))._queue
+    assert {name: getattr(queue, name, None) for name in QUEUE_IDLE_POLL_S} == QUEUE_IDLE_POLL_S

@@ -301,13 +301,9 @@ def _candidates(text: str) -> list[list[str]]:
         first = m.group(1).split()
         subject = len(first) > 1 and (_ends_phrase(first[0]) or first[0].endswith(("이", "가", "은", "는", "도")))
         lists.append([first[-1] if subject else m.group(1), m.group(2)])
-    ko_text = re.sub(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)", " ",
-                     _split_joined(text))  # "킥보드 박스 쳐줘", "케이블 박스로 찾아줘": the box drawn
-    joined = r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*"  # "정상 또는 폐렴"
-    adnominal = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진인린힌])\s+"  # "쓴", "입은", "깨진", "놓인"; not "찾는", "패턴"
-    ko_item = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{adnominal}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
-    for m in re.finditer(rf"{ko_item}(?:{joined}{ko_item})+", ko_text):
-        parts = [p for p in re.split(joined, m.group()) if p]
+    ko_text = BOX_DRAWN.sub(" ", _split_joined(text))
+    for m in KO_LIST.finditer(ko_text):
+        parts = [p for p in KO_JOINED.split(m.group()) if p]
         if re.search(r"\s등(?:을|이|의|과|으로|은)?$", m.group()) or re.match(r"\s*등(?![가-힣])", ko_text[m.end():]) \
                 or re.search(EXAMPLES, ko_text[m.end():m.end() + 12], re.I):
             continue  # "사과, 배, 감 등": examples
@@ -329,6 +325,11 @@ def _candidates(text: str) -> list[list[str]]:
     return lists
 
 
+BOX_DRAWN = re.compile(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)")  # "킥보드 박스 쳐줘": drawn
+KO_JOINED = re.compile(r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*")  # "정상 또는 폐렴"
+_ADNOMINAL = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진인린힌])\s+"  # "쓴", "입은", "깨진", "놓인"; not "찾는", "패턴"
+_KO_ITEM = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{_ADNOMINAL}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
+KO_LIST = re.compile(rf"{_KO_ITEM}(?:{KO_JOINED.pattern}{_KO_ITEM})+")
 KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치", "조기", "실시간", "자동")  # "하늘, 물, 땅 영역", "팔레트 위치": not part of the name
 _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", "으로", "로", "이랑", "랑")  # never a modifier's
 

@@ -117,12 +117,14 @@ def _take_dataset(text: str, reading: Reading) -> str:
     return text
 
 
+_NICKNAME = re.compile(rf"\b(?:{'|'.join(sorted(lex.FAMILY_NICKNAMES, key=len, reverse=True))})(?=[\s_-]*[a-z]?\d|\b)")
+
+
 def _normalise(text: str) -> str:
     low = text.lower()
     for ko, en in lex.HANGUL_NAMES.items():
         low = low.replace(ko, en)
-    for nickname, name in lex.FAMILY_NICKNAMES.items():
-        low = re.sub(rf"\b{nickname}(?=[\s_-]*[a-z]?\d|\b)", name, low)
+    low = _NICKNAME.sub(lambda m: lex.FAMILY_NICKNAMES[m.group()], low)
     low = re.sub(r"([가-힣])([a-z0-9])", r"\1 \2", low)
     return re.sub(r"([a-z0-9%])([가-힣])", r"\1 \2", low)
 
