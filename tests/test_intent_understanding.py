@@ -553,6 +553,10 @@ def test_plurals_in_zes_and_oes():
                                                                                       "buzz"]
 
 
+def test_only_photos_of_good_ones_is_anomaly_detection():  # the twenty-fourth held-out set's one miss
+    assert read("we only have photos of good hazelnuts; find the bad ones. 40 epochs").task == "anomaly_detection"
+
+
 def test_dental_x_rays_are_no_inspection():
     assert read("panoramic dental x-rays of students").task is None
 

@@ -45,6 +45,7 @@ TASK_STRONG = {
 # detection, whatever else the request says it finds.
 ONE_CLASS = re.compile(
     r"only\s+(?:have\s+)?(?:good|normal|intact|defect-free)\s+(?:\w+\s+)?(?:samples|images|photos|pictures|ones|examples)\b|"
+    r"only\s+have\s+(?:samples|images|photos|pictures|examples)\s+of\s+(?:good|normal|intact|defect-free)\b|"
     r"(?:doesn't|does\s+not|don't|do\s+not)\s+look\s+like\s+(?:a\s+|the\s+)?(?:normal|good)\b|"
     r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b|"
     r"(?:learn|train\w*)\s+(?:on\s+)?them\s+and\s+flag\b|\blooks?\s+off\b")
