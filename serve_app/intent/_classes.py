@@ -24,6 +24,7 @@ at by across within inside near over under through per during via without around
 see sees show shows contain contains containing include includes including have has px
 anything something everything only out nearby draw draws drawing drawn based pick picks picking they
 found marked detected located shown labelled labeled counted sometimes often always never usually occasionally
+looks look looked seems seem give gives
 but so because while although though since when unless until after before than there here nor yet just even still about
 any every
 """.split())
@@ -114,7 +115,7 @@ NOUN_OR_VERB = ("spot", "spots", "marking", "markings")  # a verb before a name 
 # the end ("rust spots", "lane marking")
 GENERIC_HEADS = ("item", "items", "object", "objects", "thing", "things")
 CONTRACTION = re.compile(r"(?:'d|'re|'ve|'m|'ll|n't|^(?:it|that|there|here|what|let)'s)$")  # "... and we'd like": a clause
-LEADING_VERBS = ("has", "have", "had", "contains", "contain", "shows", "show", "includes", "include")
+LEADING_VERBS = ("has", "contains", "shows", "includes")  # the thing's ("or has cracks"), not ours ("and have years")
 CONTAINERS = ("pixel", "pixels", "region", "regions")  # "sky, water and land pixels": what holds the classes
 
 
@@ -213,8 +214,9 @@ def one_kind(text: str) -> str | None:
         noun = m.group(m.lastgroup) if bare else _strip_particle(next(g for g in m.groups() if g))
         if m.groupdict().get("mod1"):
             noun = f"{m.group('mod1')} {noun}"
-        if len(noun.split()) > 1 and (noun.split()[-1].lower() in CONTAINERS or noun.endswith("ing")):
-            noun = noun.rsplit(maxsplit=1)[0]  # "each defect region", "people walking in": the kind before it
+        if len(noun.split()) > 1 and (noun.split()[-1].lower() in CONTAINERS or noun.endswith("ing")
+                                      or noun.split()[0].endswith("s") and noun.endswith("ed")):
+            noun = noun.rsplit(maxsplit=1)[0]  # "each defect region", "people walking in", "bicycles parked at"
         if _valid(noun) and not any(k in noun for k in HANGUL_NAMES):  # "스몰로 검출" names a model size
             return singular(noun.lower())
     return None

@@ -29,7 +29,7 @@ NUMBER_WORD = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, rev
 TASK_STRONG = {
     "anomaly_detection": r"이상\s*(?:탐지|감지|검출|징후)|anomal(?:y|ies|ous)|outlier|novelty detection|out[- ]of[- ]distribution",
     "segmentation": r"세그멘테이션|세그먼테이션|세그|분할|segment|segmentation|semantic|instance mask|픽셀\s*단위|pixel[- ]wise|per[- ]pixel|"
-                    r"(?:every|each)\s+pixel|pixel\s+(?:level|for\s+pixel)",
+                    r"(?:every|each)\s+pixel|pixel\s+(?:level|for\s+pixel)|delineat",
     "detection": r"검출|탐지|감지|디텍션|detect|detector|detection|bounding box|bbox|바운딩\s*박스|object localization",
     "classification": r"분류|classif|\bclf\b|categori[sz]|구분|판별|클래시피케이션|recogni[sz]e which|which (?:kind|type|breed|species)|"
                       r"\bone\s+of\s+(?:our|the|these|its)?\s*(?:\w+\s+){0,2}?(?:categories|classes|labels|(?:pattern\s+)?names)\b|"
@@ -38,6 +38,8 @@ TASK_STRONG = {
                       r"\btag\s+(?:each|every)\s+(?:\w+\s+){0,2}with\s+(?:its|a|one)\b|the\s+whole\s+(?:image|photo|picture)\s+decides|"
                       r"which\s+(?:one\s+)?of\s+(?:our|the|these)\s+(?:\w+\s+){0,3}(?:it|this|that)\s+is\b|"
                       r"(?:photo|image|picture|scan)s?\s+assigned\s+to\s+(?:a|one)\b|based\s+on\s+the\s+look\b|"
+                      r"\bone\s+(?!box\b)\w+\s+(?:per|in\s+(?:each|every))\s+(?:photo|image|picture|cover|frame)\b|"
+                      r"recogni[sz]e\s+the\s+(?:genre|type|kind|category|species|breed|style|class)\b|"
                       r"\bgrad(?:e|ed)\s+(?:as|into)\b|(?:based\s+on|from)\s+the\s+(?:whole|entire|overall)\s+"
                       r"(?:photo|image|picture|appearance)|based\s+on\s+the\s+overall",
 }
@@ -65,6 +67,7 @@ TASK_WEAK = {
 
 VISION_WORDS = re.compile(
     r"image|photo|picture|pic|camera|video|frame|x-?ray|ct scan|mri|satellite|drone|cctv|scan|visual|vision|"
+    r"microscop|footage|webcam|\btiles?\b|\bslides?\b|h&e|histolog|patholog|"
     r"이미지|사진|영상|카메라|그림|엑스레이|위성|드론|비전|컷|픽셀|pixel"
 )
 TRAIN_WORDS = re.compile(
