@@ -626,6 +626,16 @@ def test_mixed_languages_can_as_a_noun_and_clause_endings(message, names):
     assert read(message).class_names == names
 
 
+@pytest.mark.parametrize("message, field, value", [  # the twenty-fifth held-out set's classes of miss
+    ("CCTV로 주차장에 있는 차량이랑 사람 위치를 찾고 싶어요", "class_names", ["차량", "사람"]),  # "있는": no name
+    ("의료 영상에서 간 종양 영역만 분할하고 싶습니다", "class_names", ["간 종양"]),
+    ("양품 이미지만으로 이상 탐지 모델을 만들고 싶어요. 데이터셋은 bearing-ok, 에폭 50", "dataset", "name:bearing-ok"),
+])
+def test_korean_verbs_before_names_regions_and_a_dataset_after_its_particle(message, field, value):
+    intent = read(message)
+    assert (intent.dataset.uri if field == "dataset" else intent.class_names) == value
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

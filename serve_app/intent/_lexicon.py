@@ -104,7 +104,7 @@ DATASET_NAME = re.compile(
     rf"|[\"'“‘](?P<quoted>[^\"'”’\n]{{1,128}})[\"'”’]\s*{_DATASET}"
     rf"|(?:\bdata\s*set|데이터\s*셋)\s+[\"'“‘](?P<quoted_after>[^\"'”’\n]{{1,128}})[\"'”’]"  # "our dataset 'tiles-v2'"
     rf"|(?<![\w.\-])(?!(?:{_NOT_A_NAME})\s)(?P<word>[A-Za-z0-9][\w.\-]{{0,127}})(?<!\.)\s*{_DATASET}"  # "ones. Dataset x": no name
-    rf"|(?:\bdata\s*set|데이터\s*셋)\s+(?=[\w.\-]*(?:[\d_\-]|\.\w))(?P<after>[A-Za-z0-9][A-Za-z0-9_.\-]{{0,127}}?)"
+    rf"|(?:\bdata\s*set|데이터\s*셋(?:은|는|이)?)\s+(?=[\w.\-]*(?:[\d_\-]|\.\w))(?P<after>[A-Za-z0-9][A-Za-z0-9_.\-]{{0,127}}?)"
     rf"(?=\s*(?:[,;!?]|\.(?:\s|$)|$)|\s+[A-Za-z가-힣]|[가-힣])"  # ... or a word or a particle after it  # "..., dataset drone-scenes", "데이터셋 xray-fractures"
     rf"|(?:^|[,;]\s*)(?:the\s+)?dataset\s+(?!(?:{_NOT_A_NAME})\b)(?P<segment>[A-Za-z][\w.\-]{{0,127}}?)(?=\s*(?:[,;]|\.?\s*$))",  # ", dataset zippers"
     re.IGNORECASE,
