@@ -636,6 +636,20 @@ def test_korean_verbs_before_names_regions_and_a_dataset_after_its_particle(mess
     assert (intent.dataset.uri if field == "dataset" else intent.class_names) == value
 
 
+@pytest.mark.parametrize("message, task, names", [  # the twenty-sixth held-out set: task words typed wrong
+    ("clasify my photos of cats and dogs with resnet18", "classification", ["cat", "dog"]),
+    ("detcet cars and bikes in street images, yolov8n", "detection", ["car", "bike"]),
+    ("segement roads and buildings from satellite images", "segmentation", ["road", "building"]),
+    ("classifiy apples vs oranges, efficientnet_b0", "classification", ["apple", "orange"]),
+    ("anomly detection for screws, only good samples", "anomaly_detection", None),
+    ("detect helmets adn vests on workers with yolo11n", "detection", ["helmet", "vest"]),
+    ("detect defects on screws; we only have good samples", "anomaly_detection", None),  # "defect" is no "detect"
+])
+def test_a_task_word_one_letter_off_is_read_as_spelled(message, task, names):
+    intent = read(message)
+    assert (intent.task, intent.class_names) == (task, names)
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

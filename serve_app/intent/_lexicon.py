@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "FAMILY_NICKNAMES", "ONE_CLASS", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
+__all__ = ["ARCHITECTURES", "CHOICE_WORDS", "COMMANDS", "FAMILY_NICKNAMES", "ONE_CLASS", "TYPOS", "MODEL_QUESTION", "RECOMMEND", "PLAN_FIELDS", "WHY", "FORMAT_WORDS", "HANGUL_NAMES", "INJECTION", "NUMBER_WORD", "NUMBER_WORDS", "OFF_TOPIC", "PRETRAINED",
            "SCRATCH", "SEARCH_WORDS", "WEIGHTS_PHRASE", "JOB_ID", "JOB_PHRASE_END", "LAST_JOB", "MORE_EPOCHS", "TASK_STRONG", "TRY_ON_IMAGES", "TASK_WEAK", "TRAIN_WORDS", "UPLOADED", "VISION_WORDS"]
 
 # Korean spellings of model families, turned into the Latin names before matching.
@@ -14,6 +14,22 @@ HANGUL_NAMES = {
     "스윈": "swin", "덴스넷": "densenet", "나노": " nano", "스몰": " small", "미디엄": " medium", "라지": " large",
     "타이니": " tiny", "베이스": " base",
 }
+# Task words typed with one letter dropped, doubled or swapped ("clasify", "detcet", "segement"), and their spelling.
+# Only the words themselves (six letters and more): short words are a letter away from too many others.
+TASK_WORDS = ("classify", "classifier", "classification", "detect", "detector", "detection", "segment", "segmentation",
+              "anomaly", "anomalies")
+
+
+def _one_letter_off(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b for a, b in splits for c in letters})
+
+
+TYPOS = {typo: word for word in TASK_WORDS for typo in _one_letter_off(word)
+         if not any(w in typo for w in TASK_WORDS) and typo not in TASK_WORDS} | {"adn": "and"}  # "helmets adn vests"
+
 # Nicknames of model families, turned into their names before matching ("effnet b0").
 FAMILY_NICKNAMES = {"effnet": "efficientnet", "effnetv2": "efficientnetv2", "mnv3": "mobilenetv3", "mobilenet-v3": "mobilenetv3"}
 

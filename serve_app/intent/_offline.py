@@ -336,6 +336,7 @@ def read_message(message: str) -> Reading:
     text = _drop_injection(message[:MAX_CHARS], reading)
     text = _take_dataset(text, reading)
     text = _take_job(text, reading)
+    text = re.sub(r"[A-Za-z]{3,}", lambda m: lex.TYPOS.get(m.group().lower(), m.group()), text)  # "clasify"
     if lex.TRY_ON_IMAGES.search(text.lower()):  # the model of the job named (or the newest) on attached images
         reading.try_on_images = reading.from_job or "latest"
         reading.from_job, reading.continue_training = None, False
