@@ -305,12 +305,12 @@ def _candidates(text: str) -> list[list[str]]:
         subject = len(first) > 1 and (_ends_phrase(first[0]) or first[0].endswith(("이", "가", "은", "는", "도")))
         lists.append([first[-1] if subject else m.group(1), m.group(2)])
     ko_text = BOX_DRAWN.sub(" ", _split_joined(text))
+    korean = re.search("[가-힣]", text) is not None  # a Korean request; its names may be Latin ("normal이랑 tumor")
     for m in KO_LIST.finditer(ko_text):
         parts = [p for p in KO_JOINED.split(m.group()) if p]
         if re.search(r"\s등(?:을|이|의|과|으로|은)?$", m.group()) or re.match(r"\s*등(?![가-힣])", ko_text[m.end():]) \
                 or re.search(EXAMPLES, ko_text[m.end():m.end() + 12], re.I):
             continue  # "사과, 배, 감 등": examples
-        korean = re.search("[가-힣]", m.group() if m.group().isascii() is False else text) is not None  # "normal이랑 tumor"
         while len(parts) > 2 and not _valid(_ko_item(parts[0], True, False)):
             parts.pop(0)  # "..에 있고요, healthy, rust, scab": the list starts at its first name
         ends = next((i for i, p in enumerate(parts) if i and _ko_tail(p)), len(parts) - 1)
