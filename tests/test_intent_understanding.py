@@ -650,6 +650,17 @@ def test_a_task_word_one_letter_off_is_read_as_spelled(message, task, names):
     assert (intent.task, intent.class_names) == (task, names)
 
 
+@pytest.mark.parametrize("message, task, names", [  # the twenty-seventh held-out set's classes of miss
+    ("덤불에 달린 익은 블루베리랑 안 익은 블루베리 검출, yolov8s", "detection", ["익은 블루베리", "안 익은 블루베리"]),
+    ("익은 토마토와 안 익은 토마토 구분", "classification", ["익은 토마토", "안 익은 토마토"]),
+    ("our wafers are almost always fine; learn from the normal wafer images and flag the strange ones",
+     "anomaly_detection", None),
+])
+def test_a_verb_before_a_korean_name_and_learning_from_the_normal_ones(message, task, names):
+    intent = read(message)
+    assert (intent.task, intent.class_names) == (task, names)
+
+
 def test_defects_named_one_by_one_with_boxes_are_objects_to_detect():
     assert read("a model that localises scratches and dents on phone screens, with boxes around each").task == "detection"
 

@@ -331,7 +331,7 @@ def _candidates(text: str) -> list[list[str]]:
 BOX_DRAWN = re.compile(r"\s*(?:바운딩\s*)?박스\s*(?:를|로|으로)?\s*(?=쳐|그려|치|찾|검출|표시|잡)")  # "킥보드 박스 쳐줘": drawn
 KO_JOINED = re.compile(r"\s*(?:,|·|및|그리고|\s또는\s|\s혹은\s)\s*")  # "정상 또는 폐렴"
 _ADNOMINAL = rf"(?:[{_N_FINAL}]|[가-힣]{{1,2}}[은진인린힌])\s+"  # "쓴", "입은", "깨진", "놓인"; not "찾는", "패턴"
-_KO_ITEM = rf"(?:[가-힣]+(?<![을를로에의])(?<!에서)\s+{_ADNOMINAL}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "병든 잎", "헬멧 쓴 사람"
+_KO_ITEM = rf"(?:(?:안|못|[가-힣]+(?<![을를로에의{_N_FINAL}])(?<!에서))\s+{_ADNOMINAL}|[가-힣]+\s+)?[가-힣A-Za-z]+"  # "헬멧 쓴 사람"
 KO_LIST = re.compile(rf"{_KO_ITEM}(?:{KO_JOINED.pattern}{_KO_ITEM})+")
 KO_TAILS = ("영역", "픽셀", "부분", "부위", "위치", "조기", "실시간", "자동")  # "하늘, 물, 땅 영역", "팔레트 위치": not part of the name
 _ENDS_A_PHRASE = ("에서", "에게", "에", "의", "을", "를", "과", "와", "으로", "로", "이랑", "랑")  # never a modifier's

@@ -66,7 +66,8 @@ ONE_CLASS = re.compile(
     r"only\s+have\s+(?:samples|images|photos|pictures|examples)\s+of\s+(?:good|normal|intact|defect-free)\b|"
     r"(?:doesn't|does\s+not|don't|do\s+not)\s+look\s+like\s+(?:a\s+|the\s+)?(?:normal|good)\b|"
     r"what\s+(?:a\s+)?normal\s+(?:\w+\s+)?looks?\s+like|looks?\s+different\s+from\s+the\s+(?:good|normal)\b|"
-    r"(?:learn|train\w*)\s+(?:on\s+)?them\s+and\s+flag\b|\blooks?\s+off\b")
+    r"(?:learn|train\w*)\s+(?:on\s+)?them\s+and\s+flag\b|\blooks?\s+off\b|"
+    r"learn\w*\s+(?:only\s+)?from\s+(?:the\s+)?(?:normal|good|perfect|flawless)\b")
 TASK_WEAK = {
     "anomaly_detection": r"불량|결함|하자|스크래치|흠집|긁힘|찍힘|균열|크랙|얼룩|오염|파손|\b(?:defect|faulty|flaw|scratch|crack|"
                          r"dents?\b|stain|damaged|unusual|deviation|abnormal|irregularit)|이상\s*(?:있|한)|정상\s*/\s*불량|양품|"
