@@ -14,8 +14,9 @@ HANGUL_NAMES = {
     "스윈": "swin", "덴스넷": "densenet", "나노": " nano", "스몰": " small", "미디엄": " medium", "라지": " large",
     "타이니": " tiny", "베이스": " base",
 }
-# Task words typed with one letter dropped, doubled or swapped ("clasify", "detcet", "segement"), and their spelling.
-# Only the words themselves (six letters and more): short words are a letter away from too many others.
+# Task words typed with one letter dropped, added or swapped ("clasify", "detcet", "segement"), and their spelling.
+# Only these long words: a short word is a letter away from too many others ("and" from "an", "hand"), so the one
+# short typo kept is spelled out ("adn").
 TASK_WORDS = ("classify", "classifier", "classification", "detect", "detector", "detection", "segment", "segmentation",
               "anomaly", "anomalies")
 
